@@ -38,15 +38,26 @@ typedef struct {
 } mla_st_meta;
 
 /* Writes tensors and metadata to path atomically (temporary file, then rename).
- * Tensors are laid out in the order given. */
+ * Tensors are laid out in the order given, back to back; the header is compact
+ * JSON with "__metadata__" first (omitted when n_meta is 0), padded with spaces
+ * to a multiple of 8 bytes. Everything is borrowed for the call only.
+ * Errors: MLA_ERR_INVALID for an empty, duplicate or reserved ("__metadata__")
+ * tensor name, an unknown dtype, ndim outside 0..MLA_ST_MAX_DIMS, a negative
+ * dimension, NULL data for a non-empty tensor, a NULL or duplicate metadata key;
+ * MLA_ERR_IO when the file cannot be written (path is left untouched). */
 mla_status mla_st_write(const char *path, const mla_st_tensor *tensors, int n_tensors,
                         const mla_st_meta *meta, int n_meta);
 
 /* A file read into memory and validated. */
 typedef struct mla_st_file mla_st_file;
 
+/* Reads and validates the whole file (at most 16 GiB; header at most 100 MB).
+ * Tensors may leave unused gaps in the data section but never share a byte;
+ * duplicate names are refused. On success *out owns everything the accessors
+ * below hand out; free it with mla_st_free. On failure *out is NULL and the
+ * status is MLA_ERR_IO (cannot read) or MLA_ERR_FORMAT (bad content). */
 mla_status mla_st_read(const char *path, mla_st_file **out);
-void mla_st_free(mla_st_file *f);
+void mla_st_free(mla_st_file *f); /* NULL is fine */
 
 int mla_st_count(const mla_st_file *f);
 /* The i-th tensor in header order; borrowed, valid while f lives. Its data may be
