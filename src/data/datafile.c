@@ -68,6 +68,13 @@ void data_file_close(data_file *f) {
     f->fp = NULL;
 }
 
+/* zlib's message without the "<fd:N>: " it prefixes for streams opened by fd. */
+static const char *gz_message(gzFile gz, int *code) {
+    const char *msg = gzerror(gz, code);
+    const char *colon = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
+    return colon ? colon + 2 : msg;
+}
+
 /* Bytes actually read; sets *err for a gzip stream error (bad data, bad CRC). */
 static size_t raw_read(data_file *f, void *buf, size_t n, const char **err) {
     *err = NULL;
@@ -78,13 +85,13 @@ static size_t raw_read(data_file *f, void *buf, size_t n, const char **err) {
         int got = gzread(f->gz, (char *)buf + done, chunk);
         if (got < 0) {
             int code;
-            *err = gzerror(f->gz, &code);
+            *err = gz_message(f->gz, &code);
             break;
         }
         done += (size_t)got;
         if ((unsigned)got < chunk) {
             int code;
-            const char *msg = gzerror(f->gz, &code);
+            const char *msg = gz_message(f->gz, &code);
             if (code != Z_OK) *err = msg;
             break;
         }
@@ -134,6 +141,6 @@ mla_status data_file_expect_end(data_file *f) {
         }
         return mla_error(MLA_ERR_FORMAT, "%s: trailing bytes after the declared data", f->path);
     }
-    if (err && *err) return mla_error(MLA_ERR_FORMAT, "%s: corrupt gzip stream: %s", f->path, err);
+    if (err && *err) return mla_error(MLA_ERR_FORMAT, "%s: truncated or corrupt gzip stream: %s", f->path, err);
     return MLA_OK;
 }
