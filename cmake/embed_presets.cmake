@@ -13,6 +13,7 @@ foreach(f ${files})
   string(APPEND table "  {\"${name}\", preset_${i}},\n")
   math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND body "const struct { const char *name; const char *spec; } mla_presets_table[] = {\n${table}  {NULL, NULL}\n};\n")
+string(APPEND body "typedef struct { const char *name; const char *spec; } preset;
+const preset mla_presets_table[] = {\n${table}  {NULL, NULL}\n};\n")
 file(WRITE ${OUT}.tmp "${body}")
 file(RENAME ${OUT}.tmp ${OUT})

@@ -1,0 +1,137 @@
+/* Private: layers and the op table. One op = one file section holding its spec
+ * keys, shape rule, forward and backward together (kann's op table). */
+#ifndef MLAUDIT_NN_LAYER_H
+#define MLAUDIT_NN_LAYER_H
+
+#include <cjson/cJSON.h>
+
+#include "mlaudit/nn.h"
+
+typedef struct mla_layer mla_layer;
+typedef struct mla_seq mla_seq;
+
+/* What a pass needs besides the layer: the flat buffers (gradients may be swapped
+ * for a scratch buffer by per-sample passes), a shared workspace, the RNG. */
+typedef struct {
+    float *params;       /* the net's flat parameter vector */
+    float *grads;        /* where parameter gradients accumulate */
+    float *work;         /* shared scratch, at least the net's work_floats */
+    bool train;
+    bool param_grads;    /* false when frozen: skip parameter gradients */
+    mla_rng *rng;
+} mla_ctx;
+
+/* A named parameter tensor of a layer, located in the flat vector. */
+typedef struct {
+    const char *suffix;   /* "weight", "bias", "running_mean", "running_var" */
+    int ndim;
+    int dims[4];
+    size_t offset;        /* into the flat vector */
+    bool trainable;
+} mla_tensor_desc;
+
+#define MLA_MAX_TENSORS 6
+
+typedef struct {
+    const char *type;
+    /* Reads the op's keys from j (unknown keys are errors); err names the layer. */
+    mla_status (*parse)(mla_layer *l, const cJSON *j, int classes);
+    /* Computes l->out from l->in, declares tensors (mla_layer_add_tensor) and the
+     * scratch the op needs per sample / per batch. */
+    mla_status (*setup)(mla_layer *l);
+    /* Initialises the layer's parameters (fresh weights). */
+    void (*init)(mla_layer *l, float *params, mla_rng *rng);
+    /* y = f(x) for n samples. */
+    void (*forward)(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx);
+    /* For samples [n0, n0 + n) of the last forward: accumulates parameter
+     * gradients (when ctx->param_grads) and writes dx (unless NULL). x, y, dy, dx
+     * point at sample 0 of the batch. */
+    void (*backward)(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
+                     mla_ctx *ctx);
+    void (*destroy)(mla_layer *l);   /* optional: frees op-private memory */
+    /* Optional: after y/dy/cache are sized for n samples, size op-private memory
+     * and set l->work_floats (shared scratch) for a batch of n. */
+    mla_status (*reserve)(mla_layer *l, int n);
+} mla_op;
+
+struct mla_layer {
+    const mla_op *op;
+    char name[96];
+    mla_shape in, out;
+    /* Hyperparameters (meaning per op). */
+    int units, filters, kernel, stride, pad, out_pad, act;
+    bool bias;
+    float alpha, rate, eps, momentum;
+    mla_shape target;                 /* reshape */
+    /* Parameters. */
+    mla_tensor_desc tensors[MLA_MAX_TENSORS];
+    int n_tensors;
+    size_t n_trainable, n_buffers;    /* floats */
+    size_t param_off, buffer_off;     /* where this layer's parts start in the flat vector */
+    size_t work_floats;               /* shared scratch needed for a batch of cap samples (set in reserve) */
+    double macs;                      /* multiply-accumulates per sample (forward) */
+    /* Activations for the current batch: y = output, dy = its gradient. */
+    float *y, *dy;
+    int cap;                          /* samples y/dy/caches have room for */
+    void *cache;                      /* op-private (argmax, masks, stats, ...) */
+    size_t cache_bytes_per_sample;
+    bool batch_stats_used;            /* batchnorm ran in training mode last forward */
+    mla_seq *body, *shortcut;         /* residual */
+};
+
+struct mla_seq {
+    mla_layer *layers;
+    int n;
+};
+
+/* Registers a tensor of l: trainable ones go into the trainable part of the flat
+ * vector, the others (running statistics) into the buffer part. */
+void mla_layer_add_tensor(mla_layer *l, const char *suffix, bool trainable, int ndim, int d0, int d1, int d2,
+                          int d3);
+/* Base pointer of tensor i of l in the flat vector. */
+static inline float *mla_layer_tensor(const mla_layer *l, float *flat, int i) {
+    return flat + l->tensors[i].offset;
+}
+
+/* Spec helpers: read an optional integer / number / bool key, checking type and
+ * range; record an error naming the layer. "classes" is accepted for ints when
+ * allow_classes. */
+mla_status mla_spec_int(const mla_layer *l, const cJSON *j, const char *key, int def, int lo, int hi,
+                        int classes, int *out);
+mla_status mla_spec_num(const mla_layer *l, const cJSON *j, const char *key, double def, double lo, double hi,
+                        float *out);
+mla_status mla_spec_bool(const mla_layer *l, const cJSON *j, const char *key, bool def, bool *out);
+/* Fails naming the first key of j not in the NULL-terminated list (plus "type", "name"). */
+mla_status mla_spec_keys(const mla_layer *l, const cJSON *j, const char *const *allowed);
+/* PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+void mla_init_uniform(float *w, size_t n, int fan_in, mla_rng *rng);
+
+/* Sequences (used by the net and by residual blocks). */
+mla_status mla_seq_parse(mla_seq *seq, const cJSON *arr, const char *prefix, int classes);
+mla_status mla_seq_setup(mla_seq *seq, mla_shape in, mla_shape *out);
+void mla_seq_free(mla_seq *seq);
+mla_shape mla_seq_out_shape(const mla_seq *seq, mla_shape in);
+
+/* Ops (one per layer type). */
+extern const mla_op mla_op_dense, mla_op_conv2d, mla_op_dwconv2d, mla_op_convt2d, mla_op_maxpool,
+    mla_op_avgpool, mla_op_gap, mla_op_batchnorm, mla_op_dropout, mla_op_flatten, mla_op_reshape, mla_op_relu,
+    mla_op_leaky_relu, mla_op_sigmoid, mla_op_tanh, mla_op_silu, mla_op_residual, mla_op_se;
+
+/* Residual blocks need the net's sequence machinery (net.c). */
+mla_status mla_seq_reserve(mla_seq *seq, int n);
+void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx);
+void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, int n0, int n, mla_ctx *ctx);
+const float *mla_seq_output(const mla_seq *seq, const float *x);
+float *mla_seq_output_grad(mla_seq *seq);
+void mla_seq_layout(mla_seq *seq, size_t *param_off, size_t *buffer_off, double *macs);
+void mla_seq_init(mla_seq *seq, float *params, mla_rng *rng);
+
+/* im2col / col2im for one sample, channel-major rows: row (c*kh + i)*kw + j of col
+ * holds x[c][oy*stride - pad + i][ox*stride - pad + j] for every (oy, ox), at
+ * col + row * ldc + oy*ow + ox. col2im adds back into x (which it does not zero). */
+void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
+                size_t ldc);
+void mla_col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
+                float *x);
+
+#endif

@@ -1,0 +1,473 @@
+/* Nets: building from a spec, the flat parameter vector, forward and backward
+ * passes over a sequence of layers, activations by name, per-sample gradients. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/layer.h"
+
+struct mla_net {
+    char *spec;
+    char name[64];
+    mla_shape in, out;
+    int classes;
+    mla_seq seq;
+    float *params, *grads;
+    size_t n_params, n_trainable;
+    float *work;         /* shared scratch, sized in net_reserve */
+    float *input;        /* copy of the last forward's input */
+    int cap, n;          /* samples buffers hold / last forward's batch */
+    bool frozen, have_forward;
+    double macs;
+    mla_rng rng;
+};
+
+static const mla_op *const all_ops[] = {
+    &mla_op_dense, &mla_op_conv2d, &mla_op_dwconv2d, &mla_op_convt2d, &mla_op_maxpool, &mla_op_avgpool,
+    &mla_op_gap, &mla_op_batchnorm, &mla_op_dropout, &mla_op_flatten, &mla_op_reshape, &mla_op_relu,
+    &mla_op_leaky_relu, &mla_op_sigmoid, &mla_op_tanh, &mla_op_silu, &mla_op_residual, &mla_op_se,
+};
+#define N_OPS (sizeof all_ops / sizeof *all_ops)
+
+const char *const *mla_layer_types(void) {
+    static const char *names[N_OPS + 1];
+    for (size_t i = 0; i < N_OPS; i++) names[i] = all_ops[i]->type;
+    names[N_OPS] = NULL;
+    return names;
+}
+
+static const mla_op *find_op(const char *type) {
+    for (size_t i = 0; i < N_OPS; i++)
+        if (!strcmp(all_ops[i]->type, type)) return all_ops[i];
+    return NULL;
+}
+
+/* ---- sequences ---- */
+
+static mla_status parse_layer(mla_layer *l, const cJSON *j, const char *name, int classes) {
+    snprintf(l->name, sizeof l->name, "%s", name);
+    if (!cJSON_IsObject(j)) return mla_error(MLA_ERR_INVALID, "layer %s: expected a JSON object", name);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (!cJSON_IsString(type)) return mla_error(MLA_ERR_INVALID, "layer %s: missing \"type\"", name);
+    const cJSON *given = cJSON_GetObjectItemCaseSensitive(j, "name");
+    if (given) {
+        if (!cJSON_IsString(given) || !*given->valuestring || strlen(given->valuestring) >= sizeof l->name)
+            return mla_error(MLA_ERR_INVALID, "layer %s: \"name\" must be a short non-empty string", name);
+        snprintf(l->name, sizeof l->name, "%s", given->valuestring);
+    }
+    l->op = find_op(type->valuestring);
+    if (!l->op) {
+        char list[512] = "";
+        for (size_t i = 0; i < N_OPS; i++) {
+            strncat(list, all_ops[i]->type, sizeof list - strlen(list) - 3);
+            if (i + 1 < N_OPS) strcat(list, ", ");
+        }
+        return mla_error(MLA_ERR_INVALID, "layer %s: unknown layer type '%s' (known: %s)", l->name,
+                         type->valuestring, list);
+    }
+    return l->op->parse(l, j, classes);
+}
+
+mla_status mla_seq_parse(mla_seq *seq, const cJSON *arr, const char *prefix, int classes) {
+    seq->layers = NULL;
+    seq->n = 0;
+    if (!cJSON_IsArray(arr)) return mla_error(MLA_ERR_INVALID, "%s: \"layers\" must be an array", prefix);
+    int n = cJSON_GetArraySize(arr);
+    if (n > 10000) return mla_error(MLA_ERR_INVALID, "%s: too many layers (%d)", prefix, n);
+    seq->layers = mla_alloc((size_t)(n ? n : 1), sizeof *seq->layers);
+    if (!seq->layers) return MLA_ERR_NOMEM;
+    int i = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, arr) {
+        char name[96];
+        snprintf(name, sizeof name, "%s%s%d", prefix, *prefix ? "." : "", i);
+        seq->n = i + 1;
+        mla_status s = parse_layer(&seq->layers[i], item, name, classes);
+        if (s) return s;
+        i++;
+    }
+    return MLA_OK;
+}
+
+mla_status mla_seq_setup(mla_seq *seq, mla_shape in, mla_shape *out) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        l->in = in;
+        mla_status s = l->op->setup(l);
+        if (s) return s;
+        if (l->out.c <= 0 || l->out.h <= 0 || l->out.w <= 0)
+            return mla_error(MLA_ERR_SHAPE, "layer %s (%s): input %dx%dx%d gives an empty output %dx%dx%d", l->name,
+                             l->op->type, in.c, in.h, in.w, l->out.c, l->out.h, l->out.w);
+        in = l->out;
+    }
+    *out = in;
+    return MLA_OK;
+}
+
+static void layer_free(mla_layer *l) {
+    if (l->op && l->op->destroy) l->op->destroy(l);
+    free(l->y);
+    free(l->dy);
+    free(l->cache);
+}
+
+void mla_seq_free(mla_seq *seq) {
+    for (int i = 0; i < seq->n; i++) layer_free(&seq->layers[i]);
+    free(seq->layers);
+    seq->layers = NULL;
+    seq->n = 0;
+}
+
+void mla_layer_add_tensor(mla_layer *l, const char *suffix, bool trainable, int ndim, int d0, int d1, int d2,
+                          int d3) {
+    mla_tensor_desc *t = &l->tensors[l->n_tensors++];
+    t->suffix = suffix;
+    t->trainable = trainable;
+    t->ndim = ndim;
+    t->dims[0] = d0;
+    t->dims[1] = d1;
+    t->dims[2] = d2;
+    t->dims[3] = d3;
+    size_t count = 1;
+    for (int i = 0; i < ndim; i++) count *= (size_t)t->dims[i];
+    /* Relative offset for now; mla_seq_layout makes it absolute. */
+    if (trainable) {
+        t->offset = l->n_trainable;
+        l->n_trainable += count;
+    } else {
+        t->offset = l->n_buffers;
+        l->n_buffers += count;
+    }
+}
+
+static size_t seq_trainable(const mla_seq *seq) {
+    size_t n = 0;
+    for (int i = 0; i < seq->n; i++) {
+        const mla_layer *l = &seq->layers[i];
+        n += l->n_trainable;
+        if (l->body) n += seq_trainable(l->body);
+        if (l->shortcut) n += seq_trainable(l->shortcut);
+    }
+    return n;
+}
+
+/* Assigns each layer its place in the flat vector (trainable parts from *param_off,
+ * buffers from *buffer_off) and returns the largest scratch any layer needs. */
+void mla_seq_layout(mla_seq *seq, size_t *param_off, size_t *buffer_off, double *macs) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        l->param_off = *param_off;
+        l->buffer_off = *buffer_off;
+        for (int t = 0; t < l->n_tensors; t++)
+            l->tensors[t].offset += l->tensors[t].trainable ? l->param_off : l->buffer_off;
+        *param_off += l->n_trainable;
+        *buffer_off += l->n_buffers;
+        *macs += l->macs;
+        if (l->body) mla_seq_layout(l->body, param_off, buffer_off, macs);
+        if (l->shortcut) mla_seq_layout(l->shortcut, param_off, buffer_off, macs);
+    }
+}
+
+void mla_seq_init(mla_seq *seq, float *params, mla_rng *rng) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        if (l->op->init) l->op->init(l, params, rng);
+        if (l->body) mla_seq_init(l->body, params, rng);
+        if (l->shortcut) mla_seq_init(l->shortcut, params, rng);
+    }
+}
+
+mla_status mla_seq_reserve(mla_seq *seq, int n) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        if (l->cap >= n) continue;
+        size_t size = (size_t)mla_shape_size(l->out);
+        free(l->y);
+        free(l->dy);
+        l->y = mla_alloc_aligned((size_t)n * size, sizeof(float));
+        l->dy = mla_alloc_aligned((size_t)n * size, sizeof(float));
+        if (!l->y || !l->dy) return MLA_ERR_NOMEM;
+        if (l->cache_bytes_per_sample) {
+            free(l->cache);
+            l->cache = mla_alloc((size_t)n, l->cache_bytes_per_sample);
+            if (!l->cache) return MLA_ERR_NOMEM;
+        }
+        if (l->op->reserve) {
+            mla_status s = l->op->reserve(l, n);
+            if (s) return s;
+        }
+        l->cap = n;
+    }
+    return MLA_OK;
+}
+
+const float *mla_seq_output(const mla_seq *seq, const float *x) {
+    return seq->n ? seq->layers[seq->n - 1].y : x;
+}
+
+float *mla_seq_output_grad(mla_seq *seq) { return seq->n ? seq->layers[seq->n - 1].dy : NULL; }
+
+void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        l->op->forward(l, x, l->y, n, ctx);
+        x = l->y;
+    }
+}
+
+/* dy is the gradient of the sequence's output (the last layer's dy buffer, or for an
+ * empty sequence the gradient to pass straight through to dx). */
+void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, int n0, int n, mla_ctx *ctx) {
+    if (seq->n == 0) return; /* identity: the caller (a residual block) passes dy on */
+    for (int i = seq->n - 1; i >= 0; i--) {
+        mla_layer *l = &seq->layers[i];
+        const float *lx = i > 0 ? seq->layers[i - 1].y : x;
+        float *ldx = i > 0 ? seq->layers[i - 1].dy : dx;
+        l->op->backward(l, lx, l->y, i == seq->n - 1 ? dy : l->dy, ldx, n0, n, ctx);
+    }
+}
+
+/* ---- nets ---- */
+
+static mla_status parse_spec(mla_net *net, const char *spec_json, int classes) {
+    cJSON *root = cJSON_Parse(spec_json);
+    if (!root) return mla_error(MLA_ERR_INVALID, "model spec: not valid JSON (near \"%.32s\")",
+                                cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "");
+    mla_status s = MLA_OK;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
+    snprintf(net->name, sizeof net->name, "%s", cJSON_IsString(name) ? name->valuestring : "custom");
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
+    if (!cJSON_IsObject(root) || !layers)
+        s = mla_error(MLA_ERR_INVALID, "model spec: expected an object with a \"layers\" array");
+    else
+        s = mla_seq_parse(&net->seq, layers, "", classes);
+    if (!s && net->seq.n == 0) s = mla_error(MLA_ERR_INVALID, "model spec: \"layers\" is empty");
+    cJSON_Delete(root);
+    return s;
+}
+
+static mla_status net_layout(mla_net *net) {
+    net->n_trainable = seq_trainable(&net->seq);
+    size_t param_off = 0, buffer_off = net->n_trainable;
+    net->macs = 0;
+    mla_seq_layout(&net->seq, &param_off, &buffer_off, &net->macs);
+    net->n_params = buffer_off;
+    net->params = mla_alloc_aligned(net->n_params ? net->n_params : 1, sizeof(float));
+    net->grads = mla_alloc_aligned(net->n_trainable ? net->n_trainable : 1, sizeof(float));
+    if (!net->params || !net->grads) return MLA_ERR_NOMEM;
+    memset(net->params, 0, net->n_params * sizeof(float));
+    memset(net->grads, 0, net->n_trainable * sizeof(float));
+    return MLA_OK;
+}
+
+mla_status mla_net_create(const char *spec_json, mla_shape input, int classes, uint64_t seed, mla_net **out) {
+    *out = NULL;
+    if (input.c <= 0 || input.h <= 0 || input.w <= 0)
+        return mla_error(MLA_ERR_INVALID, "model input shape %dx%dx%d is empty", input.c, input.h, input.w);
+    if (classes < 1) return mla_error(MLA_ERR_INVALID, "model needs at least one class, got %d", classes);
+    mla_net *net = mla_alloc(1, sizeof *net);
+    if (!net) return MLA_ERR_NOMEM;
+    net->in = input;
+    net->classes = classes;
+    net->spec = strdup(spec_json);
+    mla_status s = net->spec ? MLA_OK : mla_error(MLA_ERR_NOMEM, "out of memory");
+    if (!s) s = parse_spec(net, spec_json, classes);
+    if (!s) s = mla_seq_setup(&net->seq, input, &net->out);
+    if (!s) s = net_layout(net);
+    if (s) {
+        mla_net_free(net);
+        return s;
+    }
+    mla_rng_seed(&net->rng, seed);
+    mla_rng init_rng = mla_rng_fork(&net->rng, 1);
+    mla_seq_init(&net->seq, net->params, &init_rng);
+    *out = net;
+    return MLA_OK;
+}
+
+void mla_net_free(mla_net *net) {
+    if (!net) return;
+    mla_seq_free(&net->seq);
+    free(net->spec);
+    free(net->params);
+    free(net->grads);
+    free(net->work);
+    free(net->input);
+    free(net);
+}
+
+mla_shape mla_net_input_shape(const mla_net *net) { return net->in; }
+mla_shape mla_net_output_shape(const mla_net *net) { return net->out; }
+int mla_net_classes(const mla_net *net) { return net->classes; }
+const char *mla_net_spec(const mla_net *net) { return net->spec; }
+const char *mla_net_name(const mla_net *net) { return net->name; }
+double mla_net_forward_macs(const mla_net *net) { return net->macs; }
+size_t mla_net_param_count(const mla_net *net) { return net->n_params; }
+size_t mla_net_trainable_count(const mla_net *net) { return net->n_trainable; }
+float *mla_net_params(mla_net *net) { return net->params; }
+float *mla_net_grads(mla_net *net) { return net->grads; }
+void mla_net_zero_grads(mla_net *net) { memset(net->grads, 0, net->n_trainable * sizeof(float)); }
+void mla_net_set_frozen(mla_net *net, bool frozen) { net->frozen = frozen; }
+bool mla_net_frozen(const mla_net *net) { return net->frozen; }
+
+mla_status mla_net_copy_params(mla_net *dst, const mla_net *src) {
+    if (dst->n_params != src->n_params || dst->n_trainable != src->n_trainable)
+        return mla_error(MLA_ERR_SHAPE, "cannot copy parameters: %zu vs %zu values", src->n_params, dst->n_params);
+    memcpy(dst->params, src->params, src->n_params * sizeof(float));
+    return MLA_OK;
+}
+
+static size_t seq_max_work(const mla_seq *seq) {
+    size_t work = 0;
+    for (int i = 0; i < seq->n; i++) {
+        const mla_layer *l = &seq->layers[i];
+        size_t w = l->work_floats;
+        if (l->body && seq_max_work(l->body) > w) w = seq_max_work(l->body);
+        if (l->shortcut && seq_max_work(l->shortcut) > w) w = seq_max_work(l->shortcut);
+        if (w > work) work = w;
+    }
+    return work;
+}
+
+static mla_status net_reserve(mla_net *net, int n) {
+    if (n <= net->cap) return MLA_OK;
+    mla_status s = mla_seq_reserve(&net->seq, n);
+    if (s) return s;
+    free(net->input);
+    net->input = mla_alloc_aligned((size_t)n * (size_t)mla_shape_size(net->in), sizeof(float));
+    if (!net->input) return MLA_ERR_NOMEM;
+    /* Layers size their scratch for a batch of n in reserve(); take the largest. */
+    size_t work = seq_max_work(&net->seq);
+    free(net->work);
+    net->work = mla_alloc_aligned(work ? work : 1, sizeof(float));
+    if (!net->work) return MLA_ERR_NOMEM;
+    net->cap = n;
+    return MLA_OK;
+}
+
+static mla_ctx net_ctx(mla_net *net, bool train) {
+    mla_ctx ctx = {net->params, net->grads, net->work, train, !net->frozen, &net->rng};
+    return ctx;
+}
+
+mla_status mla_net_forward(mla_net *net, const float *x, int n, bool train, const float **out) {
+    if (n <= 0) return mla_error(MLA_ERR_INVALID, "forward pass needs at least one sample, got %d", n);
+    mla_status s = net_reserve(net, n);
+    if (s) return s;
+    memcpy(net->input, x, (size_t)n * (size_t)mla_shape_size(net->in) * sizeof(float));
+    mla_ctx ctx = net_ctx(net, train);
+    mla_seq_forward(&net->seq, net->input, n, &ctx);
+    net->n = n;
+    net->have_forward = true;
+    *out = mla_seq_output(&net->seq, net->input);
+    return MLA_OK;
+}
+
+mla_status mla_net_backward(mla_net *net, const float *dout, float *dx) {
+    if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "backward pass without a forward pass");
+    mla_ctx ctx = net_ctx(net, true);
+    mla_seq_backward(&net->seq, net->input, dout, dx, 0, net->n, &ctx);
+    return MLA_OK;
+}
+
+static bool seq_used_batch_stats(const mla_seq *seq) {
+    for (int i = 0; i < seq->n; i++) {
+        const mla_layer *l = &seq->layers[i];
+        if (l->batch_stats_used) return true;
+        if (l->body && seq_used_batch_stats(l->body)) return true;
+        if (l->shortcut && seq_used_batch_stats(l->shortcut)) return true;
+    }
+    return false;
+}
+
+mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float *norms) {
+    if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "per-sample gradients without a forward pass");
+    if (seq_used_batch_stats(&net->seq))
+        return mla_error(MLA_ERR_UNSUPPORTED,
+                         "per-sample gradients are undefined after a training-mode batch norm pass (samples are "
+                         "not independent); run the forward pass in evaluation mode");
+    float *scratch = mla_alloc_aligned(net->n_trainable ? net->n_trainable : 1, sizeof(float));
+    if (!scratch) return MLA_ERR_NOMEM;
+    mla_ctx ctx = net_ctx(net, true);
+    ctx.grads = scratch;
+    ctx.param_grads = true;
+    for (int i = 0; i < net->n; i++) {
+        memset(scratch, 0, net->n_trainable * sizeof(float));
+        mla_seq_backward(&net->seq, net->input, dout, NULL, i, 1, &ctx);
+        double sum = 0;
+        for (size_t k = 0; k < net->n_trainable; k++) sum += (double)scratch[k] * scratch[k];
+        norms[i] = (float)sqrt(sum);
+    }
+    free(scratch);
+    return MLA_OK;
+}
+
+static const mla_layer *find_layer(const mla_seq *seq, const char *name) {
+    for (int i = 0; i < seq->n; i++) {
+        const mla_layer *l = &seq->layers[i];
+        if (!strcmp(l->name, name)) return l;
+        const mla_layer *f = l->body ? find_layer(l->body, name) : NULL;
+        if (!f && l->shortcut) f = find_layer(l->shortcut, name);
+        if (f) return f;
+    }
+    return NULL;
+}
+
+mla_status mla_net_activation(const mla_net *net, const char *layer, const float **data, mla_shape *shape,
+                              int *n) {
+    if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "no activations: run a forward pass first");
+    if (!strcmp(layer, "input")) {
+        *data = net->input;
+        *shape = net->in;
+    } else {
+        const mla_layer *l = find_layer(&net->seq, layer);
+        if (!l) return mla_error(MLA_ERR_INVALID, "no layer named '%s' in model %s", layer, net->name);
+        *data = l->y;
+        *shape = l->out;
+    }
+    *n = net->n;
+    return MLA_OK;
+}
+
+const char *mla_net_layer_name(const mla_net *net, int i) {
+    return i >= 0 && i < net->seq.n ? net->seq.layers[i].name : NULL;
+}
+
+/* ---- the summary table ---- */
+
+static void summary_seq(const mla_seq *seq, int depth, char **buf, size_t *len, size_t *cap) {
+    for (int i = 0; i < seq->n; i++) {
+        const mla_layer *l = &seq->layers[i];
+        char line[256];
+        int k = snprintf(line, sizeof line, "%*s%-*s %-10s %4dx%-3dx%-3d -> %4dx%-3dx%-3d %10zu\n", depth * 2, "",
+                         24 - depth * 2, l->name, l->op->type, l->in.c, l->in.h, l->in.w, l->out.c, l->out.h,
+                         l->out.w, l->n_trainable);
+        if (*len + (size_t)k + 1 > *cap) {
+            size_t ncap = (*cap + (size_t)k + 1) * 2;
+            char *nb = realloc(*buf, ncap);
+            if (!nb) return;
+            *buf = nb;
+            *cap = ncap;
+        }
+        memcpy(*buf + *len, line, (size_t)k + 1);
+        *len += (size_t)k;
+        if (l->body) summary_seq(l->body, depth + 1, buf, len, cap);
+        if (l->shortcut) summary_seq(l->shortcut, depth + 1, buf, len, cap);
+    }
+}
+
+char *mla_net_summary(const mla_net *net) {
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    len = (size_t)snprintf(buf, cap, "%-24s %-10s %-14s    %-14s %10s\n", "layer", "type", "input", "output",
+                           "params");
+    summary_seq(&net->seq, 0, &buf, &len, &cap);
+    char tail[160];
+    int k = snprintf(tail, sizeof tail, "trainable parameters: %zu; buffers: %zu; forward MACs per sample: %.0f\n",
+                     net->n_trainable, net->n_params - net->n_trainable, net->macs);
+    char *nb = realloc(buf, len + (size_t)k + 1);
+    if (!nb) return buf;
+    memcpy(nb + len, tail, (size_t)k + 1);
+    return nb;
+}

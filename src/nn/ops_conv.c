@@ -1,0 +1,362 @@
+/* Convolutions, NCHW:
+ *   conv2d   weight [out, in, k, k], bias [out]; im2col + one sgemm per chunk of samples
+ *   dwconv2d weight [c, 1, k, k], bias [c]; direct loops (depthwise, one filter per channel)
+ *   convt2d  weight [in, out, k, k], bias [out]; the adjoint of conv2d (PyTorch's ConvTranspose2d)
+ * Output size: conv (h + 2 pad - k) / stride + 1; transposed (h - 1) stride - 2 pad + k + out_pad. */
+#include <string.h>
+
+#include "nn/blas.h"
+#include "nn/layer.h"
+
+/* Chunks of samples are sized so that one im2col matrix stays near this many floats:
+ * large enough for an efficient sgemm, small enough to stay in the last-level cache. */
+#define COL_CHUNK_FLOATS (1u << 20)
+
+/* ---- im2col / col2im ---- */
+
+static void im2col_channel(const float *x, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
+                           size_t ldc) {
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+            float *row = col + (size_t)(i * k + j) * ldc;
+            for (int oy = 0; oy < oh; oy++) {
+                int iy = oy * stride - pad + i;
+                float *dst = row + (size_t)oy * ow;
+                if (iy < 0 || iy >= h) {
+                    memset(dst, 0, (size_t)ow * sizeof(float));
+                    continue;
+                }
+                const float *src = x + (size_t)iy * w;
+                for (int ox = 0; ox < ow; ox++) {
+                    int ix = ox * stride - pad + j;
+                    dst[ox] = ix >= 0 && ix < w ? src[ix] : 0.0f;
+                }
+            }
+        }
+}
+
+static void col2im_channel(const float *col, size_t ldc, int h, int w, int k, int stride, int pad, int oh, int ow,
+                           float *x) {
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+            const float *row = col + (size_t)(i * k + j) * ldc;
+            for (int oy = 0; oy < oh; oy++) {
+                int iy = oy * stride - pad + i;
+                if (iy < 0 || iy >= h) continue;
+                const float *src = row + (size_t)oy * ow;
+                float *dst = x + (size_t)iy * w;
+                for (int ox = 0; ox < ow; ox++) {
+                    int ix = ox * stride - pad + j;
+                    if (ix >= 0 && ix < w) dst[ix] += src[ox];
+                }
+            }
+        }
+}
+
+void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
+                size_t ldc) {
+    for (int ch = 0; ch < c; ch++)
+        im2col_channel(x + (size_t)ch * h * w, h, w, k, stride, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
+}
+
+void mla_col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
+                float *x) {
+    for (int ch = 0; ch < c; ch++)
+        col2im_channel(col + (size_t)ch * k * k * ldc, ldc, h, w, k, stride, pad, oh, ow, x + (size_t)ch * h * w);
+}
+
+/* ---- shared parsing ---- */
+
+static mla_status conv_parse_common(mla_layer *l, const cJSON *j, int classes, bool has_filters) {
+    static const char *const keys[] = {"filters", "kernel", "stride", "pad", "bias", "out_pad", NULL};
+    static const char *const dw_keys[] = {"kernel", "stride", "pad", "bias", NULL};
+    mla_status s = mla_spec_keys(l, j, has_filters ? keys : dw_keys);
+    if (!s && has_filters) s = mla_spec_int(l, j, "filters", -1, 1, 1 << 16, classes, &l->filters);
+    if (!s) s = mla_spec_int(l, j, "kernel", -1, 1, 64, 0, &l->kernel);
+    if (!s) s = mla_spec_int(l, j, "stride", 1, 1, 64, 0, &l->stride);
+    if (!s) s = mla_spec_int(l, j, "pad", 0, 0, 64, 0, &l->pad);
+    if (!s) s = mla_spec_bool(l, j, "bias", true, &l->bias);
+    if (!s && has_filters) s = mla_spec_int(l, j, "out_pad", 0, 0, 63, 0, &l->out_pad);
+    return s;
+}
+
+static mla_status conv_out_shape(mla_layer *l, int channels) {
+    int eh = l->in.h + 2 * l->pad - l->kernel, ew = l->in.w + 2 * l->pad - l->kernel;
+    if (eh < 0 || ew < 0)
+        return mla_error(MLA_ERR_SHAPE, "layer %s (%s): kernel %d is larger than the padded input %dx%d", l->name,
+                         l->op->type, l->kernel, l->in.h + 2 * l->pad, l->in.w + 2 * l->pad);
+    l->out = (mla_shape){channels, eh / l->stride + 1, ew / l->stride + 1};
+    return MLA_OK;
+}
+
+static void conv_init(mla_layer *l, float *p, mla_rng *rng) {
+    /* fan_in of the weight as PyTorch computes it: dims[1] * k * k. */
+    const mla_tensor_desc *t = &l->tensors[0];
+    int fan_in = t->dims[1] * t->dims[2] * t->dims[3];
+    size_t count = (size_t)t->dims[0] * (size_t)fan_in;
+    mla_init_uniform(mla_layer_tensor(l, p, 0), count, fan_in, rng);
+    if (l->bias) mla_init_uniform(mla_layer_tensor(l, p, 1), (size_t)l->tensors[1].dims[0], fan_in, rng);
+}
+
+/* ---- conv2d ---- */
+
+static mla_status conv2d_parse(mla_layer *l, const cJSON *j, int classes) {
+    return conv_parse_common(l, j, classes, true);
+}
+
+static mla_status conv2d_setup(mla_layer *l) {
+    if (l->out_pad) return mla_error(MLA_ERR_INVALID, "layer %s (conv2d): \"out_pad\" is for convt2d", l->name);
+    mla_status s = conv_out_shape(l, l->filters);
+    if (s) return s;
+    int k = l->kernel;
+    mla_layer_add_tensor(l, "weight", true, 4, l->filters, l->in.c, k, k);
+    if (l->bias) mla_layer_add_tensor(l, "bias", true, 1, l->filters, 0, 0, 0);
+    l->macs = (double)l->filters * l->in.c * k * k * l->out.h * l->out.w;
+    return MLA_OK;
+}
+
+static int conv2d_chunk(const mla_layer *l, int n) {
+    size_t rows = (size_t)l->in.c * l->kernel * l->kernel, p = (size_t)l->out.h * l->out.w;
+    size_t m = COL_CHUNK_FLOATS / (rows * p);
+    if (m < 1) m = 1;
+    return m > (size_t)n ? n : (int)m;
+}
+
+static mla_status conv2d_reserve(mla_layer *l, int n) {
+    size_t rows = (size_t)l->in.c * l->kernel * l->kernel, p = (size_t)l->out.h * l->out.w;
+    size_t mp = (size_t)conv2d_chunk(l, n) * p;
+    l->work_floats = mp * (2 * rows + (size_t)l->filters);
+    return MLA_OK;
+}
+
+/* Unfolds samples [s0, s0 + m) into col (rows x m*P), sample j at column j*P. */
+static void conv2d_unfold(const mla_layer *l, const float *x, int s0, int m, float *col) {
+    int c = l->in.c, k = l->kernel;
+    size_t p = (size_t)l->out.h * l->out.w, ldc = (size_t)m * p, in_size = (size_t)mla_shape_size(l->in);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int j = 0; j < m; j++)
+        for (int ch = 0; ch < c; ch++)
+            im2col_channel(x + (size_t)(s0 + j) * in_size + (size_t)ch * l->in.h * l->in.w, l->in.h, l->in.w, k,
+                           l->stride, l->pad, l->out.h, l->out.w, col + (size_t)ch * k * k * ldc + (size_t)j * p, ldc);
+}
+
+static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel;
+    size_t p = (size_t)l->out.h * l->out.w, out_size = (size_t)mla_shape_size(l->out);
+    const float *w = mla_layer_tensor(l, ctx->params, 0);
+    const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
+    int chunk = conv2d_chunk(l, n);
+    for (int s0 = 0; s0 < n; s0 += chunk) {
+        int m = n - s0 < chunk ? n - s0 : chunk;
+        size_t mp = (size_t)m * p;
+        float *col = ctx->work, *tmp = col + (size_t)rows * mp;
+        conv2d_unfold(l, x, s0, m, col);
+        mla_sgemm(false, false, cout, (int)mp, rows, 1.0f, w, rows, col, (int)mp, 0.0f, tmp, (int)mp);
+        /* Scatter channel-major rows back to NCHW, adding the bias. */
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int j = 0; j < m; j++)
+            for (int co = 0; co < cout; co++) {
+                const float *src = tmp + (size_t)co * mp + (size_t)j * p;
+                float *dst = y + (size_t)(s0 + j) * out_size + (size_t)co * p;
+                float bias = b ? b[co] : 0.0f;
+                for (size_t q = 0; q < p; q++) dst[q] = src[q] + bias;
+            }
+    }
+}
+
+static void conv2d_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
+                            mla_ctx *ctx) {
+    (void)y;
+    int cout = l->filters, c = l->in.c, k = l->kernel, rows = c * k * k;
+    size_t p = (size_t)l->out.h * l->out.w, out_size = (size_t)mla_shape_size(l->out);
+    size_t in_size = (size_t)mla_shape_size(l->in), hw = (size_t)l->in.h * l->in.w;
+    const float *w = mla_layer_tensor(l, ctx->params, 0);
+    int chunk = conv2d_chunk(l, n);
+    for (int s0 = n0; s0 < n0 + n; s0 += chunk) {
+        int m = n0 + n - s0 < chunk ? n0 + n - s0 : chunk;
+        size_t mp = (size_t)m * p;
+        float *col = ctx->work, *dyc = col + (size_t)rows * mp, *dcol = dyc + (size_t)cout * mp;
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int j = 0; j < m; j++)
+            for (int co = 0; co < cout; co++)
+                memcpy(dyc + (size_t)co * mp + (size_t)j * p, dy + (size_t)(s0 + j) * out_size + (size_t)co * p,
+                       p * sizeof(float));
+        if (ctx->param_grads) {
+            conv2d_unfold(l, x, s0, m, col);
+            mla_sgemm(false, true, cout, rows, (int)mp, 1.0f, dyc, (int)mp, col, (int)mp, 1.0f,
+                      mla_layer_tensor(l, ctx->grads, 0), rows);
+            if (l->bias) {
+                float *db = mla_layer_tensor(l, ctx->grads, 1);
+                for (int co = 0; co < cout; co++) {
+                    const float *r = dyc + (size_t)co * mp;
+                    float sum = 0;
+                    for (size_t q = 0; q < mp; q++) sum += r[q];
+                    db[co] += sum;
+                }
+            }
+        }
+        if (dx) {
+            mla_sgemm(true, false, rows, (int)mp, cout, 1.0f, w, rows, dyc, (int)mp, 0.0f, dcol, (int)mp);
+#pragma omp parallel for collapse(2) schedule(static)
+            for (int j = 0; j < m; j++)
+                for (int ch = 0; ch < c; ch++) {
+                    float *dst = dx + (size_t)(s0 + j) * in_size + (size_t)ch * hw;
+                    memset(dst, 0, hw * sizeof(float));
+                    col2im_channel(dcol + (size_t)ch * k * k * mp + (size_t)j * p, mp, l->in.h, l->in.w, k,
+                                   l->stride, l->pad, l->out.h, l->out.w, dst);
+                }
+        }
+    }
+}
+
+const mla_op mla_op_conv2d = {"conv2d",        conv2d_parse, conv2d_setup, conv_init, conv2d_forward,
+                              conv2d_backward, NULL,         conv2d_reserve};
+
+/* ---- depthwise conv2d ---- */
+
+static mla_status dw_parse(mla_layer *l, const cJSON *j, int classes) { return conv_parse_common(l, j, classes, false); }
+
+static mla_status dw_setup(mla_layer *l) {
+    mla_status s = conv_out_shape(l, l->in.c);
+    if (s) return s;
+    mla_layer_add_tensor(l, "weight", true, 4, l->in.c, 1, l->kernel, l->kernel);
+    if (l->bias) mla_layer_add_tensor(l, "bias", true, 1, l->in.c, 0, 0, 0);
+    l->macs = (double)l->in.c * l->kernel * l->kernel * l->out.h * l->out.w;
+    return MLA_OK;
+}
+
+static void dw_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w;
+    const float *wt = mla_layer_tensor(l, ctx->params, 0);
+    const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int s = 0; s < n; s++)
+        for (int ch = 0; ch < c; ch++) {
+            const float *src = x + ((size_t)s * c + ch) * h * w, *f = wt + (size_t)ch * k * k;
+            float *dst = y + ((size_t)s * c + ch) * oh * ow;
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    float sum = b ? b[ch] : 0.0f;
+                    for (int i = 0; i < k; i++) {
+                        int iy = oy * l->stride - l->pad + i;
+                        if (iy < 0 || iy >= h) continue;
+                        for (int j = 0; j < k; j++) {
+                            int ix = ox * l->stride - l->pad + j;
+                            if (ix >= 0 && ix < w) sum += f[i * k + j] * src[iy * w + ix];
+                        }
+                    }
+                    dst[oy * ow + ox] = sum;
+                }
+        }
+}
+
+static void dw_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
+                        mla_ctx *ctx) {
+    (void)y;
+    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w;
+    const float *wt = mla_layer_tensor(l, ctx->params, 0);
+    float *dw = ctx->param_grads ? mla_layer_tensor(l, ctx->grads, 0) : NULL;
+    float *db = ctx->param_grads && l->bias ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
+    /* One channel per iteration: its weight gradient has a single writer. */
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const float *f = wt + (size_t)ch * k * k;
+        for (int s = n0; s < n0 + n; s++) {
+            const float *src = x + ((size_t)s * c + ch) * h * w, *g = dy + ((size_t)s * c + ch) * oh * ow;
+            float *dsrc = dx ? dx + ((size_t)s * c + ch) * h * w : NULL;
+            if (dsrc) memset(dsrc, 0, (size_t)h * w * sizeof(float));
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    float gv = g[oy * ow + ox];
+                    if (db) db[ch] += gv;
+                    for (int i = 0; i < k; i++) {
+                        int iy = oy * l->stride - l->pad + i;
+                        if (iy < 0 || iy >= h) continue;
+                        for (int j = 0; j < k; j++) {
+                            int ix = ox * l->stride - l->pad + j;
+                            if (ix < 0 || ix >= w) continue;
+                            if (dw) dw[(size_t)ch * k * k + i * k + j] += gv * src[iy * w + ix];
+                            if (dsrc) dsrc[iy * w + ix] += gv * f[i * k + j];
+                        }
+                    }
+                }
+        }
+    }
+}
+
+const mla_op mla_op_dwconv2d = {"dwconv2d", dw_parse, dw_setup, conv_init, dw_forward, dw_backward, NULL, NULL};
+
+/* ---- transposed conv2d ---- */
+
+static mla_status ct_setup(mla_layer *l) {
+    int k = l->kernel;
+    if (l->out_pad >= l->stride)
+        return mla_error(MLA_ERR_INVALID, "layer %s (convt2d): \"out_pad\" must be smaller than \"stride\"", l->name);
+    int oh = (l->in.h - 1) * l->stride - 2 * l->pad + k + l->out_pad;
+    int ow = (l->in.w - 1) * l->stride - 2 * l->pad + k + l->out_pad;
+    l->out = (mla_shape){l->filters, oh, ow};
+    if (oh <= 0 || ow <= 0) return MLA_OK; /* reported by the sequence as an empty output */
+    mla_layer_add_tensor(l, "weight", true, 4, l->in.c, l->filters, k, k);
+    if (l->bias) mla_layer_add_tensor(l, "bias", true, 1, l->filters, 0, 0, 0);
+    l->macs = (double)l->in.c * l->filters * k * k * l->in.h * l->in.w;
+    return MLA_OK;
+}
+
+static mla_status ct_reserve(mla_layer *l, int n) {
+    (void)n;
+    l->work_floats = (size_t)l->filters * l->kernel * l->kernel * l->in.h * l->in.w;
+    return MLA_OK;
+}
+
+static void ct_init(mla_layer *l, float *p, mla_rng *rng) {
+    /* PyTorch computes ConvTranspose2d's fan_in from weight.size(1) = out channels. */
+    int fan_in = l->filters * l->kernel * l->kernel;
+    mla_init_uniform(mla_layer_tensor(l, p, 0), (size_t)l->in.c * fan_in, fan_in, rng);
+    if (l->bias) mla_init_uniform(mla_layer_tensor(l, p, 1), (size_t)l->filters, fan_in, rng);
+}
+
+static void ct_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    int cin = l->in.c, cout = l->filters, k = l->kernel, rows = cout * k * k;
+    int hw = l->in.h * l->in.w;
+    size_t out_size = (size_t)mla_shape_size(l->out), ohw = (size_t)l->out.h * l->out.w;
+    const float *w = mla_layer_tensor(l, ctx->params, 0);
+    const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
+    float *col = ctx->work;
+    for (int s = 0; s < n; s++) {
+        float *dst = y + (size_t)s * out_size;
+        mla_sgemm(true, false, rows, hw, cin, 1.0f, w, rows, x + (size_t)s * cin * hw, hw, 0.0f, col, hw);
+        for (int co = 0; co < cout; co++) {
+            float bias = b ? b[co] : 0.0f;
+            for (size_t q = 0; q < ohw; q++) dst[(size_t)co * ohw + q] = bias;
+        }
+        mla_col2im(col, (size_t)hw, cout, l->out.h, l->out.w, k, l->stride, l->pad, l->in.h, l->in.w, dst);
+    }
+}
+
+static void ct_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
+                        mla_ctx *ctx) {
+    (void)y;
+    int cin = l->in.c, cout = l->filters, k = l->kernel, rows = cout * k * k;
+    int hw = l->in.h * l->in.w;
+    size_t out_size = (size_t)mla_shape_size(l->out), ohw = (size_t)l->out.h * l->out.w;
+    const float *w = mla_layer_tensor(l, ctx->params, 0);
+    float *col = ctx->work;
+    for (int s = n0; s < n0 + n; s++) {
+        const float *g = dy + (size_t)s * out_size;
+        mla_im2col(g, cout, l->out.h, l->out.w, k, l->stride, l->pad, l->in.h, l->in.w, col, (size_t)hw);
+        if (ctx->param_grads) {
+            mla_sgemm(false, true, cin, rows, hw, 1.0f, x + (size_t)s * cin * hw, hw, col, hw, 1.0f,
+                      mla_layer_tensor(l, ctx->grads, 0), rows);
+            if (l->bias) {
+                float *db = mla_layer_tensor(l, ctx->grads, 1);
+                for (int co = 0; co < cout; co++)
+                    for (size_t q = 0; q < ohw; q++) db[co] += g[(size_t)co * ohw + q];
+            }
+        }
+        if (dx) mla_sgemm(false, false, cin, hw, rows, 1.0f, w, rows, col, hw, 0.0f, dx + (size_t)s * cin * hw, hw);
+    }
+}
+
+static mla_status ct_parse(mla_layer *l, const cJSON *j, int classes) { return conv_parse_common(l, j, classes, true); }
+
+const mla_op mla_op_convt2d = {"convt2d", ct_parse, ct_setup, ct_init, ct_forward, ct_backward, NULL, ct_reserve};

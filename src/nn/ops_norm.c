@@ -1,0 +1,174 @@
+/* batchnorm (per channel over N, H, W; PyTorch's BatchNorm2d/1d semantics: biased
+ * variance to normalise, unbiased in the running estimate, momentum 0.1, eps 1e-5)
+ * and dropout (inverted: kept values scaled by 1 / (1 - rate) in training). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/blas.h"
+#include "nn/layer.h"
+
+static mla_status bn_parse(mla_layer *l, const cJSON *j, int classes) {
+    (void)classes;
+    static const char *const keys[] = {"eps", "momentum", NULL};
+    mla_status s = mla_spec_keys(l, j, keys);
+    if (!s) s = mla_spec_num(l, j, "eps", 1e-5, 1e-12, 1.0, &l->eps);
+    if (!s) s = mla_spec_num(l, j, "momentum", 0.1, 0.0, 1.0, &l->momentum);
+    return s;
+}
+
+static mla_status bn_setup(mla_layer *l) {
+    int c = l->in.c;
+    l->out = l->in;
+    mla_layer_add_tensor(l, "weight", true, 1, c, 0, 0, 0);
+    mla_layer_add_tensor(l, "bias", true, 1, c, 0, 0, 0);
+    mla_layer_add_tensor(l, "running_mean", false, 1, c, 0, 0, 0);
+    mla_layer_add_tensor(l, "running_var", false, 1, c, 0, 0, 0);
+    l->macs = 2.0 * mla_shape_size(l->in);
+    return MLA_OK;
+}
+
+static mla_status bn_reserve(mla_layer *l, int n) {
+    (void)n;
+    free(l->cache);
+    l->cache = mla_alloc(2 * (size_t)l->in.c, sizeof(float)); /* batch mean, inverse std */
+    return l->cache ? MLA_OK : MLA_ERR_NOMEM;
+}
+
+static void bn_init(mla_layer *l, float *p, mla_rng *rng) {
+    (void)rng;
+    int c = l->in.c;
+    for (int i = 0; i < c; i++) {
+        mla_layer_tensor(l, p, 0)[i] = 1.0f;
+        mla_layer_tensor(l, p, 1)[i] = 0.0f;
+        mla_layer_tensor(l, p, 2)[i] = 0.0f;
+        mla_layer_tensor(l, p, 3)[i] = 1.0f;
+    }
+}
+
+static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    int c = l->in.c;
+    size_t hw = (size_t)l->in.h * l->in.w, m = (size_t)n * hw;
+    float *gamma = mla_layer_tensor(l, ctx->params, 0), *beta = mla_layer_tensor(l, ctx->params, 1);
+    float *rmean = mla_layer_tensor(l, ctx->params, 2), *rvar = mla_layer_tensor(l, ctx->params, 3);
+    float *bmean = l->cache, *binv = bmean + c;
+    bool batch = ctx->train;
+    l->batch_stats_used = batch;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        float mean, inv;
+        if (batch) {
+            double sum = 0, sq = 0;
+            for (int s = 0; s < n; s++) {
+                const float *src = x + ((size_t)s * c + ch) * hw;
+                for (size_t q = 0; q < hw; q++) sum += src[q];
+            }
+            double mu = sum / (double)m;
+            for (int s = 0; s < n; s++) {
+                const float *src = x + ((size_t)s * c + ch) * hw;
+                for (size_t q = 0; q < hw; q++) sq += (src[q] - mu) * (src[q] - mu);
+            }
+            double var = sq / (double)m;
+            mean = (float)mu;
+            inv = (float)(1.0 / sqrt(var + l->eps));
+            double unbiased = m > 1 ? sq / (double)(m - 1) : var;
+            rmean[ch] = (1.0f - l->momentum) * rmean[ch] + l->momentum * mean;
+            rvar[ch] = (1.0f - l->momentum) * rvar[ch] + l->momentum * (float)unbiased;
+        } else {
+            mean = rmean[ch];
+            inv = 1.0f / sqrtf(rvar[ch] + l->eps);
+        }
+        bmean[ch] = mean;
+        binv[ch] = inv;
+        float scale = gamma[ch] * inv, shift = beta[ch] - mean * scale;
+        for (int s = 0; s < n; s++) {
+            const float *src = x + ((size_t)s * c + ch) * hw;
+            float *dst = y + ((size_t)s * c + ch) * hw;
+            for (size_t q = 0; q < hw; q++) dst[q] = src[q] * scale + shift;
+        }
+    }
+}
+
+static void bn_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
+                        mla_ctx *ctx) {
+    (void)y;
+    int c = l->in.c;
+    size_t hw = (size_t)l->in.h * l->in.w;
+    const float *gamma = mla_layer_tensor(l, ctx->params, 0);
+    float *dgamma = ctx->param_grads ? mla_layer_tensor(l, ctx->grads, 0) : NULL;
+    float *dbeta = ctx->param_grads ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
+    const float *bmean = l->cache, *binv = bmean + c;
+    bool batch = l->batch_stats_used;
+    double m = (double)n * (double)hw;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        float mean = bmean[ch], inv = binv[ch];
+        double sg = 0, sgx = 0; /* sum dy, sum dy * xhat */
+        for (int s = n0; s < n0 + n; s++) {
+            const float *src = x + ((size_t)s * c + ch) * hw, *g = dy + ((size_t)s * c + ch) * hw;
+            for (size_t q = 0; q < hw; q++) {
+                sg += g[q];
+                sgx += g[q] * (src[q] - mean) * inv;
+            }
+        }
+        if (dgamma) {
+            dgamma[ch] += (float)sgx;
+            dbeta[ch] += (float)sg;
+        }
+        if (!dx) continue;
+        float k = gamma[ch] * inv;
+        float a = batch ? (float)(sg / m) : 0.0f, b = batch ? (float)(sgx / m) : 0.0f;
+        for (int s = n0; s < n0 + n; s++) {
+            const float *src = x + ((size_t)s * c + ch) * hw, *g = dy + ((size_t)s * c + ch) * hw;
+            float *d = dx + ((size_t)s * c + ch) * hw;
+            for (size_t q = 0; q < hw; q++) d[q] = k * (g[q] - a - (src[q] - mean) * inv * b);
+        }
+    }
+}
+
+const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve};
+
+/* ---- dropout ---- */
+
+static mla_status dropout_parse(mla_layer *l, const cJSON *j, int classes) {
+    (void)classes;
+    static const char *const keys[] = {"rate", NULL};
+    mla_status s = mla_spec_keys(l, j, keys);
+    if (!s) s = mla_spec_num(l, j, "rate", 0.5, 0.0, 0.99, &l->rate);
+    return s;
+}
+
+static mla_status dropout_setup(mla_layer *l) {
+    l->out = l->in;
+    l->cache_bytes_per_sample = (size_t)mla_shape_size(l->in) * sizeof(float);
+    return MLA_OK;
+}
+
+static void dropout_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    size_t count = (size_t)n * (size_t)mla_shape_size(l->in);
+    float *mask = l->cache;
+    if (!ctx->train || l->rate <= 0) {
+        memcpy(y, x, count * sizeof(float));
+        for (size_t i = 0; i < count; i++) mask[i] = 1.0f;
+        return;
+    }
+    /* Drawn in one sequential stream so the mask does not depend on the thread count. */
+    float keep = 1.0f / (1.0f - l->rate);
+    uint64_t threshold = (uint64_t)((double)l->rate * 18446744073709551616.0);
+    for (size_t i = 0; i < count; i++) mask[i] = mla_rng_u64(ctx->rng) < threshold ? 0.0f : keep;
+    for (size_t i = 0; i < count; i++) y[i] = x[i] * mask[i];
+}
+
+static void dropout_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
+                             mla_ctx *ctx) {
+    (void)x;
+    (void)y;
+    (void)ctx;
+    if (!dx) return;
+    size_t size = (size_t)mla_shape_size(l->in);
+    const float *mask = l->cache;
+    for (size_t i = (size_t)n0 * size; i < (size_t)(n0 + n) * size; i++) dx[i] = dy[i] * mask[i];
+}
+
+const mla_op mla_op_dropout = {"dropout", dropout_parse, dropout_setup, NULL, dropout_forward, dropout_backward, NULL,
+                               NULL};
