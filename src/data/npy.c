@@ -328,8 +328,8 @@ static mla_status images_from_file(data_file *f, mla_dataset **out) {
     if (!is_float && !(h.dtype.kind == 'u' && h.dtype.size == 1))
         return mla_error(MLA_ERR_UNSUPPORTED, "%s: images must be uint8 ('|u1') or float32 ('<f4'), not '%s'", f->path,
                          h.descr);
-    if ((s = image_geometry(f->path, &h, chw, &channel_last))) return s;
     if ((s = npy_item_count(f, &h, &count))) return s;
+    if ((s = image_geometry(f->path, &h, chw, &channel_last))) return s;
     mla_dataset *ds;
     /* classes is provisional; the caller sets it from the labels */
     if ((s = data_create((int)h.shape[0], chw[0], chw[1], chw[2], is_float, 1, &ds))) return s;
