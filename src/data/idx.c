@@ -94,7 +94,7 @@ static mla_status idx_load(const char *images_path, const char *labels_path, mla
     }
     char name[64];
     data_parent_name(images_path, name, sizeof name);
-    data_set_name(ds, name);
+    data_set_name(ds, name[0] ? name : "idx");
     *out = ds;
     return MLA_OK;
 }

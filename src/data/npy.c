@@ -368,7 +368,7 @@ mla_status mla_dataset_load_npy(const char *images_path, const char *labels_path
     ds->classes = max_label + 1;
     char name[64];
     data_parent_name(images_path, name, sizeof name);
-    data_set_name(ds, name);
+    data_set_name(ds, name[0] ? name : "npy");
     *out = ds;
     return MLA_OK;
 }

@@ -33,7 +33,7 @@ static void group_by_class(const int32_t *labels, int n, int classes, const int 
 }
 
 static mla_status check_stratify_args(const int32_t *labels, int n, int classes, int k) {
-    if (n < 0 || classes < 1 || k < 0 || (n > 0 && !labels))
+    if (n < 0 || classes < 1 || k < 0 || (n > 0 && !labels) || (k > 0 && !out))
         return mla_error(MLA_ERR_INVALID, "stratified subset: bad arguments (n %d, classes %d, k %d)", n, classes, k);
     if (k > n) return mla_error(MLA_ERR_INVALID, "stratified subset: asked for %d samples of %d", k, n);
     for (int i = 0; i < n; i++)
