@@ -33,7 +33,7 @@ static void group_by_class(const int32_t *labels, int n, int classes, const int 
 }
 
 static mla_status check_stratify_args(const int32_t *labels, int n, int classes, int k) {
-    if (n < 0 || classes < 1 || k < 0 || (n > 0 && !labels) || (k > 0 && !out))
+    if (n < 0 || classes < 1 || k < 0 || (n > 0 && !labels))
         return mla_error(MLA_ERR_INVALID, "stratified subset: bad arguments (n %d, classes %d, k %d)", n, classes, k);
     if (k > n) return mla_error(MLA_ERR_INVALID, "stratified subset: asked for %d samples of %d", k, n);
     for (int i = 0; i < n; i++)
@@ -45,6 +45,7 @@ static mla_status check_stratify_args(const int32_t *labels, int n, int classes,
 
 mla_status mla_stratified_indices(const int32_t *labels, int n, int classes, int k, uint64_t seed, int32_t *out) {
     mla_status s = check_stratify_args(labels, n, classes, k);
+    if (!s && k > 0 && !out) s = mla_error(MLA_ERR_INVALID, "stratified subset: no output array");
     if (s || k == 0) return s;
     int *counts = mla_alloc((size_t)classes, sizeof *counts);
     int *quota = mla_alloc((size_t)classes, sizeof *quota);
