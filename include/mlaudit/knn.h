@@ -1,0 +1,68 @@
+/* mlaudit kNN: exact nearest-neighbour search, shared by the kNN classifier, Deep kNN
+ * and the adversarial kNN attacks.
+ *
+ * An index holds n reference rows of d float32 features (row-major). A search returns,
+ * for each of m queries, the k nearest rows in increasing distance, ties broken by the
+ * smaller row index. The neighbours are exactly those of a double-precision brute
+ * force over the same floats (up to distances equal to the last bit).
+ *
+ * Metrics:
+ *   MLA_KNN_EUCLIDEAN  distance = sqrt(sum_l (a_l - b_l)^2)
+ *   MLA_KNN_COSINE     distance = 1 - a.b / (|a| |b|); a zero vector has cosine 0 with
+ *                      everything (distance 1).
+ *
+ * Engines (chosen per search, same answers):
+ *   int8   Euclidean only. Used when every value of the index and of the queries is an
+ *          8-bit pixel scaled to [0, 1] (v / 255.0f or v * (1.0f / 255), v in 0..255,
+ *          as the datasets module produces) and the CPU has AVX-512 VNNI: all squared
+ *          distances are computed exactly in integer arithmetic (v^2 units).
+ *   float  float32 BLAS blocks give approximate distances with a proven error bound;
+ *          every row that could belong to the top k within that bound is recomputed
+ *          in double, and the top k is chosen from the recomputed distances.
+ *
+ * Threads: OpenMP over queries (mla_set_threads); the result does not depend on the
+ * thread count.
+ */
+#ifndef MLAUDIT_KNN_H
+#define MLAUDIT_KNN_H
+
+#include "mlaudit/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { MLA_KNN_EUCLIDEAN = 0, MLA_KNN_COSINE = 1 } mla_knn_metric;
+
+typedef enum {
+    MLA_KNN_ENGINE_AUTO = 0,   /* int8 where it applies, float otherwise */
+    MLA_KNN_ENGINE_FLOAT = 1,  /* always the float engine (tests, comparisons) */
+} mla_knn_engine;
+
+typedef struct mla_knn_index mla_knn_index;
+
+/* An index over n rows of d features; x is copied (the caller keeps ownership of x).
+ * Fails on n < 1, d < 1 or a non-finite value. *out owns the index; free with
+ * mla_knn_index_free. */
+mla_status mla_knn_index_create(const float *x, int n, int d, mla_knn_metric metric, mla_knn_index **out);
+void mla_knn_index_free(mla_knn_index *ix);
+
+void mla_knn_index_set_engine(mla_knn_index *ix, mla_knn_engine engine);
+int mla_knn_index_count(const mla_knn_index *ix);
+int mla_knn_index_dim(const mla_knn_index *ix);
+mla_knn_metric mla_knn_index_metric(const mla_knn_index *ix);
+/* The rows as given to create (n x d); borrowed, valid while ix lives. */
+const float *mla_knn_index_rows(const mla_knn_index *ix);
+/* 1 if a search with 8-bit queries would use the exact integer engine. */
+int mla_knn_index_uses_int8(const mla_knn_index *ix);
+
+/* The k nearest rows of each of m queries (m x d floats). Writes m x k row indices to
+ * idx and, if dist is not NULL, m x k distances (in the metric's own units, see
+ * above), nearest first. Fails if k < 1 or k > n, or a query value is not finite. */
+mla_status mla_knn_search(const mla_knn_index *ix, const float *queries, int m, int k, int32_t *idx,
+                          float *dist);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
