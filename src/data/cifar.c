@@ -9,6 +9,7 @@
 #define CIFAR_PIXELS 3072
 #define CIFAR_MAX_FILES 5
 #define CIFAR_CHUNK_RECORDS 1024
+#define CIFAR100_COARSE 20 /* superclasses; checked as a sign of corruption */
 
 typedef struct {
     int classes;
@@ -64,6 +65,9 @@ static mla_status cifar_unpack(const cifar_set *cs, const unsigned char *buf, in
     for (int64_t r = 0; r < count; r++) {
         const unsigned char *rec = buf + (size_t)r * cs->record;
         int label = rec[cs->label_bytes - 1];
+        if (cs->label_bytes == 2 && rec[0] >= CIFAR100_COARSE)
+            return mla_error(MLA_ERR_FORMAT, "%s: coarse label %d of record %lld is outside 0..%d", path, rec[0],
+                             (long long)(file_first + r), CIFAR100_COARSE - 1);
         if (label >= cs->classes)
             return mla_error(MLA_ERR_FORMAT, "%s: label %d of record %lld is outside 0..%d", path, label,
                              (long long)(file_first + r), cs->classes - 1);

@@ -378,6 +378,10 @@ static void test_cifar100_uses_fine_label(void **state) {
     assert_int_equal(write_bytes(test, bad, sizeof bad, 0), 0);
     assert_int_equal(mla_dataset_load(spec, MLA_SPLIT_TEST, &ds), MLA_ERR_FORMAT);
     assert_error_mentions(test);
+    bad[0] = 20, bad[1] = 5; /* coarse labels stop at 19 */
+    assert_int_equal(write_bytes(test, bad, sizeof bad, 0), 0);
+    assert_int_equal(mla_dataset_load(spec, MLA_SPLIT_TEST, &ds), MLA_ERR_FORMAT);
+    assert_error_mentions("coarse label 20 of record 0");
     assert_int_equal(write_bytes(test, bad, 3073, 0), 0);
     assert_int_equal(mla_dataset_load(spec, MLA_SPLIT_TEST, &ds), MLA_ERR_FORMAT);
     assert_error_mentions("3074");
