@@ -1,5 +1,6 @@
 /* mlaudit: the command-line tool. Dispatches to one function per subcommand. */
 #include "cli.h"
+#include "cmd_classic.h"
 
 #include <string.h>
 
@@ -19,6 +20,13 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"train", cmd_train, "train a neural network and save it (.safetensors)"},
+    {"eval", cmd_eval, "evaluate a saved model on a dataset split"},
+    {"predict", cmd_predict, "write a saved model's softmax outputs as .npy"},
+    {"models", cmd_models, "list the architecture presets, print one, or summarise a spec"},
+    {"classic", cmd_classic, "fit and score a classical model (knn, svm, logreg, nb, rf, gbm) with CV"},
+    {"pca", cmd_pca, "principal components of a dataset's training images"},
+    {"explore", cmd_explore, "pixel statistics: mean and standard-deviation images per class"},
     {"version", cmd_version, "print the version"},
 };
 

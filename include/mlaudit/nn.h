@@ -81,6 +81,20 @@ size_t mla_net_trainable_count(const mla_net *net);  /* the first part of the ve
 float *mla_net_params(mla_net *net);                 /* borrowed, param_count floats */
 float *mla_net_grads(mla_net *net);                  /* borrowed, trainable_count floats */
 void mla_net_zero_grads(mla_net *net);
+/* The named tensors that make up the flat vector, in the order they sit there
+ * (trainable ones first, in layer order; then buffers). Names are
+ * "<layer>.<weight|bias|running_mean|running_var|...>", as saved in model files. */
+typedef struct {
+    char name[160];
+    int ndim;
+    int dims[4];
+    size_t offset;   /* into mla_net_params() */
+    size_t count;    /* floats */
+    bool trainable;
+} mla_tensor_info;
+int mla_net_tensor_count(const mla_net *net);
+/* Fills *out for tensor i (0 <= i < count), in flat-vector order. */
+mla_status mla_net_tensor_info(const mla_net *net, int i, mla_tensor_info *out);
 /* Copies all parameters (trainable and buffers) between nets of the same spec. */
 mla_status mla_net_copy_params(mla_net *dst, const mla_net *src);
 /* A frozen net still passes gradients to its input but neither accumulates

@@ -117,6 +117,9 @@ extern const mla_op mla_op_dense, mla_op_conv2d, mla_op_dwconv2d, mla_op_convt2d
     mla_op_avgpool, mla_op_gap, mla_op_batchnorm, mla_op_dropout, mla_op_flatten, mla_op_reshape, mla_op_relu,
     mla_op_leaky_relu, mla_op_sigmoid, mla_op_tanh, mla_op_silu, mla_op_residual, mla_op_se;
 
+/* The net's top-level sequence (for io.c's walk over tensors). */
+const mla_seq *mla_net_seq(const mla_net *net);
+
 /* Residual blocks need the net's sequence machinery (net.c). */
 mla_status mla_seq_reserve(mla_seq *seq, int n);
 void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx);

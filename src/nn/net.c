@@ -296,6 +296,7 @@ void mla_net_free(mla_net *net) {
     free(net);
 }
 
+const mla_seq *mla_net_seq(const mla_net *net) { return &net->seq; }
 mla_shape mla_net_input_shape(const mla_net *net) { return net->in; }
 mla_shape mla_net_output_shape(const mla_net *net) { return net->out; }
 int mla_net_classes(const mla_net *net) { return net->classes; }
@@ -470,4 +471,53 @@ char *mla_net_summary(const mla_net *net) {
     if (!nb) return buf;
     memcpy(nb + len, tail, (size_t)k + 1);
     return nb;
+}
+
+/* ---- tensors in flat-vector order ---- */
+
+typedef struct {
+    int want, seen;
+    bool trainable;      /* which part of the vector this pass walks */
+    mla_tensor_info *out;
+} tensor_walk;
+
+static bool walk_for_tensor(const mla_seq *seq, tensor_walk *w) {
+    for (int i = 0; i < seq->n; i++) {
+        const mla_layer *l = &seq->layers[i];
+        for (int k = 0; k < l->n_tensors; k++) {
+            const mla_tensor_desc *d = &l->tensors[k];
+            if (d->trainable != w->trainable) continue;
+            if (w->seen++ != w->want) continue;
+            if (w->out) {
+                snprintf(w->out->name, sizeof w->out->name, "%s.%s", l->name, d->suffix);
+                w->out->ndim = d->ndim;
+                w->out->count = 1;
+                for (int j = 0; j < 4; j++) {
+                    w->out->dims[j] = j < d->ndim ? d->dims[j] : 0;
+                    if (j < d->ndim) w->out->count *= (size_t)d->dims[j];
+                }
+                w->out->offset = d->offset;
+                w->out->trainable = d->trainable;
+            }
+            return true;
+        }
+        if (l->body && walk_for_tensor(l->body, w)) return true;
+        if (l->shortcut && walk_for_tensor(l->shortcut, w)) return true;
+    }
+    return false;
+}
+
+int mla_net_tensor_count(const mla_net *net) {
+    tensor_walk a = {-1, 0, true, NULL}, b = {-1, 0, false, NULL};
+    walk_for_tensor(&net->seq, &a);
+    walk_for_tensor(&net->seq, &b);
+    return a.seen + b.seen;
+}
+
+mla_status mla_net_tensor_info(const mla_net *net, int i, mla_tensor_info *out) {
+    tensor_walk w = {i, 0, true, out};
+    if (i >= 0 && walk_for_tensor(&net->seq, &w)) return MLA_OK;
+    tensor_walk b = {i - w.seen, 0, false, out};
+    if (i >= 0 && walk_for_tensor(&net->seq, &b)) return MLA_OK;
+    return mla_error(MLA_ERR_INVALID, "tensor index %d out of range", i);
 }

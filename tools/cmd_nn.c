@@ -1,0 +1,369 @@
+/* mlaudit train | eval | predict | models: neural networks from the command line. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mlaudit/data.h"
+#include "mlaudit/nn.h"
+#include "mlaudit/train.h"
+
+/* ---- shared pieces ---- */
+
+static mla_dataset *load_split(const char *spec, mla_split split) {
+    mla_dataset *ds;
+    cli_check(mla_dataset_load(spec, split, &ds));
+    return ds;
+}
+
+/* Prints a cJSON object on stdout as one line and frees it. */
+static void print_json(cJSON *obj) {
+    char *text = cJSON_PrintUnformatted(obj);
+    if (!text) cli_die("out of memory formatting JSON");
+    puts(text);
+    free(text);
+    cJSON_Delete(obj);
+}
+
+static void set_threads(long threads) { mla_set_threads((int)threads); }
+
+static void progress_cb(void *user, int epoch, long done, long total, float loss) {
+    (void)total;
+    char extra[64];
+    snprintf(extra, sizeof extra, "epoch %d loss %.4f", epoch + 1, loss);
+    cli_progress_update(user, done, extra);
+}
+
+/* ---- train ---- */
+
+static const char train_usage[] =
+    "usage: mlaudit train --data DATA --model NAME|SPEC.json [flags]\n"
+    "\n"
+    "Trains a neural network on DATA's training split, evaluates it on the training\n"
+    "and test splits, and saves it (.safetensors) when --out is given.\n"
+    "\n"
+    "  --data DATA         mnist | fashion-mnist | cifar10:DIR | cifar100:DIR | npy:DIR | DIR of IDX files\n"
+    "  --model NAME        a preset (see 'mlaudit models') or a JSON spec file\n"
+    "  --model-spec FILE   a JSON architecture spec (same as --model FILE)\n"
+    "  --epochs N          passes over the training set (default 10)\n"
+    "  --batch N           minibatch size (default 128)\n"
+    "  --optimizer NAME    adam | sgd (default adam)\n"
+    "  --lr X              learning rate (default 1e-3 for adam, 0.01 for sgd)\n"
+    "  --momentum X        SGD momentum (default 0.9)\n"
+    "  --nesterov          SGD with Nesterov momentum\n"
+    "  --weight-decay X    L2 penalty added to the gradient (default 0)\n"
+    "  --lr-schedule S     constant | step | cosine (default constant)\n"
+    "  --lr-step N         step schedule: epochs between decays (default 10)\n"
+    "  --lr-gamma X        step schedule: decay factor (default 0.1)\n"
+    "  --subset N          train on a seeded stratified subset of N training images\n"
+    "  --seed N            seeds weights, shuffling, dropout and the subset (default 0)\n"
+    "  --threads N         threads for BLAS and OpenMP (default: all cores)\n"
+    "  --out FILE          save the trained model (.safetensors, written atomically)\n"
+    "  --json              print one JSON object with the results on stdout\n";
+
+typedef struct {
+    const char *data, *model, *spec_file, *optimizer, *schedule, *out;
+    long epochs, batch, subset, seed, threads, lr_step;
+    double lr, momentum, weight_decay, lr_gamma;
+    bool nesterov, json, lr_seen, momentum_seen;
+} train_args;
+
+static train_args parse_train(int argc, char **argv) {
+    train_args a = {.optimizer = "adam", .schedule = "constant", .epochs = 10, .batch = 128, .threads = 0,
+                    .lr_step = 10, .lr_gamma = 0.1};
+    cli_opt opts[] = {
+        {"data", CLI_STR, &a.data, 0, 0, NULL},
+        {"model", CLI_STR, &a.model, 0, 0, NULL},
+        {"model-spec", CLI_STR, &a.spec_file, 0, 0, NULL},
+        {"epochs", CLI_INT, &a.epochs, 1, 100000, NULL},
+        {"batch", CLI_INT, &a.batch, 1, 1 << 20, NULL},
+        {"optimizer", CLI_STR, &a.optimizer, 0, 0, NULL},
+        {"lr", CLI_DOUBLE, &a.lr, 1e-12, 100, &a.lr_seen},
+        {"momentum", CLI_DOUBLE, &a.momentum, 0, 0.999999, &a.momentum_seen},
+        {"nesterov", CLI_FLAG, &a.nesterov, 0, 0, NULL},
+        {"weight-decay", CLI_DOUBLE, &a.weight_decay, 0, 10, NULL},
+        {"lr-schedule", CLI_STR, &a.schedule, 0, 0, NULL},
+        {"lr-step", CLI_INT, &a.lr_step, 1, 100000, NULL},
+        {"lr-gamma", CLI_DOUBLE, &a.lr_gamma, 1e-9, 1, NULL},
+        {"subset", CLI_INT, &a.subset, 1, 1L << 31, NULL},
+        {"seed", CLI_INT, &a.seed, 0, 1e18, NULL},
+        {"threads", CLI_INT, &a.threads, 1, 1024, NULL},
+        {"out", CLI_STR, &a.out, 0, 0, NULL},
+        {"json", CLI_FLAG, &a.json, 0, 0, NULL},
+    };
+    cli_parse("train", train_usage, argc, argv, opts, sizeof opts / sizeof *opts);
+    if (!a.data) cli_die("train: --data is required (see 'mlaudit train --help')");
+    if (!a.model && !a.spec_file) cli_die("train: --model or --model-spec is required (see 'mlaudit train --help')");
+    if (a.model && a.spec_file) cli_die("train: give --model or --model-spec, not both");
+    return a;
+}
+
+static mla_train_config train_config(const train_args *a) {
+    mla_train_config cfg = mla_train_defaults();
+    mla_opt_kind kind;
+    mla_sched_kind sched;
+    cli_check(mla_opt_kind_parse(a->optimizer, &kind));
+    cli_check(mla_sched_kind_parse(a->schedule, &sched));
+    cfg.opt = mla_opt_defaults(kind);
+    if (a->lr_seen) cfg.opt.lr = (float)a->lr;
+    if (a->momentum_seen) cfg.opt.momentum = (float)a->momentum;
+    if (a->nesterov && kind != MLA_OPT_SGD) cli_die("train: --nesterov applies to --optimizer sgd");
+    cfg.opt.nesterov = a->nesterov;
+    cfg.opt.weight_decay = (float)a->weight_decay;
+    cfg.epochs = (int)a->epochs;
+    cfg.batch = (int)a->batch;
+    cfg.seed = (uint64_t)a->seed;
+    cfg.schedule = sched;
+    cfg.step_size = (int)a->lr_step;
+    cfg.gamma = (float)a->lr_gamma;
+    return cfg;
+}
+
+/* A seeded stratified subset of the training split, or NULL for all of it. */
+static int32_t *train_subset(const mla_dataset *ds, long subset, uint64_t seed, int *n) {
+    *n = mla_dataset_count(ds);
+    if (!subset) return NULL;
+    if (subset > *n) cli_die("--subset %ld is larger than the %d training images of %s", subset, *n, mla_dataset_name(ds));
+    int32_t *idx = malloc((size_t)subset * sizeof *idx);
+    if (!idx) cli_die("out of memory");
+    cli_check(mla_stratified_indices(mla_dataset_labels(ds), *n, mla_dataset_classes(ds), (int)subset, seed, idx));
+    *n = (int)subset;
+    return idx;
+}
+
+static mla_net *build_net(const char *model, const mla_dataset *ds, uint64_t seed) {
+    char *spec;
+    cli_check(mla_spec_resolve(model, &spec));
+    mla_shape in;
+    mla_dataset_shape(ds, &in.c, &in.h, &in.w);
+    mla_net *net;
+    mla_status s = mla_net_create(spec, in, mla_dataset_classes(ds), seed, &net);
+    free(spec);
+    cli_check(s);
+    return net;
+}
+
+static void report_train(const train_args *a, const mla_net *net, const mla_dataset *tr, int n_train,
+                         const mla_train_stats *st, const mla_eval_result *etr, const mla_eval_result *ete) {
+    double sps = st->train_seconds > 0 ? st->samples / st->train_seconds : 0;
+    if (!a->json) {
+        printf("model %s on %s: %d training images, %ld epochs, %.2f s (%.0f samples/s)\n", mla_net_name(net),
+               mla_dataset_name(tr), n_train, a->epochs, st->train_seconds, sps);
+        printf("train accuracy %.4f loss %.4f | test accuracy %.4f loss %.4f | gap %.4f\n", etr->accuracy, etr->loss,
+               ete->accuracy, ete->loss, etr->accuracy - ete->accuracy);
+        if (a->out) printf("saved %s\n", a->out);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", mla_net_name(net));
+    cJSON_AddStringToObject(o, "dataset", mla_dataset_name(tr));
+    cJSON_AddNumberToObject(o, "epochs", (double)a->epochs);
+    cJSON_AddNumberToObject(o, "batch", (double)a->batch);
+    cJSON_AddStringToObject(o, "optimizer", a->optimizer);
+    cJSON_AddNumberToObject(o, "seed", (double)a->seed);
+    cJSON_AddNumberToObject(o, "threads", mla_get_threads());
+    cJSON_AddNumberToObject(o, "parameters", (double)mla_net_trainable_count(net));
+    cJSON_AddNumberToObject(o, "train_size", n_train);
+    cJSON_AddNumberToObject(o, "test_size", (double)ete->n);
+    cJSON_AddNumberToObject(o, "train_seconds", st->train_seconds);
+    cJSON_AddNumberToObject(o, "samples_per_second", sps);
+    cJSON_AddNumberToObject(o, "train_accuracy", etr->accuracy);
+    cJSON_AddNumberToObject(o, "train_loss", etr->loss);
+    cJSON_AddNumberToObject(o, "test_accuracy", ete->accuracy);
+    cJSON_AddNumberToObject(o, "test_loss", ete->loss);
+    cJSON_AddNumberToObject(o, "gap_accuracy", etr->accuracy - ete->accuracy);
+    cJSON_AddNumberToObject(o, "gap_loss", ete->loss - etr->loss);
+    cJSON_AddNumberToObject(o, "forward_macs_per_sample", mla_net_forward_macs(net));
+    if (a->out) cJSON_AddStringToObject(o, "out", a->out);
+    print_json(o);
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a = parse_train(argc, argv);
+    mla_train_config cfg = train_config(&a);
+    set_threads(a.threads);
+    mla_dataset *tr = load_split(a.data, MLA_SPLIT_TRAIN), *te = load_split(a.data, MLA_SPLIT_TEST);
+    int n_train;
+    int32_t *idx = train_subset(tr, a.subset, (uint64_t)a.seed, &n_train);
+    mla_net *net = build_net(a.model ? a.model : a.spec_file, tr, (uint64_t)a.seed);
+    cli_progress bar;
+    cli_progress_start(&bar, "train", (long)cfg.epochs * n_train);
+    cfg.on_batch = progress_cb;
+    cfg.user = &bar;
+    mla_train_stats st;
+    mla_status s = mla_train(net, tr, idx, n_train, &cfg, &st);
+    cli_progress_end(&bar);
+    cli_check(s);
+    mla_eval_result etr, ete;
+    cli_check(mla_evaluate(net, tr, idx, n_train, 500, &etr, NULL, NULL));
+    cli_check(mla_evaluate(net, te, NULL, mla_dataset_count(te), 500, &ete, NULL, NULL));
+    if (a.out) {
+        mla_meta meta[] = {{"dataset", mla_dataset_name(tr)}};
+        cli_check(mla_net_save(net, a.out, meta, 1));
+    }
+    report_train(&a, net, tr, n_train, &st, &etr, &ete);
+    free(idx);
+    mla_net_free(net);
+    mla_dataset_free(tr);
+    mla_dataset_free(te);
+    return 0;
+}
+
+/* ---- eval and predict ---- */
+
+static const char eval_usage[] =
+    "usage: mlaudit eval --model FILE --data DATA [--split test|train] [--batch N] [--threads N] [--json]\n"
+    "\n"
+    "Evaluates a saved model (.safetensors from 'mlaudit train') on a dataset split\n"
+    "(default: test): accuracy and mean cross-entropy.\n";
+
+static const char predict_usage[] =
+    "usage: mlaudit predict --model FILE --data DATA --out PROBS.npy [--split test|train] [--batch N] [--threads N]\n"
+    "\n"
+    "Writes the model's softmax outputs for every image of the split (default: test),\n"
+    "one row per image in dataset order, as a float32 .npy array of shape (n, classes).\n";
+
+typedef struct {
+    const char *model, *data, *split, *out;
+    long batch, threads;
+    bool json;
+} eval_args;
+
+static eval_args parse_eval(const char *cmd, const char *usage, int argc, char **argv) {
+    eval_args a = {.split = "test", .batch = 500};
+    cli_opt opts[] = {
+        {"model", CLI_STR, &a.model, 0, 0, NULL},   {"data", CLI_STR, &a.data, 0, 0, NULL},
+        {"split", CLI_STR, &a.split, 0, 0, NULL},   {"batch", CLI_INT, &a.batch, 1, 1 << 20, NULL},
+        {"threads", CLI_INT, &a.threads, 1, 1024, NULL}, {"json", CLI_FLAG, &a.json, 0, 0, NULL},
+        {"out", CLI_STR, &a.out, 0, 0, NULL},
+    };
+    int n_opts = sizeof opts / sizeof *opts;
+    if (!strcmp(cmd, "eval")) n_opts--; /* no --out */
+    cli_parse(cmd, usage, argc, argv, opts, n_opts);
+    if (!a.model) cli_die("%s: --model is required (see 'mlaudit %s --help')", cmd, cmd);
+    if (!a.data) cli_die("%s: --data is required (see 'mlaudit %s --help')", cmd, cmd);
+    if (strcmp(a.split, "test") && strcmp(a.split, "train"))
+        cli_die("%s: --split must be test or train, got '%s'", cmd, a.split);
+    return a;
+}
+
+static void load_for_eval(const eval_args *a, mla_net **net, mla_dataset **ds) {
+    set_threads(a->threads);
+    cli_check(mla_net_load(a->model, net, NULL, NULL));
+    *ds = load_split(a->data, strcmp(a->split, "test") ? MLA_SPLIT_TRAIN : MLA_SPLIT_TEST);
+    cli_check(mla_check_compatible(*net, *ds));
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_args a = parse_eval("eval", eval_usage, argc, argv);
+    mla_net *net;
+    mla_dataset *ds;
+    load_for_eval(&a, &net, &ds);
+    mla_eval_result r;
+    cli_check(mla_evaluate(net, ds, NULL, mla_dataset_count(ds), (int)a.batch, &r, NULL, NULL));
+    if (a.json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", mla_net_name(net));
+        cJSON_AddStringToObject(o, "model_file", a.model);
+        cJSON_AddStringToObject(o, "dataset", mla_dataset_name(ds));
+        cJSON_AddStringToObject(o, "split", a.split);
+        cJSON_AddNumberToObject(o, "n", (double)r.n);
+        cJSON_AddNumberToObject(o, "accuracy", r.accuracy);
+        cJSON_AddNumberToObject(o, "loss", r.loss);
+        print_json(o);
+    } else {
+        printf("%s on %s (%s, %ld images): accuracy %.4f loss %.4f\n", mla_net_name(net), mla_dataset_name(ds),
+               a.split, r.n, r.accuracy, r.loss);
+    }
+    mla_net_free(net);
+    mla_dataset_free(ds);
+    return 0;
+}
+
+int cmd_predict(int argc, char **argv) {
+    eval_args a = parse_eval("predict", predict_usage, argc, argv);
+    if (!a.out) cli_die("predict: --out is required (see 'mlaudit predict --help')");
+    mla_net *net;
+    mla_dataset *ds;
+    load_for_eval(&a, &net, &ds);
+    int n = mla_dataset_count(ds), k = mla_net_classes(net);
+    float *probs = malloc((size_t)n * k * sizeof(float));
+    if (!probs) cli_die("out of memory");
+    mla_eval_result r;
+    cli_check(mla_evaluate(net, ds, NULL, n, (int)a.batch, &r, probs, NULL));
+    int64_t shape[2] = {n, k};
+    cli_check(mla_npy_write_f32(a.out, probs, 2, shape));
+    if (a.json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "out", a.out);
+        cJSON_AddNumberToObject(o, "rows", n);
+        cJSON_AddNumberToObject(o, "classes", k);
+        cJSON_AddNumberToObject(o, "accuracy", r.accuracy);
+        print_json(o);
+    }
+    free(probs);
+    mla_net_free(net);
+    mla_dataset_free(ds);
+    return 0;
+}
+
+/* ---- models ---- */
+
+static const char models_usage[] =
+    "usage: mlaudit models [--show NAME] [--summary NAME --input C,H,W [--classes K]]\n"
+    "\n"
+    "Without flags, lists the architecture presets. --show prints a preset's JSON spec\n"
+    "(copy it, change it, and pass the file to 'mlaudit train --model-spec'). --summary\n"
+    "prints the layer table of a preset or spec file for an input shape.\n";
+
+static void list_presets(void) {
+    const char *const *names = mla_preset_names();
+    for (int i = 0; names[i]; i++) {
+        cJSON *spec = cJSON_Parse(mla_preset_spec(names[i]));
+        const cJSON *d = spec ? cJSON_GetObjectItemCaseSensitive(spec, "description") : NULL;
+        printf("%-16s %s\n", names[i], cJSON_IsString(d) ? d->valuestring : "");
+        cJSON_Delete(spec);
+    }
+}
+
+int cmd_models(int argc, char **argv) {
+    const char *show = NULL, *summary = NULL, *input = "1,28,28";
+    long classes = 10;
+    cli_opt opts[] = {
+        {"show", CLI_STR, &show, 0, 0, NULL},
+        {"summary", CLI_STR, &summary, 0, 0, NULL},
+        {"input", CLI_STR, &input, 0, 0, NULL},
+        {"classes", CLI_INT, &classes, 1, 1000000, NULL},
+    };
+    cli_parse("models", models_usage, argc, argv, opts, sizeof opts / sizeof *opts);
+    if (show) {
+        const char *spec = mla_preset_spec(show);
+        if (!spec) {
+            char *dummy;
+            cli_check(mla_spec_resolve(show, &dummy)); /* dies naming the presets */
+            free(dummy);
+            cli_die("'%s' is not a preset", show);
+        }
+        fputs(spec, stdout);
+        return 0;
+    }
+    if (summary) {
+        mla_shape in;
+        int used = 0;
+        if (sscanf(input, "%d,%d,%d%n", &in.c, &in.h, &in.w, &used) != 3 || input[used])
+            cli_die("models: --input must be C,H,W (e.g. 3,32,32), got '%s'", input);
+        char *spec;
+        cli_check(mla_spec_resolve(summary, &spec));
+        mla_net *net;
+        mla_status s = mla_net_create(spec, in, (int)classes, 0, &net);
+        free(spec);
+        cli_check(s);
+        char *table = mla_net_summary(net);
+        if (table) fputs(table, stdout);
+        free(table);
+        mla_net_free(net);
+        return 0;
+    }
+    list_presets();
+    return 0;
+}
