@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* OpenBLAS (OpenMP build). */
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+
 #define CHUNK 2048           /* rows centred at a time */
 #define PCA_MAGIC "MLAPCA01"
 #define PCA_MAX_DIM 100000
@@ -73,8 +77,13 @@ static mla_status eigen(double *cov, int d, mla_pca *p) {
     lapack_int *support = mla_alloc(2 * (size_t)d, sizeof(lapack_int)), found = 0;
     mla_status st = w && z && support ? MLA_OK : MLA_ERR_NOMEM;
     if (st == MLA_OK) {
+        /* The tridiagonal reduction is thousands of small level-2 calls; with more than
+         * one BLAS thread their fork/join costs 15x the work (measured: 17 s vs 1 s). */
+        int threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
         lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'A', 'U', d, cov, d, 0, 0, 0, 0, 0.0, &found, w, z, d,
                                          support);
+        openblas_set_num_threads(threads);
         if (info != 0 || found != d) st = mla_error(MLA_ERR_INVALID, "pca: eigendecomposition failed (LAPACK info %d)", (int)info);
     }
     for (int c = 0; st == MLA_OK && c < d; c++) {
