@@ -80,7 +80,7 @@ static mla_status grid_layout_compute(const char *path, const mla_plot_images *i
     double title_w = o->frame.title ? text_width(cr, o->frame.title) : 0;
     cairo_destroy(cr);
     cairo_surface_destroy(scratch);
-    g->col_w = (int)fmax(g->tile_w, ceil(caption_w) + 6);
+    g->col_w = (int)fmax(g->tile_w, caption_w > 0 ? ceil(caption_w) + 6 : 0);
     g->cell_h = g->tile_h + g->caption_h;
     g->left = MARGIN + (row_w > 0 ? (int)ceil(row_w) + 10 : 0);
     g->top = MARGIN + (int)ceil(o->frame.title ? PLOT_TITLE_SIZE * 1.9 : 0);
