@@ -1,0 +1,226 @@
+/* Tests of the exact kNN search (knn.h): both engines against double-precision brute
+ * force, with ties, the cosine metric, edge sizes and bad arguments. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "classic/knn_impl.h"
+#include "mlaudit/knn.h"
+
+typedef struct {
+    double dist;
+    int32_t row;
+} scored;
+
+static int by_dist_then_row(const void *pa, const void *pb) {
+    const scored *a = pa, *b = pb;
+    if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
+    return (a->row > b->row) - (a->row < b->row);
+}
+
+/* Brute force in double: squared Euclidean or 1 - cosine, sorted by (distance, row). */
+static void brute(const float *x, int n, int d, const float *q, mla_knn_metric metric, scored *out) {
+    double qq = 0;
+    for (int l = 0; l < d; l++) qq += (double)q[l] * q[l];
+    for (int j = 0; j < n; j++) {
+        double s = 0, xx = 0;
+        for (int l = 0; l < d; l++) {
+            if (metric == MLA_KNN_EUCLIDEAN) {
+                double t = (double)q[l] - (double)x[(size_t)j * d + l];
+                s += t * t;
+            } else {
+                s += (double)q[l] * x[(size_t)j * d + l];
+                xx += (double)x[(size_t)j * d + l] * x[(size_t)j * d + l];
+            }
+        }
+        double den = sqrt(qq) * sqrt(xx);
+        out[j] = (scored){metric == MLA_KNN_EUCLIDEAN ? s : (den > 0 ? 1.0 - s / den : 1.0), j};
+    }
+    qsort(out, (size_t)n, sizeof *out, by_dist_then_row);
+}
+
+/* Searches and requires exactly brute force's (distance, row) order. */
+static void expect_exact(const mla_knn_index *ix, const float *x, int n, int d, const float *q, int m, int k,
+                         mla_knn_metric metric) {
+    int32_t *idx = malloc((size_t)m * k * sizeof *idx);
+    float *dist = malloc((size_t)m * k * sizeof *dist);
+    scored *ref = malloc((size_t)n * sizeof *ref);
+    assert_int_equal(mla_knn_search(ix, q, m, k, idx, dist), MLA_OK);
+    for (int i = 0; i < m; i++) {
+        brute(x, n, d, q + (size_t)i * d, metric, ref);
+        for (int j = 0; j < k; j++) {
+            if (idx[(size_t)i * k + j] != ref[j].row)
+                fail_msg("query %d neighbour %d: row %d, brute force %d", i, j, idx[(size_t)i * k + j], ref[j].row);
+            double want = metric == MLA_KNN_EUCLIDEAN ? sqrt(ref[j].dist) : ref[j].dist;
+            assert_true(fabs(dist[(size_t)i * k + j] - want) <= 1e-6 * (1 + want));
+        }
+    }
+    free(idx);
+    free(dist);
+    free(ref);
+}
+
+static void fill_uniform(float *x, size_t count, uint64_t seed) {
+    mla_rng r;
+    mla_rng_seed(&r, seed);
+    for (size_t i = 0; i < count; i++) x[i] = (float)mla_rng_uniform(&r);
+}
+
+static void test_float_engine_matches_brute_force(void **state) {
+    (void)state;
+    enum { N = 300, M = 37, D = 19 };
+    float *x = malloc(N * D * sizeof *x), *q = malloc(M * D * sizeof *q);
+    fill_uniform(x, N * D, 1);
+    fill_uniform(q, M * D, 2);
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    expect_exact(ix, x, N, D, q, M, 1, MLA_KNN_EUCLIDEAN);
+    expect_exact(ix, x, N, D, q, M, 10, MLA_KNN_EUCLIDEAN);
+    expect_exact(ix, x, N, D, q, M, 100, MLA_KNN_EUCLIDEAN);
+    expect_exact(ix, x, N, D, q, 3, N, MLA_KNN_EUCLIDEAN); /* k = n */
+    mla_knn_index_free(ix);
+    free(x);
+    free(q);
+}
+
+/* Values 0..3 and duplicated rows: many equal distances, broken by the smaller row. */
+static void test_ties_go_to_the_smaller_row(void **state) {
+    (void)state;
+    enum { N = 200, M = 25, D = 8 };
+    float x[N * D], q[M * D];
+    mla_rng r;
+    mla_rng_seed(&r, 5);
+    for (int i = 0; i < N * D; i++) x[i] = (float)mla_rng_below(&r, 4);
+    for (int i = 0; i < 40; i++) memcpy(x + (size_t)(100 + i) * D, x + (size_t)i * D, D * sizeof(float));
+    for (int i = 0; i < M * D; i++) q[i] = (float)mla_rng_below(&r, 4);
+    memcpy(q, x + 5 * D, D * sizeof(float)); /* a query equal to rows 5 and 105 */
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    expect_exact(ix, x, N, D, q, M, 7, MLA_KNN_EUCLIDEAN);
+    int32_t idx[2];
+    float dist[2];
+    assert_int_equal(mla_knn_search(ix, q, 1, 2, idx, dist), MLA_OK);
+    assert_int_equal(idx[0], 5);
+    assert_true(dist[0] == 0.0f && dist[1] == 0.0f);
+    mla_knn_index_free(ix);
+}
+
+/* Pixel data (v / 255): the integer engine where the CPU has it, else the float engine.
+ * Exact integer brute force decides; ties by the smaller row. */
+static void int_brute(const uint8_t *x, int n, int d, const uint8_t *q, scored *out) {
+    for (int j = 0; j < n; j++) {
+        int64_t s = 0;
+        for (int l = 0; l < d; l++) {
+            int t = (int)q[l] - (int)x[(size_t)j * d + l];
+            s += t * t;
+        }
+        out[j] = (scored){(double)s, j};
+    }
+    qsort(out, (size_t)n, sizeof *out, by_dist_then_row);
+}
+
+static void check_pixels(int n, int m, int d, int k, int levels, uint64_t seed) {
+    uint8_t *xb = malloc((size_t)n * d), *qb = malloc((size_t)m * d);
+    float *x = malloc((size_t)n * d * sizeof *x), *q = malloc((size_t)m * d * sizeof *q);
+    mla_rng r;
+    mla_rng_seed(&r, seed);
+    for (int i = 0; i < n * d; i++) xb[i] = (uint8_t)(mla_rng_below(&r, (uint64_t)levels) * (255 / (levels - 1)));
+    for (int i = 0; i < m * d; i++) qb[i] = (uint8_t)(mla_rng_below(&r, (uint64_t)levels) * (255 / (levels - 1)));
+    for (int i = 0; i < n * d; i++) x[i] = i % 2 ? xb[i] / 255.0f : xb[i] * (1.0f / 255.0f); /* both scalings */
+    for (int i = 0; i < m * d; i++) q[i] = qb[i] / 255.0f;
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, n, d, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_uses_int8(ix), mla_knn_int8_supported());
+    int32_t *idx = malloc((size_t)m * k * sizeof *idx), *fidx = malloc((size_t)m * k * sizeof *fidx);
+    float *dist = malloc((size_t)m * k * sizeof *dist), *fdist = malloc((size_t)m * k * sizeof *fdist);
+    scored *ref = malloc((size_t)n * sizeof *ref);
+    assert_int_equal(mla_knn_search(ix, q, m, k, idx, dist), MLA_OK);
+    mla_knn_index_set_engine(ix, MLA_KNN_ENGINE_FLOAT);
+    assert_int_equal(mla_knn_search(ix, q, m, k, fidx, fdist), MLA_OK);
+    for (int i = 0; i < m; i++) {
+        int_brute(xb, n, d, qb + (size_t)i * d, ref);
+        for (int j = 0; j < k; j++) {
+            double want = sqrt(ref[j].dist) / 255.0;
+            assert_true(fabs(dist[(size_t)i * k + j] - want) <= 1e-6);
+            assert_true(fabs(fdist[(size_t)i * k + j] - want) <= 1e-6);
+            if (mla_knn_int8_supported() && idx[(size_t)i * k + j] != ref[j].row)
+                fail_msg("int8 engine, query %d neighbour %d: row %d, integer brute force %d", i, j, idx[(size_t)i * k + j],
+                         ref[j].row);
+        }
+    }
+    free(xb), free(qb), free(x), free(q), free(idx), free(fidx), free(dist), free(fdist), free(ref);
+    mla_knn_index_free(ix);
+}
+
+static void test_pixel_engine_is_exact(void **state) {
+    (void)state;
+    check_pixels(77, 25, 49, 5, 3, 11);    /* odd sizes: partial panels and query tiles, heavy ties */
+    check_pixels(300, 40, 784, 20, 256, 12);
+    check_pixels(150, 13, 30, 100, 2, 13); /* k = 100, binary pixels */
+}
+
+static void test_non_pixel_queries_use_the_float_engine(void **state) {
+    (void)state;
+    enum { N = 64, D = 10 };
+    float x[N * D], q[D];
+    for (int i = 0; i < N * D; i++) x[i] = (float)(i % 7) / 255.0f;
+    for (int l = 0; l < D; l++) q[l] = 0.0123f; /* not a pixel value */
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    expect_exact(ix, x, N, D, q, 1, 9, MLA_KNN_EUCLIDEAN);
+    mla_knn_index_free(ix);
+}
+
+static void test_cosine_matches_brute_force(void **state) {
+    (void)state;
+    enum { N = 150, M = 20, D = 12 };
+    float x[N * D], q[M * D];
+    fill_uniform(x, N * D, 21);
+    fill_uniform(q, M * D, 22);
+    for (int i = 0; i < N * D; i++) x[i] -= 0.5f;
+    memset(x + 7 * D, 0, D * sizeof(float)); /* a zero row: cosine 0, distance 1 */
+    for (int l = 0; l < D; l++) x[9 * D + l] = 3.0f * x[8 * D + l]; /* parallel rows: equal distances */
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_COSINE, &ix), MLA_OK);
+    expect_exact(ix, x, N, D, q, M, 15, MLA_KNN_COSINE);
+    expect_exact(ix, x, N, D, x + 8 * D, 1, 3, MLA_KNN_COSINE); /* rows 8 and 9 at distance ~0 */
+    mla_knn_index_free(ix);
+}
+
+static void test_bad_arguments(void **state) {
+    (void)state;
+    float x[6] = {0, 1, 2, 3, 4, 5};
+    int32_t idx[4];
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, 0, 2, MLA_KNN_EUCLIDEAN, &ix), MLA_ERR_SHAPE);
+    assert_int_equal(mla_knn_index_create(x, 3, 2, (mla_knn_metric)7, &ix), MLA_ERR_INVALID);
+    x[1] = NAN;
+    assert_int_equal(mla_knn_index_create(x, 3, 2, MLA_KNN_EUCLIDEAN, &ix), MLA_ERR_INVALID);
+    assert_null(ix);
+    x[1] = 1;
+    assert_int_equal(mla_knn_index_create(x, 3, 2, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_search(ix, x, 1, 4, idx, NULL), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "k=4"));
+    assert_int_equal(mla_knn_search(ix, x, 1, 0, idx, NULL), MLA_ERR_INVALID);
+    assert_int_equal(mla_knn_search(ix, x, 0, 2, idx, NULL), MLA_OK);
+    assert_int_equal(mla_knn_search(ix, x, 1, 3, idx, NULL), MLA_OK);
+    assert_int_equal(idx[0], 0);
+    mla_knn_index_free(ix);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_float_engine_matches_brute_force),
+        cmocka_unit_test(test_ties_go_to_the_smaller_row),
+        cmocka_unit_test(test_pixel_engine_is_exact),
+        cmocka_unit_test(test_non_pixel_queries_use_the_float_engine),
+        cmocka_unit_test(test_cosine_matches_brute_force),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
