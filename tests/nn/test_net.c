@@ -1,0 +1,383 @@
+/* Net-level behaviour: per-sample gradients, chaining two nets, activations by name,
+ * freezing, the flat vector, reproducibility, model files and spec errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mlaudit/nn.h"
+
+static const char small_cnn[] =
+    "{\"name\": \"small\", \"layers\": [{\"type\": \"conv2d\", \"name\": \"conv\", \"filters\": 4, \"kernel\": 3},"
+    " {\"type\": \"relu\"}, {\"type\": \"maxpool\", \"kernel\": 2}, {\"type\": \"flatten\", \"name\": \"features\"},"
+    " {\"type\": \"dense\", \"units\": \"classes\"}]}";
+
+static const mla_shape in_shape = {1, 8, 8};
+
+static void random_fill(float *x, size_t n, uint64_t seed) {
+    mla_rng r;
+    mla_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = (float)mla_rng_uniform(&r);
+}
+
+static mla_net *make(const char *spec, uint64_t seed) {
+    mla_net *net;
+    if (mla_net_create(spec, in_shape, 3, seed, &net)) fail_msg("%s", mla_last_error());
+    return net;
+}
+
+static void test_per_sample_norms_match_single_sample_passes(void **state) {
+    (void)state;
+    mla_net *net = make(small_cnn, 1);
+    enum { N = 5 };
+    float x[N * 64], dlogits[N * 3], norms[N];
+    int32_t y[N] = {0, 1, 2, 1, 0};
+    random_fill(x, sizeof x / sizeof *x, 2);
+    const float *out;
+    assert_int_equal(mla_net_forward(net, x, N, false, &out), MLA_OK);
+    /* Sum (not mean) of per-sample losses, so each row is that sample's own gradient. */
+    mla_loss_softmax_ce(out, N, 3, y, NULL, dlogits, NULL);
+    for (int i = 0; i < N * 3; i++) dlogits[i] *= N;
+    mla_net_zero_grads(net);
+    assert_int_equal(mla_net_per_sample_grad_norms(net, dlogits, norms), MLA_OK);
+    /* The gradient buffer is left as it was (zero). */
+    for (size_t k = 0; k < mla_net_trainable_count(net); k++) assert_true(mla_net_grads(net)[k] == 0.0f);
+    for (int i = 0; i < N; i++) {
+        float d[3];
+        assert_int_equal(mla_net_forward(net, x + i * 64, 1, false, &out), MLA_OK);
+        mla_loss_softmax_ce(out, 1, 3, &y[i], NULL, d, NULL);
+        mla_net_zero_grads(net);
+        assert_int_equal(mla_net_backward(net, d, NULL), MLA_OK);
+        double sq = 0;
+        for (size_t k = 0; k < mla_net_trainable_count(net); k++) sq += (double)mla_net_grads(net)[k] * mla_net_grads(net)[k];
+        assert_float_equal(norms[i], sqrt(sq), 1e-4 * sqrt(sq) + 1e-7);
+    }
+    mla_net_free(net);
+}
+
+static void test_per_sample_refused_after_training_batchnorm(void **state) {
+    (void)state;
+    mla_net *net = make("{\"layers\": [{\"type\": \"batchnorm\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}", 1);
+    float x[2 * 64], d[6] = {0}, norms[2];
+    random_fill(x, 128, 3);
+    const float *out;
+    assert_int_equal(mla_net_forward(net, x, 2, true, &out), MLA_OK);
+    assert_int_equal(mla_net_per_sample_grad_norms(net, d, norms), MLA_ERR_UNSUPPORTED);
+    assert_non_null(strstr(mla_last_error(), "batch norm"));
+    assert_int_equal(mla_net_forward(net, x, 2, false, &out), MLA_OK);
+    assert_int_equal(mla_net_per_sample_grad_norms(net, d, norms), MLA_OK);
+    mla_net_free(net);
+}
+
+/* Generator (3 -> 1x8x8) into a frozen discriminator: G's gradients through D match
+ * finite differences of D(G(z)). */
+static void test_chained_nets_pass_gradients(void **state) {
+    (void)state;
+    mla_net *g, *d;
+    const char *gspec = "{\"layers\": [{\"type\": \"dense\", \"units\": 64}, {\"type\": \"tanh\"},"
+                        " {\"type\": \"reshape\", \"shape\": [1, 8, 8]}]}";
+    assert_int_equal(mla_net_create(gspec, (mla_shape){3, 1, 1}, 1, 4, &g), MLA_OK);
+    /* A smooth discriminator (tanh, average pooling) so finite differences are exact enough. */
+    d = make("{\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3}, {\"type\": \"tanh\"},"
+             " {\"type\": \"avgpool\", \"kernel\": 2}, {\"type\": \"dense\", \"units\": \"classes\"}]}",
+             5);
+    mla_net_set_frozen(d, true);
+    float z[2 * 3];
+    random_fill(z, 6, 6);
+    float r[2 * 3] = {0.3f, -1.0f, 0.5f, 1.2f, 0.1f, -0.4f}, dgen[2 * 64];
+    const float *fake, *score;
+    assert_int_equal(mla_net_forward(g, z, 2, true, &fake), MLA_OK);
+    assert_int_equal(mla_net_forward(d, fake, 2, true, &score), MLA_OK);
+    mla_net_zero_grads(d);
+    mla_net_zero_grads(g);
+    assert_int_equal(mla_net_backward(d, r, dgen), MLA_OK);
+    for (size_t k = 0; k < mla_net_trainable_count(d); k++) assert_true(mla_net_grads(d)[k] == 0.0f); /* frozen */
+    assert_int_equal(mla_net_backward(g, dgen, NULL), MLA_OK);
+    float *p = mla_net_params(g);
+    for (size_t k = 0; k < mla_net_trainable_count(g); k += 17) {
+        double f[2];
+        float keep = p[k];
+        for (int s = 0; s < 2; s++) {
+            p[k] = keep + (s ? -1e-2f : 1e-2f);
+            mla_net_forward(g, z, 2, true, &fake);
+            mla_net_forward(d, fake, 2, true, &score);
+            f[s] = 0;
+            for (int i = 0; i < 6; i++) f[s] += (double)score[i] * r[i];
+        }
+        p[k] = keep;
+        double num = (f[0] - f[1]) / 2e-2;
+        if (fabs(num - mla_net_grads(g)[k]) > 2e-3 + 2e-2 * fabs(num)) fail_msg("param %zu: analytic %g numeric %g", k, mla_net_grads(g)[k], num);
+    }
+    mla_net_free(g);
+    mla_net_free(d);
+}
+
+static void test_activations_by_name(void **state) {
+    (void)state;
+    mla_net *net = make(small_cnn, 1);
+    float x[2 * 64];
+    random_fill(x, 128, 7);
+    const float *out, *act;
+    mla_shape shape;
+    int n;
+    assert_int_equal(mla_net_activation(net, "conv", &act, &shape, &n), MLA_ERR_INVALID); /* no forward yet */
+    assert_int_equal(mla_net_forward(net, x, 2, false, &out), MLA_OK);
+    assert_int_equal(mla_net_activation(net, "features", &act, &shape, &n), MLA_OK);
+    assert_int_equal(shape.c, 36);
+    assert_int_equal(n, 2);
+    assert_int_equal(mla_net_activation(net, "conv", &act, &shape, &n), MLA_OK);
+    assert_int_equal(shape.c, 4);
+    assert_int_equal(shape.h, 6);
+    assert_int_equal(mla_net_activation(net, "1", &act, &shape, &n), MLA_OK); /* unnamed: by position */
+    assert_true(act[0] >= 0);
+    assert_int_equal(mla_net_activation(net, "nope", &act, &shape, &n), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "nope"));
+    mla_net_free(net);
+}
+
+/* Two nets trained the same way from the same seed end with the same bits; the
+ * flat vector copies, averages and compares in one call. */
+static void train_steps(mla_net *net, int steps) {
+    mla_opt_config c = mla_opt_defaults(MLA_OPT_ADAM);
+    mla_optimizer *o;
+    assert_int_equal(mla_optimizer_create(&c, net, &o), MLA_OK);
+    float x[8 * 64], d[8 * 3];
+    int32_t y[8] = {0, 1, 2, 0, 1, 2, 0, 1};
+    for (int s = 0; s < steps; s++) {
+        random_fill(x, sizeof x / sizeof *x, 100 + s);
+        const float *out;
+        mla_net_forward(net, x, 8, true, &out);
+        mla_loss_softmax_ce(out, 8, 3, y, NULL, d, NULL);
+        mla_net_zero_grads(net);
+        mla_net_backward(net, d, NULL);
+        mla_optimizer_step(o, net);
+    }
+    mla_optimizer_free(o);
+}
+
+static void test_reproducible_bits_and_flat_vector(void **state) {
+    (void)state;
+    mla_net *a = make(small_cnn, 42), *b = make(small_cnn, 42), *c = make(small_cnn, 43);
+    size_t n = mla_net_param_count(a);
+    assert_memory_equal(mla_net_params(a), mla_net_params(b), n * sizeof(float));
+    assert_memory_not_equal(mla_net_params(a), mla_net_params(c), n * sizeof(float));
+    train_steps(a, 5);
+    train_steps(b, 5);
+    assert_memory_equal(mla_net_params(a), mla_net_params(b), n * sizeof(float));
+    assert_int_equal(mla_net_copy_params(c, a), MLA_OK);
+    assert_memory_equal(mla_net_params(a), mla_net_params(c), n * sizeof(float));
+    mla_net *other;
+    assert_int_equal(mla_net_create(mla_preset_spec("mlp"), in_shape, 3, 0, &other), MLA_OK);
+    assert_int_equal(mla_net_copy_params(other, a), MLA_ERR_SHAPE);
+    /* A frozen net does not move. */
+    mla_net_set_frozen(c, true);
+    train_steps(c, 2);
+    assert_memory_equal(mla_net_params(a), mla_net_params(c), n * sizeof(float));
+    mla_net_free(a);
+    mla_net_free(b);
+    mla_net_free(c);
+    mla_net_free(other);
+}
+
+static void tmp_path(char *buf, size_t size, const char *name) {
+    snprintf(buf, size, "/tmp/mla_test_net_%d_%s", (int)getpid(), name);
+}
+
+static void test_save_load_round_trip(void **state) {
+    (void)state;
+    const char *spec = "{\"name\": \"bn\", \"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3},"
+                       " {\"type\": \"batchnorm\"}, {\"type\": \"relu\"}, {\"type\": \"gap\"},"
+                       " {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    mla_net *net = make(spec, 3);
+    train_steps(net, 3);
+    char path[256];
+    tmp_path(path, sizeof path, "model.safetensors");
+    mla_meta meta[] = {{"dataset", "unit-test"}};
+    assert_int_equal(mla_net_save(net, path, meta, 1), MLA_OK);
+    mla_net *back;
+    char *dataset;
+    assert_int_equal(mla_net_load(path, &back, "dataset", &dataset), MLA_OK);
+    assert_string_equal(dataset, "unit-test");
+    free(dataset);
+    assert_string_equal(mla_net_name(back), "bn");
+    assert_int_equal(mla_net_param_count(back), mla_net_param_count(net));
+    assert_memory_equal(mla_net_params(back), mla_net_params(net), mla_net_param_count(net) * sizeof(float));
+    float x[2 * 64];
+    random_fill(x, 128, 9);
+    const float *o1, *o2;
+    float keep[6];
+    mla_net_forward(net, x, 2, false, &o1);
+    memcpy(keep, o1, sizeof keep);
+    mla_net_forward(back, x, 2, false, &o2);
+    assert_memory_equal(keep, o2, sizeof keep);
+    unlink(path);
+    mla_net_free(net);
+    mla_net_free(back);
+}
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+static void test_bad_model_files_refused(void **state) {
+    (void)state;
+    char path[256], other[256];
+    tmp_path(path, sizeof path, "bad.safetensors");
+    tmp_path(other, sizeof other, "other.safetensors");
+    mla_net *net;
+    /* Not a file. */
+    assert_int_equal(mla_net_load("/nonexistent/model.safetensors", &net, NULL, NULL), MLA_ERR_IO);
+    /* A truncated file. */
+    write_bytes(path, "\x10\x00\x00", 3);
+    assert_int_not_equal(mla_net_load(path, &net, NULL, NULL), MLA_OK);
+    assert_non_null(strstr(mla_last_error(), path));
+    /* A valid safetensors file that is not a model. */
+    const char hdr[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}  ";
+    unsigned char buf[8 + sizeof hdr - 1 + 4] = {0};
+    buf[0] = (unsigned char)(sizeof hdr - 1);
+    memcpy(buf + 8, hdr, sizeof hdr - 1);
+    write_bytes(path, buf, sizeof buf);
+    assert_int_equal(mla_net_load(path, &net, NULL, NULL), MLA_ERR_FORMAT);
+    assert_non_null(strstr(mla_last_error(), "not an mlaudit model"));
+    /* A model whose tensors do not fit its spec: save one net, swap in another's tensors. */
+    mla_net *a = make(small_cnn, 1), *b = make(mla_preset_spec("mlp"), 1);
+    assert_int_equal(mla_net_save(a, path, NULL, 0), MLA_OK);
+    assert_int_equal(mla_net_save(b, other, NULL, 0), MLA_OK);
+    mla_net *ok;
+    assert_int_equal(mla_net_load(path, &ok, NULL, NULL), MLA_OK);
+    mla_net_free(ok);
+    /* Corrupt every byte of the spec region in turn: never a crash, always a clean status. */
+    char *bytes;
+    size_t size;
+    assert_int_equal(mla_read_file(path, 1 << 24, &bytes, &size), MLA_OK);
+    for (size_t i = 8; i < size && i < 8 + 600; i += 7) {
+        char keep = bytes[i];
+        bytes[i] = (char)(bytes[i] ^ 0x5a);
+        write_bytes(other, bytes, size);
+        mla_status s = mla_net_load(other, &ok, NULL, NULL);
+        if (s == MLA_OK) mla_net_free(ok);
+        else assert_true(strlen(mla_last_error()) > 0);
+        bytes[i] = keep;
+    }
+    free(bytes);
+    unlink(path);
+    unlink(other);
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
+static void expect_spec_error(const char *spec, mla_shape in, const char *needle) {
+    mla_net *net = NULL;
+    mla_status s = mla_net_create(spec, in, 10, 0, &net);
+    if (s == MLA_OK) fail_msg("spec accepted: %s", spec);
+    if (!strstr(mla_last_error(), needle)) fail_msg("error '%s' lacks '%s'", mla_last_error(), needle);
+    assert_null(net);
+}
+
+static void test_bad_specs_name_the_layer(void **state) {
+    (void)state;
+    mla_shape img = {1, 28, 28};
+    expect_spec_error("not json", img, "not valid JSON");
+    expect_spec_error("{\"layers\": []}", img, "empty");
+    expect_spec_error("{\"layers\": [{\"type\": \"dense\"}]}", img, "layer 0 (dense): missing \"units\"");
+    expect_spec_error("{\"layers\": [{\"type\": \"warp\"}]}", img, "unknown layer type 'warp'");
+    expect_spec_error("{\"layers\": [{\"type\": \"dense\", \"units\": 0}]}", img, "\"units\" must be an integer");
+    expect_spec_error("{\"layers\": [{\"type\": \"conv2d\", \"filters\": 0, \"kernel\": 3}]}", img, "\"filters\"");
+    expect_spec_error("{\"layers\": [{\"type\": \"relu\"}, {\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 40}]}", img,
+                      "layer 1 (conv2d): kernel 40 is larger");
+    expect_spec_error("{\"layers\": [{\"type\": \"dense\", \"units\": 5, \"colour\": 1}]}", img, "unknown key \"colour\"");
+    expect_spec_error("{\"layers\": [{\"type\": \"residual\", \"body\": [{\"type\": \"conv2d\", \"filters\": 4,"
+                      " \"kernel\": 3, \"stride\": 2, \"pad\": 1}]}]}",
+                      img, "layer 0 (residual): body gives 4x14x14 but the shortcut gives 1x28x28");
+    expect_spec_error("{\"layers\": [{\"type\": \"reshape\", \"shape\": [5, 5]}]}", img, "cannot reshape");
+    expect_spec_error("{\"layers\": [{\"type\": \"maxpool\", \"kernel\": 2}, {\"type\": \"maxpool\", \"kernel\": 2},"
+                      " {\"type\": \"maxpool\", \"kernel\": 2}, {\"type\": \"maxpool\", \"kernel\": 2},"
+                      " {\"type\": \"maxpool\", \"kernel\": 2}]}",
+                      img, "layer 4 (maxpool)");
+}
+
+static void test_presets_build_for_both_input_shapes(void **state) {
+    (void)state;
+    const char *const *names = mla_preset_names();
+    int count = 0;
+    for (int i = 0; names[i]; i++, count++) {
+        mla_net *a, *b;
+        if (mla_net_create(mla_preset_spec(names[i]), (mla_shape){1, 28, 28}, 10, 0, &a))
+            fail_msg("%s on 1x28x28: %s", names[i], mla_last_error());
+        if (mla_net_create(mla_preset_spec(names[i]), (mla_shape){3, 32, 32}, 100, 0, &b))
+            fail_msg("%s on 3x32x32: %s", names[i], mla_last_error());
+        assert_int_equal(mla_net_output_shape(b).c, 100);
+        mla_net_free(a);
+        mla_net_free(b);
+    }
+    assert_true(count >= 3);
+    /* The mlp and cnn presets have the PyTorch peer's parameter counts. */
+    mla_net *net;
+    mla_net_create(mla_preset_spec("mlp"), (mla_shape){1, 28, 28}, 10, 0, &net);
+    assert_int_equal(mla_net_trainable_count(net), 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+    mla_net_free(net);
+    mla_net_create(mla_preset_spec("cnn"), (mla_shape){1, 28, 28}, 10, 0, &net);
+    assert_int_equal(mla_net_trainable_count(net), 32 * 9 + 32 + 64 * 32 * 9 + 64 + 1600 * 128 + 128 + 1280 + 10);
+    mla_net_free(net);
+}
+
+static void test_optimizer_rules(void **state) {
+    (void)state;
+    /* One parameter, gradient 2: check SGD momentum/Nesterov and Adam's first step. */
+    mla_net *net;
+    assert_int_equal(mla_net_create("{\"layers\": [{\"type\": \"dense\", \"units\": 1, \"bias\": false}]}",
+                                    (mla_shape){1, 1, 1}, 1, 0, &net),
+                     MLA_OK);
+    float *p = mla_net_params(net), *g = mla_net_grads(net);
+    mla_opt_config c = mla_opt_defaults(MLA_OPT_SGD);
+    c.lr = 0.1f;
+    c.momentum = 0.5f;
+    c.nesterov = true;
+    mla_optimizer *o;
+    assert_int_equal(mla_optimizer_create(&c, net, &o), MLA_OK);
+    p[0] = 1;
+    g[0] = 2;
+    mla_optimizer_step(o, net); /* b = 2; d = 2 + 0.5*2 = 3; p = 1 - 0.3 */
+    assert_float_equal(p[0], 0.7f, 1e-6);
+    mla_optimizer_step(o, net); /* b = 0.5*2 + 2 = 3; d = 2 + 1.5 = 3.5; p = 0.7 - 0.35 */
+    assert_float_equal(p[0], 0.35f, 1e-6);
+    mla_optimizer_free(o);
+    c = mla_opt_defaults(MLA_OPT_ADAM);
+    c.lr = 0.01f;
+    assert_int_equal(mla_optimizer_create(&c, net, &o), MLA_OK);
+    p[0] = 1;
+    mla_optimizer_step(o, net); /* first Adam step moves by lr * sign(g) (up to eps) */
+    assert_float_equal(p[0], 0.99f, 1e-6);
+    mla_optimizer_free(o);
+    c.lr = -1;
+    assert_int_equal(mla_optimizer_create(&c, net, &o), MLA_ERR_INVALID);
+    assert_float_equal(mla_lr_at(MLA_SCHED_STEP, 1.0f, 25, 30, 10, 0.1f), 0.01f, 1e-7);
+    assert_float_equal(mla_lr_at(MLA_SCHED_COSINE, 1.0f, 5, 10, 0, 0), 0.5f, 1e-6);
+    mla_net_free(net);
+}
+
+int main(void) {
+    mla_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_per_sample_norms_match_single_sample_passes),
+        cmocka_unit_test(test_per_sample_refused_after_training_batchnorm),
+        cmocka_unit_test(test_chained_nets_pass_gradients),
+        cmocka_unit_test(test_activations_by_name),
+        cmocka_unit_test(test_reproducible_bits_and_flat_vector),
+        cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_bad_model_files_refused),
+        cmocka_unit_test(test_bad_specs_name_the_layer),
+        cmocka_unit_test(test_presets_build_for_both_input_shapes),
+        cmocka_unit_test(test_optimizer_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
