@@ -31,13 +31,23 @@ static double nice_step(double raw) {
     return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
 }
 
+/* Labels for ticks `step` apart: plain decimals with just enough digits; large
+ * values with a k/M/G/T suffix ("250k", "1.5M"); extreme ones in %g. */
 static void linear_labels(plot_scale *s, double step) {
+    static const char *const SUFFIX[] = {"", "k", "M", "G", "T"};
     double mag = fmax(fabs(s->lo), fabs(s->hi));
-    int decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
-    int general = mag >= 1e6 || decimals > 5;
+    int k = 0;
+    if (step >= 1 && mag >= 1e4)
+        while (k < 4 && mag >= 1e3 * pow(1e3, k)) k++;
+    double unit = pow(1e3, k), rel = step / unit;
+    int decimals = rel >= 1 ? 0 : (int)ceil(-log10(rel) - 1e-9);
+    int digits = (int)fmin(15, fmax(1, ceil(log10(fmax(mag, step) / step) - 1e-9) + 1));
     for (int i = 0; i < s->n_ticks; i++) {
-        if (general) snprintf(s->labels[i], sizeof s->labels[i], "%.3g", s->ticks[i]);
-        else snprintf(s->labels[i], sizeof s->labels[i], "%.*f", decimals, s->ticks[i]);
+        char *out = s->labels[i];
+        size_t size = sizeof s->labels[i];
+        if (mag >= 1e15 || decimals > 10) snprintf(out, size, "%.*g", digits, s->ticks[i]);
+        else if (s->ticks[i] == 0 && k > 0) snprintf(out, size, "0");
+        else snprintf(out, size, "%.*f%s", decimals, s->ticks[i] / unit, SUFFIX[k]);
     }
 }
 
@@ -266,12 +276,39 @@ static int occ_count(const occupancy *o, double x0, double y0, double x1, double
     return n;
 }
 
-double legend_width(cairo_t *cr, const legend_entry *e, int n) {
+/* Copies s into out, cut at a character boundary and ended with an ellipsis so
+ * that it is at most max_w wide in the current font (max_w <= 0: no limit). */
+static void fit_text(cairo_t *cr, const char *s, double max_w, char *out, size_t size) {
+    snprintf(out, size, "%s", s ? s : "");
+    if (max_w <= 0 || text_width(cr, out) <= max_w) return;
+    size_t len = strlen(out);
+    while (len > 0) {
+        do len--; while (len > 0 && ((unsigned char)out[len] & 0xc0) == 0x80);
+        if (len + 4 > size) continue;
+        memcpy(out + len, "\u2026", 4); /* "..." as one character, with its NUL */
+        if (text_width(cr, out) <= max_w) return;
+    }
+}
+
+/* The widest name may have: unlimited inside the plot, 30% of the canvas outside. */
+static double legend_text_limit(double canvas_w, mla_plot_legend pos) {
+    return pos == MLA_LEGEND_OUTSIDE ? 0.3 * canvas_w : 0;
+}
+
+static double legend_box_width(cairo_t *cr, const legend_entry *e, int n, double max_text) {
     if (n == 0) return 0;
     text_font(cr, PLOT_LEGEND_SIZE, 0);
     double w = 0;
-    for (int i = 0; i < n; i++) w = fmax(w, text_width(cr, e[i].name));
+    char buf[256];
+    for (int i = 0; i < n; i++) {
+        fit_text(cr, e[i].name, max_text, buf, sizeof buf);
+        w = fmax(w, text_width(cr, buf));
+    }
     return 2 * LEGEND_PAD + LEGEND_SWATCH + 6 + w;
+}
+
+double legend_width(cairo_t *cr, const legend_entry *e, int n) {
+    return legend_box_width(cr, e, n, 0);
 }
 
 static double legend_row(void) { return PLOT_LEGEND_SIZE * 1.55; }
@@ -328,7 +365,9 @@ void legend_draw(plot_canvas *c, plot_rect r, const legend_entry *e, int n, mla_
     if (n == 0 || pos == MLA_LEGEND_NONE) return;
     cairo_t *cr = c->cr;
     cairo_save(cr);
-    double w = legend_width(cr, e, n), h = 2 * LEGEND_PAD + n * legend_row() - 4, x, y;
+    double max_text = legend_text_limit(c->width, pos);
+    double w = legend_box_width(cr, e, n, max_text), h = 2 * LEGEND_PAD + n * legend_row() - 4;
+    double x, y;
     if (pos == MLA_LEGEND_OUTSIDE) {
         x = r.x1 + 14;
         y = r.y0;
@@ -347,35 +386,39 @@ void legend_draw(plot_canvas *c, plot_rect r, const legend_entry *e, int n, mla_
         double cy = y + LEGEND_PAD + (i + 0.5) * legend_row() - 2;
         draw_swatch(cr, &e[i], x + LEGEND_PAD, cy);
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-        text_draw(cr, e[i].name, x + LEGEND_PAD + LEGEND_SWATCH + 6, cy, 0, 0.5, 0);
+        char name[256];
+        fit_text(cr, e[i].name, max_text, name, sizeof name);
+        text_draw(cr, name, x + LEGEND_PAD + LEGEND_SWATCH + 6, cy, 0, 0.5, 0);
     }
     cairo_restore(cr);
 }
 
-mla_plot_legend legend_resolve(cairo_t *cr, const legend_entry *e, int n, mla_plot_legend pos,
-                               double width, double height) {
+/* AUTO becomes OUTSIDE when the legend is too tall to sit inside the plot. */
+static mla_plot_legend legend_resolve(int n, mla_plot_legend pos, double height) {
     if (pos != MLA_LEGEND_AUTO || n == 0) return pos;
-    double h = 2 * LEGEND_PAD + n * legend_row();
-    return h > 0.55 * height || legend_width(cr, e, n) > 0.3 * width ? MLA_LEGEND_OUTSIDE : pos;
+    return 2 * LEGEND_PAD + n * legend_row() > 0.55 * height ? MLA_LEGEND_OUTSIDE : pos;
 }
 
-double legend_outside_space(cairo_t *cr, const legend_entry *e, int n, mla_plot_legend pos) {
-    return pos == MLA_LEGEND_OUTSIDE && n > 0 ? legend_width(cr, e, n) + 28 : 0;
+double legend_outside_space(cairo_t *cr, const legend_entry *e, int n, mla_plot_legend pos,
+                            double canvas_w) {
+    if (pos != MLA_LEGEND_OUTSIDE || n == 0) return 0;
+    return legend_box_width(cr, e, n, legend_text_limit(canvas_w, pos)) + 28;
 }
 
 mla_plot_legend legend_place(plot_canvas *c, const legend_entry *e, int n, mla_plot_legend pos,
                              legend_layout_fn layout, legend_mark_fn mark, void *ctx,
                              plot_rect *r) {
     cairo_t *cr = c->cr;
-    pos = legend_resolve(cr, e, n, pos, c->width, c->height);
-    *r = layout(c, ctx, legend_outside_space(cr, e, n, pos));
+    pos = legend_resolve(n, pos, c->height);
+    *r = layout(c, ctx, legend_outside_space(cr, e, n, pos, c->width));
     if (pos != MLA_LEGEND_AUTO || n == 0) return pos;
     occupancy occ;
     occ_init(&occ, *r);
     mark(ctx, &occ);
     int hits;
     mla_plot_legend best = legend_best_corner(cr, *r, e, n, &occ, &hits);
-    if (hits <= 2) return best;
-    *r = layout(c, ctx, legend_outside_space(cr, e, n, MLA_LEGEND_OUTSIDE));
+    int fits = legend_width(cr, e, n) < 0.8 * (r->x1 - r->x0);
+    if (hits <= 2 && fits) return best;
+    *r = layout(c, ctx, legend_outside_space(cr, e, n, MLA_LEGEND_OUTSIDE, c->width));
     return MLA_LEGEND_OUTSIDE;
 }

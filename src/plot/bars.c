@@ -90,17 +90,27 @@ static plot_rect bar_layout(plot_canvas *c, const bar_input *in, plot_scale *sx,
     return r;
 }
 
+/* Every category is labelled when the labels fit; slanted labels closer than
+ * their own height are thinned to every k-th, each marked with a tick. */
 static void draw_category_labels(cairo_t *cr, const bar_input *in, plot_rect r, int slanted) {
     char buf[16];
     double band = (r.x1 - r.x0) / in->n_cat;
     text_font(cr, PLOT_TICK_SIZE, 0);
+    int stride = slanted ? (int)ceil(1.15 * text_height(cr) / sin(LABEL_ANGLE) / band) : 1;
+    if (stride < 1) stride = 1;
     cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
-    for (int i = 0; i < in->n_cat; i++) {
+    for (int i = 0; i < in->n_cat; i += stride) {
         const char *s = category_label(in, i, buf, sizeof buf);
         double x = r.x0 + (i + 0.5) * band, y = r.y1 + 6;
         if (slanted) text_draw(cr, s, x + 4, y, 1, 0, LABEL_ANGLE);
         else text_draw(cr, s, x, y, 0.5, 0, 0);
+        if (stride > 1) {
+            cairo_move_to(cr, floor(x) + 0.5, r.y1);
+            cairo_line_to(cr, floor(x) + 0.5, r.y1 + 4);
+        }
     }
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
 }
 
 /* Marks a filled rectangle in the occupancy grid. */

@@ -93,7 +93,7 @@ static heat_layout layout(plot_canvas *c, const heat_input *in, double bar_space
         L.cell = fmax(1, fmin((avail_w - row_w) / in->cols, (avail_h - drop - 6) / in->rows));
         L.x0 = left0 + row_w + fmax(0, (avail_w - row_w - L.cell * in->cols) / 2);
         L.y0 = top;
-        if (pass == 0) L.label_size = fmax(6, fmin(PLOT_TICK_SIZE, L.cell * 0.8));
+        if (pass == 0) L.label_size = fmax(8, fmin(PLOT_TICK_SIZE, L.cell * 0.8));
     }
     return L;
 }
@@ -103,12 +103,16 @@ static plot_rgb cell_color(const heat_input *in, double v) {
     return cmap_color(in->o->cmap, (v - in->vmin) / (in->vmax - in->vmin));
 }
 
+/* Cell edges on whole pixels, so neighbouring cells meet without seams. */
+static double edge(double origin, double cell, int k) { return round(origin + k * cell); }
+
 static void draw_cells(cairo_t *cr, const heat_input *in, heat_layout L) {
     for (int i = 0; i < in->rows; i++)
         for (int j = 0; j < in->cols; j++) {
             set_rgb(cr, cell_color(in, in->v[(size_t)i * in->cols + j]));
-            /* Slight overlap hides hairline seams between antialiased cells. */
-            cairo_rectangle(cr, L.x0 + j * L.cell, L.y0 + i * L.cell, L.cell + 0.5, L.cell + 0.5);
+            double x0 = edge(L.x0, L.cell, j), y0 = edge(L.y0, L.cell, i);
+            cairo_rectangle(cr, x0, y0, edge(L.x0, L.cell, j + 1) - x0,
+                            edge(L.y0, L.cell, i + 1) - y0);
             cairo_fill(cr);
         }
 }
@@ -142,11 +146,15 @@ static void draw_labels(plot_canvas *c, const heat_input *in, heat_layout L) {
     char buf[16];
     text_font(cr, L.label_size, 0);
     cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
-    for (int i = 0; i < in->rows; i++)
+    /* Labels closer than their height are thinned to every k-th. */
+    double th = text_height(cr);
+    int row_step = (int)fmax(1, ceil(1.05 * th / L.cell));
+    int col_step = (int)fmax(1, L.slanted ? ceil(1.15 * th / sin(LABEL_ANGLE) / L.cell) : 1);
+    for (int i = 0; i < in->rows; i += row_step)
         text_draw(cr, axis_label(o->row_labels, i, buf, sizeof buf), L.x0 - 6,
                   L.y0 + (i + 0.5) * L.cell, 1, 0.5, 0);
     double y = L.y0 + in->rows * L.cell + 5;
-    for (int j = 0; j < in->cols; j++) {
+    for (int j = 0; j < in->cols; j += col_step) {
         const char *s = axis_label(o->col_labels, j, buf, sizeof buf);
         double x = L.x0 + (j + 0.5) * L.cell;
         if (L.slanted) text_draw(cr, s, x + 4, y, 1, 0, LABEL_ANGLE);

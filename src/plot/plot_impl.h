@@ -139,14 +139,12 @@ typedef struct {
 void occ_init(occupancy *o, plot_rect r);
 void occ_point(occupancy *o, double x, double y);
 void occ_segment(occupancy *o, double x0, double y0, double x1, double y1);
-/* Width the legend needs when drawn outside the plot (0 if no entries). */
+/* Width of the legend box with full names (0 if no entries). */
 double legend_width(cairo_t *cr, const legend_entry *e, int n);
-/* AUTO becomes OUTSIDE when the legend would cover too much of a canvas of
- * width x height; other positions are kept. */
-mla_plot_legend legend_resolve(cairo_t *cr, const legend_entry *e, int n, mla_plot_legend pos,
-                               double width, double height);
-/* Pixels to reserve right of the plot area for an OUTSIDE legend (else 0). */
-double legend_outside_space(cairo_t *cr, const legend_entry *e, int n, mla_plot_legend pos);
+/* Pixels to reserve right of the plot area for an OUTSIDE legend (else 0); names
+ * there are cut (with an ellipsis) to 30% of the canvas width. */
+double legend_outside_space(cairo_t *cr, const legend_entry *e, int n, mla_plot_legend pos,
+                            double canvas_w);
 /* The inside corner whose legend box covers the fewest occupied cells; *hits
  * says how many it covers. */
 mla_plot_legend legend_best_corner(cairo_t *cr, plot_rect r, const legend_entry *e, int n,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mlaudit/plot.h"
+#include "plot/plot_impl.h"
 
 static char tmpdir[64];
 
@@ -402,6 +403,48 @@ static void test_image_grid_captions_svg_and_errors(void **state) {
     assert_int_equal(access(p, F_OK), -1);
 }
 
+/* ---- axis ticks (internal helpers) ---- */
+
+static void test_tick_labels_are_distinct_and_readable(void **state) {
+    (void)state;
+    plot_scale s;
+    mla_plot_axis fixed = {.min = 0, .max = 1};
+    plot_extent none = {0};
+    assert_int_equal(scale_setup(&s, &fixed, none, 0, 650, 0, "t.png"), MLA_OK);
+    assert_true(s.n_ticks >= 5);
+    assert_string_equal(s.labels[0], "0.0");
+    assert_string_equal(s.labels[s.n_ticks - 1], "1.0");
+    /* A tiny range still gets distinct labels. */
+    plot_extent tiny = {0.70001, 0.70004, 1};
+    assert_int_equal(scale_setup(&s, NULL, tiny, 1, 480, 1, "t.png"), MLA_OK);
+    for (int i = 1; i < s.n_ticks; i++) assert_string_not_equal(s.labels[i - 1], s.labels[i]);
+    /* Large values get a suffix instead of exponent notation. */
+    plot_extent big = {0, 1.1e6, 1};
+    assert_int_equal(scale_setup(&s, NULL, big, 1, 480, 0, "t.png"), MLA_OK);
+    assert_non_null(strchr(s.labels[s.n_ticks - 1], 'M'));
+    assert_null(strchr(s.labels[s.n_ticks - 1], 'e'));
+    /* Log axes: decades from the data, labelled 10 with a superscript exponent. */
+    plot_extent roc = {0, 0, 0};
+    extent_add(&roc, 0, 1); /* not positive: ignored */
+    extent_add(&roc, 2e-5, 1);
+    extent_add(&roc, 0.5, 1);
+    mla_plot_axis log_axis = {.log_scale = 1};
+    assert_int_equal(scale_setup(&s, &log_axis, roc, 0, 650, 1, "t.png"), MLA_OK);
+    assert_true(fabs(s.lo - 1e-5) < 1e-12 && fabs(s.hi - 1) < 1e-12);
+    assert_int_equal(s.n_ticks, 6);
+    assert_string_equal(s.labels[0], "10\u207b\u2075");
+    assert_string_equal(s.labels[5], "10\u2070");
+    assert_int_equal(scale_setup(&s, NULL, none, 0, 650, 1, "t.png"), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "t.png"));
+    /* Value formats: one floating conversion only. */
+    assert_true(format_is_valid("%.2f"));
+    assert_true(format_is_valid("%5.1f%%"));
+    assert_false(format_is_valid("%s"));
+    assert_false(format_is_valid("%f %f"));
+    assert_false(format_is_valid("%n"));
+    assert_false(format_is_valid("plain"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_png_svg_and_pixels),
@@ -411,6 +454,7 @@ int main(void) {
         cmocka_unit_test(test_heatmap_cells),
         cmocka_unit_test(test_image_grid_pixels),
         cmocka_unit_test(test_image_grid_captions_svg_and_errors),
+        cmocka_unit_test(test_tick_labels_are_distinct_and_readable),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
