@@ -4,6 +4,7 @@
 #include "plot/plot_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MARGIN 12
@@ -16,9 +17,10 @@
 
 typedef struct {
     int rows, cols, scale;
-    int tile_w, tile_h, col_w, cell_h;  /* tile pixels; column and row pitch */
+    int tile_w, tile_h, col_w;          /* tile pixels; column pitch */
     int left, top;                      /* origin of the first tile column / row */
-    int caption_h;
+    int caption_h;                      /* below the tiles of rows that have captions */
+    int64_t *row_y;                     /* rows + 1 row tops; owned, freed by render's caller */
     int width, height;                  /* canvas */
 } grid_layout;
 
@@ -65,7 +67,16 @@ static double max_caption(cairo_t *cr, const char *const *captions, int n, doubl
     return w;
 }
 
-/* Sizes everything; measuring text needs a scratch cairo context. */
+/* Whether any tile of row r has a caption (only those rows make room for one). */
+static int row_has_caption(const mla_plot_images *im, const mla_plot_grid_opts *o,
+                           const grid_layout *g, int r) {
+    for (int i = r * g->cols; o->tile_captions && i < (r + 1) * g->cols && i < im->n; i++)
+        if (o->tile_captions[i] && *o->tile_captions[i]) return 1;
+    return 0;
+}
+
+/* Sizes everything; measuring text needs a scratch cairo context. On success the
+ * caller frees g->row_y. */
 static mla_status grid_layout_compute(const char *path, const mla_plot_images *im,
                                       const mla_plot_grid_opts *o, grid_layout *g) {
     grid_shape(im, o, g);
@@ -81,17 +92,24 @@ static mla_status grid_layout_compute(const char *path, const mla_plot_images *i
     cairo_destroy(cr);
     cairo_surface_destroy(scratch);
     g->col_w = (int)fmax(g->tile_w, caption_w > 0 ? ceil(caption_w) + 6 : 0);
-    g->cell_h = g->tile_h + g->caption_h;
     g->left = MARGIN + (row_w > 0 ? (int)ceil(row_w) + 10 : 0);
     g->top = MARGIN + (int)ceil(o->frame.title ? PLOT_TITLE_SIZE * 1.9 : 0);
+    if (!(g->row_y = mla_alloc((size_t)g->rows + 1, sizeof *g->row_y))) return MLA_ERR_NOMEM;
+    g->row_y[0] = g->top;
+    for (int r = 0; r < g->rows; r++)
+        g->row_y[r + 1] = g->row_y[r] + g->tile_h +
+                          (row_has_caption(im, o, g, r) ? g->caption_h : 0) + GAP;
     int64_t w = g->left + (int64_t)g->cols * (g->col_w + GAP) - GAP + MARGIN;
-    int64_t h = g->top + (int64_t)g->rows * (g->cell_h + GAP) - GAP + MARGIN;
+    int64_t h = g->row_y[g->rows] - GAP + MARGIN;
     w = (int64_t)fmax((double)w, title_w + 2 * MARGIN);
-    if (w > PLOT_MAX_SIDE || h > PLOT_MAX_SIDE)
+    if (w > PLOT_MAX_SIDE || h > PLOT_MAX_SIDE) {
+        free(g->row_y);
+        g->row_y = NULL;
         return mla_error(MLA_ERR_INVALID,
                          "%s: image grid of %lld x %lld pixels is too large (max %d); use a "
                          "smaller scale or fewer images",
                          path, (long long)w, (long long)h, PLOT_MAX_SIDE);
+    }
     g->width = (int)w;
     g->height = (int)h;
     return MLA_OK;
@@ -175,7 +193,7 @@ static void render(plot_canvas *c, const mla_plot_images *im, const mla_plot_gri
     for (int i = 0; i < im->n; i++) {
         int r = i / g->cols, col = i % g->cols;
         int x = g->left + col * (g->col_w + GAP) + (g->col_w - g->tile_w) / 2;
-        int y = g->top + r * (g->cell_h + GAP);
+        int y = (int)g->row_y[r];
         double scale = !o->signed_map ? 0 : o->signed_shared_scale ? shared : max_abs(im, i);
         draw_tile(cr, im, i, g, x, y, o->signed_map, scale);
         if (o->tile_captions && o->tile_captions[i]) {
@@ -187,8 +205,7 @@ static void render(plot_canvas *c, const mla_plot_images *im, const mla_plot_gri
     text_font(cr, ROW_CAPTION_SIZE, 0);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     for (int r = 0; o->row_captions && r < g->rows; r++)
-        text_draw(cr, o->row_captions[r], g->left - 10, g->top + r * (g->cell_h + GAP) + g->tile_h / 2.0,
-                  1, 0.5, 0);
+        text_draw(cr, o->row_captions[r], g->left - 10, g->row_y[r] + g->tile_h / 2.0, 1, 0.5, 0);
     draw_title(c, o->frame.title);
 }
 
@@ -203,7 +220,10 @@ mla_status mla_plot_image_grid(const char *path, const mla_plot_images *images,
     if (!s) s = grid_layout_compute(path, images, o, &g);
     if (s) return s;
     plot_canvas c;
-    if ((s = canvas_open(&c, path, g.width, g.height))) return s;
-    render(&c, images, o, &g);
-    return canvas_close(&c);
+    if (!(s = canvas_open(&c, path, g.width, g.height))) {
+        render(&c, images, o, &g);
+        s = canvas_close(&c);
+    }
+    free(g.row_y);
+    return s;
 }

@@ -378,6 +378,16 @@ static void test_image_grid_captions_svg_and_errors(void **state) {
     assert_int_equal(mla_plot_image_grid(tmp_path("caps.svg"), &ims, &o), MLA_OK);
     check_svg(tmp_path("caps.svg"));
     assert_int_equal(mla_plot_image_grid(tmp_path("auto.png"), &ims, NULL), MLA_OK);
+    /* Only rows with a caption make room for one. */
+    const char *row0_only[5] = {"a", "b", "c", NULL, NULL};
+    mla_plot_grid_opts partial = {.cols = 3, .scale = 1, .tile_captions = row0_only};
+    mla_plot_grid_opts full = {.cols = 3, .scale = 1, .tile_captions = caps};
+    assert_int_equal(mla_plot_image_grid(tmp_path("partial.png"), &ims, &partial), MLA_OK);
+    assert_int_equal(mla_plot_image_grid(tmp_path("full.png"), &ims, &full), MLA_OK);
+    png_image a = read_png(tmp_path("partial.png")), b = read_png(tmp_path("full.png"));
+    assert_true(a.h < b.h);
+    cairo_surface_destroy(a.s);
+    cairo_surface_destroy(b.s);
 
     const char *p = tmp_path("badgrid.png");
     mla_plot_grid_opts small = {.rows = 1, .cols = 2};
