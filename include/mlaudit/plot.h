@@ -46,12 +46,14 @@ typedef struct {
 } mla_plot_axis;
 
 typedef enum {
-    MLA_LEGEND_AUTO = 0,   /* the inside corner covering the fewest data points */
+    MLA_LEGEND_AUTO = 0,   /* an inside corner free of data, else OUTSIDE (also when
+                              the legend is too tall to fit inside) */
     MLA_LEGEND_TOP_LEFT,
     MLA_LEGEND_TOP_RIGHT,
     MLA_LEGEND_BOTTOM_LEFT,
     MLA_LEGEND_BOTTOM_RIGHT,
-    MLA_LEGEND_OUTSIDE,    /* to the right of the plot area */
+    MLA_LEGEND_OUTSIDE,    /* to the right of the plot area; names longer than 30% of
+                              the figure width are cut with an ellipsis */
     MLA_LEGEND_NONE
 } mla_plot_legend;
 
@@ -96,7 +98,7 @@ typedef struct {
 typedef struct {
     mla_plot_frame frame;
     const char *x_title;    /* under the category labels; NULL -> none */
-    mla_plot_axis y;        /* fitted ranges always include 0; log_scale unsupported */
+    mla_plot_axis y;        /* fitted ranges always include 0; log_scale is refused */
     int value_labels;       /* 1: write each value above its bar */
     const char *value_format; /* printf format for one double, e.g. "%.2f"; NULL -> "%.3g" */
     int ref_line;           /* 1: a dashed horizontal line at ref_value (e.g. chance) */
@@ -105,7 +107,8 @@ typedef struct {
     mla_plot_legend legend;
 } mla_plot_bar_opts;
 
-/* categories: n_categories labels (long ones are drawn slanted); NULL -> 0, 1, ... */
+/* categories: n_categories labels (long ones are drawn slanted, and thinned to
+ * every k-th when even slanted they would overlap); NULL -> 0, 1, ... */
 mla_status mla_plot_bars(const char *path, const char *const *categories, int n_categories,
                          const mla_plot_bar_series *series, int n_series,
                          const mla_plot_bar_opts *opts);
@@ -130,7 +133,8 @@ typedef struct {
     mla_plot_legend legend;
 } mla_plot_scatter_opts;
 
-/* n points (x[i], y[i]) coloured by class cls[i] (>= 0); cls NULL -> all class 0. */
+/* n points (x[i], y[i]) coloured by class cls[i] (>= 0); cls NULL -> all class 0.
+ * At most 1000 classes; later classes are drawn over earlier ones. */
 mla_status mla_plot_scatter(const char *path, const double *x, const double *y,
                             const int32_t *cls, int n, const mla_plot_scatter_opts *opts);
 
@@ -159,7 +163,8 @@ typedef struct {
 } mla_plot_heatmap_opts;
 
 /* values: rows x cols, row-major; row 0 is drawn at the top (as a confusion
- * matrix is read). rows, cols >= 1. */
+ * matrix is read). 1 <= rows, cols <= 2000; cells are square. Labels too dense to
+ * read are thinned; cell values too small to read are left out. */
 mla_status mla_plot_heatmap(const char *path, const double *values, int rows, int cols,
                             const mla_plot_heatmap_opts *opts);
 
@@ -187,11 +192,13 @@ typedef struct {
     const char *const *tile_captions; /* n captions under the tiles (entries may be
                                          NULL); NULL -> none */
     const char *const *row_captions;  /* rows captions left of the rows; NULL -> none */
-    int signed_map;         /* 1: single-channel values as blue-white-red, each image
-                               scaled by its own max |value| (principal components) */
+    int signed_map;         /* 1: single-channel float values as blue-white-red, each
+                               image scaled by its own max |value| (principal components) */
     int signed_shared_scale;/* with signed_map: one scale, the max |value| of all images */
 } mla_plot_grid_opts;
 
+/* Up to 100000 images of at most 4096 x 4096; the canvas (tiles, gaps, captions)
+ * may be at most 16384 px on a side. Only rows with a caption make room for one. */
 mla_status mla_plot_image_grid(const char *path, const mla_plot_images *images,
                                const mla_plot_grid_opts *opts);
 

@@ -51,7 +51,7 @@ mla_status mla_st_write(const char *path, const mla_st_tensor *tensors, int n_te
 /* A file read into memory and validated. */
 typedef struct mla_st_file mla_st_file;
 
-/* Reads and validates the whole file (at most 16 GiB; header at most 100 MB).
+/* Reads and validates the whole file (at most 16 GiB; header at most 10^8 bytes, as in Python's safetensors).
  * Tensors may leave unused gaps in the data section but never share a byte;
  * duplicate names are refused. On success *out owns everything the accessors
  * below hand out; free it with mla_st_free. On failure *out is NULL and the

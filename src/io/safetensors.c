@@ -19,7 +19,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "safetensors.c assumes a little-endian host (x86-64)");
 
 #define ST_MAX_FILE_SIZE ((size_t)16 << 30)   /* 16 GiB */
-#define ST_MAX_HEADER_SIZE ((uint64_t)100 << 20) /* Python's safetensors refuses > 100 MB too */
+#define ST_MAX_HEADER_SIZE ((uint64_t)100000000) /* the limit Python's safetensors has */
 #define ST_MAX_EXACT_INT ((double)(1ULL << 53))
 #define ST_METADATA_KEY "__metadata__"
 
