@@ -7,6 +7,7 @@
 #include "mlaudit/data.h"
 #include "mlaudit/nn.h"
 #include "mlaudit/train.h"
+#include "train_report.h"
 
 /* ---- shared pieces ---- */
 
@@ -31,7 +32,7 @@ static void progress_cb(void *user, int epoch, long done, long total, float loss
     (void)total;
     char extra[64];
     snprintf(extra, sizeof extra, "epoch %d loss %.4f", epoch + 1, loss);
-    cli_progress_update(user, done, extra);
+    cli_progress_update(((train_history *)user)->bar, done, extra);
 }
 
 /* ---- train ---- */
@@ -59,10 +60,14 @@ static const char train_usage[] =
     "  --seed N            seeds weights, shuffling, dropout and the subset (default 0)\n"
     "  --threads N         threads for BLAS and OpenMP (default: all cores)\n"
     "  --out FILE          save the trained model (.safetensors, written atomically)\n"
+    "  --plots DIR         evaluate the test set after every epoch and write history.csv,\n"
+    "                      learning_curve.png, accuracy_curve.png, confusion.png and\n"
+    "                      test_samples.png into DIR (evaluation time is not counted in\n"
+    "                      train_seconds)\n"
     "  --json              print one JSON object with the results on stdout\n";
 
 typedef struct {
-    const char *data, *model, *spec_file, *optimizer, *schedule, *out;
+    const char *data, *model, *spec_file, *optimizer, *schedule, *out, *plots;
     long epochs, batch, subset, seed, threads, lr_step;
     double lr, momentum, weight_decay, lr_gamma;
     bool nesterov, json, lr_seen, momentum_seen;
@@ -89,6 +94,7 @@ static train_args parse_train(int argc, char **argv) {
         {"seed", CLI_INT, &a.seed, 0, 1e18, NULL},
         {"threads", CLI_INT, &a.threads, 1, 1024, NULL},
         {"out", CLI_STR, &a.out, 0, 0, NULL},
+        {"plots", CLI_STR, &a.plots, 0, 0, NULL},
         {"json", CLI_FLAG, &a.json, 0, 0, NULL},
     };
     cli_parse("train", train_usage, argc, argv, opts, sizeof opts / sizeof *opts);
@@ -174,6 +180,9 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
     cJSON_AddNumberToObject(o, "gap_accuracy", etr->accuracy - ete->accuracy);
     cJSON_AddNumberToObject(o, "gap_loss", ete->loss - etr->loss);
     cJSON_AddNumberToObject(o, "forward_macs_per_sample", mla_net_forward_macs(net));
+    cJSON_AddNumberToObject(o, "train_flops_per_sample", mla_net_train_flops(net));
+    cJSON_AddNumberToObject(o, "train_gflops", st->train_seconds > 0 ? mla_net_train_flops(net) * st->samples /
+                                                                           st->train_seconds / 1e9 : 0);
     if (a->out) cJSON_AddStringToObject(o, "out", a->out);
     print_json(o);
 }
@@ -186,22 +195,32 @@ int cmd_train(int argc, char **argv) {
     int n_train;
     int32_t *idx = train_subset(tr, a.subset, (uint64_t)a.seed, &n_train);
     mla_net *net = build_net(a.model ? a.model : a.spec_file, tr, (uint64_t)a.seed);
+    cli_check(mla_check_compatible(net, te));
+    if (a.plots) make_dir(a.plots);
     cli_progress bar;
+    train_history hist;
+    train_history_init(&hist, cfg.epochs, a.plots ? te : NULL, &bar);
     cli_progress_start(&bar, "train", (long)cfg.epochs * n_train);
     cfg.on_batch = progress_cb;
-    cfg.user = &bar;
+    cfg.on_epoch = train_history_epoch;
+    cfg.user = &hist;
     mla_train_stats st;
     mla_status s = mla_train(net, tr, idx, n_train, &cfg, &st);
     cli_progress_end(&bar);
     cli_check(s);
     mla_eval_result etr, ete;
+    int32_t *pred = malloc((size_t)mla_dataset_count(te) * sizeof *pred);
+    if (!pred) cli_die("out of memory");
     cli_check(mla_evaluate(net, tr, idx, n_train, 500, &etr, NULL, NULL));
-    cli_check(mla_evaluate(net, te, NULL, mla_dataset_count(te), 500, &ete, NULL, NULL));
+    cli_check(mla_evaluate(net, te, NULL, mla_dataset_count(te), 500, &ete, NULL, pred));
     if (a.out) {
         mla_meta meta[] = {{"dataset", mla_dataset_name(tr)}};
         cli_check(mla_net_save(net, a.out, meta, 1));
     }
+    if (a.plots) write_train_plots(a.plots, &hist, te, pred, mla_net_classes(net));
     report_train(&a, net, tr, n_train, &st, &etr, &ete);
+    train_history_free(&hist);
+    free(pred);
     free(idx);
     mla_net_free(net);
     mla_dataset_free(tr);

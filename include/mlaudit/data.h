@@ -80,6 +80,9 @@ void mla_dataset_shape(const mla_dataset *ds, int *c, int *h, int *w); /* any ma
 int mla_dataset_dim(const mla_dataset *ds);      /* c * h * w */
 int mla_dataset_classes(const mla_dataset *ds);  /* 10 for MNIST; max label + 1 for .npy */
 const char *mla_dataset_name(const mla_dataset *ds); /* e.g. "fashion-mnist"; borrowed */
+/* The name of class k for fashion-mnist, mnist and cifar10 (static strings), or NULL
+ * when the dataset's classes have no known names. */
+const char *mla_dataset_class_name(const mla_dataset *ds, int k);
 /* Borrowed views, valid while ds lives. pixels_u8 is NULL for float data and
  * pixels_f32 is NULL for 8-bit data. */
 const int32_t *mla_dataset_labels(const mla_dataset *ds);

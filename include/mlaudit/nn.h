@@ -70,8 +70,13 @@ mla_shape mla_net_output_shape(const mla_net *net);
 int mla_net_classes(const mla_net *net);
 const char *mla_net_spec(const mla_net *net);      /* the JSON it was built from; borrowed */
 const char *mla_net_name(const mla_net *net);      /* the spec's "name", or "custom" */
-/* Multiply-accumulates of one forward pass of one sample (for FLOP figures). */
+/* Multiply-accumulates of one forward pass of one sample in the convolutions and
+ * dense layers (pooling, normalisation and activations are not counted). */
 double mla_net_forward_macs(const mla_net *net);
+/* FLOPs of one training step per sample: 2 per MAC for the forward pass, the
+ * weight gradient and the input gradient, less the first layer's input gradient,
+ * which training does not compute. */
+double mla_net_train_flops(const mla_net *net);
 /* A human-readable table of layers, shapes and parameter counts (caller frees). */
 char *mla_net_summary(const mla_net *net);
 

@@ -25,6 +25,10 @@ typedef struct {
     float gamma;              /* MLA_SCHED_STEP: decay factor */
     /* Called after every batch (may be NULL): samples done so far in this run. */
     void (*on_batch)(void *user, int epoch, long done, long total, float loss);
+    /* Called after every epoch (may be NULL) with its mean training loss; the time it
+     * takes is not counted in train_seconds. A non-OK status stops training and is
+     * returned by mla_train. */
+    mla_status (*on_epoch)(void *user, int epoch, float train_loss, mla_net *net);
     void *user;
 } mla_train_config;
 

@@ -303,6 +303,11 @@ int mla_net_classes(const mla_net *net) { return net->classes; }
 const char *mla_net_spec(const mla_net *net) { return net->spec; }
 const char *mla_net_name(const mla_net *net) { return net->name; }
 double mla_net_forward_macs(const mla_net *net) { return net->macs; }
+double mla_net_train_flops(const mla_net *net) {
+    const mla_layer *first = &net->seq.layers[0];
+    double skipped = first->n_trainable && !first->body ? first->macs : 0;
+    return 2.0 * (3.0 * net->macs - skipped);
+}
 size_t mla_net_param_count(const mla_net *net) { return net->n_params; }
 size_t mla_net_trainable_count(const mla_net *net) { return net->n_trainable; }
 float *mla_net_params(mla_net *net) { return net->params; }

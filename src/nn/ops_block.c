@@ -42,7 +42,6 @@ static mla_status residual_setup(mla_layer *l) {
                          "shortcut projection (e.g. a 1x1 conv2d with the same stride)",
                          l->name, b.c, b.h, b.w, sc.c, sc.h, sc.w);
     l->out = b;
-    l->macs = (double)mla_shape_size(b);
     return MLA_OK;
 }
 
@@ -118,7 +117,7 @@ static mla_status se_setup(mla_layer *l) {
     mla_layer_add_tensor(l, "fc2.weight", true, 2, c, r, 0, 0);
     mla_layer_add_tensor(l, "fc2.bias", true, 1, c, 0, 0, 0);
     l->cache_bytes_per_sample = se_stride(l) * sizeof(float);
-    l->macs = 2.0 * mla_shape_size(l->in) + 2.0 * c * r;
+    l->macs = (double)mla_shape_size(l->in) + 2.0 * c * r; /* the scaling and the two small dense layers */
     return MLA_OK;
 }
 

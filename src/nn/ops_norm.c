@@ -24,7 +24,6 @@ static mla_status bn_setup(mla_layer *l) {
     mla_layer_add_tensor(l, "bias", true, 1, c, 0, 0, 0);
     mla_layer_add_tensor(l, "running_mean", false, 1, c, 0, 0, 0);
     mla_layer_add_tensor(l, "running_var", false, 1, c, 0, 0, 0);
-    l->macs = 2.0 * mla_shape_size(l->in);
     return MLA_OK;
 }
 

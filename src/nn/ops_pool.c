@@ -26,7 +26,6 @@ static mla_status pool_setup(mla_layer *l) {
                          l->op->type, l->kernel, l->in.h, l->in.w);
     l->out = (mla_shape){l->in.c, eh / l->stride + 1, ew / l->stride + 1};
     if (l->op == &mla_op_maxpool) l->cache_bytes_per_sample = (size_t)mla_shape_size(l->out) * sizeof(int32_t);
-    l->macs = (double)mla_shape_size(l->out) * l->kernel * l->kernel;
     return MLA_OK;
 }
 
@@ -143,7 +142,6 @@ static mla_status gap_parse(mla_layer *l, const cJSON *j, int classes) {
 
 static mla_status gap_setup(mla_layer *l) {
     l->out = (mla_shape){l->in.c, 1, 1};
-    l->macs = (double)mla_shape_size(l->in);
     return MLA_OK;
 }
 

@@ -74,7 +74,7 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
     mla_rng rng;
     mla_rng_seed(&rng, cfg->seed);
     long done = 0, total = (long)cfg->epochs * n;
-    double start = mla_seconds();
+    double start = mla_seconds(), outside = 0;
     for (int e = 0; !s && e < cfg->epochs; e++) {
         mla_optimizer_set_lr(opt, mla_lr_at(cfg->schedule, cfg->opt.lr, e, cfg->epochs, cfg->step_size, cfg->gamma));
         mla_rng_permutation(&rng, order, n);
@@ -82,8 +82,13 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
         double loss_sum = 0;
         s = run_epoch(net, opt, ds, order, n, cfg, e, &done, total, buf, labels, dlogits, &loss_sum);
         stats->last_epoch_loss = (float)(loss_sum / n);
+        if (!s && cfg->on_epoch) {
+            double t0 = mla_seconds();
+            s = cfg->on_epoch(cfg->user, e, stats->last_epoch_loss, net);
+            outside += mla_seconds() - t0;
+        }
     }
-    stats->train_seconds = mla_seconds() - start;
+    stats->train_seconds = mla_seconds() - start - outside;
     stats->samples = done;
     mla_optimizer_free(opt);
     free(buf);
