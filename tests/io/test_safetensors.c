@@ -345,7 +345,7 @@ static void test_byte_flip_fuzz(void **state) {
     assert_non_null(buf);
     char fuzz[256];
     snprintf(fuzz, sizeof fuzz, "%s", tmp_path("fuzz.safetensors"));
-    static const unsigned char flips[] = {0x01, 0x08, 0x20, 0x80, 0xff};
+    static const unsigned char flips[] = {0x01, 0x20, 0xff}; /* digits, case and spaces, bytes */
     for (size_t pos = 0; pos < n; pos++) {
         for (size_t k = 0; k < sizeof flips; k++) {
             memcpy(buf, orig, n);
