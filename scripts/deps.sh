@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev liblapacke-dev
-            libcjson-dev libcmocka-dev libcairo2-dev libsvm-dev libxgboost-dev libomp-dev)
+            libcjson-dev libcmocka-dev libcairo2-dev libsvm-dev libxgboost-dev libomp-dev fonts-dejavu-core)
 DATA_PKGS=(dataset-fashion-mnist)
 BENCH_PKGS=(python3-torch python3-sklearn)
 

@@ -2,7 +2,11 @@
 #include "cli.h"
 #include "cmd_classic.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MLAUDIT_VERSION "0.1.0"
 
@@ -36,7 +40,22 @@ static void usage(FILE *out) {
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* The tool's own data folder is the data/ beside the folder holding the binary
+ * (build/mlaudit -> data/), where `make` puts MNIST; MLA_DATA_DIR overrides it. */
+static void set_default_data_dir(void) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+    if (getenv("MLA_DATA_DIR") || n <= 0) return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    strcpy(slash, "/../data");
+    struct stat st;
+    if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) setenv("MLA_DATA_DIR", exe, 0);
+}
+
 int main(int argc, char **argv) {
+    set_default_data_dir();
     if (argc < 2) {
         usage(stderr);
         return 2;
