@@ -1,5 +1,6 @@
 /* mlaudit train | eval | predict | models: neural networks from the command line. */
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,11 +53,27 @@ static const char train_usage[] =
     "  --lr X              learning rate (default 1e-3 for adam, 0.01 for sgd)\n"
     "  --momentum X        SGD momentum (default 0.9)\n"
     "  --nesterov          SGD with Nesterov momentum\n"
-    "  --weight-decay X    L2 penalty added to the gradient (default 0)\n"
     "  --lr-schedule S     constant | step | cosine (default constant)\n"
     "  --lr-step N         step schedule: epochs between decays (default 10)\n"
     "  --lr-gamma X        step schedule: decay factor (default 0.1)\n"
     "  --subset N          train on a seeded stratified subset of N training images\n"
+    "\n"
+    "Regularisation (membership-inference defences):\n"
+    "  --weight-decay X    L2 penalty added to the gradient (default 0)\n"
+    "  --dropout P         set every dropout layer of the model to rate P\n"
+    "  --augment           random shifts (+-2 px; +-4 px and horizontal flips for RGB)\n"
+    "  --mixup ALPHA       mixup with lambda ~ Beta(ALPHA, ALPHA) and soft targets\n"
+    "  --label-smoothing E targets (1-E) one-hot + E/classes\n"
+    "  --val-fraction F    hold out a seeded fraction F of the training images for validation\n"
+    "  --early-stop N      stop after N epochs without a better validation loss and keep the\n"
+    "                      best epoch's weights (needs --val-fraction)\n"
+    "\n"
+    "Checkpoints:\n"
+    "  --checkpoint PATH   where to write the training state (atomically)\n"
+    "  --checkpoint-every N  write it every N epochs (default 1 when --checkpoint is given)\n"
+    "  --resume PATH       continue an interrupted run from its checkpoint; with the same\n"
+    "                      flags, seed and threads it ends with the same bits as an\n"
+    "                      uninterrupted run. Ctrl-C / SIGTERM stop after the current batch.\n"
     "  --seed N            seeds weights, shuffling, dropout and the subset (default 0)\n"
     "  --threads N         threads for BLAS and OpenMP (default: all cores)\n"
     "  --out FILE          save the trained model (.safetensors, written atomically)\n"
@@ -67,10 +84,11 @@ static const char train_usage[] =
     "  --json              print one JSON object with the results on stdout\n";
 
 typedef struct {
-    const char *data, *model, *spec_file, *optimizer, *schedule, *out, *plots;
-    long epochs, batch, subset, seed, threads, lr_step;
-    double lr, momentum, weight_decay, lr_gamma;
-    bool nesterov, json, lr_seen, momentum_seen;
+    const char *data, *model, *spec_file, *optimizer, *schedule, *out, *plots, *checkpoint, *resume;
+    long epochs, batch, subset, seed, threads, lr_step, early_stop, checkpoint_every;
+    double lr, momentum, weight_decay, lr_gamma, dropout, mixup, label_smoothing, val_fraction;
+    bool nesterov, json, lr_seen, momentum_seen, dropout_seen, augment;
+    int val_n;               /* set after the split */
 } train_args;
 
 static train_args parse_train(int argc, char **argv) {
@@ -90,6 +108,15 @@ static train_args parse_train(int argc, char **argv) {
         {"lr-schedule", CLI_STR, &a.schedule, 0, 0, NULL},
         {"lr-step", CLI_INT, &a.lr_step, 1, 100000, NULL},
         {"lr-gamma", CLI_DOUBLE, &a.lr_gamma, 1e-9, 1, NULL},
+        {"dropout", CLI_DOUBLE, &a.dropout, 0, 0.99, &a.dropout_seen},
+        {"augment", CLI_FLAG, &a.augment, 0, 0, NULL},
+        {"mixup", CLI_DOUBLE, &a.mixup, 1e-6, 100, NULL},
+        {"label-smoothing", CLI_DOUBLE, &a.label_smoothing, 0, 0.99, NULL},
+        {"val-fraction", CLI_DOUBLE, &a.val_fraction, 1e-6, 0.9, NULL},
+        {"early-stop", CLI_INT, &a.early_stop, 1, 100000, NULL},
+        {"checkpoint", CLI_STR, &a.checkpoint, 0, 0, NULL},
+        {"checkpoint-every", CLI_INT, &a.checkpoint_every, 1, 100000, NULL},
+        {"resume", CLI_STR, &a.resume, 0, 0, NULL},
         {"subset", CLI_INT, &a.subset, 1, 1L << 31, NULL},
         {"seed", CLI_INT, &a.seed, 0, 1e18, NULL},
         {"threads", CLI_INT, &a.threads, 1, 1024, NULL},
@@ -101,6 +128,9 @@ static train_args parse_train(int argc, char **argv) {
     if (!a.data) cli_die("train: --data is required (see 'mlaudit train --help')");
     if (!a.model && !a.spec_file) cli_die("train: --model or --model-spec is required (see 'mlaudit train --help')");
     if (a.model && a.spec_file) cli_die("train: give --model or --model-spec, not both");
+    if (a.early_stop && !a.val_fraction) cli_die("train: --early-stop needs --val-fraction");
+    if (a.checkpoint_every && !a.checkpoint) cli_die("train: --checkpoint-every needs --checkpoint PATH");
+    if (a.checkpoint && !a.checkpoint_every) a.checkpoint_every = 1;
     return a;
 }
 
@@ -122,6 +152,13 @@ static mla_train_config train_config(const train_args *a) {
     cfg.schedule = sched;
     cfg.step_size = (int)a->lr_step;
     cfg.gamma = (float)a->lr_gamma;
+    cfg.augment = a->augment;
+    cfg.mixup_alpha = (float)a->mixup;
+    cfg.label_smoothing = (float)a->label_smoothing;
+    cfg.patience = (int)a->early_stop;
+    cfg.checkpoint_every = (int)a->checkpoint_every;
+    cfg.checkpoint_path = a->checkpoint;
+    cfg.resume_path = a->resume;
     return cfg;
 }
 
@@ -135,6 +172,39 @@ static int32_t *train_subset(const mla_dataset *ds, long subset, uint64_t seed, 
     cli_check(mla_stratified_indices(mla_dataset_labels(ds), *n, mla_dataset_classes(ds), (int)subset, seed, idx));
     *n = (int)subset;
     return idx;
+}
+
+/* Moves a seeded fraction of the training indices into a validation set.
+ * *idx becomes the remaining training indices (allocated if it was NULL). */
+static int32_t *hold_out(int32_t **idx, int *n, double fraction, uint64_t seed, int *n_val) {
+    *n_val = (int)(fraction * *n + 0.5);
+    if (*n_val < 1 || *n_val >= *n) cli_die("--val-fraction %g leaves no validation or no training images", fraction);
+    int32_t *all = malloc((size_t)*n * sizeof *all), *val = malloc((size_t)*n_val * sizeof *val);
+    if (!all || !val) cli_die("out of memory");
+    for (int i = 0; i < *n; i++) all[i] = *idx ? (*idx)[i] : i;
+    mla_rng r;
+    mla_rng_seed(&r, seed ^ 0x76616c69646174ULL); /* a stream of its own: "validat" */
+    mla_rng_shuffle(&r, all, *n);
+    memcpy(val, all + (*n - *n_val), (size_t)*n_val * sizeof *val);
+    free(*idx);
+    *idx = all;
+    *n -= *n_val;
+    return val;
+}
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_stop_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 static mla_net *build_net(const char *model, const mla_dataset *ds, uint64_t seed) {
@@ -157,6 +227,9 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
                mla_dataset_name(tr), n_train, a->epochs, st->train_seconds, sps);
         printf("train accuracy %.4f loss %.4f | test accuracy %.4f loss %.4f | gap %.4f\n", etr->accuracy, etr->loss,
                ete->accuracy, ete->loss, etr->accuracy - ete->accuracy);
+        if (st->epoch_kept != st->epochs_run || st->stopped_early)
+            printf("kept the weights of epoch %d of %d%s\n", st->epoch_kept, st->epochs_run,
+                   st->stopped_early ? " (stopped early)" : "");
         if (a->out) printf("saved %s\n", a->out);
         return;
     }
@@ -179,6 +252,17 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
     cJSON_AddNumberToObject(o, "test_loss", ete->loss);
     cJSON_AddNumberToObject(o, "gap_accuracy", etr->accuracy - ete->accuracy);
     cJSON_AddNumberToObject(o, "gap_loss", ete->loss - etr->loss);
+    cJSON_AddNumberToObject(o, "epochs_run", st->epochs_run);
+    cJSON_AddNumberToObject(o, "epoch_kept", st->epoch_kept);
+    cJSON_AddBoolToObject(o, "stopped_early", st->stopped_early);
+    cJSON_AddNumberToObject(o, "val_size", a->val_fraction ? (double)a->val_n : 0);
+    cJSON *reg = cJSON_AddObjectToObject(o, "regularisation");
+    cJSON_AddNumberToObject(reg, "weight_decay", a->weight_decay);
+    if (a->dropout_seen) cJSON_AddNumberToObject(reg, "dropout", a->dropout);
+    cJSON_AddBoolToObject(reg, "augment", a->augment);
+    cJSON_AddNumberToObject(reg, "mixup", a->mixup);
+    cJSON_AddNumberToObject(reg, "label_smoothing", a->label_smoothing);
+    cJSON_AddNumberToObject(reg, "early_stop", (double)a->early_stop);
     cJSON_AddNumberToObject(o, "forward_macs_per_sample", mla_net_forward_macs(net));
     cJSON_AddNumberToObject(o, "train_flops_per_sample", mla_net_train_flops(net));
     cJSON_AddNumberToObject(o, "train_gflops", st->train_seconds > 0 ? mla_net_train_flops(net) * st->samples /
@@ -192,10 +276,21 @@ int cmd_train(int argc, char **argv) {
     mla_train_config cfg = train_config(&a);
     set_threads(a.threads);
     mla_dataset *tr = load_split(a.data, MLA_SPLIT_TRAIN), *te = load_split(a.data, MLA_SPLIT_TEST);
-    int n_train;
-    int32_t *idx = train_subset(tr, a.subset, (uint64_t)a.seed, &n_train);
+    int n_train, n_val = 0;
+    int32_t *idx = train_subset(tr, a.subset, (uint64_t)a.seed, &n_train), *val = NULL;
+    if (a.val_fraction) val = hold_out(&idx, &n_train, a.val_fraction, (uint64_t)a.seed, &n_val);
+    a.val_n = n_val;
+    cfg.val_idx = val;
+    cfg.n_val = n_val;
     mla_net *net = build_net(a.model ? a.model : a.spec_file, tr, (uint64_t)a.seed);
     cli_check(mla_check_compatible(net, te));
+    if (a.dropout_seen) {
+        int changed;
+        cli_check(mla_net_set_dropout(net, (float)a.dropout, &changed));
+        if (!changed) cli_die("train: --dropout given but model %s has no dropout layer", mla_net_name(net));
+    }
+    install_stop_handler();
+    cfg.stop = &stop_requested;
     if (a.plots) make_dir(a.plots);
     cli_progress bar;
     train_history hist;
@@ -207,6 +302,12 @@ int cmd_train(int argc, char **argv) {
     mla_train_stats st;
     mla_status s = mla_train(net, tr, idx, n_train, &cfg, &st);
     cli_progress_end(&bar);
+    if (s == MLA_ERR_INTERRUPTED) {
+        if (a.checkpoint)
+            cli_die("training interrupted; the last checkpoint %s is intact: continue with --resume %s", a.checkpoint,
+                    a.checkpoint);
+        cli_die("training interrupted (no --checkpoint was given, so nothing was saved)");
+    }
     cli_check(s);
     mla_eval_result etr, ete;
     int32_t *pred = malloc((size_t)mla_dataset_count(te) * sizeof *pred);
@@ -222,6 +323,7 @@ int cmd_train(int argc, char **argv) {
     train_history_free(&hist);
     free(pred);
     free(idx);
+    free(val);
     mla_net_free(net);
     mla_dataset_free(tr);
     mla_dataset_free(te);

@@ -2,6 +2,7 @@
 #include "train_report.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,27 +14,34 @@ void train_history_init(train_history *h, int epochs, const mla_dataset *test, c
     h->bar = bar;
     h->test = test;
     h->epochs = epochs;
-    h->train_loss = calloc((size_t)epochs, sizeof(double));
-    h->test_loss = calloc((size_t)epochs, sizeof(double));
-    h->test_accuracy = calloc((size_t)epochs, sizeof(double));
-    if (!h->train_loss || !h->test_loss || !h->test_accuracy) cli_die("out of memory");
+    double **cols[5] = {&h->train_loss, &h->val_loss, &h->val_accuracy, &h->test_loss, &h->test_accuracy};
+    for (int i = 0; i < 5; i++) {
+        *cols[i] = malloc((size_t)epochs * sizeof(double));
+        if (!*cols[i]) cli_die("out of memory");
+        for (int e = 0; e < epochs; e++) (*cols[i])[e] = NAN;
+    }
 }
 
 void train_history_free(train_history *h) {
     free(h->train_loss);
+    free(h->val_loss);
+    free(h->val_accuracy);
     free(h->test_loss);
     free(h->test_accuracy);
 }
 
-mla_status train_history_epoch(void *user, int epoch, float train_loss, mla_net *net) {
+mla_status train_history_epoch(void *user, const mla_epoch_stats *es, mla_net *net) {
     train_history *h = user;
-    h->train_loss[epoch] = train_loss;
-    h->done = epoch + 1;
+    int e = es->epoch;
+    h->train_loss[e] = es->train_loss;
+    h->val_loss[e] = es->val_loss;
+    h->val_accuracy[e] = es->val_accuracy;
+    h->done = e + 1;
     if (!h->test) return MLA_OK;
     mla_eval_result r;
     mla_status s = mla_evaluate(net, h->test, NULL, mla_dataset_count(h->test), 500, &r, NULL, NULL);
-    h->test_loss[epoch] = r.loss;
-    h->test_accuracy[epoch] = r.accuracy;
+    h->test_loss[e] = r.loss;
+    h->test_accuracy[e] = r.accuracy;
     return s;
 }
 
@@ -54,12 +62,12 @@ void make_dir(const char *dir) {
 static void join(char *buf, size_t size, const char *dir, const char *name) { snprintf(buf, size, "%s/%s", dir, name); }
 
 static void write_history_csv(const char *dir, const train_history *h) {
-    char path[4200], *text = malloc((size_t)h->done * 96 + 64);
+    char path[4200], *text = malloc((size_t)h->done * 160 + 96);
     if (!text) cli_die("out of memory");
-    size_t len = (size_t)sprintf(text, "epoch,train_loss,test_loss,test_accuracy\n");
+    size_t len = (size_t)sprintf(text, "epoch,train_loss,val_loss,val_accuracy,test_loss,test_accuracy\n");
     for (int e = 0; e < h->done; e++)
-        len += (size_t)sprintf(text + len, "%d,%.6f,%.6f,%.6f\n", e + 1, h->train_loss[e], h->test_loss[e],
-                               h->test_accuracy[e]);
+        len += (size_t)sprintf(text + len, "%d,%.6f,%.6f,%.6f,%.6f,%.6f\n", e + 1, h->train_loss[e], h->val_loss[e],
+                               h->val_accuracy[e], h->test_loss[e], h->test_accuracy[e]);
     join(path, sizeof path, dir, "history.csv");
     cli_check(mla_write_file_atomic(path, text, len));
     free(text);
@@ -70,17 +78,21 @@ static void plot_curves(const char *dir, const train_history *h) {
     if (!epochs) cli_die("out of memory");
     for (int e = 0; e < h->done; e++) epochs[e] = e + 1;
     char path[4200];
-    mla_plot_series loss[2] = {{"train (mean over the epoch's batches)", epochs, h->train_loss, h->done, 1, 0, 0},
-                               {"test", epochs, h->test_loss, h->done, 1, 0, 0}};
+    bool val = false;
+    for (int e = 0; e < h->done; e++) val = val || !isnan(h->val_loss[e]);
+    mla_plot_series loss[3] = {{"train (mean over the epoch's batches)", epochs, h->train_loss, h->done, 1, 0, 0},
+                               {"test", epochs, h->test_loss, h->done, 1, 0, 0},
+                               {"validation", epochs, h->val_loss, h->done, 1, 1, 0}};
     mla_plot_line_opts lo = {.frame = {.title = "Cross-entropy per epoch"}, .x = {.title = "epoch"},
                              .y = {.title = "loss"}};
     join(path, sizeof path, dir, "learning_curve.png");
-    cli_check(mla_plot_lines(path, loss, 2, &lo));
-    mla_plot_series acc = {"test", epochs, h->test_accuracy, h->done, 1, 0, 1};
-    mla_plot_line_opts ao = {.frame = {.title = "Test accuracy per epoch"}, .x = {.title = "epoch"},
-                             .y = {.title = "accuracy"}, .legend = MLA_LEGEND_NONE};
+    cli_check(mla_plot_lines(path, loss, val ? 3 : 2, &lo));
+    mla_plot_series acc[2] = {{"test", epochs, h->test_accuracy, h->done, 1, 0, 2},
+                              {"validation", epochs, h->val_accuracy, h->done, 1, 1, 3}};
+    mla_plot_line_opts ao = {.frame = {.title = "Accuracy per epoch"}, .x = {.title = "epoch"},
+                             .y = {.title = "accuracy"}};
     join(path, sizeof path, dir, "accuracy_curve.png");
-    cli_check(mla_plot_lines(path, &acc, 1, &ao));
+    cli_check(mla_plot_lines(path, acc, val ? 2 : 1, &ao));
     free(epochs);
 }
 

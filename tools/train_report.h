@@ -10,17 +10,19 @@ typedef struct {
     cli_progress *bar;        /* the progress bar the batch callback draws */
     const mla_dataset *test;  /* evaluated after every epoch when not NULL */
     int epochs, done;
-    double *train_loss, *test_loss, *test_accuracy;
+    double *train_loss, *val_loss, *val_accuracy, *test_loss, *test_accuracy;
+    int checkpoint_every;
+    const char *checkpoint_path;
 } train_history;
 
 void train_history_init(train_history *h, int epochs, const mla_dataset *test, cli_progress *bar);
 void train_history_free(train_history *h);
-mla_status train_history_epoch(void *user, int epoch, float train_loss, mla_net *net);
+mla_status train_history_epoch(void *user, const mla_epoch_stats *es, mla_net *net);
 
 /* Makes dir (and parents) if missing; dies with a one-line error otherwise. */
 void make_dir(const char *dir);
 
-/* Writes history.csv, learning_curve.png, accuracy_curve.png, confusion.png and
+/* Writes history.csv (epoch, train/val/test loss and accuracy), learning_curve.png, accuracy_curve.png, confusion.png and
  * test_samples.png into dir. pred holds the test-set predictions. */
 void write_train_plots(const char *dir, const train_history *h, const mla_dataset *test, const int32_t *pred,
                        int classes);

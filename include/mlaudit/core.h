@@ -27,7 +27,8 @@ typedef enum {
     MLA_ERR_FORMAT,      /* a file's content is truncated, corrupt or of the wrong kind */
     MLA_ERR_SHAPE,       /* tensor or dataset shapes do not fit together */
     MLA_ERR_NOMEM,       /* an allocation failed */
-    MLA_ERR_UNSUPPORTED  /* valid, but not something this build does */
+    MLA_ERR_UNSUPPORTED, /* valid, but not something this build does */
+    MLA_ERR_INTERRUPTED  /* stopped on request (a signal) before finishing */
 } mla_status;
 
 /* A short constant name for a status ("invalid argument", "i/o error", ...). */

@@ -106,6 +106,11 @@ mla_status mla_net_copy_params(mla_net *dst, const mla_net *src);
  * parameter gradients nor lets an optimizer change it. */
 void mla_net_set_frozen(mla_net *net, bool frozen);
 bool mla_net_frozen(const mla_net *net);
+/* Sets the rate of every dropout layer (rate in [0, 0.99]); returns how many
+ * layers it changed through *count (may be NULL). */
+mla_status mla_net_set_dropout(mla_net *net, float rate, int *count);
+/* The net's own random stream (dropout masks); borrowed, for checkpoints. */
+mla_rng *mla_net_rng(mla_net *net);
 
 /* ---- passes ---- */
 /* Runs n samples (n x input size floats, copied) in training (dropout on, batch norm

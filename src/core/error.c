@@ -15,6 +15,7 @@ const char *mla_status_string(mla_status s) {
     case MLA_ERR_SHAPE: return "shape mismatch";
     case MLA_ERR_NOMEM: return "out of memory";
     case MLA_ERR_UNSUPPORTED: return "unsupported";
+    case MLA_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }

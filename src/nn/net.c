@@ -314,6 +314,28 @@ float *mla_net_params(mla_net *net) { return net->params; }
 float *mla_net_grads(mla_net *net) { return net->grads; }
 void mla_net_zero_grads(mla_net *net) { memset(net->grads, 0, net->n_trainable * sizeof(float)); }
 void mla_net_set_frozen(mla_net *net, bool frozen) { net->frozen = frozen; }
+mla_rng *mla_net_rng(mla_net *net) { return &net->rng; }
+
+static int seq_set_dropout(mla_seq *seq, float rate) {
+    int count = 0;
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        if (l->op == &mla_op_dropout) {
+            l->rate = rate;
+            count++;
+        }
+        if (l->body) count += seq_set_dropout(l->body, rate);
+        if (l->shortcut) count += seq_set_dropout(l->shortcut, rate);
+    }
+    return count;
+}
+
+mla_status mla_net_set_dropout(mla_net *net, float rate, int *count) {
+    if (!(rate >= 0 && rate <= 0.99f)) return mla_error(MLA_ERR_INVALID, "dropout rate must be in [0, 0.99], got %g", rate);
+    int n = seq_set_dropout(&net->seq, rate);
+    if (count) *count = n;
+    return MLA_OK;
+}
 bool mla_net_frozen(const mla_net *net) { return net->frozen; }
 
 mla_status mla_net_copy_params(mla_net *dst, const mla_net *src) {

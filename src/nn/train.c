@@ -1,8 +1,9 @@
 /* The minibatch training loop and batched evaluation. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlaudit/train.h"
+#include "nn/train_impl.h"
 
 mla_train_config mla_train_defaults(void) {
     mla_train_config c = {0};
@@ -32,30 +33,146 @@ static mla_status check_config(const mla_train_config *cfg, int n) {
     if (cfg->epochs < 1) return mla_error(MLA_ERR_INVALID, "epochs must be at least 1, got %d", cfg->epochs);
     if (cfg->batch < 1) return mla_error(MLA_ERR_INVALID, "batch size must be at least 1, got %d", cfg->batch);
     if (n < 1) return mla_error(MLA_ERR_INVALID, "no training samples");
+    if (cfg->mixup_alpha < 0) return mla_error(MLA_ERR_INVALID, "mixup alpha must not be negative");
+    if (!(cfg->label_smoothing >= 0 && cfg->label_smoothing < 1))
+        return mla_error(MLA_ERR_INVALID, "label smoothing must be in [0, 1)");
+    if (cfg->patience > 0 && cfg->n_val < 1)
+        return mla_error(MLA_ERR_INVALID, "early stopping needs a validation set");
+    if (cfg->checkpoint_every > 0 && !cfg->checkpoint_path)
+        return mla_error(MLA_ERR_INVALID, "checkpoints need a path");
     return MLA_OK;
 }
 
-/* One epoch over order[0..n): returns the mean training loss. */
-static mla_status run_epoch(mla_net *net, mla_optimizer *opt, const mla_dataset *ds, const int32_t *order, int n,
-                            const mla_train_config *cfg, int epoch, long *done, long total, float *buf,
-                            int32_t *labels, float *dlogits, double *loss_sum) {
-    int k = mla_net_classes(net);
+/* Buffers for one batch. */
+typedef struct {
+    float *x, *dlogits, *targets, *scratch;
+    int32_t *labels, *perm, *order;
+} batch_bufs;
+
+static mla_status bufs_alloc(batch_bufs *b, int batch, int dim, int k, int n) {
+    b->x = mla_alloc_aligned((size_t)batch * dim, sizeof(float));
+    b->scratch = mla_alloc_aligned((size_t)batch * (dim > k ? dim : k), sizeof(float));
+    b->dlogits = mla_alloc((size_t)batch * k, sizeof(float));
+    b->targets = mla_alloc((size_t)batch * k, sizeof(float));
+    b->labels = mla_alloc((size_t)batch, sizeof(int32_t));
+    b->perm = mla_alloc((size_t)batch, sizeof(int32_t));
+    b->order = mla_alloc((size_t)n, sizeof(int32_t));
+    return b->x && b->scratch && b->dlogits && b->targets && b->labels && b->perm && b->order ? MLA_OK : MLA_ERR_NOMEM;
+}
+
+static void bufs_free(batch_bufs *b) {
+    free(b->x);
+    free(b->scratch);
+    free(b->dlogits);
+    free(b->targets);
+    free(b->labels);
+    free(b->perm);
+    free(b->order);
+}
+
+/* One optimizer step on the batch order[0..b): gather, augment, mix, loss, backward. */
+static mla_status train_batch(mla_net *net, mla_optimizer *opt, const mla_dataset *ds, const int32_t *order, int b,
+                              const mla_train_config *cfg, mla_train_state *st, batch_bufs *bb, float *loss) {
+    int k = mla_net_classes(net), dim = mla_dataset_dim(ds);
+    mla_dataset_batch(ds, order, 0, b, bb->x, bb->labels);
+    if (cfg->augment) mla_augment_batch(bb->x, b, mla_net_input_shape(net), &st->augment, bb->scratch);
+    bool soft = cfg->mixup_alpha > 0 || cfg->label_smoothing > 0;
+    if (soft) mla_smooth_targets(bb->labels, b, k, cfg->label_smoothing, bb->targets);
+    if (cfg->mixup_alpha > 0)
+        mla_mixup_batch(bb->x, bb->targets, b, dim, k, cfg->mixup_alpha, &st->mixup, bb->scratch, bb->perm);
+    const float *logits;
+    mla_status s = mla_net_forward(net, bb->x, b, true, &logits);
+    if (s) return s;
+    *loss = mla_loss_softmax_ce(logits, b, k, soft ? NULL : bb->labels, soft ? bb->targets : NULL, bb->dlogits, NULL);
+    mla_net_zero_grads(net);
+    s = mla_net_backward(net, bb->dlogits, NULL);
+    if (!s) mla_optimizer_step(opt, net);
+    return s;
+}
+
+static mla_status run_epoch(mla_net *net, mla_optimizer *opt, const mla_dataset *ds, const int32_t *idx, int n,
+                            const mla_train_config *cfg, mla_train_state *st, batch_bufs *bb, long *done, long total,
+                            double *mean_loss) {
+    mla_rng_permutation(&st->shuffle, bb->order, n);
+    for (int i = 0; idx && i < n; i++) bb->order[i] = idx[bb->order[i]];
+    double loss_sum = 0;
     for (int i = 0; i < n; i += cfg->batch) {
+        if (cfg->stop && *cfg->stop) return mla_error(MLA_ERR_INTERRUPTED, "training interrupted");
         int b = n - i < cfg->batch ? n - i : cfg->batch;
-        mla_dataset_batch(ds, order + i, 0, b, buf, labels);
-        const float *logits;
-        mla_status s = mla_net_forward(net, buf, b, true, &logits);
+        float loss;
+        mla_status s = train_batch(net, opt, ds, bb->order + i, b, cfg, st, bb, &loss);
         if (s) return s;
-        float loss = mla_loss_softmax_ce(logits, b, k, labels, NULL, dlogits, NULL);
-        mla_net_zero_grads(net);
-        s = mla_net_backward(net, dlogits, NULL);
-        if (s) return s;
-        mla_optimizer_step(opt, net);
-        *loss_sum += (double)loss * b;
+        loss_sum += (double)loss * b;
         *done += b;
-        if (cfg->on_batch) cfg->on_batch(cfg->user, epoch, *done, total, loss);
+        if (cfg->on_batch) cfg->on_batch(cfg->user, st->next_epoch, *done, total, loss);
+    }
+    *mean_loss = loss_sum / n;
+    return MLA_OK;
+}
+
+/* Validation, the early-stopping record and the best weights after an epoch. */
+static mla_status after_epoch(mla_net *net, const mla_dataset *ds, const mla_train_config *cfg, mla_train_state *st,
+                              mla_epoch_stats *es) {
+    es->val_loss = es->val_accuracy = NAN;
+    es->improved = true;
+    if (cfg->n_val > 0) {
+        mla_eval_result r;
+        mla_status s = mla_evaluate(net, ds, cfg->val_idx, cfg->n_val, 500, &r, NULL, NULL);
+        if (s) return s;
+        es->val_loss = r.loss;
+        es->val_accuracy = r.accuracy;
+        es->improved = st->best_epoch < 0 || r.loss < st->best_loss;
+    }
+    if (es->improved) {
+        st->best_loss = es->val_loss;
+        st->best_epoch = es->epoch;
+        st->bad_epochs = 0;
+        if (st->best_params) memcpy(st->best_params, mla_net_params(net), mla_net_param_count(net) * sizeof(float));
+    } else {
+        st->bad_epochs++;
     }
     return MLA_OK;
+}
+
+static void state_init(mla_train_state *st, const mla_train_config *cfg) {
+    memset(st, 0, sizeof *st);
+    mla_rng root;
+    mla_rng_seed(&root, cfg->seed);
+    st->shuffle = root;
+    st->augment = mla_rng_fork(&root, 2);
+    st->mixup = mla_rng_fork(&root, 3);
+    st->best_epoch = -1;
+    st->best_loss = INFINITY;
+}
+
+/* The epochs themselves; *outside accumulates time spent on validation,
+ * callbacks and checkpoints (excluded from train_seconds). */
+static mla_status epoch_loop(mla_net *net, mla_optimizer *opt, const mla_dataset *ds, const int32_t *idx, int n,
+                             const mla_train_config *cfg, mla_train_state *st, batch_bufs *bb, const char *fp,
+                             mla_train_stats *stats, double *outside) {
+    long done = 0, total = (long)(cfg->epochs - st->next_epoch) * n;
+    mla_status s = MLA_OK;
+    while (!s && st->next_epoch < cfg->epochs) {
+        mla_epoch_stats es = {.epoch = st->next_epoch};
+        es.lr = mla_lr_at(cfg->schedule, cfg->opt.lr, es.epoch, cfg->epochs, cfg->step_size, cfg->gamma);
+        mla_optimizer_set_lr(opt, es.lr);
+        s = run_epoch(net, opt, ds, idx, n, cfg, st, bb, &done, total, &es.train_loss);
+        if (s) break;
+        double t0 = mla_seconds();
+        st->next_epoch++;
+        stats->last_epoch_loss = (float)es.train_loss;
+        s = after_epoch(net, ds, cfg, st, &es);
+        if (!s && cfg->on_epoch) s = cfg->on_epoch(cfg->user, &es, net);
+        if (!s && cfg->checkpoint_every > 0 && st->next_epoch % cfg->checkpoint_every == 0)
+            s = mla_checkpoint_save(cfg->checkpoint_path, net, opt, st, fp);
+        *outside += mla_seconds() - t0;
+        if (cfg->patience > 0 && st->bad_epochs >= cfg->patience) {
+            stats->stopped_early = true;
+            break;
+        }
+    }
+    stats->samples = done;
+    return s;
 }
 
 mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, const mla_train_config *cfg,
@@ -64,37 +181,31 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
     mla_status s = check_config(cfg, n);
     if (!s) s = mla_check_compatible(net, ds);
     if (s) return s;
-    int dim = mla_dataset_dim(ds), k = mla_net_classes(net);
     mla_optimizer *opt = NULL;
-    float *buf = mla_alloc_aligned((size_t)cfg->batch * dim, sizeof(float));
-    float *dlogits = mla_alloc((size_t)cfg->batch * k, sizeof(float));
-    int32_t *labels = mla_alloc((size_t)cfg->batch, sizeof(int32_t)), *order = mla_alloc((size_t)n, sizeof(int32_t));
-    if (!buf || !dlogits || !labels || !order) s = MLA_ERR_NOMEM;
-    if (!s) s = mla_optimizer_create(&cfg->opt, net, &opt);
-    mla_rng rng;
-    mla_rng_seed(&rng, cfg->seed);
-    long done = 0, total = (long)cfg->epochs * n;
-    double start = mla_seconds(), outside = 0;
-    for (int e = 0; !s && e < cfg->epochs; e++) {
-        mla_optimizer_set_lr(opt, mla_lr_at(cfg->schedule, cfg->opt.lr, e, cfg->epochs, cfg->step_size, cfg->gamma));
-        mla_rng_permutation(&rng, order, n);
-        for (int i = 0; idx && i < n; i++) order[i] = idx[order[i]];
-        double loss_sum = 0;
-        s = run_epoch(net, opt, ds, order, n, cfg, e, &done, total, buf, labels, dlogits, &loss_sum);
-        stats->last_epoch_loss = (float)(loss_sum / n);
-        if (!s && cfg->on_epoch) {
-            double t0 = mla_seconds();
-            s = cfg->on_epoch(cfg->user, e, stats->last_epoch_loss, net);
-            outside += mla_seconds() - t0;
-        }
+    batch_bufs bb = {0};
+    mla_train_state st;
+    state_init(&st, cfg);
+    char fp[768];
+    mla_train_fingerprint(net, cfg, idx, n, fp, sizeof fp);
+    s = bufs_alloc(&bb, cfg->batch, mla_dataset_dim(ds), mla_net_classes(net), n);
+    if (!s && cfg->patience > 0) {
+        st.best_params = mla_alloc_aligned(mla_net_param_count(net), sizeof(float));
+        if (!st.best_params) s = MLA_ERR_NOMEM;
     }
+    if (!s) s = mla_optimizer_create(&cfg->opt, net, &opt);
+    if (!s && cfg->resume_path) s = mla_checkpoint_load(cfg->resume_path, net, opt, &st, fp);
+    double start = mla_seconds(), outside = 0;
+    if (!s) s = epoch_loop(net, opt, ds, idx, n, cfg, &st, &bb, fp, stats, &outside);
     stats->train_seconds = mla_seconds() - start - outside;
-    stats->samples = done;
+    stats->epochs_run = st.next_epoch;
+    stats->epoch_kept = st.next_epoch;
+    if (!s && st.best_params && st.best_epoch >= 0) {
+        memcpy(mla_net_params(net), st.best_params, mla_net_param_count(net) * sizeof(float));
+        stats->epoch_kept = st.best_epoch + 1;
+    }
     mla_optimizer_free(opt);
-    free(buf);
-    free(dlogits);
-    free(labels);
-    free(order);
+    free(st.best_params);
+    bufs_free(&bb);
     return s;
 }
 

@@ -57,6 +57,27 @@ cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok || bad "same seed gave diffe
 "$BIN" models --summary cnn --input 3,32,32 --classes 100 | grep -q "forward MACs" && ok || bad "models --summary"
 for c in train eval predict models; do "$BIN" $c --help | grep -q "^usage: mlaudit $c" && ok || bad "$c --help"; done
 
+# --- regularised training, interrupted by SIGTERM and resumed: the same bits ---
+R="--data fashion-mnist --model cnn --epochs 3 --subset 600 --batch 64 --seed 5 --threads 2 --augment --mixup 0.2 \
+   --label-smoothing 0.1 --val-fraction 0.1 --early-stop 5 --weight-decay 1e-4"
+"$BIN" train $R --out "$T/straight.safetensors" --json >"$T/straight.json" 2>"$T/err" || bad "regularised train: $(cat "$T/err")"
+for key in epoch_kept epochs_run stopped_early gap_accuracy regularisation; do
+  grep -q "\"$key\"" "$T/straight.json" && ok || bad "train JSON lacks $key"
+done
+"$BIN" train $R --checkpoint "$T/ck.safetensors" --out "$T/resumed.safetensors" >/dev/null 2>"$T/int.err" &
+pid=$!
+for i in $(seq 600); do [ -s "$T/ck.safetensors" ] && break; sleep 0.1; done
+kill -TERM "$pid"; wait "$pid"; rc=$?
+if [ "$rc" -ne 0 ]; then
+  grep -q "continue with --resume" "$T/int.err" && ok || bad "interrupt message: $(cat "$T/int.err")"
+  "$BIN" train $R --checkpoint "$T/ck.safetensors" --resume "$T/ck.safetensors" --out "$T/resumed.safetensors" \
+    >/dev/null 2>"$T/err" || bad "resume: $(cat "$T/err")"
+fi
+cmp -s "$T/straight.safetensors" "$T/resumed.safetensors" && ok || bad "resumed run differs from the straight run"
+expect_fail 1 "other settings" "$BIN" train $R --seed 6 --resume "$T/ck.safetensors"
+expect_fail 1 "--early-stop needs --val-fraction" "$BIN" train --data fashion-mnist --model mlp --early-stop 3
+expect_fail 1 "has no dropout layer" "$BIN" train --data fashion-mnist --model mlp --dropout 0.3
+
 # --- clean failures: one line, non-zero exit, no output file ---
 expect_fail 2 "--epochs must be between" "$BIN" train --data fashion-mnist --model mlp --epochs -1
 expect_fail 2 "--batch must be between" "$BIN" train --data fashion-mnist --model mlp --batch 0

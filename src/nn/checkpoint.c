@@ -1,0 +1,126 @@
+/* Training checkpoints: a .safetensors file with the parameters, the optimizer's
+ * state, the random streams and the early-stopping record, written atomically. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlaudit/safetensors.h"
+#include "nn/train_impl.h"
+
+#define CHECKPOINT_FORMAT "mlaudit-checkpoint-1"
+#define N_RNG 4
+
+static void rng_pack(const mla_rng *r, int64_t out[6]) {
+    for (int i = 0; i < 4; i++) memcpy(&out[i], &r->s[i], 8);
+    out[4] = r->has_spare;
+    memcpy(&out[5], &r->spare, 8);
+}
+
+static void rng_unpack(const int64_t in[6], mla_rng *r) {
+    for (int i = 0; i < 4; i++) memcpy(&r->s[i], &in[i], 8);
+    r->has_spare = (int)in[4];
+    memcpy(&r->spare, &in[5], 8);
+}
+
+static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, const int32_t *idx, int n, char *buf,
+                           size_t size) {
+    uint64_t h = fnv1a(mla_net_spec(net), strlen(mla_net_spec(net)), 0xcbf29ce484222325ULL);
+    if (idx) h = fnv1a(idx, (size_t)n * sizeof *idx, h);
+    if (cfg->val_idx) h = fnv1a(cfg->val_idx, (size_t)cfg->n_val * sizeof *cfg->val_idx, h);
+    const mla_opt_config *o = &cfg->opt;
+    snprintf(buf, size,
+             "spec=%016llx n=%d epochs=%d batch=%d seed=%llu opt=%d lr=%.9g mom=%.9g nest=%d b1=%.9g b2=%.9g "
+             "eps=%.9g wd=%.9g dec=%d sched=%d step=%d gamma=%.9g aug=%d mix=%.9g ls=%.9g nval=%d pat=%d",
+             (unsigned long long)h, n, cfg->epochs, cfg->batch, (unsigned long long)cfg->seed, (int)o->kind, o->lr,
+             o->momentum, o->nesterov, o->beta1, o->beta2, o->eps, o->weight_decay, o->decoupled, (int)cfg->schedule,
+             cfg->step_size, cfg->gamma, cfg->augment, cfg->mixup_alpha, cfg->label_smoothing, cfg->n_val,
+             cfg->patience);
+}
+
+mla_status mla_checkpoint_save(const char *path, mla_net *net, mla_optimizer *opt, const mla_train_state *st,
+                               const char *fingerprint) {
+    int64_t rngs[N_RNG][6];
+    rng_pack(&st->shuffle, rngs[0]);
+    rng_pack(&st->augment, rngs[1]);
+    rng_pack(&st->mixup, rngs[2]);
+    rng_pack(mla_net_rng(net), rngs[3]);
+    int64_t counters[4] = {st->next_epoch, mla_optimizer_steps(opt), st->best_epoch, st->bad_epochs};
+    double best_loss = st->best_loss;
+    mla_st_tensor t[6] = {
+        {"params", MLA_ST_F32, 1, {(int64_t)mla_net_param_count(net)}, mla_net_params(net)},
+        {"optimizer", MLA_ST_F32, 1, {(int64_t)mla_optimizer_state_size(opt)}, mla_optimizer_state(opt)},
+        {"rng", MLA_ST_I64, 2, {N_RNG, 6}, rngs},
+        {"counters", MLA_ST_I64, 1, {4}, counters},
+        {"best_loss", MLA_ST_F64, 1, {1}, &best_loss},
+        {"best_params", MLA_ST_F32, 1, {(int64_t)mla_net_param_count(net)}, st->best_params},
+    };
+    mla_st_meta meta[] = {{"format", CHECKPOINT_FORMAT}, {"fingerprint", fingerprint}, {"spec", mla_net_spec(net)}};
+    mla_status s = mla_st_write(path, t, st->best_params ? 6 : 5, meta, 3);
+    return s ? mla_error_prefix(s, "checkpoint") : MLA_OK;
+}
+
+/* The tensor called name with the given dtype and element count, or an error. */
+static mla_status expect(const mla_st_file *f, const char *path, const char *name, mla_st_dtype dtype, size_t count,
+                         const mla_st_tensor **out) {
+    const mla_st_tensor *t = mla_st_find(f, name);
+    size_t have = 1;
+    for (int i = 0; t && i < t->ndim; i++) have *= (size_t)t->shape[i];
+    if (!t || t->dtype != dtype || have != count)
+        return mla_error(MLA_ERR_FORMAT, "%s: checkpoint tensor '%s' is missing or does not fit this run", path, name);
+    *out = t;
+    return MLA_OK;
+}
+
+mla_status mla_checkpoint_load(const char *path, mla_net *net, mla_optimizer *opt, mla_train_state *st,
+                               const char *fingerprint) {
+    mla_st_file *f;
+    mla_status s = mla_st_read(path, &f);
+    if (s) return s;
+    const char *format = mla_st_meta_get(f, "format"), *fp = mla_st_meta_get(f, "fingerprint");
+    if (!format || strcmp(format, CHECKPOINT_FORMAT)) {
+        mla_st_free(f);
+        return mla_error(MLA_ERR_FORMAT, "%s: not an mlaudit checkpoint", path);
+    }
+    if (!fp || strcmp(fp, fingerprint)) {
+        mla_st_free(f);
+        return mla_error(MLA_ERR_INVALID,
+                         "%s: written by a run with other settings or data (model, subset, seed, epochs, batch, "
+                         "optimizer, regularisation must all match to resume)",
+                         path);
+    }
+    const mla_st_tensor *params = NULL, *state = NULL, *rng = NULL, *counters = NULL, *best_loss = NULL, *best = NULL;
+    size_t np = mla_net_param_count(net);
+    s = expect(f, path, "params", MLA_ST_F32, np, &params);
+    if (!s) s = expect(f, path, "optimizer", MLA_ST_F32, mla_optimizer_state_size(opt), &state);
+    if (!s) s = expect(f, path, "rng", MLA_ST_I64, N_RNG * 6, &rng);
+    if (!s) s = expect(f, path, "counters", MLA_ST_I64, 4, &counters);
+    if (!s) s = expect(f, path, "best_loss", MLA_ST_F64, 1, &best_loss);
+    if (!s && st->best_params) s = expect(f, path, "best_params", MLA_ST_F32, np, &best);
+    if (!s) {
+        int64_t rngs[N_RNG][6], c[4];
+        memcpy(rngs, rng->data, sizeof rngs);
+        memcpy(c, counters->data, sizeof c);
+        memcpy(mla_net_params(net), params->data, np * sizeof(float));
+        memcpy(mla_optimizer_state(opt), state->data, mla_optimizer_state_size(opt) * sizeof(float));
+        if (best) memcpy(st->best_params, best->data, np * sizeof(float));
+        memcpy(&st->best_loss, best_loss->data, sizeof st->best_loss);
+        rng_unpack(rngs[0], &st->shuffle);
+        rng_unpack(rngs[1], &st->augment);
+        rng_unpack(rngs[2], &st->mixup);
+        rng_unpack(rngs[3], mla_net_rng(net));
+        st->next_epoch = (int)c[0];
+        mla_optimizer_set_steps(opt, (long)c[1]);
+        st->best_epoch = (int)c[2];
+        st->bad_epochs = (int)c[3];
+        if (c[0] < 0 || c[1] < 0) s = mla_error(MLA_ERR_FORMAT, "%s: checkpoint counters are corrupt", path);
+    }
+    mla_st_free(f);
+    return s;
+}
