@@ -176,7 +176,7 @@ static const char CLASSIC_USAGE[] =
     "                       [--cv K --grid name=v1,v2,...] [--seed S] [--threads T] [--plots DIR] [--json]\n"
     "                       [--out FILE]\n"
     "Fits a classical model on (a stratified subset of) the training split and scores it on the test split.\n"
-    "  --model KIND       knn | svm | logreg | nb | rf | gbm\n"
+    "  --model KIND       knn | svm | logreg | nb | rf | gbm | avnnet\n"
     "  --data SPEC        dataset (default fashion-mnist; see data.h for specs)\n"
     "  --features SET     raw | raw:T (drop pixels with variance <= T) | engineered | pca:SHARE | pca:N (default raw)\n"
     "  --subset N         seeded stratified subset of N training images (default: all)\n"
@@ -208,7 +208,7 @@ typedef struct {
 
 /* Dies unless the model kind is known (the library's message names the known kinds). */
 static void check_model_kind(const char *model) {
-    if (!model) cli_die("classic: --model is required (knn, svm, logreg, nb, rf, gbm)");
+    if (!model) cli_die("classic: --model is required (knn, svm, logreg, nb, rf, gbm, avnnet)");
     if (!mla_classifier_param_names(model)) {
         mla_classifier *probe = NULL;
         cli_check(mla_classifier_create(model, NULL, 0, 0, &probe));

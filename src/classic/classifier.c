@@ -22,14 +22,17 @@
 #define MAX_DIM 100000000
 #define MAX_CLASSES 100000
 
+/* The averaged neural net lives beside the engine it uses (avnnet.c). */
+extern const mla_classifier_ops mla_avnnet_ops;
+
 struct mla_classifier {
     const mla_classifier_ops *ops;
     void *state;
     int d, classes; /* 0 until fitted */
 };
 
-static const mla_classifier_ops *const all_ops[] = {&mla_knn_ops, &mla_svm_ops, &mla_logreg_ops,
-                                                    &mla_nb_ops,  &mla_rf_ops,  &mla_gbm_ops};
+static const mla_classifier_ops *const all_ops[] = {&mla_knn_ops, &mla_svm_ops, &mla_logreg_ops, &mla_nb_ops,
+                                                    &mla_rf_ops,  &mla_gbm_ops, &mla_avnnet_ops};
 #define N_KINDS ((int)(sizeof all_ops / sizeof *all_ops))
 
 const char *const *mla_classifier_kinds(void) {
