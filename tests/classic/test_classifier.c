@@ -218,6 +218,7 @@ static void test_corrupt_model_files(void **state) {
 }
 
 int main(void) {
+    mla_set_threads(1); /* OpenMP barriers spin on a busy machine; one thread keeps the suite quick */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds_and_parameter_names),
         cmocka_unit_test(test_knn_vote_and_tie_rule),

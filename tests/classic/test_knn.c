@@ -192,6 +192,32 @@ static void test_cosine_matches_brute_force(void **state) {
     mla_knn_index_free(ix);
 }
 
+/* The answer does not depend on the thread count (both engines). */
+static void test_threads_do_not_change_the_answer(void **state) {
+    (void)state;
+    enum { N = 500, M = 61, D = 40, K = 9 };
+    float *x = malloc(N * D * sizeof *x), *q = malloc(M * D * sizeof *q);
+    mla_rng r;
+    mla_rng_seed(&r, 31);
+    for (int i = 0; i < N * D; i++) x[i] = (float)mla_rng_below(&r, 256) / 255.0f;
+    for (int i = 0; i < M * D; i++) q[i] = (float)mla_rng_below(&r, 256) / 255.0f;
+    int32_t a[M * K], b[M * K];
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    for (int engine = 0; engine < 2; engine++) {
+        mla_knn_index_set_engine(ix, engine ? MLA_KNN_ENGINE_FLOAT : MLA_KNN_ENGINE_AUTO);
+        mla_set_threads(1);
+        assert_int_equal(mla_knn_search(ix, q, M, K, a, NULL), MLA_OK);
+        mla_set_threads(2);
+        assert_int_equal(mla_knn_search(ix, q, M, K, b, NULL), MLA_OK);
+        assert_memory_equal(a, b, sizeof a);
+    }
+    mla_set_threads(1);
+    mla_knn_index_free(ix);
+    free(x);
+    free(q);
+}
+
 static void test_bad_arguments(void **state) {
     (void)state;
     float x[6] = {0, 1, 2, 3, 4, 5};
@@ -214,12 +240,14 @@ static void test_bad_arguments(void **state) {
 }
 
 int main(void) {
+    mla_set_threads(1); /* OpenMP barriers spin on a busy machine; one thread keeps the suite quick */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_float_engine_matches_brute_force),
         cmocka_unit_test(test_ties_go_to_the_smaller_row),
         cmocka_unit_test(test_pixel_engine_is_exact),
         cmocka_unit_test(test_non_pixel_queries_use_the_float_engine),
         cmocka_unit_test(test_cosine_matches_brute_force),
+        cmocka_unit_test(test_threads_do_not_change_the_answer),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

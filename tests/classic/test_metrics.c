@@ -142,6 +142,7 @@ static void test_cv_grid_errors(void **state) {
 }
 
 int main(void) {
+    mla_set_threads(1); /* OpenMP barriers spin on a busy machine; one thread keeps the suite quick */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_betainc_known_values),
         cmocka_unit_test(test_clopper_pearson_known_intervals),

@@ -13,6 +13,8 @@
 #include "classic/classifier_impl.h"
 #include "classic/linear.h"
 
+#include <libsvm/svm.h>
+
 enum { D = 6, K = 3, N_TRAIN = 300, N_TEST = 150 };
 
 /* K Gaussian blobs in D dimensions: class c centred at 3 on features c and c + K, 0 elsewhere,
@@ -147,6 +149,52 @@ static void test_svm_gamma_scale_and_votes(void **state) {
     for (int i = 0; i < N_TEST; i++) right += labels[i] == dt->yte[i];
     assert_true(right >= 0.95 * N_TEST);
     mla_svm_ops.free(a), mla_svm_ops.free(b);
+    free(dt);
+}
+
+static void quiet(const char *msg) { (void)msg; }
+
+/* svm against libsvm itself: the same problem trained directly (same gamma, same srand seed)
+ * gives the probabilities of svm_predict_probability and the labels of svm_predict, which our
+ * BLAS evaluation must reproduce. */
+static void test_svm_matches_libsvm(void **state) {
+    (void)state;
+    data *dt = make_data();
+    mla_param p[] = {{"gamma", 0.2}, {"C", 2}};
+    uint64_t seed = 5;
+    void *ours = fit(&mla_svm_ops, p, 2, seed, dt);
+    struct svm_node nodes[N_TRAIN * (D + 1)], *rows[N_TRAIN], query[D + 1];
+    double y[N_TRAIN];
+    for (int i = 0; i < N_TRAIN; i++) {
+        rows[i] = nodes + i * (D + 1);
+        for (int j = 0; j < D; j++) rows[i][j] = (struct svm_node){j + 1, dt->xtr[i * D + j]};
+        rows[i][D].index = -1;
+        y[i] = dt->ytr[i];
+    }
+    struct svm_problem prob = {N_TRAIN, y, rows};
+    struct svm_parameter param = {.svm_type = C_SVC, .kernel_type = RBF, .gamma = 0.2, .cache_size = 200,
+                                  .eps = 1e-3, .C = 2, .shrinking = 1, .probability = 1};
+    svm_set_print_string_function(quiet);
+    srand((unsigned)(seed ^ (seed >> 32)));
+    struct svm_model *ref = svm_train(&prob, &param);
+    float proba[N_TEST * K];
+    int32_t labels[N_TEST];
+    assert_int_equal(mla_svm_ops.predict_proba(ours, dt->xte, N_TEST, D, K, proba), MLA_OK);
+    assert_int_equal(mla_svm_ops.predict(ours, dt->xte, N_TEST, D, K, labels), MLA_OK);
+    int labels_ref[K];
+    svm_get_labels(ref, labels_ref);
+    for (int i = 0; i < N_TEST; i++) {
+        double expect[K];
+        for (int j = 0; j < D; j++) query[j] = (struct svm_node){j + 1, dt->xte[i * D + j]};
+        query[D].index = -1;
+        svm_predict_probability(ref, query, expect);
+        for (int c = 0; c < K; c++)
+            if (fabs(proba[i * K + labels_ref[c]] - expect[c]) > 1e-5)
+                fail_msg("row %d class %d: %g, libsvm %g", i, labels_ref[c], proba[i * K + labels_ref[c]], expect[c]);
+        assert_int_equal(labels[i], (int)svm_predict(ref, query));
+    }
+    svm_free_and_destroy_model(&ref);
+    mla_svm_ops.free(ours);
     free(dt);
 }
 
@@ -348,6 +396,7 @@ int main(void) {
         cmocka_unit_test(test_logreg_learns_blobs),
         cmocka_unit_test(test_nb_learns_blobs),
         cmocka_unit_test(test_svm_gamma_scale_and_votes),
+        cmocka_unit_test(test_svm_matches_libsvm),
         cmocka_unit_test(test_absent_class_gets_zero),
         cmocka_unit_test(test_bad_params_refused),
         cmocka_unit_test(test_bad_input_refused),
