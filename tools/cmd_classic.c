@@ -445,6 +445,23 @@ static const char PCA_USAGE[] =
     "  --components N     keep N components instead\n"
     "  --plots DIR        pca_scree, pca_cumulative (.png, .svg), pca_components, pca_scatter, pca_reconstruction (.png)\n";
 
+/* variance 0 when a component count was asked for. */
+static void pca_json(const char *data, int n, int d, double variance, int k, const double *ratio, const double *cumulative,
+                     double seconds) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "data", data);
+    cJSON_AddNumberToObject(root, "train_size", n);
+    cJSON_AddNumberToObject(root, "n_features", d);
+    if (variance > 0) cJSON_AddNumberToObject(root, "variance", variance);
+    cJSON_AddNumberToObject(root, "components", k);
+    cJSON_AddNumberToObject(root, "explained_variance", cumulative[k - 1]);
+    cJSON_AddItemToObject(root, "explained_variance_ratio", number_array(ratio, k));
+    cJSON_AddItemToObject(root, "cumulative_variance_ratio", number_array(cumulative, k));
+    cJSON_AddNumberToObject(root, "fit_seconds", seconds);
+    print_json(root);
+    cJSON_Delete(root);
+}
+
 int cmd_pca(int argc, char **argv) {
     const char *data = "fashion-mnist", *plots = NULL;
     double variance = 0.95;
@@ -484,24 +501,11 @@ int cmd_pca(int argc, char **argv) {
         classic_plot_pca(plots, p, components ? cumulative[k - 1] : variance, x, mla_dataset_labels(train), n,
                          mla_dataset_classes(train), names.names, im.h, im.w);
     }
-    if (json) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "data", data);
-        cJSON_AddNumberToObject(root, "train_size", n);
-        cJSON_AddNumberToObject(root, "n_features", d);
-        if (!components) cJSON_AddNumberToObject(root, "variance", variance);
-        cJSON_AddNumberToObject(root, "components", k);
-        cJSON_AddNumberToObject(root, "explained_variance", cumulative[k - 1]);
-        cJSON_AddItemToObject(root, "explained_variance_ratio", number_array(ratio, k));
-        cJSON_AddItemToObject(root, "cumulative_variance_ratio", number_array(cumulative, k));
-        cJSON_AddNumberToObject(root, "fit_seconds", seconds);
-        print_json(root);
-        cJSON_Delete(root);
-    } else {
+    if (json)
+        pca_json(data, n, d, components ? 0 : variance, k, ratio, cumulative, seconds);
+    else
         printf("%d components explain %.4f of the variance of %d images x %d pixels (fit %.2f s)\n", k, cumulative[k - 1],
                n, d, seconds);
-        for (int i = 0; i < k && i < 10; i++) printf("  PC%-3d %.4f  cumulative %.4f\n", i + 1, ratio[i], cumulative[i]);
-    }
     free(cumulative);
     free(x);
     mla_pca_free(p);
