@@ -28,7 +28,7 @@ $(BUILD)/Makefile: CMakeLists.txt
 
 $(ASAN_BUILD)/Makefile: CMakeLists.txt
 	@scripts/deps.sh build
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DMLA_SANITIZE=ON >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLA_SANITIZE=ON >/dev/null
 
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)

@@ -10,7 +10,7 @@ PEERS="$ROOT/../shared/peers"
 RUNS=${RUNS:-3}
 THREADS=${THREADS:-2}
 ARCHS=("$@")
-[ ${#ARCHS[@]} -eq 0 ] && ARCHS=(mlp cnn)
+[ ${#ARCHS[@]} -eq 0 ] && ARCHS=(mlp cnn resnet20)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 [ -f "$PEERS/torch_train.py" ] || { echo "bench_nn: $PEERS/torch_train.py not found" >&2; exit 1; }

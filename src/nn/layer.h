@@ -125,7 +125,6 @@ mla_status mla_seq_reserve(mla_seq *seq, int n);
 void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx);
 void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, int n0, int n, mla_ctx *ctx);
 const float *mla_seq_output(const mla_seq *seq, const float *x);
-float *mla_seq_output_grad(mla_seq *seq);
 void mla_seq_layout(mla_seq *seq, size_t *param_off, size_t *buffer_off, double *macs);
 void mla_seq_init(mla_seq *seq, float *params, mla_rng *rng);
 

@@ -205,7 +205,6 @@ const float *mla_seq_output(const mla_seq *seq, const float *x) {
     return seq->n ? seq->layers[seq->n - 1].y : x;
 }
 
-float *mla_seq_output_grad(mla_seq *seq) { return seq->n ? seq->layers[seq->n - 1].dy : NULL; }
 
 void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx) {
     for (int i = 0; i < seq->n; i++) {
