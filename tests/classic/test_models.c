@@ -154,44 +154,111 @@ static void test_svm_gamma_scale_and_votes(void **state) {
 
 static void quiet(const char *msg) { (void)msg; }
 
-/* svm against libsvm itself: the same problem trained directly (same gamma, same srand seed)
- * gives the probabilities of svm_predict_probability and the labels of svm_predict, which our
- * BLAS evaluation must reproduce. */
-static void test_svm_matches_libsvm(void **state) {
+/* Blob rows as dense libsvm nodes (every feature present), rows[i] pointing into nodes. */
+static void to_nodes(const float *x, int n, struct svm_node *nodes, struct svm_node **rows) {
+    for (int i = 0; i < n; i++) {
+        rows[i] = nodes + i * (D + 1);
+        for (int j = 0; j < D; j++) rows[i][j] = (struct svm_node){j + 1, x[i * D + j]};
+        rows[i][D].index = -1;
+    }
+}
+
+/* svm training against libsvm's own multi-class svm_train on the same problem: the same labels
+ * (one-vs-one votes) and the same vote shares, row by row. */
+static void test_svm_training_matches_libsvm(void **state) {
     (void)state;
     data *dt = make_data();
-    mla_param p[] = {{"gamma", 0.2}, {"C", 2}};
-    uint64_t seed = 5;
-    void *ours = fit(&mla_svm_ops, p, 2, seed, dt);
-    struct svm_node nodes[N_TRAIN * (D + 1)], *rows[N_TRAIN], query[D + 1];
+    mla_param p[] = {{"gamma", 0.2}, {"C", 2}, {"probability", 0}};
+    void *ours = fit(&mla_svm_ops, p, 3, 5, dt);
+    static struct svm_node nodes[N_TRAIN * (D + 1)], test_nodes[N_TEST * (D + 1)];
+    struct svm_node *rows[N_TRAIN], *test_rows[N_TEST];
     double y[N_TRAIN];
-    for (int i = 0; i < N_TRAIN; i++) {
-        rows[i] = nodes + i * (D + 1);
-        for (int j = 0; j < D; j++) rows[i][j] = (struct svm_node){j + 1, dt->xtr[i * D + j]};
-        rows[i][D].index = -1;
-        y[i] = dt->ytr[i];
-    }
+    to_nodes(dt->xtr, N_TRAIN, nodes, rows);
+    to_nodes(dt->xte, N_TEST, test_nodes, test_rows);
+    for (int i = 0; i < N_TRAIN; i++) y[i] = dt->ytr[i];
     struct svm_problem prob = {N_TRAIN, y, rows};
-    struct svm_parameter param = {.svm_type = C_SVC, .kernel_type = RBF, .gamma = 0.2, .cache_size = 200,
-                                  .eps = 1e-3, .C = 2, .shrinking = 1, .probability = 1};
+    struct svm_parameter param = {.svm_type = C_SVC, .kernel_type = RBF, .gamma = 0.2, .cache_size = 100,
+                                  .eps = 1e-3, .C = 2, .shrinking = 1};
     svm_set_print_string_function(quiet);
-    srand((unsigned)(seed ^ (seed >> 32)));
     struct svm_model *ref = svm_train(&prob, &param);
     float proba[N_TEST * K];
     int32_t labels[N_TEST];
+    int ref_labels[K];
     assert_int_equal(mla_svm_ops.predict_proba(ours, dt->xte, N_TEST, D, K, proba), MLA_OK);
     assert_int_equal(mla_svm_ops.predict(ours, dt->xte, N_TEST, D, K, labels), MLA_OK);
-    int labels_ref[K];
-    svm_get_labels(ref, labels_ref);
+    svm_get_labels(ref, ref_labels);
+    for (int i = 0; i < N_TEST; i++) {
+        double dec[K * (K - 1) / 2];
+        float shares[K] = {0};
+        svm_predict_values(ref, test_rows[i], dec);
+        for (int a = 0, q = 0; a < K; a++)
+            for (int b = a + 1; b < K; b++, q++) shares[ref_labels[dec[q] > 0 ? a : b]] += 1.0f / (K * (K - 1) / 2);
+        for (int c = 0; c < K; c++) assert_true(fabsf(proba[i * K + c] - shares[c]) < 1e-6f);
+        assert_int_equal(labels[i], (int)svm_predict(ref, test_rows[i]));
+    }
+    svm_free_and_destroy_model(&ref);
+    mla_svm_ops.free(ours);
+    free(dt);
+}
+
+static void read_or_fail(void *p, size_t size, size_t count, FILE *fp) {
+    assert_int_equal(fread(p, size, count, fp), count);
+}
+
+/* A libsvm model built from our saved stream (the layout documented in svm.c). */
+static struct svm_model *libsvm_model_from_stream(FILE *fp) {
+    uint32_t version;
+    int32_t d, prob, k, l, has_prob;
+    uint64_t seed, count;
+    double c, cache;
+    struct svm_model *m = calloc(1, sizeof *m);
+    read_or_fail(&version, 4, 1, fp), read_or_fail(&d, 4, 1, fp), read_or_fail(&c, 8, 1, fp);
+    read_or_fail(&m->param.gamma, 8, 1, fp), read_or_fail(&cache, 8, 1, fp), read_or_fail(&prob, 4, 1, fp);
+    read_or_fail(&seed, 8, 1, fp), read_or_fail(&k, 4, 1, fp), read_or_fail(&l, 4, 1, fp);
+    read_or_fail(&has_prob, 4, 1, fp), read_or_fail(&count, 8, 1, fp);
+    int pairs = k * (k - 1) / 2;
+    m->param.svm_type = C_SVC, m->param.kernel_type = RBF, m->param.probability = has_prob;
+    m->nr_class = k, m->l = l, m->free_sv = 1;
+    m->label = malloc(k * sizeof(int)), m->nSV = malloc(k * sizeof(int)), m->rho = malloc(pairs * sizeof(double));
+    read_or_fail(m->label, 4, k, fp), read_or_fail(m->nSV, 4, k, fp), read_or_fail(m->rho, 8, pairs, fp);
+    assert_true(has_prob);
+    m->probA = malloc(pairs * sizeof(double)), m->probB = malloc(pairs * sizeof(double));
+    read_or_fail(m->probA, 8, pairs, fp), read_or_fail(m->probB, 8, pairs, fp);
+    m->sv_coef = malloc((k - 1) * sizeof(double *));
+    for (int i = 0; i < k - 1; i++) m->sv_coef[i] = malloc(l * sizeof(double)), read_or_fail(m->sv_coef[i], 8, l, fp);
+    struct svm_node *block = malloc(count * sizeof *block);
+    m->SV = malloc(l * sizeof *m->SV);
+    for (int i = 0, at = 0; i < l; i++) {
+        m->SV[i] = block + at;
+        do {
+            read_or_fail(&block[at].index, 4, 1, fp), read_or_fail(&block[at].value, 8, 1, fp);
+        } while (block[at++].index != -1);
+    }
+    return m;
+}
+
+/* svm prediction against libsvm's svm_predict_probability on our own (saved) model: the BLAS
+ * kernel rows, Platt's sigmoids and the pairwise coupling reproduce libsvm's probabilities. */
+static void test_svm_probabilities_match_libsvm(void **state) {
+    (void)state;
+    data *dt = make_data();
+    void *ours = fit(&mla_svm_ops, NULL, 0, 5, dt);
+    FILE *fp = tmpfile();
+    assert_int_equal(mla_svm_ops.save(ours, fp), MLA_OK);
+    rewind(fp);
+    struct svm_model *ref = libsvm_model_from_stream(fp);
+    fclose(fp);
+    static struct svm_node test_nodes[N_TEST * (D + 1)];
+    struct svm_node *test_rows[N_TEST];
+    to_nodes(dt->xte, N_TEST, test_nodes, test_rows);
+    float proba[N_TEST * K];
+    assert_int_equal(mla_svm_ops.predict_proba(ours, dt->xte, N_TEST, D, K, proba), MLA_OK);
     for (int i = 0; i < N_TEST; i++) {
         double expect[K];
-        for (int j = 0; j < D; j++) query[j] = (struct svm_node){j + 1, dt->xte[i * D + j]};
-        query[D].index = -1;
-        svm_predict_probability(ref, query, expect);
+        svm_predict_probability(ref, test_rows[i], expect);
         for (int c = 0; c < K; c++)
-            if (fabs(proba[i * K + labels_ref[c]] - expect[c]) > 1e-5)
-                fail_msg("row %d class %d: %g, libsvm %g", i, labels_ref[c], proba[i * K + labels_ref[c]], expect[c]);
-        assert_int_equal(labels[i], (int)svm_predict(ref, query));
+            if (fabs(proba[i * K + ref->label[c]] - expect[c]) > 1e-5)
+                fail_msg("row %d class %d: %g, libsvm %g", i, ref->label[c], proba[i * K + ref->label[c]], expect[c]);
     }
     svm_free_and_destroy_model(&ref);
     mla_svm_ops.free(ours);
@@ -396,7 +463,8 @@ int main(void) {
         cmocka_unit_test(test_logreg_learns_blobs),
         cmocka_unit_test(test_nb_learns_blobs),
         cmocka_unit_test(test_svm_gamma_scale_and_votes),
-        cmocka_unit_test(test_svm_matches_libsvm),
+        cmocka_unit_test(test_svm_training_matches_libsvm),
+        cmocka_unit_test(test_svm_probabilities_match_libsvm),
         cmocka_unit_test(test_absent_class_gets_zero),
         cmocka_unit_test(test_bad_params_refused),
         cmocka_unit_test(test_bad_input_refused),
