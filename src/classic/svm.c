@@ -2,24 +2,30 @@
  *
  * Parameters: C (default 1); gamma (default scikit-learn's 'scale': 1 / (d * var(X)), the
  * variance taken over every entry of the training matrix; 1 if that variance is 0);
- * probability (default 1: Platt-scaled pairwise probabilities, fitted by libsvm with an
- * internal 5-fold cross-validation and coupled into class probabilities; 0: no Platt fit,
- * predict_proba returns each class's share of the one-vs-one votes); cache_mb (libsvm's kernel
- * cache, default 200). libsvm trains on one thread; predictions run over OpenMP threads.
+ * probability (default 1: Platt-scaled pairwise probabilities, fitted on 5-fold cross-validated
+ * decision values and coupled into class probabilities as libsvm does; 0: no Platt fit, which
+ * trains about 6 times less, and predict_proba returns each class's share of the one-vs-one
+ * votes); cache_mb (libsvm's kernel cache per pair being trained, default 200).
  *
- * predict is libsvm's one-vs-one vote, as scikit-learn's SVC.predict; with probability=1 it can
- * disagree with the argmax of predict_proba on a few ambiguous rows, as in scikit-learn.
+ * Training is libsvm's one-vs-one scheme with libsvm's solver, one binary problem per pair of
+ * classes, the pairs trained concurrently over mla_get_threads() threads (libsvm itself is
+ * single-threaded). A pair whose kernel matrix fits in PAIR_BYTES_MAX is solved on that matrix,
+ * computed by one sgemm (libsvm's PRECOMPUTED kernel); larger pairs use libsvm's own RBF on
+ * sparse rows. Prediction evaluates kernels with sgemm (see "predict").
  *
- * Reproducibility: libsvm shuffles the Platt cross-validation folds with the C library's rand().
- * fit calls srand() with the model seed right before svm_train, so the same seed gives the same
- * model. rand() is process-global: fits running concurrently in several threads (or other code
- * calling rand() during a fit) lose that guarantee. libsvm's progress output is silenced through
- * svm_set_print_string_function (also process-global).
+ * predict is the one-vs-one vote, as libsvm's svm_predict and scikit-learn's SVC.predict; with
+ * probability=1 it can disagree with the argmax of predict_proba on a few ambiguous rows, as in
+ * scikit-learn.
  *
- * The trained model is copied into a self-owned layout (support vectors in one block, free_sv = 1,
- * the layout svm_load_model builds), so a fitted model and a loaded one are the same thing and
- * svm_free_and_destroy_model frees either. Labels inside libsvm are our class indices; classes
- * absent from the training data get probability 0.
+ * Reproducibility: libsvm's own probability fit shuffles its folds with the C library's rand();
+ * here the folds come from the model seed instead (one mla_rng stream per pair), and each pair's
+ * result depends only on its own data and stream, not on which thread ran it or when: the same
+ * seed and thread count give the same model. libsvm's progress output is silenced
+ * through svm_set_print_string_function (process-global).
+ *
+ * The model is kept as a libsvm svm_model in the layout svm_load_model builds (support vectors
+ * in one block, free_sv = 1), grouped by class in ascending class order; labels inside it are our
+ * class indices, and classes absent from the training data get probability 0.
  */
 #include "classic/classifier_impl.h"
 
