@@ -69,6 +69,7 @@ struct mla_layer {
     size_t n_trainable, n_buffers;    /* floats */
     size_t param_off, buffer_off;     /* where this layer's parts start in the flat vector */
     size_t work_floats;               /* shared scratch needed for a batch of cap samples (set in reserve) */
+    int work_threads;                 /* threads the scratch was sized for (ops that split it per thread) */
     double macs;                      /* multiply-accumulates per sample (forward) */
     /* Activations for the current batch: y = output, dy = its gradient. */
     float *y, *dy;

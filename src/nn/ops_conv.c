@@ -3,34 +3,45 @@
  *   dwconv2d weight [c, 1, k, k], bias [c]; direct loops (depthwise, one filter per channel)
  *   convt2d  weight [in, out, k, k], bias [out]; the adjoint of conv2d (PyTorch's ConvTranspose2d)
  * Output size: conv (h + 2 pad - k) / stride + 1; transposed (h - 1) stride - 2 pad + k + out_pad. */
+#include <omp.h>
 #include <string.h>
 
 #include "nn/blas.h"
 #include "nn/layer.h"
 
-/* Chunks of samples are sized so that one im2col matrix stays near this many floats:
- * large enough for an efficient sgemm, small enough to stay in the last-level cache. */
-#define COL_CHUNK_FLOATS (1u << 20)
-
 /* ---- im2col / col2im ---- */
 
-static void im2col_channel(const float *x, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
+/* Output columns ox whose input column ox * stride - pad + j lies inside [0, w): [*lo, *hi). */
+static void valid_columns(int w, int stride, int pad, int j, int ow, int *lo, int *hi) {
+    int first = pad - j > 0 ? (pad - j + stride - 1) / stride : 0;
+    int last = (w - 1 + pad - j) >= 0 ? (w - 1 + pad - j) / stride + 1 : 0;
+    *lo = first < ow ? first : ow;
+    *hi = last < ow ? last : ow;
+    if (*hi < *lo) *hi = *lo;
+}
+
+static void im2col_channel(const float *restrict x, int h, int w, int k, int stride, int pad, int oh, int ow, float *restrict col,
                            size_t ldc) {
     for (int i = 0; i < k; i++)
         for (int j = 0; j < k; j++) {
             float *row = col + (size_t)(i * k + j) * ldc;
+            int lo, hi;
+            valid_columns(w, stride, pad, j, ow, &lo, &hi);
             for (int oy = 0; oy < oh; oy++) {
                 int iy = oy * stride - pad + i;
-                float *dst = row + (size_t)oy * ow;
+                float *restrict dst = row + (size_t)oy * ow;
                 if (iy < 0 || iy >= h) {
                     memset(dst, 0, (size_t)ow * sizeof(float));
                     continue;
                 }
-                const float *src = x + (size_t)iy * w;
-                for (int ox = 0; ox < ow; ox++) {
-                    int ix = ox * stride - pad + j;
-                    dst[ox] = ix >= 0 && ix < w ? src[ix] : 0.0f;
-                }
+                const float *restrict src = x + (size_t)iy * w;
+                int shift = j - pad;   /* input column = ox * stride + shift */
+                for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                if (stride == 1)
+                    memcpy(dst + lo, src + lo + shift, (size_t)(hi - lo) * sizeof(float));
+                else
+                    for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox * stride + shift];
+                for (int ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
             }
         }
 }
@@ -40,15 +51,15 @@ static void col2im_channel(const float *col, size_t ldc, int h, int w, int k, in
     for (int i = 0; i < k; i++)
         for (int j = 0; j < k; j++) {
             const float *row = col + (size_t)(i * k + j) * ldc;
+            int lo, hi;
+            valid_columns(w, stride, pad, j, ow, &lo, &hi);
             for (int oy = 0; oy < oh; oy++) {
                 int iy = oy * stride - pad + i;
                 if (iy < 0 || iy >= h) continue;
                 const float *src = row + (size_t)oy * ow;
                 float *dst = x + (size_t)iy * w;
-                for (int ox = 0; ox < ow; ox++) {
-                    int ix = ox * stride - pad + j;
-                    if (ix >= 0 && ix < w) dst[ix] += src[ox];
-                }
+                int shift = j - pad;
+                for (int ox = lo; ox < hi; ox++) dst[ox * stride + shift] += src[ox];
             }
         }
 }
@@ -115,98 +126,132 @@ static mla_status conv2d_setup(mla_layer *l) {
     return MLA_OK;
 }
 
-static int conv2d_chunk(const mla_layer *l, int n) {
+/* conv2d runs sample by sample, each thread on its own static share of the batch: the
+ * sample's im2col matrix (rows x P) stays in that core's cache, sgemm writes the output
+ * straight into NCHW, and the weight gradient collects in a per-thread buffer that is
+ * summed in thread order at the end (same thread count, same bits). Inside the parallel
+ * region OpenBLAS runs single-threaded. A 1x1, stride-1, unpadded conv needs no im2col. */
+typedef struct {
+    float *col, *dcol, *dw, *db;
+} conv2d_scratch;
+
+static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
+
+static size_t conv2d_thread_floats(const mla_layer *l) {
     size_t rows = (size_t)l->in.c * l->kernel * l->kernel, p = (size_t)l->out.h * l->out.w;
-    size_t m = COL_CHUNK_FLOATS / (rows * p);
-    if (m < 1) m = 1;
-    return m > (size_t)n ? n : (int)m;
+    size_t cols = conv2d_is_pointwise(l) ? 0 : rows * p;
+    return cols + rows * p + (size_t)l->filters * rows + (size_t)l->filters;
+}
+
+static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) {
+    size_t rows = (size_t)l->in.c * l->kernel * l->kernel, p = (size_t)l->out.h * l->out.w;
+    float *base = work + (size_t)t * conv2d_thread_floats(l);
+    conv2d_scratch sc;
+    sc.col = base;
+    sc.dcol = sc.col + (conv2d_is_pointwise(l) ? 0 : rows * p);
+    sc.dw = sc.dcol + rows * p;
+    sc.db = sc.dw + (size_t)l->filters * rows;
+    return sc;
+}
+
+/* Threads for a pass over n samples: no more than the scratch was sized for, nor than samples. */
+static int conv2d_threads(const mla_layer *l, int n) {
+    int t = mla_get_threads();
+    if (t > l->work_threads) t = l->work_threads;
+    return t < n ? t : n;
 }
 
 static mla_status conv2d_reserve(mla_layer *l, int n) {
-    size_t rows = (size_t)l->in.c * l->kernel * l->kernel, p = (size_t)l->out.h * l->out.w;
-    size_t mp = (size_t)conv2d_chunk(l, n) * p;
-    l->work_floats = mp * (2 * rows + (size_t)l->filters);
+    (void)n;
+    l->work_threads = mla_get_threads();
+    l->work_floats = (size_t)l->work_threads * conv2d_thread_floats(l);
     return MLA_OK;
 }
 
-/* Unfolds samples [s0, s0 + m) into col (rows x m*P), sample j at column j*P. */
-static void conv2d_unfold(const mla_layer *l, const float *x, int s0, int m, float *col) {
-    int c = l->in.c, k = l->kernel;
-    size_t p = (size_t)l->out.h * l->out.w, ldc = (size_t)m * p, in_size = (size_t)mla_shape_size(l->in);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int j = 0; j < m; j++)
-        for (int ch = 0; ch < c; ch++)
-            im2col_channel(x + (size_t)(s0 + j) * in_size + (size_t)ch * l->in.h * l->in.w, l->in.h, l->in.w, k,
-                           l->stride, l->pad, l->out.h, l->out.w, col + (size_t)ch * k * k * ldc + (size_t)j * p, ldc);
+/* The sample's im2col matrix (rows x P), or the sample itself for a pointwise conv. */
+static const float *conv2d_unfold(const mla_layer *l, const float *xs, float *col) {
+    if (conv2d_is_pointwise(l)) return xs;
+    mla_im2col(xs, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad, l->out.h, l->out.w, col,
+               (size_t)l->out.h * l->out.w);
+    return col;
 }
 
 static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
-    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel;
-    size_t p = (size_t)l->out.h * l->out.w, out_size = (size_t)mla_shape_size(l->out);
+    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
+    size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);
     const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
-    int chunk = conv2d_chunk(l, n);
-    for (int s0 = 0; s0 < n; s0 += chunk) {
-        int m = n - s0 < chunk ? n - s0 : chunk;
-        size_t mp = (size_t)m * p;
-        float *col = ctx->work, *tmp = col + (size_t)rows * mp;
-        conv2d_unfold(l, x, s0, m, col);
-        mla_sgemm(false, false, cout, (int)mp, rows, 1.0f, w, rows, col, (int)mp, 0.0f, tmp, (int)mp);
-        /* Scatter channel-major rows back to NCHW, adding the bias. */
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int j = 0; j < m; j++)
-            for (int co = 0; co < cout; co++) {
-                const float *src = tmp + (size_t)co * mp + (size_t)j * p;
-                float *dst = y + (size_t)(s0 + j) * out_size + (size_t)co * p;
-                float bias = b ? b[co] : 0.0f;
-                for (size_t q = 0; q < p; q++) dst[q] = src[q] + bias;
-            }
+    int threads = conv2d_threads(l, n);
+#pragma omp parallel num_threads(threads)
+    {
+        conv2d_scratch sc = conv2d_scratch_of(l, ctx->work, omp_get_thread_num());
+#pragma omp for schedule(static)
+        for (int s = 0; s < n; s++) {
+            const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
+            float *ys = y + (size_t)s * out_size;
+            mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, ys, p);
+            if (b)
+                for (int co = 0; co < cout; co++)
+                    for (int q = 0; q < p; q++) ys[(size_t)co * p + q] += b[co];
+        }
     }
+}
+
+/* Adds every thread's weight (and bias) gradient into the net's, in thread order. */
+static void conv2d_reduce(mla_layer *l, mla_ctx *ctx, int threads) {
+    size_t nw = (size_t)l->filters * l->in.c * l->kernel * l->kernel;
+    float *dw = mla_layer_tensor(l, ctx->grads, 0);
+    float *db = l->bias ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
+#pragma omp parallel for schedule(static) num_threads(threads) if (nw * threads > MLA_PAR_MIN)
+    for (size_t i = 0; i < nw; i++)
+        for (int t = 0; t < threads; t++) dw[i] += conv2d_scratch_of(l, ctx->work, t).dw[i];
+    if (db)
+        for (int co = 0; co < l->filters; co++)
+            for (int t = 0; t < threads; t++) db[co] += conv2d_scratch_of(l, ctx->work, t).db[co];
 }
 
 static void conv2d_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                             mla_ctx *ctx) {
     (void)y;
-    int cout = l->filters, c = l->in.c, k = l->kernel, rows = c * k * k;
-    size_t p = (size_t)l->out.h * l->out.w, out_size = (size_t)mla_shape_size(l->out);
-    size_t in_size = (size_t)mla_shape_size(l->in), hw = (size_t)l->in.h * l->in.w;
+    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
+    size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);
-    int chunk = conv2d_chunk(l, n);
-    for (int s0 = n0; s0 < n0 + n; s0 += chunk) {
-        int m = n0 + n - s0 < chunk ? n0 + n - s0 : chunk;
-        size_t mp = (size_t)m * p;
-        float *col = ctx->work, *dyc = col + (size_t)rows * mp, *dcol = dyc + (size_t)cout * mp;
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int j = 0; j < m; j++)
-            for (int co = 0; co < cout; co++)
-                memcpy(dyc + (size_t)co * mp + (size_t)j * p, dy + (size_t)(s0 + j) * out_size + (size_t)co * p,
-                       p * sizeof(float));
-        if (ctx->param_grads) {
-            conv2d_unfold(l, x, s0, m, col);
-            mla_sgemm(false, true, cout, rows, (int)mp, 1.0f, dyc, (int)mp, col, (int)mp, 1.0f,
-                      mla_layer_tensor(l, ctx->grads, 0), rows);
-            if (l->bias) {
-                float *db = mla_layer_tensor(l, ctx->grads, 1);
-                for (int co = 0; co < cout; co++) {
-                    const float *r = dyc + (size_t)co * mp;
-                    float sum = 0;
-                    for (size_t q = 0; q < mp; q++) sum += r[q];
-                    db[co] += sum;
+    bool pgrads = ctx->param_grads, pointwise = conv2d_is_pointwise(l);
+    int threads = conv2d_threads(l, n);
+#pragma omp parallel num_threads(threads)
+    {
+        conv2d_scratch sc = conv2d_scratch_of(l, ctx->work, omp_get_thread_num());
+        if (pgrads) {
+            memset(sc.dw, 0, (size_t)cout * rows * sizeof(float));
+            memset(sc.db, 0, (size_t)cout * sizeof(float));
+        }
+#pragma omp for schedule(static)
+        for (int s = n0; s < n0 + n; s++) {
+            const float *dys = dy + (size_t)s * out_size;
+            if (pgrads) {
+                const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
+                mla_sgemm(false, true, cout, rows, p, 1.0f, dys, p, col, p, 1.0f, sc.dw, rows);
+                if (l->bias)
+                    for (int co = 0; co < cout; co++) {
+                        float sum = 0;
+                        for (int q = 0; q < p; q++) sum += dys[(size_t)co * p + q];
+                        sc.db[co] += sum;
+                    }
+            }
+            if (dx) {
+                float *dxs = dx + (size_t)s * in_size;
+                if (pointwise) {
+                    mla_sgemm(true, false, rows, p, cout, 1.0f, w, rows, dys, p, 0.0f, dxs, p);
+                } else {
+                    mla_sgemm(true, false, rows, p, cout, 1.0f, w, rows, dys, p, 0.0f, sc.dcol, p);
+                    memset(dxs, 0, in_size * sizeof(float));
+                    mla_col2im(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
+                               l->out.h, l->out.w, dxs);
                 }
             }
         }
-        if (dx) {
-            mla_sgemm(true, false, rows, (int)mp, cout, 1.0f, w, rows, dyc, (int)mp, 0.0f, dcol, (int)mp);
-#pragma omp parallel for collapse(2) schedule(static)
-            for (int j = 0; j < m; j++)
-                for (int ch = 0; ch < c; ch++) {
-                    float *dst = dx + (size_t)(s0 + j) * in_size + (size_t)ch * hw;
-                    memset(dst, 0, hw * sizeof(float));
-                    col2im_channel(dcol + (size_t)ch * k * k * mp + (size_t)j * p, mp, l->in.h, l->in.w, k,
-                                   l->stride, l->pad, l->out.h, l->out.w, dst);
-                }
-        }
     }
+    if (pgrads) conv2d_reduce(l, ctx, threads);
 }
 
 const mla_op mla_op_conv2d = {"conv2d",        conv2d_parse, conv2d_setup, conv_init, conv2d_forward,

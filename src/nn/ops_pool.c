@@ -2,6 +2,7 @@
  * average pooling (C x H x W -> C x 1 x 1). Max pooling keeps each output's argmax
  * (an index into the input plane) for the backward pass; padding never wins a max. */
 #include <float.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "nn/blas.h"
@@ -29,36 +30,86 @@ static mla_status pool_setup(mla_layer *l) {
     return MLA_OK;
 }
 
+/* One plane of an unpadded max pool: every window lies inside the input. The first
+ * maximum in row-major window order wins, as in the padded loop below. */
+static void maxpool_plane_unpadded(const float *src, int w, int oh, int ow, int k, int stride, float *dst,
+                                   int32_t *arg) {
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            int32_t base = (int32_t)(oy * stride * w + ox * stride), at = base;
+            float best = src[base];
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    /* Selects, not branches: which element wins is data-dependent and unpredictable. */
+                    int32_t q = base + i * w + j;
+                    float v = src[q];
+                    bool wins = v > best;
+                    at = wins ? q : at;
+                    best = wins ? v : best;
+                }
+            dst[oy * ow + ox] = best;
+            arg[oy * ow + ox] = at;
+        }
+}
+
+/* The common 2x2, stride-2 case unrolled: independent outputs the CPU can overlap (the
+ * generic loop's max/argmax chain is latency-bound). Same first-maximum rule. */
+static void maxpool_plane_2x2(const float *src, int w, int oh, int ow, float *dst, int32_t *arg) {
+    for (int oy = 0; oy < oh; oy++) {
+        const float *r0 = src + (size_t)2 * oy * w, *r1 = r0 + w;
+        int32_t row = 2 * oy * w;
+        for (int ox = 0; ox < ow; ox++) {
+            float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            int32_t q = row + 2 * ox;
+            float top = b > a ? b : a, bottom = d > c ? d : c;
+            int32_t at_top = b > a ? q + 1 : q, at_bottom = d > c ? q + w + 1 : q + w;
+            bool lower = bottom > top;
+            dst[oy * ow + ox] = lower ? bottom : top;
+            arg[oy * ow + ox] = lower ? at_bottom : at_top;
+        }
+    }
+}
+
+static void maxpool_plane_padded(const mla_layer *l, const float *src, float *dst, int32_t *arg) {
+    int h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w, k = l->kernel;
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            float best = -FLT_MAX;
+            int32_t at = -1;
+            for (int i = 0; i < k; i++) {
+                int iy = oy * l->stride - l->pad + i;
+                if (iy < 0 || iy >= h) continue;
+                for (int j = 0; j < k; j++) {
+                    int ix = ox * l->stride - l->pad + j;
+                    if (ix < 0 || ix >= w) continue;
+                    float v = src[iy * w + ix];
+                    if (at < 0 || v > best) {
+                        best = v;
+                        at = iy * w + ix;
+                    }
+                }
+            }
+            dst[oy * ow + ox] = best;
+            arg[oy * ow + ox] = at;
+        }
+}
+
 static void maxpool_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     (void)ctx;
-    int c = l->in.c, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w, k = l->kernel;
+    long planes = (long)n * l->in.c;
+    size_t hw = (size_t)l->in.h * l->in.w, ohw = (size_t)l->out.h * l->out.w;
     int32_t *arg = l->cache;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int s = 0; s < n; s++)
-        for (int ch = 0; ch < c; ch++) {
-            const float *src = x + ((size_t)s * c + ch) * h * w;
-            size_t o = ((size_t)s * c + ch) * oh * ow;
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++) {
-                    float best = -FLT_MAX;
-                    int32_t at = -1;
-                    for (int i = 0; i < k; i++) {
-                        int iy = oy * l->stride - l->pad + i;
-                        if (iy < 0 || iy >= h) continue;
-                        for (int j = 0; j < k; j++) {
-                            int ix = ox * l->stride - l->pad + j;
-                            if (ix < 0 || ix >= w) continue;
-                            float v = src[iy * w + ix];
-                            if (at < 0 || v > best) {
-                                best = v;
-                                at = iy * w + ix;
-                            }
-                        }
-                    }
-                    y[o + (size_t)oy * ow + ox] = best;
-                    arg[o + (size_t)oy * ow + ox] = at;
-                }
-        }
+#pragma omp parallel for schedule(static) if (planes * (long)hw > MLA_PAR_MIN)
+    for (long p = 0; p < planes; p++) {
+        if (l->pad == 0 && l->kernel == 2 && l->stride == 2)
+            maxpool_plane_2x2(x + (size_t)p * hw, l->in.w, l->out.h, l->out.w, y + (size_t)p * ohw,
+                              arg + (size_t)p * ohw);
+        else if (l->pad == 0)
+            maxpool_plane_unpadded(x + (size_t)p * hw, l->in.w, l->out.h, l->out.w, l->kernel, l->stride,
+                                   y + (size_t)p * ohw, arg + (size_t)p * ohw);
+        else
+            maxpool_plane_padded(l, x + (size_t)p * hw, y + (size_t)p * ohw, arg + (size_t)p * ohw);
+    }
 }
 
 static void maxpool_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
