@@ -70,6 +70,12 @@ struct mla_layer {
     size_t param_off, buffer_off;     /* where this layer's parts start in the flat vector */
     size_t work_floats;               /* shared scratch needed for a batch of cap samples (set in reserve) */
     int work_threads;                 /* threads the scratch was sized for (ops that split it per thread) */
+    /* Set by mla_seq_setup on a conv2d followed by a relu (not the sequence's last layer):
+     * the conv also writes the relu's output while each sample is in cache, and in the
+     * backward pass derives its own dy from the relu's; the relu's passes are skipped.
+     * Both layers' activations and gradients hold what they would unfused, bit for bit. */
+    struct mla_layer *fused_relu;
+    bool fused_into_prev;             /* this relu's passes are done by the previous layer */
     double macs;                      /* multiply-accumulates per sample (forward) */
     /* Activations for the current batch: y = output, dy = its gradient. */
     float *y, *dy;

@@ -100,6 +100,14 @@ mla_status mla_seq_setup(mla_seq *seq, mla_shape in, mla_shape *out) {
                              l->op->type, in.c, in.h, in.w, l->out.c, l->out.h, l->out.w);
         in = l->out;
     }
+    /* The relu must not be the last layer: its dy would then be the caller's buffer. */
+    for (int i = 0; i + 1 < seq->n - 1; i++) {
+        mla_layer *l = &seq->layers[i], *next = &seq->layers[i + 1];
+        if (l->op == &mla_op_conv2d && next->op == &mla_op_relu) {
+            l->fused_relu = next;
+            next->fused_into_prev = true;
+        }
+    }
     *out = in;
     return MLA_OK;
 }
@@ -209,7 +217,7 @@ const float *mla_seq_output(const mla_seq *seq, const float *x) {
 void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx) {
     for (int i = 0; i < seq->n; i++) {
         mla_layer *l = &seq->layers[i];
-        l->op->forward(l, x, l->y, n, ctx);
+        if (!l->fused_into_prev) l->op->forward(l, x, l->y, n, ctx);
         x = l->y;
     }
 }
@@ -220,6 +228,7 @@ void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, 
     if (seq->n == 0) return; /* identity: the caller (a residual block) passes dy on */
     for (int i = seq->n - 1; i >= 0; i--) {
         mla_layer *l = &seq->layers[i];
+        if (l->fused_into_prev) continue;
         const float *lx = i > 0 ? seq->layers[i - 1].y : x;
         float *ldx = i > 0 ? seq->layers[i - 1].dy : dx;
         l->op->backward(l, lx, l->y, i == seq->n - 1 ? dy : l->dy, ldx, n0, n, ctx);

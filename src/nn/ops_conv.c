@@ -193,6 +193,10 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             if (b)
                 for (int co = 0; co < cout; co++)
                     for (int q = 0; q < p; q++) ys[(size_t)co * p + q] += b[co];
+            if (l->fused_relu) {
+                float *rs = l->fused_relu->y + (size_t)s * out_size;
+                for (size_t q = 0; q < out_size; q++) rs[q] = ys[q] > 0 ? ys[q] : 0.0f;
+            }
         }
     }
 }
@@ -228,6 +232,12 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
 #pragma omp for schedule(static)
         for (int s = n0; s < n0 + n; s++) {
             const float *dys = dy + (size_t)s * out_size;
+            if (l->fused_relu) { /* the relu's backward, for this sample, while it is in cache */
+                const float *ys = l->y + (size_t)s * out_size, *rdy = l->fused_relu->dy + (size_t)s * out_size;
+                float *own = l->dy + (size_t)s * out_size;
+                for (size_t q = 0; q < out_size; q++) own[q] = ys[q] > 0 ? rdy[q] : 0.0f;
+                dys = own;
+            }
             if (pgrads) {
                 const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
                 mla_sgemm(false, true, cout, rows, p, 1.0f, dys, p, col, p, 1.0f, sc.dw, rows);

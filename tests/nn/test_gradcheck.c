@@ -99,6 +99,9 @@ static void test_conv2d(void **st) {
     check_spec(SPEC({"type": "conv2d", "filters": 3, "kernel": 3}), IMG, true);
     check_spec(SPEC({"type": "conv2d", "filters": 4, "kernel": 3, "stride": 2, "pad": 1, "bias": false}), IMG, true);
     check_spec(SPEC({"type": "conv2d", "filters": 3, "kernel": 1}), IMG, true);
+    /* Padding wider than the kernel's reach at a stride: rows and columns of pure padding. */
+    check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 3, "stride": 2, "pad": 2}), IMG, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 2, "stride": 3}), IMG, true);
 }
 static void test_dwconv2d(void **st) {
     (void)st;

@@ -141,6 +141,49 @@ static void test_activations_by_name(void **state) {
     mla_net_free(net);
 }
 
+/* conv2d -> relu runs fused (the conv writes the relu's output and takes over its
+ * backward). A reshape to the same shape between them prevents the fusion; both nets
+ * must agree to the bit: outputs, both layers' activations, input and parameter gradients. */
+static void test_fused_conv_relu_matches_unfused(void **state) {
+    (void)state;
+    const char *fused = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"relu\", \"name\": \"r1\"}, {\"type\": \"conv2d\", \"filters\": 3, "
+                        "\"kernel\": 3, \"stride\": 2}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    const char *plain = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"reshape\", \"shape\": [4, 8, 8]}, {\"type\": \"relu\", \"name\": "
+                        "\"r1\"}, {\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"stride\": 2}, {\"type\": "
+                        "\"reshape\", \"shape\": [3, 3, 3]}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": "
+                        "\"classes\"}]}";
+    mla_net *a = make(fused, 4), *b = make(plain, 4);
+    assert_int_equal(mla_net_param_count(a), mla_net_param_count(b));
+    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+    enum { N = 5 };
+    float x[N * 64], dout[N * 3], dxa[N * 64], dxb[N * 64];
+    random_fill(x, N * 64, 3);
+    random_fill(dout, N * 3, 4);
+    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f; /* both signs reach the relus */
+    const float *oa, *ob, *aa, *ab;
+    mla_shape sa, sb;
+    int na, nb;
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "r1" : "c1";
+        assert_int_equal(mla_net_activation(a, name, &aa, &sa, &na), MLA_OK);
+        assert_int_equal(mla_net_activation(b, name, &ab, &sb, &nb), MLA_OK);
+        assert_memory_equal(aa, ab, sizeof(float) * N * 4 * 64);
+    }
+    mla_net_zero_grads(a);
+    mla_net_zero_grads(b);
+    assert_int_equal(mla_net_backward(a, dout, dxa), MLA_OK);
+    assert_int_equal(mla_net_backward(b, dout, dxb), MLA_OK);
+    assert_memory_equal(dxa, dxb, sizeof dxa);
+    assert_memory_equal(mla_net_grads(a), mla_net_grads(b), sizeof(float) * mla_net_trainable_count(a));
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
 /* Two nets trained the same way from the same seed end with the same bits; the
  * flat vector copies, averages and compares in one call. */
 static void train_steps(mla_net *net, int steps) {
@@ -372,6 +415,7 @@ int main(void) {
         cmocka_unit_test(test_per_sample_refused_after_training_batchnorm),
         cmocka_unit_test(test_chained_nets_pass_gradients),
         cmocka_unit_test(test_activations_by_name),
+        cmocka_unit_test(test_fused_conv_relu_matches_unfused),
         cmocka_unit_test(test_reproducible_bits_and_flat_vector),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_bad_model_files_refused),
