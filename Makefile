@@ -31,11 +31,11 @@ $(ASAN_BUILD)/Makefile: CMakeLists.txt
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLA_SANITIZE=ON >/dev/null
 
 build: $(BUILD)/Makefile
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 test: build $(ASAN_BUILD)/Makefile
 	@scripts/deps.sh data
-	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 	@echo "== release build tests =="
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "== ASan + UBSan build tests =="
