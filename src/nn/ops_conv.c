@@ -280,8 +280,11 @@ static mla_status dw_setup(mla_layer *l) {
     return MLA_OK;
 }
 
+/* Depthwise passes work a row at a time: for each kernel tap (i, j) the output columns
+ * whose input lies inside the image form one range (valid_columns), so the inner loops
+ * run without bounds tests and vectorise. */
 static void dw_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
-    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w;
+    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w, st = l->stride;
     const float *wt = mla_layer_tensor(l, ctx->params, 0);
     const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -289,26 +292,29 @@ static void dw_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
         for (int ch = 0; ch < c; ch++) {
             const float *src = x + ((size_t)s * c + ch) * h * w, *f = wt + (size_t)ch * k * k;
             float *dst = y + ((size_t)s * c + ch) * oh * ow;
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++) {
-                    float sum = b ? b[ch] : 0.0f;
+            float bias = b ? b[ch] : 0.0f;
+            for (int q = 0; q < oh * ow; q++) dst[q] = bias;
+            for (int j = 0; j < k; j++) {
+                int lo, hi, shift = j - l->pad;
+                valid_columns(w, st, l->pad, j, ow, &lo, &hi);
+                for (int oy = 0; oy < oh; oy++) {
+                    float *row = dst + (size_t)oy * ow;
                     for (int i = 0; i < k; i++) {
-                        int iy = oy * l->stride - l->pad + i;
+                        int iy = oy * st - l->pad + i;
                         if (iy < 0 || iy >= h) continue;
-                        for (int j = 0; j < k; j++) {
-                            int ix = ox * l->stride - l->pad + j;
-                            if (ix >= 0 && ix < w) sum += f[i * k + j] * src[iy * w + ix];
-                        }
+                        const float *in = src + (size_t)iy * w;
+                        float fv = f[i * k + j];
+                        for (int ox = lo; ox < hi; ox++) row[ox] += fv * in[ox * st + shift];
                     }
-                    dst[oy * ow + ox] = sum;
                 }
+            }
         }
 }
 
 static void dw_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                         mla_ctx *ctx) {
     (void)y;
-    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w;
+    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w, st = l->stride;
     const float *wt = mla_layer_tensor(l, ctx->params, 0);
     float *dw = ctx->param_grads ? mla_layer_tensor(l, ctx->grads, 0) : NULL;
     float *db = ctx->param_grads && l->bias ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
@@ -320,21 +326,30 @@ static void dw_backward(mla_layer *l, const float *x, const float *y, const floa
             const float *src = x + ((size_t)s * c + ch) * h * w, *g = dy + ((size_t)s * c + ch) * oh * ow;
             float *dsrc = dx ? dx + ((size_t)s * c + ch) * h * w : NULL;
             if (dsrc) memset(dsrc, 0, (size_t)h * w * sizeof(float));
-            for (int oy = 0; oy < oh; oy++)
-                for (int ox = 0; ox < ow; ox++) {
-                    float gv = g[oy * ow + ox];
-                    if (db) db[ch] += gv;
-                    for (int i = 0; i < k; i++) {
-                        int iy = oy * l->stride - l->pad + i;
+            if (db) {
+                float sum = 0;
+                for (int q = 0; q < oh * ow; q++) sum += g[q];
+                db[ch] += sum;
+            }
+            for (int j = 0; j < k; j++) {
+                int lo, hi, shift = j - l->pad;
+                valid_columns(w, st, l->pad, j, ow, &lo, &hi);
+                for (int i = 0; i < k; i++) {
+                    float fv = f[i * k + j], acc = 0;
+                    for (int oy = 0; oy < oh; oy++) {
+                        int iy = oy * st - l->pad + i;
                         if (iy < 0 || iy >= h) continue;
-                        for (int j = 0; j < k; j++) {
-                            int ix = ox * l->stride - l->pad + j;
-                            if (ix < 0 || ix >= w) continue;
-                            if (dw) dw[(size_t)ch * k * k + i * k + j] += gv * src[iy * w + ix];
-                            if (dsrc) dsrc[iy * w + ix] += gv * f[i * k + j];
+                        const float *grow = g + (size_t)oy * ow, *in = src + (size_t)iy * w;
+                        if (dw)
+                            for (int ox = lo; ox < hi; ox++) acc += grow[ox] * in[ox * st + shift];
+                        if (dsrc) {
+                            float *drow = dsrc + (size_t)iy * w;
+                            for (int ox = lo; ox < hi; ox++) drow[ox * st + shift] += grow[ox] * fv;
                         }
                     }
+                    if (dw) dw[(size_t)ch * k * k + i * k + j] += acc;
                 }
+            }
         }
     }
 }
