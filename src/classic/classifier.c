@@ -63,6 +63,22 @@ static mla_status unknown_kind(const char *kind) {
                      join_names(mla_classifier_kinds(), buf, sizeof buf));
 }
 
+mla_status mla_classic_read_params(const char *kind, const char *const *names, const mla_param *params, int n_params,
+                                   double *values, unsigned *given) {
+    if (given) *given = 0;
+    if (n_params > 0 && !params) return mla_error(MLA_ERR_INVALID, "%s: parameter list is NULL", kind);
+    for (int i = 0; i < n_params; i++) {
+        int j = 0;
+        while (names[j] && (!params[i].name || strcmp(names[j], params[i].name) != 0)) j++;
+        if (!names[j])
+            return mla_error(MLA_ERR_INVALID, "%s: unknown parameter '%s'", kind,
+                             params[i].name ? params[i].name : "(null)");
+        values[j] = params[i].value;
+        if (given) *given |= 1u << j;
+    }
+    return MLA_OK;
+}
+
 const char *const *mla_classifier_param_names(const char *kind) {
     const mla_classifier_ops *ops = find_ops(kind);
     return ops ? ops->param_names : NULL;

@@ -22,6 +22,12 @@ typedef struct {
     void (*free)(void *state);
 } mla_classifier_ops;
 
+/* Copies name=value pairs into values[] (preset with defaults, parallel to the NULL-terminated
+ * names) and, unless given is NULL, sets bit j of *given for each names[j] seen. Unknown names
+ * are refused with a message naming the kind and the name. */
+mla_status mla_classic_read_params(const char *kind, const char *const *names, const mla_param *params, int n_params,
+                                   double *values, unsigned *given);
+
 extern const mla_classifier_ops mla_knn_ops, mla_svm_ops, mla_logreg_ops, mla_nb_ops, mla_rf_ops, mla_gbm_ops;
 
 #endif

@@ -33,22 +33,6 @@ typedef struct {
 
 /* ---- parameters ---- */
 
-/* Reads name=value pairs into values[] (preset with defaults, parallel to names). Unknown names
- * are refused with a message naming them. */
-static mla_status read_params(const char *kind, const char *const *names, const mla_param *params, int n_params,
-                              double *values) {
-    if (n_params > 0 && !params) return mla_error(MLA_ERR_INVALID, "%s: parameter list is NULL", kind);
-    for (int i = 0; i < n_params; i++) {
-        int j = 0;
-        while (names[j] && (!params[i].name || strcmp(names[j], params[i].name) != 0)) j++;
-        if (!names[j])
-            return mla_error(MLA_ERR_INVALID, "%s: unknown parameter '%s'", kind,
-                             params[i].name ? params[i].name : "(null)");
-        values[j] = params[i].value;
-    }
-    return MLA_OK;
-}
-
 static mla_status check_params(const double *v) {
     if (!(v[P_C] > 0) || !isfinite(v[P_C])) return mla_error(MLA_ERR_INVALID, "logreg: C must be > 0 (got %g)", v[P_C]);
     if (!(v[P_MAX_ITER] >= 1 && v[P_MAX_ITER] <= 1e7 && v[P_MAX_ITER] == floor(v[P_MAX_ITER])))
@@ -62,7 +46,7 @@ static mla_status logreg_create(const mla_param *params, int n_params, uint64_t 
     (void)seed;
     *state = NULL;
     double v[P_COUNT] = {1.0, 200, 1e-4};
-    mla_status st = read_params("logreg", logreg_param_names, params, n_params, v);
+    mla_status st = mla_classic_read_params("logreg", logreg_param_names, params, n_params, v, NULL);
     if (st || (st = check_params(v))) return st;
     logreg_state *s = mla_alloc(1, sizeof *s);
     if (!s) return MLA_ERR_NOMEM;

@@ -29,12 +29,8 @@ static mla_status nb_create(const mla_param *params, int n_params, uint64_t seed
     (void)seed;
     *state = NULL;
     double var_smoothing = 1e-9;
-    if (n_params > 0 && !params) return mla_error(MLA_ERR_INVALID, "nb: parameter list is NULL");
-    for (int i = 0; i < n_params; i++) {
-        if (!params[i].name || strcmp(params[i].name, "var_smoothing") != 0)
-            return mla_error(MLA_ERR_INVALID, "nb: unknown parameter '%s'", params[i].name ? params[i].name : "(null)");
-        var_smoothing = params[i].value;
-    }
+    mla_status st = mla_classic_read_params("nb", nb_param_names, params, n_params, &var_smoothing, NULL);
+    if (st) return st;
     if (!(var_smoothing > 0) || !isfinite(var_smoothing))
         return mla_error(MLA_ERR_INVALID, "nb: var_smoothing must be > 0 (got %g)", var_smoothing);
     nb_state *s = mla_alloc(1, sizeof *s);

@@ -57,24 +57,6 @@ static mla_status prepare_tables(svm_state *s);
 
 /* ---- parameters ---- */
 
-/* Reads name=value pairs into values[] (preset with defaults, parallel to names) and sets bit i of
- * *given for each name seen. Unknown names are refused with a message naming them. */
-static mla_status read_params(const char *kind, const char *const *names, const mla_param *params, int n_params,
-                              double *values, unsigned *given) {
-    *given = 0;
-    if (n_params > 0 && !params) return mla_error(MLA_ERR_INVALID, "%s: parameter list is NULL", kind);
-    for (int i = 0; i < n_params; i++) {
-        int j = 0;
-        while (names[j] && (!params[i].name || strcmp(names[j], params[i].name) != 0)) j++;
-        if (!names[j])
-            return mla_error(MLA_ERR_INVALID, "%s: unknown parameter '%s'", kind,
-                             params[i].name ? params[i].name : "(null)");
-        values[j] = params[i].value;
-        *given |= 1u << j;
-    }
-    return MLA_OK;
-}
-
 static mla_status check_params(const svm_state *s, int gamma_given) {
     if (!(s->C > 0) || !isfinite(s->C)) return mla_error(MLA_ERR_INVALID, "svm: C must be > 0 (got %g)", s->C);
     if (gamma_given && (!(s->gamma > 0) || !isfinite(s->gamma)))
@@ -90,7 +72,7 @@ static mla_status svm_create(const mla_param *params, int n_params, uint64_t see
     *state = NULL;
     double v[P_COUNT] = {1.0, 0.0, 1.0, 200.0};
     unsigned given;
-    mla_status st = read_params("svm", svm_param_names, params, n_params, v, &given);
+    mla_status st = mla_classic_read_params("svm", svm_param_names, params, n_params, v, &given);
     if (st) return st;
     svm_state s = {.C = v[P_C], .gamma = v[P_GAMMA], .cache_mb = v[P_CACHE], .seed = seed};
     s.probability = v[P_PROBABILITY] == 0 ? 0 : v[P_PROBABILITY] == 1 ? 1 : -1;

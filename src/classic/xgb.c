@@ -43,22 +43,6 @@ static const char *kind_name(const xgb_state *s) { return s->forest ? "rf" : "gb
 
 /* ---- parameters ---- */
 
-/* Reads name=value pairs into values[] (preset with defaults, parallel to names). Unknown names
- * are refused with a message naming them. */
-static mla_status read_params(const char *kind, const char *const *names, const mla_param *params, int n_params,
-                              double *values) {
-    if (n_params > 0 && !params) return mla_error(MLA_ERR_INVALID, "%s: parameter list is NULL", kind);
-    for (int i = 0; i < n_params; i++) {
-        int j = 0;
-        while (names[j] && (!params[i].name || strcmp(names[j], params[i].name) != 0)) j++;
-        if (!names[j])
-            return mla_error(MLA_ERR_INVALID, "%s: unknown parameter '%s'", kind,
-                             params[i].name ? params[i].name : "(null)");
-        values[j] = params[i].value;
-    }
-    return MLA_OK;
-}
-
 static int is_whole(double v, double lo, double hi) { return v >= lo && v <= hi && v == floor(v); }
 
 static mla_status check_params(const xgb_state *s) {
@@ -83,7 +67,8 @@ static mla_status create(int forest, const mla_param *params, int n_params, uint
     xgb_state s = {.forest = forest, .seed = seed};
     double rf_defaults[P_COUNT] = {100, 0, 0.632, 0, 1}, gbm_defaults[P_COUNT] = {100, 6, 0.8, 1, 0.3};
     memcpy(s.v, forest ? rf_defaults : gbm_defaults, sizeof s.v);
-    mla_status st = read_params(kind_name(&s), forest ? rf_param_names : gbm_param_names, params, n_params, s.v);
+    mla_status st = mla_classic_read_params(kind_name(&s), forest ? rf_param_names : gbm_param_names, params,
+                                            n_params, s.v, NULL);
     if (st || (st = check_params(&s))) return st;
     xgb_state *out = mla_alloc(1, sizeof *out);
     if (!out) return MLA_ERR_NOMEM;
