@@ -17,6 +17,7 @@ struct mla_net {
     float *work;         /* shared scratch, sized in net_reserve */
     float *input;        /* copy of the last forward's input */
     int cap, n;          /* samples buffers hold / last forward's batch */
+    int threads;         /* mla_get_threads() when the buffers were sized (per-thread scratch) */
     bool frozen, have_forward;
     double macs;
     mla_rng rng;
@@ -365,7 +366,21 @@ static size_t seq_max_work(const mla_seq *seq) {
     return work;
 }
 
+/* Forgets every layer's sizing, so the next reserve sizes all of them again. */
+static void seq_forget_caps(mla_seq *seq) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        l->cap = 0;
+        if (l->body) seq_forget_caps(l->body);
+        if (l->shortcut) seq_forget_caps(l->shortcut);
+    }
+}
+
 static mla_status net_reserve(mla_net *net, int n) {
+    if (net->cap && net->threads != mla_get_threads()) { /* per-thread scratch is sized for the old count */
+        seq_forget_caps(&net->seq);
+        net->cap = 0;
+    }
     if (n <= net->cap) return MLA_OK;
     mla_status s = mla_seq_reserve(&net->seq, n);
     if (s) return s;
@@ -378,6 +393,7 @@ static mla_status net_reserve(mla_net *net, int n) {
     net->work = mla_alloc_aligned(work ? work : 1, sizeof(float));
     if (!net->work) return MLA_ERR_NOMEM;
     net->cap = n;
+    net->threads = mla_get_threads();
     return MLA_OK;
 }
 

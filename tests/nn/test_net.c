@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mlaudit/core.h"
 #include "mlaudit/nn.h"
 
 static const char small_cnn[] =
@@ -180,6 +181,33 @@ static void test_fused_conv_relu_matches_unfused(void **state) {
     assert_int_equal(mla_net_backward(b, dout, dxb), MLA_OK);
     assert_memory_equal(dxa, dxb, sizeof dxa);
     assert_memory_equal(mla_net_grads(a), mla_net_grads(b), sizeof(float) * mla_net_trainable_count(a));
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
+/* Per-thread scratch is sized at the first pass; raising the thread count afterwards must
+ * resize it (ASan catches an overrun) and give what a net sized for that count gives. */
+static void test_thread_count_change_after_first_pass(void **state) {
+    (void)state;
+    mla_net *a = make(small_cnn, 9), *b = make(small_cnn, 9);
+    enum { N = 6 };
+    float x[N * 64], dout[N * 3], dxa[N * 64], dxb[N * 64];
+    random_fill(x, N * 64, 5);
+    random_fill(dout, N * 3, 6);
+    const float *oa, *ob;
+    mla_set_threads(1);
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    mla_set_threads(2);
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
+    mla_net_zero_grads(a);
+    mla_net_zero_grads(b);
+    assert_int_equal(mla_net_backward(a, dout, dxa), MLA_OK);
+    assert_int_equal(mla_net_backward(b, dout, dxb), MLA_OK);
+    assert_memory_equal(dxa, dxb, sizeof dxa);
+    assert_memory_equal(mla_net_grads(a), mla_net_grads(b), sizeof(float) * mla_net_trainable_count(a));
+    mla_set_threads(2); /* what main() set */
     mla_net_free(a);
     mla_net_free(b);
 }
@@ -416,6 +444,7 @@ int main(void) {
         cmocka_unit_test(test_chained_nets_pass_gradients),
         cmocka_unit_test(test_activations_by_name),
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
+        cmocka_unit_test(test_thread_count_change_after_first_pass),
         cmocka_unit_test(test_reproducible_bits_and_flat_vector),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_bad_model_files_refused),
