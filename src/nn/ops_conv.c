@@ -221,9 +221,13 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);
     bool pgrads = ctx->param_grads, pointwise = conv2d_is_pointwise(l);
-    int threads = conv2d_threads(l, n);
+    /* The team may be smaller than asked (a pass inside another parallel region runs on one
+     * thread): only the scratch of threads that ran is summed. */
+    int threads = conv2d_threads(l, n), team = 1;
 #pragma omp parallel num_threads(threads)
     {
+#pragma omp single
+        team = omp_get_num_threads();
         conv2d_scratch sc = conv2d_scratch_of(l, ctx->work, omp_get_thread_num());
         if (pgrads) {
             memset(sc.dw, 0, (size_t)cout * rows * sizeof(float));
@@ -261,7 +265,7 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
             }
         }
     }
-    if (pgrads) conv2d_reduce(l, ctx, threads);
+    if (pgrads) conv2d_reduce(l, ctx, team);
 }
 
 const mla_op mla_op_conv2d = {"conv2d",        conv2d_parse, conv2d_setup, conv_init, conv2d_forward,

@@ -212,6 +212,38 @@ static void test_thread_count_change_after_first_pass(void **state) {
     mla_net_free(b);
 }
 
+/* A net run inside another parallel region (say, clients trained side by side) gets a team
+ * of one in its own regions: its gradients must equal a one-thread run's, with no stale
+ * per-thread scratch from an earlier top-level pass mixed in. */
+static void one_pass(mla_net *net, const float *x, const float *dout, int n) {
+    const float *out;
+    assert_int_equal(mla_net_forward(net, x, n, true, &out), MLA_OK);
+    mla_net_zero_grads(net);
+    assert_int_equal(mla_net_backward(net, dout, NULL), MLA_OK);
+}
+
+static void test_net_inside_a_parallel_region(void **state) {
+    (void)state;
+    enum { N = 6 };
+    float x[N * 64], dout[N * 3];
+    random_fill(x, N * 64, 8);
+    random_fill(dout, N * 3, 9);
+    mla_set_threads(1);
+    mla_net *ref = make(small_cnn, 2);
+    one_pass(ref, x, dout, N);
+    mla_set_threads(2);
+    mla_net *net = make(small_cnn, 2);
+    one_pass(net, x, dout, N); /* top level: both threads' scratch in use */
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+        one_pass(net, x, dout, N);
+    }
+    assert_memory_equal(mla_net_grads(net), mla_net_grads(ref), sizeof(float) * mla_net_trainable_count(ref));
+    mla_net_free(ref);
+    mla_net_free(net);
+}
+
 /* Two nets trained the same way from the same seed end with the same bits; the
  * flat vector copies, averages and compares in one call. */
 static void train_steps(mla_net *net, int steps) {
@@ -445,6 +477,7 @@ int main(void) {
         cmocka_unit_test(test_activations_by_name),
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
         cmocka_unit_test(test_thread_count_change_after_first_pass),
+        cmocka_unit_test(test_net_inside_a_parallel_region),
         cmocka_unit_test(test_reproducible_bits_and_flat_vector),
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_bad_model_files_refused),
