@@ -26,7 +26,10 @@
  * (generator -> discriminator: feed D's input gradient to G's backward).
  *
  * Threads: mla_set_threads() (core.h) governs OpenMP loops and OpenBLAS alike. With
- * the same seed and thread count every result is bit-for-bit reproducible.
+ * the same seed and thread count every result is bit-for-bit reproducible. The count may
+ * change between passes. Distinct nets may run concurrently, one per thread of the
+ * caller's own OpenMP region (clients trained side by side); each then runs on one thread
+ * and gives a one-thread run's bits. One net is never used by two threads at once.
  */
 #ifndef MLAUDIT_NN_H
 #define MLAUDIT_NN_H
