@@ -206,12 +206,15 @@ static void conv2d_reduce(mla_layer *l, mla_ctx *ctx, int threads) {
     size_t nw = (size_t)l->filters * l->in.c * l->kernel * l->kernel;
     float *dw = mla_layer_tensor(l, ctx->grads, 0);
     float *db = l->bias ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
+    /* Thread t's scratch lies t * stride floats after thread 0's. */
+    size_t stride = conv2d_thread_floats(l);
+    conv2d_scratch first = conv2d_scratch_of(l, ctx->work, 0);
 #pragma omp parallel for schedule(static) num_threads(threads) if (nw * threads > MLA_PAR_MIN)
     for (size_t i = 0; i < nw; i++)
-        for (int t = 0; t < threads; t++) dw[i] += conv2d_scratch_of(l, ctx->work, t).dw[i];
+        for (int t = 0; t < threads; t++) dw[i] += first.dw[(size_t)t * stride + i];
     if (db)
         for (int co = 0; co < l->filters; co++)
-            for (int t = 0; t < threads; t++) db[co] += conv2d_scratch_of(l, ctx->work, t).db[co];
+            for (int t = 0; t < threads; t++) db[co] += first.db[(size_t)t * stride + co];
 }
 
 static void conv2d_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,

@@ -142,6 +142,20 @@ static void test_activations_by_name(void **state) {
     mla_net_free(net);
 }
 
+/* Backward passes of a and b from the same output gradient give the same input and
+ * parameter gradients, bit for bit. */
+static void assert_same_backward(mla_net *a, mla_net *b, const float *dout, size_t in_floats) {
+    float *dxa = malloc(in_floats * sizeof(float)), *dxb = malloc(in_floats * sizeof(float));
+    mla_net_zero_grads(a);
+    mla_net_zero_grads(b);
+    assert_int_equal(mla_net_backward(a, dout, dxa), MLA_OK);
+    assert_int_equal(mla_net_backward(b, dout, dxb), MLA_OK);
+    assert_memory_equal(dxa, dxb, in_floats * sizeof(float));
+    assert_memory_equal(mla_net_grads(a), mla_net_grads(b), sizeof(float) * mla_net_trainable_count(a));
+    free(dxa);
+    free(dxb);
+}
+
 /* conv2d -> relu runs fused (the conv writes the relu's output and takes over its
  * backward). A reshape to the same shape between them prevents the fusion; both nets
  * must agree to the bit: outputs, both layers' activations, input and parameter gradients. */
@@ -159,7 +173,7 @@ static void test_fused_conv_relu_matches_unfused(void **state) {
     assert_int_equal(mla_net_param_count(a), mla_net_param_count(b));
     assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
     enum { N = 5 };
-    float x[N * 64], dout[N * 3], dxa[N * 64], dxb[N * 64];
+    float x[N * 64], dout[N * 3];
     random_fill(x, N * 64, 3);
     random_fill(dout, N * 3, 4);
     for (int i = 0; i < N * 64; i++) x[i] -= 0.5f; /* both signs reach the relus */
@@ -175,12 +189,7 @@ static void test_fused_conv_relu_matches_unfused(void **state) {
         assert_int_equal(mla_net_activation(b, name, &ab, &sb, &nb), MLA_OK);
         assert_memory_equal(aa, ab, sizeof(float) * N * 4 * 64);
     }
-    mla_net_zero_grads(a);
-    mla_net_zero_grads(b);
-    assert_int_equal(mla_net_backward(a, dout, dxa), MLA_OK);
-    assert_int_equal(mla_net_backward(b, dout, dxb), MLA_OK);
-    assert_memory_equal(dxa, dxb, sizeof dxa);
-    assert_memory_equal(mla_net_grads(a), mla_net_grads(b), sizeof(float) * mla_net_trainable_count(a));
+    assert_same_backward(a, b, dout, N * 64);
     mla_net_free(a);
     mla_net_free(b);
 }
@@ -191,7 +200,7 @@ static void test_thread_count_change_after_first_pass(void **state) {
     (void)state;
     mla_net *a = make(small_cnn, 9), *b = make(small_cnn, 9);
     enum { N = 6 };
-    float x[N * 64], dout[N * 3], dxa[N * 64], dxb[N * 64];
+    float x[N * 64], dout[N * 3];
     random_fill(x, N * 64, 5);
     random_fill(dout, N * 3, 6);
     const float *oa, *ob;
@@ -201,12 +210,7 @@ static void test_thread_count_change_after_first_pass(void **state) {
     assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
     assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
     assert_memory_equal(oa, ob, sizeof(float) * N * 3);
-    mla_net_zero_grads(a);
-    mla_net_zero_grads(b);
-    assert_int_equal(mla_net_backward(a, dout, dxa), MLA_OK);
-    assert_int_equal(mla_net_backward(b, dout, dxb), MLA_OK);
-    assert_memory_equal(dxa, dxb, sizeof dxa);
-    assert_memory_equal(mla_net_grads(a), mla_net_grads(b), sizeof(float) * mla_net_trainable_count(a));
+    assert_same_backward(a, b, dout, N * 64);
     mla_set_threads(2); /* what main() set */
     mla_net_free(a);
     mla_net_free(b);
