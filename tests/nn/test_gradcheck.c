@@ -119,6 +119,9 @@ static void test_pooling(void **st) {
     (void)st;
     check_spec(SPEC({"type": "maxpool", "kernel": 2}), IMG, true);
     check_spec(SPEC({"type": "maxpool", "kernel": 3, "stride": 2, "pad": 1}), IMG, true);
+    /* Unpadded windows other than 2x2/2 (overlapping, and a stride that skips columns). */
+    check_spec(SPEC({"type": "maxpool", "kernel": 3, "stride": 1}), IMG, true);
+    check_spec(SPEC({"type": "maxpool", "kernel": 2, "stride": 3}), IMG, true);
     check_spec(SPEC({"type": "avgpool", "kernel": 2}), IMG, true);
     check_spec(SPEC({"type": "avgpool", "kernel": 3, "stride": 2, "pad": 1}), IMG, true);
     check_spec(SPEC({"type": "gap"}), IMG, true);
