@@ -1,6 +1,6 @@
 /* Convolutions, NCHW:
- *   conv2d   weight [out, in, k, k], bias [out]; im2col + one sgemm per chunk of samples
- *   dwconv2d weight [c, 1, k, k], bias [c]; direct loops (depthwise, one filter per channel)
+ *   conv2d   weight [out, in, k, k], bias [out]; per sample: im2col + one sgemm (see conv2d_scratch)
+ *   dwconv2d weight [c, 1, k, k], bias [c]; direct loops by rows (depthwise, one filter per channel)
  *   convt2d  weight [in, out, k, k], bias [out]; the adjoint of conv2d (PyTorch's ConvTranspose2d)
  * Output size: conv (h + 2 pad - k) / stride + 1; transposed (h - 1) stride - 2 pad + k + out_pad. */
 #include <omp.h>
@@ -137,19 +137,24 @@ typedef struct {
 
 static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
 
+/* Floats of one unfolded sample; a pointwise conv reads and writes samples in place and needs none. */
+static size_t conv2d_col_floats(const mla_layer *l) {
+    if (conv2d_is_pointwise(l)) return 0;
+    return (size_t)l->in.c * l->kernel * l->kernel * l->out.h * l->out.w;
+}
+
 static size_t conv2d_thread_floats(const mla_layer *l) {
-    size_t rows = (size_t)l->in.c * l->kernel * l->kernel, p = (size_t)l->out.h * l->out.w;
-    size_t cols = conv2d_is_pointwise(l) ? 0 : rows * p;
-    return cols + rows * p + (size_t)l->filters * rows + (size_t)l->filters;
+    size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
+    return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters;
 }
 
 static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) {
-    size_t rows = (size_t)l->in.c * l->kernel * l->kernel, p = (size_t)l->out.h * l->out.w;
+    size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
     float *base = work + (size_t)t * conv2d_thread_floats(l);
     conv2d_scratch sc;
     sc.col = base;
-    sc.dcol = sc.col + (conv2d_is_pointwise(l) ? 0 : rows * p);
-    sc.dw = sc.dcol + rows * p;
+    sc.dcol = sc.col + conv2d_col_floats(l);
+    sc.dw = sc.dcol + conv2d_col_floats(l);
     sc.db = sc.dw + (size_t)l->filters * rows;
     return sc;
 }
