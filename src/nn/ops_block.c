@@ -9,6 +9,7 @@
 
 #include "nn/blas.h"
 #include "nn/layer.h"
+#include "nn/reduce.h"
 
 /* ---- residual ---- */
 
@@ -146,9 +147,7 @@ static void se_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
         float *cs = (float *)l->cache + (size_t)s * stride, *pre1 = cs + c, *z = pre1 + r, *e = z + r;
         const float *src = x + (size_t)s * c * hw;
         for (int ch = 0; ch < c; ch++) {
-            float sum = 0;
-            for (size_t q = 0; q < hw; q++) sum += src[(size_t)ch * hw + q];
-            cs[ch] = sum / (float)hw;
+            cs[ch] = (float)(mla_plane_sum(src + (size_t)ch * hw, hw) / (double)hw);
         }
         for (int i = 0; i < r; i++) {
             float v = b1[i];

@@ -4,10 +4,14 @@
  *   convt2d  weight [in, out, k, k], bias [out]; the adjoint of conv2d (PyTorch's ConvTranspose2d)
  * Output size: conv (h + 2 pad - k) / stride + 1; transposed (h - 1) stride - 2 pad + k + out_pad. */
 #include <omp.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "nn/blas.h"
 #include "nn/layer.h"
+#include "nn/reduce.h"
+#include "nn/runs.h"
 
 /* ---- im2col / col2im ---- */
 
@@ -20,48 +24,103 @@ static void valid_columns(int w, int stride, int pad, int j, int ow, int *lo, in
     if (*hi < *lo) *hi = *lo;
 }
 
-static void im2col_channel(const float *restrict x, int h, int w, int k, int stride, int pad, int oh, int ow, float *restrict col,
-                           size_t ldc) {
-    for (int i = 0; i < k; i++)
+/* Output rows oy whose input row oy * stride - pad + i lies inside [0, h): [*lo, *hi). */
+static void valid_rows(int h, int stride, int pad, int i, int oh, int *lo, int *hi) {
+    valid_columns(h, stride, pad, i, oh, lo, hi);
+}
+
+/* One channel's k*k rows of the im2col matrix. Output positions whose input falls in
+ * the padding are zeros; the rest is a block of (rows x columns) the tap (i, j) reads. */
+static void im2col_channel(const float *restrict x, int h, int w, int k, int stride, int pad, int oh, int ow,
+                           float *restrict col, size_t ldc) {
+    for (int i = 0; i < k; i++) {
+        int ylo, yhi;
+        valid_rows(h, stride, pad, i, oh, &ylo, &yhi);
         for (int j = 0; j < k; j++) {
             float *row = col + (size_t)(i * k + j) * ldc;
             int lo, hi;
             valid_columns(w, stride, pad, j, ow, &lo, &hi);
-            for (int oy = 0; oy < oh; oy++) {
-                int iy = oy * stride - pad + i;
-                float *restrict dst = row + (size_t)oy * ow;
-                if (iy < 0 || iy >= h) {
-                    memset(dst, 0, (size_t)ow * sizeof(float));
-                    continue;
-                }
-                const float *restrict src = x + (size_t)iy * w;
-                int shift = j - pad;   /* input column = ox * stride + shift */
-                for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
-                if (stride == 1)
-                    memcpy(dst + lo, src + lo + shift, (size_t)(hi - lo) * sizeof(float));
-                else
-                    for (int ox = lo; ox < hi; ox++) dst[ox] = src[ox * stride + shift];
-                for (int ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
-            }
+            int shift = j - pad; /* input column = ox * stride + shift */
+            /* A tap that reaches into the padding: zero its whole row first (one streaming
+             * store beats a zero run on each side of every output row). */
+            if (ylo > 0 || yhi < oh || lo > 0 || hi < ow) memset(row, 0, (size_t)oh * ow * sizeof(float));
+            if (ylo >= yhi) continue;
+            const float *src = x + (size_t)(ylo * stride - pad + i) * w;
+            float *dst = row + (size_t)ylo * ow;
+            if (stride == 1)
+                mla_copy_rows(dst + lo, (size_t)ow, src + lo + shift, (size_t)w, yhi - ylo, hi - lo);
+            else
+                for (int oy = 0; oy < yhi - ylo; oy++)
+                    for (int ox = lo; ox < hi; ox++)
+                        dst[(size_t)oy * ow + ox] = src[(size_t)oy * stride * w + ox * stride + shift];
         }
+    }
 }
 
+#if defined(__AVX512F__)
+/* Lanes [a, b) of 16, clipped. */
+static inline __mmask16 lanes_between(int a, int b) {
+    if (a < 0) a = 0;
+    if (b > 16) b = 16;
+    return a < b ? (__mmask16)(((1u << (b - a)) - 1u) << a) : 0;
+}
+
+/* Stride-1 col2im as a gather: each input row is built in registers, 16 columns at a
+ * time, from the k*k taps that read it, then stored once. A scatter instead adds the
+ * taps one after another onto overlapping spans of the same row, and each masked
+ * load then waits for the masked store before it (no store forwarding). Taps are
+ * added in the scatter's order (i, then j), so the sums are the same bits; two rows
+ * are built side by side so that two addition chains overlap. */
+static void col2im_channel_s1(const float *col, size_t ldc, int h, int w, int k, int pad, int oh, int ow, float *x) {
+    for (int x0 = 0; x0 < w; x0 += 16) {
+        __mmask16 row_mask = lanes_between(0, w - x0);
+        for (int y = 0; y < h; y += 2) {
+            bool pair = y + 1 < h;
+            float *dst0 = x + (size_t)y * w + x0, *dst1 = dst0 + w;
+            __m512 acc0 = _mm512_maskz_loadu_ps(row_mask, dst0);
+            __m512 acc1 = pair ? _mm512_maskz_loadu_ps(row_mask, dst1) : _mm512_setzero_ps();
+            for (int i = 0; i < k; i++) {
+                int oy = y + pad - i; /* output row that reads input row y through tap row i */
+                bool has0 = oy >= 0 && oy < oh, has1 = pair && oy + 1 >= 0 && oy + 1 < oh;
+                if (!has0 && !has1) continue;
+                for (int j = 0; j < k; j++) {
+                    int shift = j - pad; /* lane t holds column x0 + t = ox + shift */
+                    __mmask16 m = row_mask & lanes_between(shift - x0, shift - x0 + ow);
+                    if (!m) continue;
+                    /* Lane t reads ox = x0 + t - shift; masked-off lanes are not read. */
+                    const float *src = col + (size_t)(i * k + j) * ldc + (ptrdiff_t)oy * ow + x0 - shift;
+                    if (has0) acc0 = _mm512_add_ps(acc0, _mm512_maskz_loadu_ps(m, src));
+                    if (has1) acc1 = _mm512_add_ps(acc1, _mm512_maskz_loadu_ps(m, src + ow));
+                }
+            }
+            _mm512_mask_storeu_ps(dst0, row_mask, acc0);
+            if (pair) _mm512_mask_storeu_ps(dst1, row_mask, acc1);
+        }
+    }
+}
+#endif
+
+/* The adjoint of im2col_channel: adds each tap's block back onto the input. */
 static void col2im_channel(const float *col, size_t ldc, int h, int w, int k, int stride, int pad, int oh, int ow,
                            float *x) {
-    for (int i = 0; i < k; i++)
+    for (int i = 0; i < k; i++) {
+        int ylo, yhi;
+        valid_rows(h, stride, pad, i, oh, &ylo, &yhi);
+        if (ylo >= yhi) continue;
         for (int j = 0; j < k; j++) {
-            const float *row = col + (size_t)(i * k + j) * ldc;
+            const float *src = col + (size_t)(i * k + j) * ldc + (size_t)ylo * ow;
             int lo, hi;
             valid_columns(w, stride, pad, j, ow, &lo, &hi);
-            for (int oy = 0; oy < oh; oy++) {
-                int iy = oy * stride - pad + i;
-                if (iy < 0 || iy >= h) continue;
-                const float *src = row + (size_t)oy * ow;
-                float *dst = x + (size_t)iy * w;
-                int shift = j - pad;
-                for (int ox = lo; ox < hi; ox++) dst[ox * stride + shift] += src[ox];
-            }
+            int shift = j - pad;
+            float *dst = x + (size_t)(ylo * stride - pad + i) * w;
+            if (stride == 1)
+                mla_add_rows(dst + lo + shift, (size_t)w, src + lo, (size_t)ow, yhi - ylo, hi - lo);
+            else
+                for (int oy = 0; oy < yhi - ylo; oy++)
+                    for (int ox = lo; ox < hi; ox++)
+                        dst[(size_t)oy * stride * w + ox * stride + shift] += src[(size_t)oy * ow + ox];
         }
+    }
 }
 
 void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
@@ -72,6 +131,13 @@ void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad,
 
 void mla_col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
                 float *x) {
+#if defined(__AVX512F__)
+    if (stride == 1) {
+        for (int ch = 0; ch < c; ch++)
+            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w);
+        return;
+    }
+#endif
     for (int ch = 0; ch < c; ch++)
         col2im_channel(col + (size_t)ch * k * k * ldc, ldc, h, w, k, stride, pad, oh, ow, x + (size_t)ch * h * w);
 }
@@ -181,6 +247,27 @@ static const float *conv2d_unfold(const mla_layer *l, const float *xs, float *co
     return col;
 }
 
+/* ys[co][q] += b[co] (b may be NULL) and, for a fused relu, rs = max(ys, 0): a channel
+ * row at a time, so the relu reads what the bias pass just left in L1. */
+static void conv2d_bias_relu(float *restrict ys, float *restrict rs, const float *restrict b, int cout, int p) {
+    for (int co = 0; co < cout; co++) {
+        float *restrict row = ys + (size_t)co * p;
+        if (b) {
+            float bias = b[co];
+            for (int q = 0; q < p; q++) row[q] += bias;
+        }
+        if (rs) {
+            float *restrict out = rs + (size_t)co * p;
+            for (int q = 0; q < p; q++) out[q] = row[q] > 0 ? row[q] : 0.0f;
+        }
+    }
+}
+
+/* The relu's backward: own = dy where the relu's input y was positive, else 0. */
+static void relu_grad(const float *restrict y, const float *restrict dy, float *restrict own, size_t len) {
+    for (size_t q = 0; q < len; q++) own[q] = y[q] > 0 ? dy[q] : 0.0f;
+}
+
 static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
@@ -195,13 +282,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
             float *ys = y + (size_t)s * out_size;
             mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, ys, p);
-            if (b)
-                for (int co = 0; co < cout; co++)
-                    for (int q = 0; q < p; q++) ys[(size_t)co * p + q] += b[co];
-            if (l->fused_relu) {
-                float *rs = l->fused_relu->y + (size_t)s * out_size;
-                for (size_t q = 0; q < out_size; q++) rs[q] = ys[q] > 0 ? ys[q] : 0.0f;
-            }
+            conv2d_bias_relu(ys, l->fused_relu ? l->fused_relu->y + (size_t)s * out_size : NULL, b, cout, p);
         }
     }
 }
@@ -245,20 +326,15 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
         for (int s = n0; s < n0 + n; s++) {
             const float *dys = dy + (size_t)s * out_size;
             if (l->fused_relu) { /* the relu's backward, for this sample, while it is in cache */
-                const float *ys = l->y + (size_t)s * out_size, *rdy = l->fused_relu->dy + (size_t)s * out_size;
                 float *own = l->dy + (size_t)s * out_size;
-                for (size_t q = 0; q < out_size; q++) own[q] = ys[q] > 0 ? rdy[q] : 0.0f;
+                relu_grad(l->y + (size_t)s * out_size, l->fused_relu->dy + (size_t)s * out_size, own, out_size);
                 dys = own;
             }
             if (pgrads) {
                 const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
                 mla_sgemm(false, true, cout, rows, p, 1.0f, dys, p, col, p, 1.0f, sc.dw, rows);
                 if (l->bias)
-                    for (int co = 0; co < cout; co++) {
-                        float sum = 0;
-                        for (int q = 0; q < p; q++) sum += dys[(size_t)co * p + q];
-                        sc.db[co] += sum;
-                    }
+                    for (int co = 0; co < cout; co++) sc.db[co] += (float)mla_plane_sum(dys + (size_t)co * p, (size_t)p);
             }
             if (dx) {
                 float *dxs = dx + (size_t)s * in_size;
@@ -338,11 +414,7 @@ static void dw_backward(mla_layer *l, const float *x, const float *y, const floa
             const float *src = x + ((size_t)s * c + ch) * h * w, *g = dy + ((size_t)s * c + ch) * oh * ow;
             float *dsrc = dx ? dx + ((size_t)s * c + ch) * h * w : NULL;
             if (dsrc) memset(dsrc, 0, (size_t)h * w * sizeof(float));
-            if (db) {
-                float sum = 0;
-                for (int q = 0; q < oh * ow; q++) sum += g[q];
-                db[ch] += sum;
-            }
+            if (db) db[ch] += (float)mla_plane_sum(g, (size_t)oh * ow);
             for (int j = 0; j < k; j++) {
                 int lo, hi, shift = j - l->pad;
                 valid_columns(w, st, l->pad, j, ow, &lo, &hi);

@@ -7,6 +7,7 @@
 
 #include "nn/blas.h"
 #include "nn/layer.h"
+#include "nn/reduce.h"
 
 static mla_status bn_parse(mla_layer *l, const cJSON *j, int classes) {
     (void)classes;
@@ -45,53 +46,31 @@ static void bn_init(mla_layer *l, float *p, mla_rng *rng) {
     }
 }
 
-/* Plane reductions in LANES independent float partial sums, folded into a double: a
- * single running sum is one long dependency chain the CPU cannot overlap (and the
- * compiler may not reorder), while lanes vectorise. The fold order is fixed, so the
- * result does not depend on the thread count. */
-#define LANES 16
-
-static double lanes_fold(const float *acc) {
-    double total = 0;
-    for (int k = 0; k < LANES; k++) total += acc[k];
-    return total;
-}
-
-/* sum x */
-static double plane_sum(const float *x, size_t len) {
-    float acc[LANES] = {0};
-    size_t q = 0;
-    for (; q + LANES <= len; q += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += x[q + k];
-    for (; q < len; q++) acc[q % LANES] += x[q];
-    return lanes_fold(acc);
-}
-
 /* sum (x - mu)^2 */
 static double plane_sq_dev(const float *x, size_t len, float mu) {
-    float acc[LANES] = {0};
+    float acc[MLA_LANES] = {0};
     size_t q = 0;
-    for (; q + LANES <= len; q += LANES)
-        for (int k = 0; k < LANES; k++) acc[k] += (x[q + k] - mu) * (x[q + k] - mu);
-    for (; q < len; q++) acc[q % LANES] += (x[q] - mu) * (x[q] - mu);
-    return lanes_fold(acc);
+    for (; q + MLA_LANES <= len; q += MLA_LANES)
+        for (int k = 0; k < MLA_LANES; k++) acc[k] += (x[q + k] - mu) * (x[q + k] - mu);
+    for (; q < len; q++) acc[q % MLA_LANES] += (x[q] - mu) * (x[q] - mu);
+    return mla_lanes_fold(acc);
 }
 
 /* sum g and sum g * (x - mean) */
 static void plane_grad_sums(const float *g, const float *x, size_t len, float mean, double *sg, double *sgx) {
-    float a[LANES] = {0}, b[LANES] = {0};
+    float a[MLA_LANES] = {0}, b[MLA_LANES] = {0};
     size_t q = 0;
-    for (; q + LANES <= len; q += LANES)
-        for (int k = 0; k < LANES; k++) {
+    for (; q + MLA_LANES <= len; q += MLA_LANES)
+        for (int k = 0; k < MLA_LANES; k++) {
             a[k] += g[q + k];
             b[k] += g[q + k] * (x[q + k] - mean);
         }
     for (; q < len; q++) {
-        a[q % LANES] += g[q];
-        b[q % LANES] += g[q] * (x[q] - mean);
+        a[q % MLA_LANES] += g[q];
+        b[q % MLA_LANES] += g[q] * (x[q] - mean);
     }
-    *sg += lanes_fold(a);
-    *sgx += lanes_fold(b);
+    *sg += mla_lanes_fold(a);
+    *sgx += mla_lanes_fold(b);
 }
 
 static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
@@ -107,7 +86,7 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
         float mean, inv;
         if (batch) {
             double sum = 0, sq = 0;
-            for (int s = 0; s < n; s++) sum += plane_sum(x + ((size_t)s * c + ch) * hw, hw);
+            for (int s = 0; s < n; s++) sum += mla_plane_sum(x + ((size_t)s * c + ch) * hw, hw);
             double mu = sum / (double)m;
             for (int s = 0; s < n; s++) sq += plane_sq_dev(x + ((size_t)s * c + ch) * hw, hw, (float)mu);
             double var = sq / (double)m;

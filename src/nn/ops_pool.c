@@ -7,6 +7,7 @@
 
 #include "nn/blas.h"
 #include "nn/layer.h"
+#include "nn/reduce.h"
 
 static mla_status pool_parse(mla_layer *l, const cJSON *j, int classes) {
     (void)classes;
@@ -54,9 +55,10 @@ static void maxpool_plane_unpadded(const float *src, int w, int oh, int ow, int 
 
 /* The common 2x2, stride-2 case unrolled: independent outputs the CPU can overlap (the
  * generic loop's max/argmax chain is latency-bound). Same first-maximum rule. */
-static void maxpool_plane_2x2(const float *src, int w, int oh, int ow, float *dst, int32_t *arg) {
+static void maxpool_plane_2x2(const float *restrict src, int w, int oh, int ow, float *restrict dst,
+                              int32_t *restrict arg) {
     for (int oy = 0; oy < oh; oy++) {
-        const float *r0 = src + (size_t)2 * oy * w, *r1 = r0 + w;
+        const float *restrict r0 = src + (size_t)2 * oy * w, *restrict r1 = r0 + w;
         int32_t row = 2 * oy * w;
         for (int ox = 0; ox < ow; ox++) {
             float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -204,9 +206,7 @@ static void gap_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *
 #pragma omp parallel for schedule(static) if (planes * (long)hw > MLA_PAR_MIN)
     for (long p = 0; p < planes; p++) {
         const float *src = x + (size_t)p * hw;
-        float sum = 0;
-        for (size_t q = 0; q < hw; q++) sum += src[q];
-        y[p] = sum / (float)hw;
+        y[p] = (float)(mla_plane_sum(src, hw) / (double)hw);
     }
 }
 
