@@ -72,10 +72,15 @@ struct mla_layer {
     int work_threads;                 /* threads the scratch was sized for (ops that split it per thread) */
     /* Set by mla_seq_setup on a conv2d followed by a relu (not the sequence's last layer):
      * the conv also writes the relu's output while each sample is in cache, and in the
-     * backward pass derives its own dy from the relu's; the relu's passes are skipped.
-     * Both layers' activations and gradients hold what they would unfused, bit for bit. */
-    struct mla_layer *fused_relu;
-    bool fused_into_prev;             /* this relu's passes are done by the previous layer */
+     * backward pass derives its own output gradient from the relu's; the relu's passes
+     * are skipped. When a max pool (again not last) follows the relu, the conv runs it
+     * too, sample by sample, and in the backward pass routes the pool's output gradient
+     * straight to its own (mla_maxpool_relu_backward_sample). Every fused layer's
+     * activations hold what they would unfused, bit for bit, and so do the gradients
+     * that leave the group (input and parameters); the gradients inside the group (the
+     * conv's, relu's and pool's dy buffers) are not written. */
+    struct mla_layer *fused_relu, *fused_pool;
+    bool fused_into_prev;             /* this layer's passes are done by an earlier layer */
     double macs;                      /* multiply-accumulates per sample (forward) */
     /* Activations for the current batch: y = output, dy = its gradient. */
     float *y, *dy;
@@ -123,6 +128,14 @@ mla_shape mla_seq_out_shape(const mla_seq *seq, mla_shape in);
 extern const mla_op mla_op_dense, mla_op_conv2d, mla_op_dwconv2d, mla_op_convt2d, mla_op_maxpool,
     mla_op_avgpool, mla_op_gap, mla_op_batchnorm, mla_op_dropout, mla_op_flatten, mla_op_reshape, mla_op_relu,
     mla_op_leaky_relu, mla_op_sigmoid, mla_op_tanh, mla_op_silu, mla_op_residual, mla_op_se;
+
+/* Max pooling of sample s by pool (its y and argmax cache), from x = that sample's
+ * input; for a conv2d that runs its fused pool sample by sample. */
+void mla_maxpool_sample(mla_layer *pool, const float *x, int s);
+/* The backward of relu -> pool for sample s, fused: dx (the relu's input gradient,
+ * pool->in size) = the pool's output gradient routed to each argmax whose pooled
+ * value is positive, zeros elsewhere: what maxpool's then relu's backward give. */
+void mla_maxpool_relu_backward_sample(const mla_layer *pool, int s, float *dx);
 
 /* The net's top-level sequence (for io.c's walk over tensors). */
 const mla_seq *mla_net_seq(const mla_net *net);

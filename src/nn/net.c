@@ -107,6 +107,11 @@ mla_status mla_seq_setup(mla_seq *seq, mla_shape in, mla_shape *out) {
         if (l->op == &mla_op_conv2d && next->op == &mla_op_relu) {
             l->fused_relu = next;
             next->fused_into_prev = true;
+            mla_layer *pool = i + 2 < seq->n - 1 ? &seq->layers[i + 2] : NULL;
+            if (pool && pool->op == &mla_op_maxpool) {
+                l->fused_pool = pool;
+                pool->fused_into_prev = true;
+            }
         }
     }
     *out = in;

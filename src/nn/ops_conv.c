@@ -199,6 +199,7 @@ static mla_status conv2d_setup(mla_layer *l) {
  * region OpenBLAS runs single-threaded. A 1x1, stride-1, unpadded conv needs no im2col. */
 typedef struct {
     float *col, *dcol, *dw, *db;
+    float *dy; /* with a fused relu: this sample's own output gradient */
 } conv2d_scratch;
 
 static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
@@ -211,7 +212,8 @@ static size_t conv2d_col_floats(const mla_layer *l) {
 
 static size_t conv2d_thread_floats(const mla_layer *l) {
     size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
-    return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters;
+    size_t own_dy = l->fused_relu ? (size_t)mla_shape_size(l->out) : 0;
+    return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters + own_dy;
 }
 
 static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) {
@@ -222,6 +224,7 @@ static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) 
     sc.dcol = sc.col + conv2d_col_floats(l);
     sc.dw = sc.dcol + conv2d_col_floats(l);
     sc.db = sc.dw + (size_t)l->filters * rows;
+    sc.dy = sc.db + l->filters;
     return sc;
 }
 
@@ -282,7 +285,9 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
             float *ys = y + (size_t)s * out_size;
             mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, ys, p);
-            conv2d_bias_relu(ys, l->fused_relu ? l->fused_relu->y + (size_t)s * out_size : NULL, b, cout, p);
+            float *rs = l->fused_relu ? l->fused_relu->y + (size_t)s * out_size : NULL;
+            conv2d_bias_relu(ys, rs, b, cout, p);
+            if (l->fused_pool) mla_maxpool_sample(l->fused_pool, rs, s); /* while rs is in cache */
         }
     }
 }
@@ -325,10 +330,12 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
 #pragma omp for schedule(static)
         for (int s = n0; s < n0 + n; s++) {
             const float *dys = dy + (size_t)s * out_size;
-            if (l->fused_relu) { /* the relu's backward, for this sample, while it is in cache */
-                float *own = l->dy + (size_t)s * out_size;
-                relu_grad(l->y + (size_t)s * out_size, l->fused_relu->dy + (size_t)s * out_size, own, out_size);
-                dys = own;
+            if (l->fused_pool) { /* the pool's and the relu's backward, straight into scratch */
+                mla_maxpool_relu_backward_sample(l->fused_pool, s, sc.dy);
+                dys = sc.dy;
+            } else if (l->fused_relu) { /* the relu's backward, for this sample, while it is in cache */
+                relu_grad(l->y + (size_t)s * out_size, l->fused_relu->dy + (size_t)s * out_size, sc.dy, out_size);
+                dys = sc.dy;
             }
             if (pgrads) {
                 const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);

@@ -96,21 +96,44 @@ static void maxpool_plane_padded(const mla_layer *l, const float *src, float *ds
         }
 }
 
+/* Plane p (sample * channels + channel) of the batch: src is that plane's input. */
+static void maxpool_plane(mla_layer *l, const float *src, long p) {
+    size_t ohw = (size_t)l->out.h * l->out.w;
+    float *dst = l->y + (size_t)p * ohw;
+    int32_t *arg = (int32_t *)l->cache + (size_t)p * ohw;
+    if (l->pad == 0 && l->kernel == 2 && l->stride == 2)
+        maxpool_plane_2x2(src, l->in.w, l->out.h, l->out.w, dst, arg);
+    else if (l->pad == 0)
+        maxpool_plane_unpadded(src, l->in.w, l->out.h, l->out.w, l->kernel, l->stride, dst, arg);
+    else
+        maxpool_plane_padded(l, src, dst, arg);
+}
+
+/* y is always l->y: the net passes each layer its own output buffer. */
 static void maxpool_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     (void)ctx;
+    (void)y;
     long planes = (long)n * l->in.c;
-    size_t hw = (size_t)l->in.h * l->in.w, ohw = (size_t)l->out.h * l->out.w;
-    int32_t *arg = l->cache;
+    size_t hw = (size_t)l->in.h * l->in.w;
 #pragma omp parallel for schedule(static) if (planes * (long)hw > MLA_PAR_MIN)
-    for (long p = 0; p < planes; p++) {
-        if (l->pad == 0 && l->kernel == 2 && l->stride == 2)
-            maxpool_plane_2x2(x + (size_t)p * hw, l->in.w, l->out.h, l->out.w, y + (size_t)p * ohw,
-                              arg + (size_t)p * ohw);
-        else if (l->pad == 0)
-            maxpool_plane_unpadded(x + (size_t)p * hw, l->in.w, l->out.h, l->out.w, l->kernel, l->stride,
-                                   y + (size_t)p * ohw, arg + (size_t)p * ohw);
-        else
-            maxpool_plane_padded(l, x + (size_t)p * hw, y + (size_t)p * ohw, arg + (size_t)p * ohw);
+    for (long p = 0; p < planes; p++) maxpool_plane(l, x + (size_t)p * hw, p);
+}
+
+void mla_maxpool_sample(mla_layer *pool, const float *x, int s) {
+    size_t hw = (size_t)pool->in.h * pool->in.w;
+    for (int ch = 0; ch < pool->in.c; ch++) maxpool_plane(pool, x + (size_t)ch * hw, (long)s * pool->in.c + ch);
+}
+
+void mla_maxpool_relu_backward_sample(const mla_layer *pool, int s, float *dx) {
+    size_t ohw = (size_t)pool->out.h * pool->out.w, hw = (size_t)pool->in.h * pool->in.w;
+    size_t first = (size_t)s * pool->in.c * ohw;
+    const float *y = pool->y + first, *dy = pool->dy + first;
+    const int32_t *arg = (const int32_t *)pool->cache + first;
+    memset(dx, 0, (size_t)pool->in.c * hw * sizeof(float));
+    for (int ch = 0; ch < pool->in.c; ch++) {
+        float *d = dx + (size_t)ch * hw;
+        for (size_t q = ch * ohw; q < (ch + 1) * ohw; q++)
+            if (y[q] > 0) d[arg[q]] += dy[q]; /* the relu passes only what was positive */
     }
 }
 

@@ -194,6 +194,49 @@ static void test_fused_conv_relu_matches_unfused(void **state) {
     mla_net_free(b);
 }
 
+/* conv2d -> relu -> maxpool runs fused (the conv pools each sample while it is in cache
+ * and routes the pool's gradient straight to its own), with a 2x2 pool and with
+ * overlapping 3x3 windows. Reshapes after the relus prevent the fusion; both nets must
+ * agree to the bit: outputs, every fused layer's activations, input and parameter gradients. */
+static void test_fused_conv_relu_pool_matches_unfused(void **state) {
+    (void)state;
+    const char *fused = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"relu\", \"name\": \"r1\"}, {\"type\": \"maxpool\", \"name\": \"p1\", "
+                        "\"kernel\": 2}, {\"type\": \"conv2d\", \"name\": \"c2\", \"filters\": 3, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"relu\", \"name\": \"r2\"}, {\"type\": \"maxpool\", \"name\": \"p2\", "
+                        "\"kernel\": 3, \"stride\": 1}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    const char *plain = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"relu\", \"name\": \"r1\"}, {\"type\": \"reshape\", \"shape\": [4, 8, 8]}, "
+                        "{\"type\": \"maxpool\", \"name\": \"p1\", \"kernel\": 2}, {\"type\": \"conv2d\", \"name\": \"c2\", "
+                        "\"filters\": 3, \"kernel\": 3, \"pad\": 1}, {\"type\": \"relu\", \"name\": \"r2\"}, {\"type\": "
+                        "\"reshape\", \"shape\": [3, 4, 4]}, {\"type\": \"maxpool\", \"name\": \"p2\", \"kernel\": 3, "
+                        "\"stride\": 1}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    mla_net *a = make(fused, 4), *b = make(plain, 4);
+    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+    enum { N = 5 };
+    float x[N * 64], dout[N * 3];
+    random_fill(x, N * 64, 7);
+    random_fill(dout, N * 3, 8);
+    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f; /* both signs reach the relus */
+    const float *oa, *ob;
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
+    static const char *const names[] = {"c1", "r1", "p1", "c2", "r2", "p2"};
+    for (int k = 0; k < 6; k++) {
+        const float *aa, *ab;
+        mla_shape sa, sb;
+        int na, nb;
+        assert_int_equal(mla_net_activation(a, names[k], &aa, &sa, &na), MLA_OK);
+        assert_int_equal(mla_net_activation(b, names[k], &ab, &sb, &nb), MLA_OK);
+        assert_int_equal(mla_shape_size(sa), mla_shape_size(sb));
+        assert_memory_equal(aa, ab, sizeof(float) * N * mla_shape_size(sa));
+    }
+    assert_same_backward(a, b, dout, N * 64);
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
 /* Per-thread scratch is sized at the first pass; raising the thread count afterwards must
  * resize it (ASan catches an overrun) and give what a net sized for that count gives. */
 static void test_thread_count_change_after_first_pass(void **state) {
@@ -479,6 +522,7 @@ int main(void) {
         cmocka_unit_test(test_chained_nets_pass_gradients),
         cmocka_unit_test(test_activations_by_name),
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
+        cmocka_unit_test(test_fused_conv_relu_pool_matches_unfused),
         cmocka_unit_test(test_thread_count_change_after_first_pass),
         cmocka_unit_test(test_net_inside_a_parallel_region),
         cmocka_unit_test(test_reproducible_bits_and_flat_vector),
