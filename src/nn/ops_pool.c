@@ -53,6 +53,7 @@ static void maxpool_plane_unpadded(const float *src, int w, int oh, int ow, int 
         }
 }
 
+#if !defined(__AVX512F__)
 /* The common 2x2, stride-2 case unrolled: independent outputs the CPU can overlap (the
  * generic loop's max/argmax chain is latency-bound). Same first-maximum rule. */
 static void maxpool_plane_2x2(const float *restrict src, int w, int oh, int ow, float *restrict dst,
@@ -71,6 +72,82 @@ static void maxpool_plane_2x2(const float *restrict src, int w, int oh, int ow, 
         }
     }
 }
+#endif
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* First n (0..16) lanes. */
+static inline __mmask16 first_lanes(int n) { return (__mmask16)((1u << n) - 1u); }
+
+/* The 2x2, stride-2 plane 16 outputs at a time: the two input rows are loaded as 32
+ * floats each and split into even and odd columns, then the scalar loop's selects run
+ * lane-wise (same comparisons, same first-maximum rule, same bits). */
+static void maxpool_plane_2x2_avx512(const float *src, int w, int oh, int ow, float *dst, int32_t *arg) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int oy = 0; oy < oh; oy++) {
+        const float *r0 = src + (size_t)2 * oy * w, *r1 = r0 + w;
+        for (int ox0 = 0; ox0 < ow; ox0 += 16) {
+            int m = ow - ox0 < 16 ? ow - ox0 : 16;
+            __mmask16 lo = first_lanes(2 * m < 16 ? 2 * m : 16), hi = first_lanes(2 * m > 16 ? 2 * m - 16 : 0);
+            const float *p0 = r0 + 2 * ox0, *p1 = r1 + 2 * ox0;
+            __m512 r0lo = _mm512_maskz_loadu_ps(lo, p0), r0hi = _mm512_maskz_loadu_ps(hi, p0 + 16);
+            __m512 r1lo = _mm512_maskz_loadu_ps(lo, p1), r1hi = _mm512_maskz_loadu_ps(hi, p1 + 16);
+            __m512 a = _mm512_permutex2var_ps(r0lo, even, r0hi), b = _mm512_permutex2var_ps(r0lo, odd, r0hi);
+            __m512 c = _mm512_permutex2var_ps(r1lo, even, r1hi), d = _mm512_permutex2var_ps(r1lo, odd, r1hi);
+            __m512i q = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox0), even);
+            __mmask16 b_wins = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ), d_wins = _mm512_cmp_ps_mask(d, c, _CMP_GT_OQ);
+            __m512 top = _mm512_mask_blend_ps(b_wins, a, b), bottom = _mm512_mask_blend_ps(d_wins, c, d);
+            __m512i at_top = _mm512_mask_add_epi32(q, b_wins, q, _mm512_set1_epi32(1));
+            __m512i qw = _mm512_add_epi32(q, _mm512_set1_epi32(w));
+            __m512i at_bottom = _mm512_mask_add_epi32(qw, d_wins, qw, _mm512_set1_epi32(1));
+            __mmask16 lower = _mm512_cmp_ps_mask(bottom, top, _CMP_GT_OQ), out = first_lanes(m);
+            _mm512_mask_storeu_ps(dst + (size_t)oy * ow + ox0, out, _mm512_mask_blend_ps(lower, top, bottom));
+            _mm512_mask_storeu_epi32(arg + (size_t)oy * ow + ox0, out, _mm512_mask_blend_epi32(lower, at_top, at_bottom));
+        }
+    }
+}
+
+/* The backward of a 2x2, stride-2 plane: windows do not overlap, so every input gets
+ * its window's gradient (if it was the argmax, and with relu set only where the pooled
+ * value is positive) or zero, written once: no clearing pass, no scatter. */
+static void unpool_plane_2x2_avx512(const float *y, const float *dy, const int32_t *arg, bool relu, int h, int w,
+                                    int oh, int ow, float *dx) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int oy = 0; oy < oh; oy++) {
+        float *d0 = dx + (size_t)2 * oy * w, *d1 = d0 + w;
+        for (int ox0 = 0; ox0 < ow; ox0 += 16) {
+            int m = ow - ox0 < 16 ? ow - ox0 : 16;
+            __mmask16 out = first_lanes(m);
+            size_t at = (size_t)oy * ow + ox0;
+            __m512 v = _mm512_maskz_loadu_ps(out, dy + at);
+            if (relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(out, y + at), zero, _CMP_GT_OQ), v);
+            __m512i rel = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(out, arg + at),
+                                           _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox0), even));
+            __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512()), v);
+            __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1)), v);
+            __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(w)), v);
+            __m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(w + 1)), v);
+            __mmask16 lo = first_lanes(2 * m < 16 ? 2 * m : 16), hi = first_lanes(2 * m > 16 ? 2 * m - 16 : 0);
+            _mm512_mask_storeu_ps(d0 + 2 * ox0, lo, _mm512_permutex2var_ps(e0, lo_idx, o0));
+            _mm512_mask_storeu_ps(d0 + 2 * ox0 + 16, hi, _mm512_permutex2var_ps(e0, hi_idx, o0));
+            _mm512_mask_storeu_ps(d1 + 2 * ox0, lo, _mm512_permutex2var_ps(e1, lo_idx, o1));
+            _mm512_mask_storeu_ps(d1 + 2 * ox0 + 16, hi, _mm512_permutex2var_ps(e1, hi_idx, o1));
+        }
+        if (w > 2 * ow) { /* an odd width: the last column belongs to no window */
+            memset(d0 + 2 * ow, 0, (size_t)(w - 2 * ow) * sizeof(float));
+            memset(d1 + 2 * ow, 0, (size_t)(w - 2 * ow) * sizeof(float));
+        }
+    }
+    if (h > 2 * oh) memset(dx + (size_t)2 * oh * w, 0, (size_t)(h - 2 * oh) * w * sizeof(float));
+}
+#endif
+
+static bool is_2x2(const mla_layer *l) { return l->pad == 0 && l->kernel == 2 && l->stride == 2; }
 
 static void maxpool_plane_padded(const mla_layer *l, const float *src, float *dst, int32_t *arg) {
     int h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w, k = l->kernel;
@@ -101,8 +178,12 @@ static void maxpool_plane(mla_layer *l, const float *src, long p) {
     size_t ohw = (size_t)l->out.h * l->out.w;
     float *dst = l->y + (size_t)p * ohw;
     int32_t *arg = (int32_t *)l->cache + (size_t)p * ohw;
-    if (l->pad == 0 && l->kernel == 2 && l->stride == 2)
+    if (is_2x2(l))
+#if defined(__AVX512F__)
+        maxpool_plane_2x2_avx512(src, l->in.w, l->out.h, l->out.w, dst, arg);
+#else
         maxpool_plane_2x2(src, l->in.w, l->out.h, l->out.w, dst, arg);
+#endif
     else if (l->pad == 0)
         maxpool_plane_unpadded(src, l->in.w, l->out.h, l->out.w, l->kernel, l->stride, dst, arg);
     else
@@ -129,11 +210,19 @@ void mla_maxpool_relu_backward_sample(const mla_layer *pool, int s, float *dx) {
     size_t first = (size_t)s * pool->in.c * ohw;
     const float *y = pool->y + first, *dy = pool->dy + first;
     const int32_t *arg = (const int32_t *)pool->cache + first;
+#if defined(__AVX512F__)
+    if (is_2x2(pool)) {
+        for (int ch = 0; ch < pool->in.c; ch++)
+            unpool_plane_2x2_avx512(y + ch * ohw, dy + ch * ohw, arg + ch * ohw, true, pool->in.h, pool->in.w,
+                                    pool->out.h, pool->out.w, dx + ch * hw);
+        return;
+    }
+#endif
     memset(dx, 0, (size_t)pool->in.c * hw * sizeof(float));
     for (int ch = 0; ch < pool->in.c; ch++) {
         float *d = dx + (size_t)ch * hw;
-        for (size_t q = ch * ohw; q < (ch + 1) * ohw; q++)
-            if (y[q] > 0) d[arg[q]] += dy[q]; /* the relu passes only what was positive */
+        /* The relu passes only what was positive; adding +0 leaves a sum that started at +0 as it was. */
+        for (size_t q = ch * ohw; q < (ch + 1) * ohw; q++) d[arg[q]] += y[q] > 0 ? dy[q] : 0.0f;
     }
 }
 
@@ -151,6 +240,13 @@ static void maxpool_backward(mla_layer *l, const float *x, const float *y, const
         for (int ch = 0; ch < c; ch++) {
             size_t plane = (size_t)s * c + ch;
             float *d = dx + plane * hw;
+#if defined(__AVX512F__)
+            if (is_2x2(l)) {
+                unpool_plane_2x2_avx512(NULL, dy + plane * ohw, arg + plane * ohw, false, l->in.h, l->in.w, l->out.h,
+                                        l->out.w, d);
+                continue;
+            }
+#endif
             memset(d, 0, hw * sizeof(float));
             for (size_t q = 0; q < ohw; q++) d[arg[plane * ohw + q]] += dy[plane * ohw + q];
         }

@@ -237,6 +237,42 @@ static void test_fused_conv_relu_pool_matches_unfused(void **state) {
     mla_net_free(b);
 }
 
+/* 2x2 max pooling against a naive loop: ties everywhere (values from {0, 1, 2}), odd
+ * sizes (the last row and column belong to no window) and rows wider than 16 outputs.
+ * The first maximum in row-major window order wins, as in PyTorch; the backward puts
+ * each gradient on that element and zero everywhere else. */
+static void test_maxpool_2x2_matches_naive_loop(void **state) {
+    (void)state;
+    enum { N = 2, C = 3, H = 7, W = 37, OH = H / 2, OW = W / 2, IN = C * H * W, OUT = C * OH * OW };
+    mla_net *net;
+    if (mla_net_create("{\"layers\": [{\"type\": \"maxpool\", \"kernel\": 2}]}", (mla_shape){C, H, W}, 2, 1, &net))
+        fail_msg("%s", mla_last_error());
+    static float x[N * IN], dout[N * OUT], dx[N * IN], want_dx[N * IN];
+    mla_rng r;
+    mla_rng_seed(&r, 11);
+    for (int i = 0; i < N * IN; i++) x[i] = (float)mla_rng_below(&r, 3);
+    random_fill(dout, N * OUT, 12);
+    const float *y;
+    assert_int_equal(mla_net_forward(net, x, N, true, &y), MLA_OK);
+    memset(want_dx, 0, sizeof want_dx);
+    for (int p = 0; p < N * C; p++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int best = p * H * W + 2 * oy * W + 2 * ox;
+                for (int i = 0; i < 2; i++)
+                    for (int j = 0; j < 2; j++) {
+                        int q = p * H * W + (2 * oy + i) * W + 2 * ox + j;
+                        if (x[q] > x[best]) best = q;
+                    }
+                int o = p * OH * OW + oy * OW + ox;
+                assert_true(y[o] == x[best]);
+                want_dx[best] = dout[o];
+            }
+    assert_int_equal(mla_net_backward(net, dout, dx), MLA_OK);
+    assert_memory_equal(dx, want_dx, sizeof dx);
+    mla_net_free(net);
+}
+
 /* Per-thread scratch is sized at the first pass; raising the thread count afterwards must
  * resize it (ASan catches an overrun) and give what a net sized for that count gives. */
 static void test_thread_count_change_after_first_pass(void **state) {
@@ -523,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_activations_by_name),
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
         cmocka_unit_test(test_fused_conv_relu_pool_matches_unfused),
+        cmocka_unit_test(test_maxpool_2x2_matches_naive_loop),
         cmocka_unit_test(test_thread_count_change_after_first_pass),
         cmocka_unit_test(test_net_inside_a_parallel_region),
         cmocka_unit_test(test_reproducible_bits_and_flat_vector),
