@@ -266,6 +266,10 @@ static void conv2d_bias_relu(float *restrict ys, float *restrict rs, const float
     }
 }
 
+static void relu_inplace(float *restrict v, size_t len) {
+    for (size_t q = 0; q < len; q++) v[q] = v[q] > 0 ? v[q] : 0.0f;
+}
+
 /* The relu's backward: own = dy where the relu's input y was positive, else 0. */
 static void relu_grad(const float *restrict y, const float *restrict dy, float *restrict own, size_t len) {
     for (size_t q = 0; q < len; q++) own[q] = y[q] > 0 ? dy[q] : 0.0f;
@@ -284,10 +288,21 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
         for (int s = 0; s < n; s++) {
             const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
             float *ys = y + (size_t)s * out_size;
-            mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, ys, p);
-            float *rs = l->fused_relu ? l->fused_relu->y + (size_t)s * out_size : NULL;
-            conv2d_bias_relu(ys, rs, b, cout, p);
-            if (l->fused_pool) mla_maxpool_sample(l->fused_pool, rs, s); /* while rs is in cache */
+            if (!l->fused_relu) {
+                mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, ys, p);
+                conv2d_bias_relu(ys, NULL, b, cout, p);
+                continue;
+            }
+            /* Fused: the sample is computed in this thread's scratch (its own-gradient
+             * buffer, idle in the forward pass), the conv's and the relu's activations are
+             * streamed out, and the pool reads the relu's output from cache. */
+            float *out = sc.dy;
+            mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, out, p);
+            conv2d_bias_relu(out, NULL, b, cout, p);
+            mla_stream_copy(ys, out, out_size);
+            relu_inplace(out, out_size);
+            mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
+            if (l->fused_pool) mla_maxpool_sample(l->fused_pool, out, s);
         }
     }
 }

@@ -5,6 +5,10 @@
 #ifndef MLAUDIT_NN_RUNS_H
 #define MLAUDIT_NN_RUNS_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -85,6 +89,25 @@ static inline void mla_add_rows(float *restrict dst, size_t dld, const float *re
     }
 #endif
     for (int r = 0; r < rows; r++) mla_add_run(dst + r * dld, src + r * sld, n);
+}
+
+/* dst[0..n) = src[0..n) with streaming stores where the hardware has them: for
+ * activations written now and read only after the whole batch has passed, so they go
+ * to memory without first being read into cache (half the traffic) and without
+ * evicting the working set. Ends with a store fence, so the copy is visible to other
+ * threads after the next synchronisation like any store. */
+static inline void mla_stream_copy(float *restrict dst, const float *restrict src, size_t n) {
+#if defined(__AVX512F__)
+    size_t head = (size_t)((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
+    if (((uintptr_t)dst & 3) || head > n) head = n; /* misaligned floats, or too short: plain stores */
+    mla_copy_run(dst, src, (int)head);
+    size_t q = head;
+    for (; q + 16 <= n; q += 16) _mm512_stream_ps(dst + q, _mm512_loadu_ps(src + q));
+    for (; q < n; q += 16) mla_copy_run(dst + q, src + q, (int)(n - q < 16 ? n - q : 16));
+    _mm_sfence();
+#else
+    memcpy(dst, src, n * sizeof(float));
+#endif
 }
 
 #endif
