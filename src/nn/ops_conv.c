@@ -29,6 +29,40 @@ static void valid_rows(int h, int stride, int pad, int i, int oh, int *lo, int *
     valid_columns(h, stride, pad, i, oh, lo, hi);
 }
 
+#if defined(__AVX512F__)
+/* Lanes [a, b) of 16, clipped. */
+static inline __mmask16 lanes_between(int a, int b) {
+    if (a < 0) a = 0;
+    if (b > 16) b = 16;
+    return a < b ? (__mmask16)(((1u << (b - a)) - 1u) << a) : 0;
+}
+
+/* Stride-1 im2col, 16 output columns per masked load: lanes whose input column falls
+ * in the padding are not read and come out zero, so padding costs nothing extra. */
+static void im2col_channel_s1(const float *x, int h, int w, int k, int pad, int oh, int ow, float *col, size_t ldc) {
+    for (int i = 0; i < k; i++) {
+        int ylo, yhi;
+        valid_rows(h, 1, pad, i, oh, &ylo, &yhi);
+        for (int j = 0; j < k; j++) {
+            float *row = col + (size_t)(i * k + j) * ldc;
+            int lo, hi;
+            valid_columns(w, 1, pad, j, ow, &lo, &hi);
+            int shift = j - pad; /* input column = ox + shift */
+            mla_zero_run(row, ylo * ow);
+            mla_zero_run(row + (size_t)yhi * ow, (oh - yhi) * ow);
+            const float *src = x + (ptrdiff_t)(ylo - pad + i) * w + shift;
+            float *dst = row + (size_t)ylo * ow;
+            for (int x0 = 0; x0 < ow; x0 += 16) {
+                __mmask16 out = lanes_between(0, ow - x0), in = out & lanes_between(lo - x0, hi - x0);
+                for (int r = 0; r < yhi - ylo; r++)
+                    _mm512_mask_storeu_ps(dst + (size_t)r * ow + x0, out,
+                                          _mm512_maskz_loadu_ps(in, src + (ptrdiff_t)r * w + x0));
+            }
+        }
+    }
+}
+#endif
+
 /* One channel's k*k rows of the im2col matrix. Output positions whose input falls in
  * the padding are zeros; the rest is a block of (rows x columns) the tap (i, j) reads. */
 static void im2col_channel(const float *restrict x, int h, int w, int k, int stride, int pad, int oh, int ow,
@@ -58,12 +92,6 @@ static void im2col_channel(const float *restrict x, int h, int w, int k, int str
 }
 
 #if defined(__AVX512F__)
-/* Lanes [a, b) of 16, clipped. */
-static inline __mmask16 lanes_between(int a, int b) {
-    if (a < 0) a = 0;
-    if (b > 16) b = 16;
-    return a < b ? (__mmask16)(((1u << (b - a)) - 1u) << a) : 0;
-}
 
 /* Stride-1 col2im as a gather: each input row is built in registers, 16 columns at a
  * time, from the k*k taps that read it, then stored once. A scatter instead adds the
@@ -71,14 +99,15 @@ static inline __mmask16 lanes_between(int a, int b) {
  * load then waits for the masked store before it (no store forwarding). Taps are
  * added in the scatter's order (i, then j), so the sums are the same bits; two rows
  * are built side by side so that two addition chains overlap. */
-static void col2im_channel_s1(const float *col, size_t ldc, int h, int w, int k, int pad, int oh, int ow, float *x) {
+static void col2im_channel_s1(const float *col, size_t ldc, int h, int w, int k, int pad, int oh, int ow, float *x,
+                              bool add) {
     for (int x0 = 0; x0 < w; x0 += 16) {
         __mmask16 row_mask = lanes_between(0, w - x0);
         for (int y = 0; y < h; y += 2) {
             bool pair = y + 1 < h;
             float *dst0 = x + (size_t)y * w + x0, *dst1 = dst0 + w;
-            __m512 acc0 = _mm512_maskz_loadu_ps(row_mask, dst0);
-            __m512 acc1 = pair ? _mm512_maskz_loadu_ps(row_mask, dst1) : _mm512_setzero_ps();
+            __m512 acc0 = add ? _mm512_maskz_loadu_ps(row_mask, dst0) : _mm512_setzero_ps();
+            __m512 acc1 = add && pair ? _mm512_maskz_loadu_ps(row_mask, dst1) : _mm512_setzero_ps();
             for (int i = 0; i < k; i++) {
                 int oy = y + pad - i; /* output row that reads input row y through tap row i */
                 bool has0 = oy >= 0 && oy < oh, has1 = pair && oy + 1 >= 0 && oy + 1 < oh;
@@ -125,6 +154,13 @@ static void col2im_channel(const float *col, size_t ldc, int h, int w, int k, in
 
 void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
                 size_t ldc) {
+#if defined(__AVX512F__)
+    if (stride == 1) {
+        for (int ch = 0; ch < c; ch++)
+            im2col_channel_s1(x + (size_t)ch * h * w, h, w, k, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
+        return;
+    }
+#endif
     for (int ch = 0; ch < c; ch++)
         im2col_channel(x + (size_t)ch * h * w, h, w, k, stride, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
 }
@@ -134,12 +170,27 @@ void mla_col2im(const float *col, size_t ldc, int c, int h, int w, int k, int st
 #if defined(__AVX512F__)
     if (stride == 1) {
         for (int ch = 0; ch < c; ch++)
-            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w);
+            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w, true);
         return;
     }
 #endif
     for (int ch = 0; ch < c; ch++)
         col2im_channel(col + (size_t)ch * k * k * ldc, ldc, h, w, k, stride, pad, oh, ow, x + (size_t)ch * h * w);
+}
+
+/* x = col2im(col): what mla_col2im adds onto zeros (same bits), without clearing x first
+ * where the gather path writes every element anyway. */
+static void col2im_set(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
+                       float *x) {
+#if defined(__AVX512F__)
+    if (stride == 1) {
+        for (int ch = 0; ch < c; ch++)
+            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w, false);
+        return;
+    }
+#endif
+    memset(x, 0, (size_t)c * h * w * sizeof(float));
+    mla_col2im(col, ldc, c, h, w, k, stride, pad, oh, ow, x);
 }
 
 /* ---- shared parsing ---- */
@@ -364,8 +415,7 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
                     mla_sgemm(true, false, rows, p, cout, 1.0f, w, rows, dys, p, 0.0f, dxs, p);
                 } else {
                     mla_sgemm(true, false, rows, p, cout, 1.0f, w, rows, dys, p, 0.0f, sc.dcol, p);
-                    memset(dxs, 0, in_size * sizeof(float));
-                    mla_col2im(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
+                    col2im_set(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
                                l->out.h, l->out.w, dxs);
                 }
             }
