@@ -354,6 +354,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             relu_inplace(out, out_size);
             mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
             if (l->fused_pool) mla_maxpool_sample(l->fused_pool, out, s);
+            mla_stream_fence();
         }
     }
 }

@@ -94,8 +94,8 @@ static inline void mla_add_rows(float *restrict dst, size_t dld, const float *re
 /* dst[0..n) = src[0..n) with streaming stores where the hardware has them: for
  * activations written now and read only after the whole batch has passed, so they go
  * to memory without first being read into cache (half the traffic) and without
- * evicting the working set. Ends with a store fence, so the copy is visible to other
- * threads after the next synchronisation like any store. */
+ * evicting the working set. Streaming stores are weakly ordered: call mla_stream_fence()
+ * after the last copy of a pass, before other threads may read what was written. */
 static inline void mla_stream_copy(float *restrict dst, const float *restrict src, size_t n) {
 #if defined(__AVX512F__)
     size_t head = (size_t)((64 - ((uintptr_t)dst & 63)) & 63) / sizeof(float);
@@ -104,9 +104,14 @@ static inline void mla_stream_copy(float *restrict dst, const float *restrict sr
     size_t q = head;
     for (; q + 16 <= n; q += 16) _mm512_stream_ps(dst + q, _mm512_loadu_ps(src + q));
     for (; q < n; q += 16) mla_copy_run(dst + q, src + q, (int)(n - q < 16 ? n - q : 16));
-    _mm_sfence();
 #else
     memcpy(dst, src, n * sizeof(float));
+#endif
+}
+
+static inline void mla_stream_fence(void) {
+#if defined(__AVX512F__)
+    _mm_sfence();
 #endif
 }
 
