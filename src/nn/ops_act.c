@@ -4,6 +4,7 @@
 
 #include "nn/blas.h"
 #include "nn/layer.h"
+#include "nn/mathf.h"
 
 static mla_status act_parse(mla_layer *l, const cJSON *j, int classes) {
     (void)classes;
@@ -23,7 +24,12 @@ static mla_status act_setup(mla_layer *l) {
     return MLA_OK;
 }
 
-static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+/* d/dv of v * sigmoid(v) = sigmoid(v) (1 + v (1 - sigmoid(v))) */
+static inline float silu_slope(float v) {
+    float sg = mla_sigmoidf(v);
+    return sg * (1.0f + v * (1.0f - sg));
+}
 
 /* Defines forward(x -> y) and backward(dy, x, y -> dx) loops for one activation. */
 #define ACTIVATION(NAME, FWD, BWD)                                                                             \
@@ -56,9 +62,9 @@ static inline float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
 
 ACTIVATION(relu, v > 0 ? v : 0.0f, v > 0 ? g : 0.0f)
 ACTIVATION(leaky, v > 0 ? v : alpha * v, v > 0 ? g : alpha * g)
-ACTIVATION(sigm, sigmoidf(v), g * o * (1.0f - o))
+ACTIVATION(sigm, mla_sigmoidf(v), g * o * (1.0f - o))
 ACTIVATION(tanh, tanhf(v), g * (1.0f - o * o))
-ACTIVATION(silu, v * sigmoidf(v), g * (sigmoidf(v) * (1.0f + v * (1.0f - sigmoidf(v)))))
+ACTIVATION(silu, v * mla_sigmoidf(v), g * silu_slope(v))
 
 const mla_op mla_op_relu = {"relu", act_parse, act_setup, NULL, relu_forward, relu_backward, NULL, NULL};
 const mla_op mla_op_leaky_relu = {"leaky_relu", leaky_parse, act_setup, NULL, leaky_forward, leaky_backward, NULL, NULL};

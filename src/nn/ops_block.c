@@ -9,6 +9,7 @@
 
 #include "nn/blas.h"
 #include "nn/layer.h"
+#include "nn/mathf.h"
 #include "nn/reduce.h"
 
 /* ---- residual ---- */
@@ -135,7 +136,7 @@ static void se_init(mla_layer *l, float *p, mla_rng *rng) {
     mla_init_uniform(mla_layer_tensor(l, p, 3), (size_t)c, r, rng);
 }
 
-static inline float se_sigmoid(float v) { return 1.0f / (1.0f + expf(-v)); }
+static inline float se_sigmoid(float v) { return mla_sigmoidf(v); }
 
 static void se_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     int c = l->in.c, r = l->units;
