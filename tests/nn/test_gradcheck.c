@@ -103,11 +103,18 @@ static void test_conv2d(void **st) {
     /* Padding wider than the kernel's reach at a stride: rows and columns of pure padding. */
     check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 3, "stride": 2, "pad": 2}), IMG, true);
     check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 2, "stride": 3}), IMG, true);
+    /* Rows wider than 16 columns: im2col and col2im work 16 columns per register. */
+    check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1}), (mla_shape){2, 3, 21}, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 5}), (mla_shape){1, 6, 35}, true);
 }
 static void test_dwconv2d(void **st) {
     (void)st;
     check_spec(SPEC({"type": "dwconv2d", "kernel": 3, "pad": 1}), IMG, true);
     check_spec(SPEC({"type": "dwconv2d", "kernel": 3, "stride": 2, "pad": 1, "bias": false}), IMG, true);
+    /* Rows wider than 16 columns (two register chunks), a 5x5 kernel, both strides. */
+    check_spec(SPEC({"type": "dwconv2d", "kernel": 5, "pad": 2}), (mla_shape){2, 4, 19}, true);
+    check_spec(SPEC({"type": "dwconv2d", "kernel": 5, "stride": 2, "pad": 2}), (mla_shape){2, 5, 37}, true);
+    check_spec(SPEC({"type": "dwconv2d", "kernel": 3, "stride": 3}), (mla_shape){1, 7, 8}, true);
 }
 static void test_convt2d(void **st) {
     (void)st;
