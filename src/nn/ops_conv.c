@@ -30,12 +30,6 @@ static void valid_rows(int h, int stride, int pad, int i, int oh, int *lo, int *
 }
 
 #if defined(__AVX512F__)
-/* Lanes [a, b) of 16, clipped. */
-static inline __mmask16 lanes_between(int a, int b) {
-    if (a < 0) a = 0;
-    if (b > 16) b = 16;
-    return a < b ? (__mmask16)(((1u << (b - a)) - 1u) << a) : 0;
-}
 
 /* Stride-1 im2col, 16 output columns per masked load: lanes whose input column falls
  * in the padding are not read and come out zero, so padding costs nothing extra. */
@@ -53,7 +47,7 @@ static void im2col_channel_s1(const float *x, int h, int w, int k, int pad, int 
             const float *src = x + (ptrdiff_t)(ylo - pad + i) * w + shift;
             float *dst = row + (size_t)ylo * ow;
             for (int x0 = 0; x0 < ow; x0 += 16) {
-                __mmask16 out = lanes_between(0, ow - x0), in = out & lanes_between(lo - x0, hi - x0);
+                __mmask16 out = mla_lanes_between(0, ow - x0), in = out & mla_lanes_between(lo - x0, hi - x0);
                 for (int r = 0; r < yhi - ylo; r++)
                     _mm512_mask_storeu_ps(dst + (size_t)r * ow + x0, out,
                                           _mm512_maskz_loadu_ps(in, src + (ptrdiff_t)r * w + x0));
@@ -82,7 +76,8 @@ static void im2col_channel(const float *restrict x, int h, int w, int k, int str
             const float *src = x + (size_t)(ylo * stride - pad + i) * w;
             float *dst = row + (size_t)ylo * ow;
             if (stride == 1)
-                mla_copy_rows(dst + lo, (size_t)ow, src + lo + shift, (size_t)w, yhi - ylo, hi - lo);
+                for (int oy = 0; oy < yhi - ylo; oy++)
+                    for (int ox = lo; ox < hi; ox++) dst[(size_t)oy * ow + ox] = src[(size_t)oy * w + ox + shift];
             else
                 for (int oy = 0; oy < yhi - ylo; oy++)
                     for (int ox = lo; ox < hi; ox++)
@@ -102,7 +97,7 @@ static void im2col_channel(const float *restrict x, int h, int w, int k, int str
 static void col2im_channel_s1(const float *col, size_t ldc, int h, int w, int k, int pad, int oh, int ow, float *x,
                               bool add) {
     for (int x0 = 0; x0 < w; x0 += 16) {
-        __mmask16 row_mask = lanes_between(0, w - x0);
+        __mmask16 row_mask = mla_lanes_between(0, w - x0);
         for (int y = 0; y < h; y += 2) {
             bool pair = y + 1 < h;
             float *dst0 = x + (size_t)y * w + x0, *dst1 = dst0 + w;
@@ -114,7 +109,7 @@ static void col2im_channel_s1(const float *col, size_t ldc, int h, int w, int k,
                 if (!has0 && !has1) continue;
                 for (int j = 0; j < k; j++) {
                     int shift = j - pad; /* lane t holds column x0 + t = ox + shift */
-                    __mmask16 m = row_mask & lanes_between(shift - x0, shift - x0 + ow);
+                    __mmask16 m = row_mask & mla_lanes_between(shift - x0, shift - x0 + ow);
                     if (!m) continue;
                     /* Lane t reads ox = x0 + t - shift; masked-off lanes are not read. */
                     const float *src = col + (size_t)(i * k + j) * ldc + (ptrdiff_t)oy * ow + x0 - shift;
@@ -143,7 +138,8 @@ static void col2im_channel(const float *col, size_t ldc, int h, int w, int k, in
             int shift = j - pad;
             float *dst = x + (size_t)(ylo * stride - pad + i) * w;
             if (stride == 1)
-                mla_add_rows(dst + lo + shift, (size_t)w, src + lo, (size_t)ow, yhi - ylo, hi - lo);
+                for (int oy = 0; oy < yhi - ylo; oy++)
+                    for (int ox = lo; ox < hi; ox++) dst[(size_t)oy * w + ox + shift] += src[(size_t)oy * ow + ox];
             else
                 for (int oy = 0; oy < yhi - ylo; oy++)
                     for (int ox = lo; ox < hi; ox++)
@@ -500,13 +496,13 @@ static void dw_backward_plane(const float *src, const float *g, const float *f, 
 static inline __m512 dw_tap(const float *row, int x0, int st, int shift, int lo, int hi) {
     int t0 = lo - x0 > 0 ? lo - x0 : 0, t1 = hi - x0 < 16 ? hi - x0 : 16;
     if (t0 >= t1) return _mm512_setzero_ps();
-    if (st == 1) return _mm512_maskz_loadu_ps(lanes_between(t0, t1), row + x0 + shift);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    if (st == 1) return _mm512_maskz_loadu_ps(mla_lanes_between(t0, t1), row + x0 + shift);
+    const __m512i even = mla_even_lanes();
     const float *base = row + 2 * x0 + shift; /* float u of the pair is column 2 x0 + shift + u */
     int a = 2 * t0, b = 2 * t1 - 1;
-    __m512 v0 = _mm512_maskz_loadu_ps(lanes_between(a, b), base);
-    __m512 v1 = _mm512_maskz_loadu_ps(lanes_between(a - 16, b - 16), base + 16);
-    return _mm512_maskz_mov_ps(lanes_between(t0, t1), _mm512_permutex2var_ps(v0, even, v1));
+    __m512 v0 = _mm512_maskz_loadu_ps(mla_lanes_between(a, b), base);
+    __m512 v1 = _mm512_maskz_loadu_ps(mla_lanes_between(a - 16, b - 16), base + 16);
+    return _mm512_maskz_mov_ps(mla_lanes_between(t0, t1), _mm512_permutex2var_ps(v0, even, v1));
 }
 
 static void dw_forward_plane_avx512(const float *src, const float *f, float bias, int h, int w, int k, int st,
@@ -523,7 +519,7 @@ static void dw_forward_plane_avx512(const float *src, const float *f, float bias
                 for (int j = 0; j < k; j++)
                     acc = _mm512_fmadd_ps(_mm512_set1_ps(f[i * k + j]), dw_tap(row, x0, st, j - pad, lo[j], hi[j]), acc);
             }
-            _mm512_mask_storeu_ps(dst + (size_t)oy * ow + x0, lanes_between(0, ow - x0), acc);
+            _mm512_mask_storeu_ps(dst + (size_t)oy * ow + x0, mla_lanes_between(0, ow - x0), acc);
         }
 }
 
@@ -540,7 +536,7 @@ static void dw_weight_grad_avx512(const float *src, const float *g, int h, int w
                 if (iy < 0 || iy >= h) continue;
                 const float *row = src + (size_t)iy * w, *grow = g + (size_t)oy * ow;
                 for (int x0 = 0; x0 < ow; x0 += 16) {
-                    __m512 gv = _mm512_maskz_loadu_ps(lanes_between(0, ow - x0), grow + x0);
+                    __m512 gv = _mm512_maskz_loadu_ps(mla_lanes_between(0, ow - x0), grow + x0);
                     acc = _mm512_fmadd_ps(gv, dw_tap(row, x0, st, j - pad, lo, hi), acc);
                 }
             }
@@ -554,14 +550,14 @@ static void dw_input_grad_s1_avx512(const float *g, const float *f, int h, int w
                                     float *dsrc) {
     for (int y = 0; y < h; y++)
         for (int x0 = 0; x0 < w; x0 += 16) {
-            __mmask16 row_mask = lanes_between(0, w - x0);
+            __mmask16 row_mask = mla_lanes_between(0, w - x0);
             __m512 acc = _mm512_setzero_ps();
             for (int i = 0; i < k; i++) {
                 int oy = y + pad - i;
                 if (oy < 0 || oy >= oh) continue;
                 for (int j = 0; j < k; j++) {
                     int shift = j - pad; /* lane t: input column x0 + t = ox + shift */
-                    __mmask16 m = row_mask & lanes_between(shift - x0, shift - x0 + ow);
+                    __mmask16 m = row_mask & mla_lanes_between(shift - x0, shift - x0 + ow);
                     if (!m) continue;
                     const float *src = g + (size_t)oy * ow + x0 - shift;
                     acc = _mm512_fmadd_ps(_mm512_set1_ps(f[i * k + j]), _mm512_maskz_loadu_ps(m, src), acc);

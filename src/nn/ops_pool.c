@@ -8,6 +8,7 @@
 #include "nn/blas.h"
 #include "nn/layer.h"
 #include "nn/reduce.h"
+#include "nn/runs.h"
 
 static mla_status pool_parse(mla_layer *l, const cJSON *j, int classes) {
     (void)classes;
@@ -75,22 +76,18 @@ static void maxpool_plane_2x2(const float *restrict src, int w, int oh, int ow, 
 #endif
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
-
-/* First n (0..16) lanes. */
-static inline __mmask16 first_lanes(int n) { return (__mmask16)((1u << n) - 1u); }
 
 /* The 2x2, stride-2 plane 16 outputs at a time: the two input rows are loaded as 32
  * floats each and split into even and odd columns, then the scalar loop's selects run
  * lane-wise (same comparisons, same first-maximum rule, same bits). */
 static void maxpool_plane_2x2_avx512(const float *src, int w, int oh, int ow, float *dst, int32_t *arg) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i even = mla_even_lanes();
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int oy = 0; oy < oh; oy++) {
         const float *r0 = src + (size_t)2 * oy * w, *r1 = r0 + w;
         for (int ox0 = 0; ox0 < ow; ox0 += 16) {
             int m = ow - ox0 < 16 ? ow - ox0 : 16;
-            __mmask16 lo = first_lanes(2 * m < 16 ? 2 * m : 16), hi = first_lanes(2 * m > 16 ? 2 * m - 16 : 0);
+            __mmask16 lo = mla_lanes_between(0, 2 * m), hi = mla_lanes_between(0, 2 * m - 16);
             const float *p0 = r0 + 2 * ox0, *p1 = r1 + 2 * ox0;
             __m512 r0lo = _mm512_maskz_loadu_ps(lo, p0), r0hi = _mm512_maskz_loadu_ps(hi, p0 + 16);
             __m512 r1lo = _mm512_maskz_loadu_ps(lo, p1), r1hi = _mm512_maskz_loadu_ps(hi, p1 + 16);
@@ -102,7 +99,7 @@ static void maxpool_plane_2x2_avx512(const float *src, int w, int oh, int ow, fl
             __m512i at_top = _mm512_mask_add_epi32(q, b_wins, q, _mm512_set1_epi32(1));
             __m512i qw = _mm512_add_epi32(q, _mm512_set1_epi32(w));
             __m512i at_bottom = _mm512_mask_add_epi32(qw, d_wins, qw, _mm512_set1_epi32(1));
-            __mmask16 lower = _mm512_cmp_ps_mask(bottom, top, _CMP_GT_OQ), out = first_lanes(m);
+            __mmask16 lower = _mm512_cmp_ps_mask(bottom, top, _CMP_GT_OQ), out = mla_lanes_between(0, m);
             _mm512_mask_storeu_ps(dst + (size_t)oy * ow + ox0, out, _mm512_mask_blend_ps(lower, top, bottom));
             _mm512_mask_storeu_epi32(arg + (size_t)oy * ow + ox0, out, _mm512_mask_blend_epi32(lower, at_top, at_bottom));
         }
@@ -114,7 +111,7 @@ static void maxpool_plane_2x2_avx512(const float *src, int w, int oh, int ow, fl
  * value is positive) or zero, written once: no clearing pass, no scatter. */
 static void unpool_plane_2x2_avx512(const float *y, const float *dy, const int32_t *arg, bool relu, int h, int w,
                                     int oh, int ow, float *dx) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i even = mla_even_lanes();
     const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512 zero = _mm512_setzero_ps();
@@ -122,7 +119,7 @@ static void unpool_plane_2x2_avx512(const float *y, const float *dy, const int32
         float *d0 = dx + (size_t)2 * oy * w, *d1 = d0 + w;
         for (int ox0 = 0; ox0 < ow; ox0 += 16) {
             int m = ow - ox0 < 16 ? ow - ox0 : 16;
-            __mmask16 out = first_lanes(m);
+            __mmask16 out = mla_lanes_between(0, m);
             size_t at = (size_t)oy * ow + ox0;
             __m512 v = _mm512_maskz_loadu_ps(out, dy + at);
             if (relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(out, y + at), zero, _CMP_GT_OQ), v);
@@ -132,7 +129,7 @@ static void unpool_plane_2x2_avx512(const float *y, const float *dy, const int32
             __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(1)), v);
             __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(w)), v);
             __m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(rel, _mm512_set1_epi32(w + 1)), v);
-            __mmask16 lo = first_lanes(2 * m < 16 ? 2 * m : 16), hi = first_lanes(2 * m > 16 ? 2 * m - 16 : 0);
+            __mmask16 lo = mla_lanes_between(0, 2 * m), hi = mla_lanes_between(0, 2 * m - 16);
             _mm512_mask_storeu_ps(d0 + 2 * ox0, lo, _mm512_permutex2var_ps(e0, lo_idx, o0));
             _mm512_mask_storeu_ps(d0 + 2 * ox0 + 16, hi, _mm512_permutex2var_ps(e0, hi_idx, o0));
             _mm512_mask_storeu_ps(d1 + 2 * ox0, lo, _mm512_permutex2var_ps(e1, lo_idx, o1));
