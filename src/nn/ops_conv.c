@@ -69,8 +69,8 @@ static void im2col_channel(const float *restrict x, int h, int w, int k, int str
             int lo, hi;
             valid_columns(w, stride, pad, j, ow, &lo, &hi);
             int shift = j - pad; /* input column = ox * stride + shift */
-            /* A tap that reaches into the padding: zero its whole row first (one streaming
-             * store beats a zero run on each side of every output row). */
+            /* A tap that reaches into the padding: zero its whole row first (one memset
+             * beats a zero run on each side of every output row). */
             if (ylo > 0 || yhi < oh || lo > 0 || hi < ow) memset(row, 0, (size_t)oh * ow * sizeof(float));
             if (ylo >= yhi) continue;
             const float *src = x + (size_t)(ylo * stride - pad + i) * w;
