@@ -246,7 +246,7 @@ static mla_status conv2d_setup(mla_layer *l) {
  * region OpenBLAS runs single-threaded. A 1x1, stride-1, unpadded conv needs no im2col. */
 typedef struct {
     float *col, *dcol, *dw, *db;
-    float *dy; /* with a fused relu: this sample's own output gradient */
+    float *dy; /* with a fused relu: the sample's output (forward), its own output gradient (backward) */
 } conv2d_scratch;
 
 static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
