@@ -80,12 +80,6 @@ struct mla_layer {
      * that leave the group (input and parameters); the gradients inside the group (the
      * conv's, relu's and pool's dy buffers) are not written. */
     struct mla_layer *fused_relu, *fused_pool;
-    /* Set by mla_seq_setup on a batchnorm followed by a relu or silu (not last): the
-     * normalising pass also writes the activation's output, and the backward pass first
-     * runs the activation's backward channel by channel into the batchnorm's dy, where
-     * the second pass finds it in cache. Both layers' activations and dy buffers hold
-     * what they would unfused, bit for bit; the activation's own passes are skipped. */
-    struct mla_layer *fused_act;
     bool fused_into_prev;             /* this layer's passes are done by an earlier layer */
     double macs;                      /* multiply-accumulates per sample (forward) */
     /* Activations for the current batch: y = output, dy = its gradient. */

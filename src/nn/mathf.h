@@ -47,12 +47,4 @@ static inline float mla_expf(float x) {
 /* 1 / (1 + e^-x) */
 static inline float mla_sigmoidf(float x) { return 1.0f / (1.0f + mla_expf(-x)); }
 
-/* SiLU, x sigmoid(x), and its derivative sigmoid(x) (1 + x (1 - sigmoid(x))): one
- * definition for the silu layer and for batch norm's fused silu (same bits). */
-static inline float mla_silu(float x) { return x * mla_sigmoidf(x); }
-static inline float mla_silu_slope(float x) {
-    float sg = mla_sigmoidf(x);
-    return sg * (1.0f + x * (1.0f - sg));
-}
-
 #endif

@@ -25,6 +25,12 @@ static mla_status act_setup(mla_layer *l) {
 }
 
 
+/* d/dv of v * sigmoid(v) = sigmoid(v) (1 + v (1 - sigmoid(v))) */
+static inline float silu_slope(float v) {
+    float sg = mla_sigmoidf(v);
+    return sg * (1.0f + v * (1.0f - sg));
+}
+
 /* Defines forward(x -> y) and backward(dy, x, y -> dx) loops for one activation. */
 #define ACTIVATION(NAME, FWD, BWD)                                                                             \
     static void NAME##_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {                \
@@ -58,7 +64,7 @@ ACTIVATION(relu, v > 0 ? v : 0.0f, v > 0 ? g : 0.0f)
 ACTIVATION(leaky, v > 0 ? v : alpha * v, v > 0 ? g : alpha * g)
 ACTIVATION(sigm, mla_sigmoidf(v), g * o * (1.0f - o))
 ACTIVATION(tanh, tanhf(v), g * (1.0f - o * o))
-ACTIVATION(silu, mla_silu(v), g * mla_silu_slope(v))
+ACTIVATION(silu, v * mla_sigmoidf(v), g * silu_slope(v))
 
 const mla_op mla_op_relu = {"relu", act_parse, act_setup, NULL, relu_forward, relu_backward, NULL, NULL};
 const mla_op mla_op_leaky_relu = {"leaky_relu", leaky_parse, act_setup, NULL, leaky_forward, leaky_backward, NULL, NULL};

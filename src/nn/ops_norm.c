@@ -7,7 +7,6 @@
 
 #include "nn/blas.h"
 #include "nn/layer.h"
-#include "nn/mathf.h"
 #include "nn/reduce.h"
 
 static mla_status bn_parse(mla_layer *l, const cJSON *j, int classes) {
@@ -74,34 +73,6 @@ static void plane_grad_sums(const float *g, const float *x, size_t len, float me
     *sgx += mla_lanes_fold(b);
 }
 
-typedef enum { BN_ACT_NONE, BN_ACT_RELU, BN_ACT_SILU } bn_act;
-
-static bn_act bn_act_of(const mla_layer *l) {
-    if (!l->fused_act) return BN_ACT_NONE;
-    return l->fused_act->op == &mla_op_relu ? BN_ACT_RELU : BN_ACT_SILU;
-}
-
-/* y = x * scale + shift over one plane and, with a fused activation, a = act(y) in the
- * same pass (the expressions of ops_act.c, so the same bits). */
-static void bn_normalize(const float *restrict x, float *restrict y, float *restrict a, bn_act act, size_t len,
-                         float scale, float shift) {
-    for (size_t q = 0; q < len; q++) y[q] = x[q] * scale + shift;
-    if (act == BN_ACT_RELU)
-        for (size_t q = 0; q < len; q++) a[q] = y[q] > 0 ? y[q] : 0.0f;
-    else if (act == BN_ACT_SILU)
-        for (size_t q = 0; q < len; q++) a[q] = mla_silu(y[q]);
-}
-
-/* The fused activation's backward over one plane: g = d(loss)/d(y) from the
- * activation's output gradient da and its input y. */
-static void bn_act_backward(const float *restrict y, const float *restrict da, float *restrict g, bn_act act,
-                            size_t len) {
-    if (act == BN_ACT_RELU)
-        for (size_t q = 0; q < len; q++) g[q] = y[q] > 0 ? da[q] : 0.0f;
-    else
-        for (size_t q = 0; q < len; q++) g[q] = da[q] * mla_silu_slope(y[q]);
-}
-
 static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     int c = l->in.c;
     size_t hw = (size_t)l->in.h * l->in.w, m = (size_t)n * hw;
@@ -109,7 +80,6 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
     float *rmean = mla_layer_tensor(l, ctx->params, 2), *rvar = mla_layer_tensor(l, ctx->params, 3);
     float *bmean = l->cache, *binv = bmean + c;
     bool batch = ctx->train;
-    bn_act act = bn_act_of(l);
     l->batch_stats_used = batch;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
@@ -133,8 +103,9 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
         binv[ch] = inv;
         float scale = gamma[ch] * inv, shift = beta[ch] - mean * scale;
         for (int s = 0; s < n; s++) {
-            size_t at = ((size_t)s * c + ch) * hw;
-            bn_normalize(x + at, y + at, l->fused_act ? l->fused_act->y + at : NULL, act, hw, scale, shift);
+            const float *src = x + ((size_t)s * c + ch) * hw;
+            float *dst = y + ((size_t)s * c + ch) * hw;
+            for (size_t q = 0; q < hw; q++) dst[q] = src[q] * scale + shift;
         }
     }
 }
@@ -149,7 +120,6 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
     float *dbeta = ctx->param_grads ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
     const float *bmean = l->cache, *binv = bmean + c;
     bool batch = l->batch_stats_used;
-    bn_act act = bn_act_of(l);
     double m = (double)n * (double)hw;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
@@ -157,8 +127,6 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
         double sg = 0, sgx = 0; /* sum dy, sum dy * xhat */
         for (int s = n0; s < n0 + n; s++) {
             size_t at = ((size_t)s * c + ch) * hw;
-            /* dy is this layer's own buffer then (the activation is not last). */
-            if (act != BN_ACT_NONE) bn_act_backward(l->y + at, l->fused_act->dy + at, l->dy + at, act, hw);
             plane_grad_sums(dy + at, x + at, hw, mean, &sg, &sgx);
         }
         sgx *= inv;

@@ -237,51 +237,6 @@ static void test_fused_conv_relu_pool_matches_unfused(void **state) {
     mla_net_free(b);
 }
 
-/* batchnorm -> relu and batchnorm -> silu run fused (the normalising pass writes the
- * activation too; the backward runs the activation's backward per channel). Reshapes
- * between them prevent the fusion; in training and in evaluation mode both nets must
- * agree to the bit: outputs, both layers' activations, input and parameter gradients. */
-static void test_fused_batchnorm_activation_matches_unfused(void **state) {
-    (void)state;
-    static const char *const acts[] = {"relu", "silu"};
-    for (int k = 0; k < 2; k++) {
-        char fused[640], plain[640];
-        snprintf(fused, sizeof fused,
-                 "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"pad\": 1}, "
-                 "{\"type\": \"batchnorm\", \"name\": \"bn\"}, {\"type\": \"%s\", \"name\": \"act\"}, "
-                 "{\"type\": \"dense\", \"units\": \"classes\"}]}",
-                 acts[k]);
-        snprintf(plain, sizeof plain,
-                 "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"pad\": 1}, "
-                 "{\"type\": \"batchnorm\", \"name\": \"bn\"}, {\"type\": \"reshape\", \"shape\": [3, 8, 8]}, "
-                 "{\"type\": \"%s\", \"name\": \"act\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}",
-                 acts[k]);
-        mla_net *a = make(fused, 6), *b = make(plain, 6);
-        assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
-        enum { N = 5 };
-        float x[N * 64], dout[N * 3];
-        random_fill(x, N * 64, 9);
-        random_fill(dout, N * 3, 10);
-        for (int train = 1; train >= 0; train--) {
-            const float *oa, *ob;
-            assert_int_equal(mla_net_forward(a, x, N, train, &oa), MLA_OK);
-            assert_int_equal(mla_net_forward(b, x, N, train, &ob), MLA_OK);
-            assert_memory_equal(oa, ob, sizeof(float) * N * 3);
-            for (int j = 0; j < 2; j++) {
-                const float *aa, *ab;
-                mla_shape sa, sb;
-                int na, nb;
-                assert_int_equal(mla_net_activation(a, j ? "act" : "bn", &aa, &sa, &na), MLA_OK);
-                assert_int_equal(mla_net_activation(b, j ? "act" : "bn", &ab, &sb, &nb), MLA_OK);
-                assert_memory_equal(aa, ab, sizeof(float) * N * 3 * 64);
-            }
-            assert_same_backward(a, b, dout, N * 64);
-        }
-        mla_net_free(a);
-        mla_net_free(b);
-    }
-}
-
 /* 2x2 max pooling against a naive loop: ties everywhere (values from {0, 1, 2}), odd
  * sizes (the last row and column belong to no window) and rows wider than 16 outputs.
  * The first maximum in row-major window order wins, as in PyTorch; the backward puts
@@ -605,7 +560,6 @@ int main(void) {
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
         cmocka_unit_test(test_fused_conv_relu_pool_matches_unfused),
         cmocka_unit_test(test_maxpool_2x2_matches_naive_loop),
-        cmocka_unit_test(test_fused_batchnorm_activation_matches_unfused),
         cmocka_unit_test(test_thread_count_change_after_first_pass),
         cmocka_unit_test(test_net_inside_a_parallel_region),
         cmocka_unit_test(test_reproducible_bits_and_flat_vector),
