@@ -24,7 +24,6 @@ static mla_status act_setup(mla_layer *l) {
     return MLA_OK;
 }
 
-
 /* d/dv of v * sigmoid(v) = sigmoid(v) (1 + v (1 - sigmoid(v))) */
 static inline float silu_slope(float v) {
     float sg = mla_sigmoidf(v);

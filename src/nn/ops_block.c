@@ -136,8 +136,6 @@ static void se_init(mla_layer *l, float *p, mla_rng *rng) {
     mla_init_uniform(mla_layer_tensor(l, p, 3), (size_t)c, r, rng);
 }
 
-static inline float se_sigmoid(float v) { return mla_sigmoidf(v); }
-
 static void se_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     int c = l->in.c, r = l->units;
     size_t hw = (size_t)l->in.h * l->in.w, stride = se_stride(l);
@@ -154,12 +152,12 @@ static void se_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
             float v = b1[i];
             for (int ch = 0; ch < c; ch++) v += w1[(size_t)i * c + ch] * cs[ch];
             pre1[i] = v;
-            z[i] = l->act == SE_SILU ? v * se_sigmoid(v) : (v > 0 ? v : 0.0f);
+            z[i] = l->act == SE_SILU ? v * mla_sigmoidf(v) : (v > 0 ? v : 0.0f);
         }
         for (int ch = 0; ch < c; ch++) {
             float v = b2[ch];
             for (int i = 0; i < r; i++) v += w2[(size_t)ch * r + i] * z[i];
-            e[ch] = se_sigmoid(v);
+            e[ch] = mla_sigmoidf(v);
             float *dst = y + (size_t)s * c * hw + (size_t)ch * hw;
             for (size_t q = 0; q < hw; q++) dst[q] = src[(size_t)ch * hw + q] * e[ch];
         }
@@ -186,7 +184,7 @@ static void se_backward(mla_layer *l, const float *x, const float *y, const floa
         for (int i = 0; i < r; i++) {
             float dz = 0;
             for (int ch = 0; ch < c; ch++) dz += w2[(size_t)ch * r + i] * dp2[ch];
-            float v = pre1[i], sg = se_sigmoid(v);
+            float v = pre1[i], sg = mla_sigmoidf(v);
             dp1[i] = dz * (l->act == SE_SILU ? sg * (1.0f + v * (1.0f - sg)) : (v > 0 ? 1.0f : 0.0f));
         }
         if (!dx) continue;

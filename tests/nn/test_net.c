@@ -156,9 +156,39 @@ static void assert_same_backward(mla_net *a, mla_net *b, const float *dout, size
     free(dxb);
 }
 
+/* A fused net and the same net with reshapes that prevent the fusion must agree to the
+ * bit: outputs, the named layers' activations, input and parameter gradients. Inputs
+ * have both signs, so the relus pass some values and stop others. */
+static void assert_fused_matches_plain(const char *fused, const char *plain, const char *const *names, int n_names,
+                                       uint64_t seed) {
+    mla_net *a = make(fused, 4), *b = make(plain, 4);
+    assert_int_equal(mla_net_param_count(a), mla_net_param_count(b));
+    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+    enum { N = 5 };
+    float x[N * 64], dout[N * 3];
+    random_fill(x, N * 64, seed);
+    random_fill(dout, N * 3, seed + 1);
+    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f;
+    const float *oa, *ob;
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
+    for (int k = 0; k < n_names; k++) {
+        const float *aa, *ab;
+        mla_shape sa, sb;
+        int na, nb;
+        assert_int_equal(mla_net_activation(a, names[k], &aa, &sa, &na), MLA_OK);
+        assert_int_equal(mla_net_activation(b, names[k], &ab, &sb, &nb), MLA_OK);
+        assert_int_equal(mla_shape_size(sa), mla_shape_size(sb));
+        assert_memory_equal(aa, ab, sizeof(float) * N * mla_shape_size(sa));
+    }
+    assert_same_backward(a, b, dout, N * 64);
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
 /* conv2d -> relu runs fused (the conv writes the relu's output and takes over its
- * backward). A reshape to the same shape between them prevents the fusion; both nets
- * must agree to the bit: outputs, both layers' activations, input and parameter gradients. */
+ * backward); reshapes between them prevent the fusion. */
 static void test_fused_conv_relu_matches_unfused(void **state) {
     (void)state;
     const char *fused = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
@@ -169,35 +199,13 @@ static void test_fused_conv_relu_matches_unfused(void **state) {
                         "\"r1\"}, {\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"stride\": 2}, {\"type\": "
                         "\"reshape\", \"shape\": [3, 3, 3]}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": "
                         "\"classes\"}]}";
-    mla_net *a = make(fused, 4), *b = make(plain, 4);
-    assert_int_equal(mla_net_param_count(a), mla_net_param_count(b));
-    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
-    enum { N = 5 };
-    float x[N * 64], dout[N * 3];
-    random_fill(x, N * 64, 3);
-    random_fill(dout, N * 3, 4);
-    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f; /* both signs reach the relus */
-    const float *oa, *ob, *aa, *ab;
-    mla_shape sa, sb;
-    int na, nb;
-    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
-    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
-    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
-    for (int k = 0; k < 2; k++) {
-        const char *name = k ? "r1" : "c1";
-        assert_int_equal(mla_net_activation(a, name, &aa, &sa, &na), MLA_OK);
-        assert_int_equal(mla_net_activation(b, name, &ab, &sb, &nb), MLA_OK);
-        assert_memory_equal(aa, ab, sizeof(float) * N * 4 * 64);
-    }
-    assert_same_backward(a, b, dout, N * 64);
-    mla_net_free(a);
-    mla_net_free(b);
+    static const char *const names[] = {"c1", "r1"};
+    assert_fused_matches_plain(fused, plain, names, 2, 3);
 }
 
 /* conv2d -> relu -> maxpool runs fused (the conv pools each sample while it is in cache
  * and routes the pool's gradient straight to its own), with a 2x2 pool and with
- * overlapping 3x3 windows. Reshapes after the relus prevent the fusion; both nets must
- * agree to the bit: outputs, every fused layer's activations, input and parameter gradients. */
+ * overlapping 3x3 windows; reshapes after the relus prevent the fusion. */
 static void test_fused_conv_relu_pool_matches_unfused(void **state) {
     (void)state;
     const char *fused = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
@@ -211,30 +219,8 @@ static void test_fused_conv_relu_pool_matches_unfused(void **state) {
                         "\"filters\": 3, \"kernel\": 3, \"pad\": 1}, {\"type\": \"relu\", \"name\": \"r2\"}, {\"type\": "
                         "\"reshape\", \"shape\": [3, 4, 4]}, {\"type\": \"maxpool\", \"name\": \"p2\", \"kernel\": 3, "
                         "\"stride\": 1}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
-    mla_net *a = make(fused, 4), *b = make(plain, 4);
-    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
-    enum { N = 5 };
-    float x[N * 64], dout[N * 3];
-    random_fill(x, N * 64, 7);
-    random_fill(dout, N * 3, 8);
-    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f; /* both signs reach the relus */
-    const float *oa, *ob;
-    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
-    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
-    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
     static const char *const names[] = {"c1", "r1", "p1", "c2", "r2", "p2"};
-    for (int k = 0; k < 6; k++) {
-        const float *aa, *ab;
-        mla_shape sa, sb;
-        int na, nb;
-        assert_int_equal(mla_net_activation(a, names[k], &aa, &sa, &na), MLA_OK);
-        assert_int_equal(mla_net_activation(b, names[k], &ab, &sb, &nb), MLA_OK);
-        assert_int_equal(mla_shape_size(sa), mla_shape_size(sb));
-        assert_memory_equal(aa, ab, sizeof(float) * N * mla_shape_size(sa));
-    }
-    assert_same_backward(a, b, dout, N * 64);
-    mla_net_free(a);
-    mla_net_free(b);
+    assert_fused_matches_plain(fused, plain, names, 6, 7);
 }
 
 /* 2x2 max pooling against a naive loop: ties everywhere (values from {0, 1, 2}), odd
