@@ -161,32 +161,25 @@ void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad,
         im2col_channel(x + (size_t)ch * h * w, h, w, k, stride, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
 }
 
-void mla_col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
-                float *x) {
+/* add: x += col2im(col), as mla_col2im promises; otherwise x = col2im(col), the same bits
+ * as adding onto zeros, without clearing x first where the gather writes every element. */
+static void col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
+                   float *x, bool add) {
 #if defined(__AVX512F__)
     if (stride == 1) {
         for (int ch = 0; ch < c; ch++)
-            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w, true);
+            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w, add);
         return;
     }
 #endif
+    if (!add) memset(x, 0, (size_t)c * h * w * sizeof(float));
     for (int ch = 0; ch < c; ch++)
         col2im_channel(col + (size_t)ch * k * k * ldc, ldc, h, w, k, stride, pad, oh, ow, x + (size_t)ch * h * w);
 }
 
-/* x = col2im(col): what mla_col2im adds onto zeros (same bits), without clearing x first
- * where the gather path writes every element anyway. */
-static void col2im_set(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
-                       float *x) {
-#if defined(__AVX512F__)
-    if (stride == 1) {
-        for (int ch = 0; ch < c; ch++)
-            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w, false);
-        return;
-    }
-#endif
-    memset(x, 0, (size_t)c * h * w * sizeof(float));
-    mla_col2im(col, ldc, c, h, w, k, stride, pad, oh, ow, x);
+void mla_col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
+                float *x) {
+    col2im(col, ldc, c, h, w, k, stride, pad, oh, ow, x, true);
 }
 
 /* ---- shared parsing ---- */
@@ -297,19 +290,11 @@ static const float *conv2d_unfold(const mla_layer *l, const float *xs, float *co
     return col;
 }
 
-/* ys[co][q] += b[co] (b may be NULL) and, for a fused relu, rs = max(ys, 0): a channel
- * row at a time, so the relu reads what the bias pass just left in L1. */
-static void conv2d_bias_relu(float *restrict ys, float *restrict rs, const float *restrict b, int cout, int p) {
+/* ys[co][q] += b[co]: the bias of each output channel row. */
+static void conv2d_add_bias(float *restrict ys, const float *restrict b, int cout, int p) {
     for (int co = 0; co < cout; co++) {
-        float *restrict row = ys + (size_t)co * p;
-        if (b) {
-            float bias = b[co];
-            for (int q = 0; q < p; q++) row[q] += bias;
-        }
-        if (rs) {
-            float *restrict out = rs + (size_t)co * p;
-            for (int q = 0; q < p; q++) out[q] = row[q] > 0 ? row[q] : 0.0f;
-        }
+        float *restrict row = ys + (size_t)co * p, bias = b[co];
+        for (int q = 0; q < p; q++) row[q] += bias;
     }
 }
 
@@ -337,7 +322,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             float *ys = y + (size_t)s * out_size;
             if (!l->fused_relu) {
                 mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, ys, p);
-                conv2d_bias_relu(ys, NULL, b, cout, p);
+                if (b) conv2d_add_bias(ys, b, cout, p);
                 continue;
             }
             /* Fused: the sample is computed in this thread's scratch (its own-gradient
@@ -345,7 +330,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
              * streamed out, and the pool reads the relu's output from cache. */
             float *out = sc.dy;
             mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, out, p);
-            conv2d_bias_relu(out, NULL, b, cout, p);
+            if (b) conv2d_add_bias(out, b, cout, p);
             mla_stream_copy(ys, out, out_size);
             relu_inplace(out, out_size);
             mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
@@ -412,8 +397,8 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
                     mla_sgemm(true, false, rows, p, cout, 1.0f, w, rows, dys, p, 0.0f, dxs, p);
                 } else {
                     mla_sgemm(true, false, rows, p, cout, 1.0f, w, rows, dys, p, 0.0f, sc.dcol, p);
-                    col2im_set(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
-                               l->out.h, l->out.w, dxs);
+                    col2im(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
+                           l->out.h, l->out.w, dxs, false);
                 }
             }
         }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,27 +60,21 @@ static void test_stream_copy(void **state) {
     free(dst);
 }
 
-static void naive_im2col(const float *x, int c, int h, int w, int k, int st, int pad, int oh, int ow, float *col) {
+/* The naive reference for both directions, tap by tap in the kernels' order: unfold
+ * writes col from x (zeros where a tap reads padding); otherwise x += the fold of col. */
+static void naive_fold(float *x, float *col, int c, int h, int w, int k, int st, int pad, int oh, int ow, bool unfold) {
     for (int ch = 0; ch < c; ch++)
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++)
                 for (int oy = 0; oy < oh; oy++)
                     for (int ox = 0; ox < ow; ox++) {
                         int iy = oy * st - pad + i, ix = ox * st - pad + j;
-                        float v = iy >= 0 && iy < h && ix >= 0 && ix < w ? x[(ch * h + iy) * w + ix] : 0.0f;
-                        col[((ch * k + i) * k + j) * oh * ow + oy * ow + ox] = v;
-                    }
-}
-
-static void naive_col2im(const float *col, int c, int h, int w, int k, int st, int pad, int oh, int ow, float *x) {
-    for (int ch = 0; ch < c; ch++)
-        for (int i = 0; i < k; i++)
-            for (int j = 0; j < k; j++)
-                for (int oy = 0; oy < oh; oy++)
-                    for (int ox = 0; ox < ow; ox++) {
-                        int iy = oy * st - pad + i, ix = ox * st - pad + j;
-                        if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-                            x[(ch * h + iy) * w + ix] += col[((ch * k + i) * k + j) * oh * ow + oy * ow + ox];
+                        bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                        float *cv = &col[((ch * k + i) * k + j) * oh * ow + oy * ow + ox];
+                        if (unfold)
+                            *cv = inside ? x[(ch * h + iy) * w + ix] : 0.0f;
+                        else if (inside)
+                            x[(ch * h + iy) * w + ix] += *cv;
                     }
 }
 
@@ -99,11 +94,11 @@ static void test_im2col_col2im(void **state) {
         float *x = malloc(in * sizeof(float)), *col = malloc(cols * sizeof(float)), *want = malloc(cols * sizeof(float));
         float *back = malloc(in * sizeof(float)), *want_back = malloc(in * sizeof(float));
         for (size_t i = 0; i < in; i++) x[i] = (float)mla_rng_normal(&rng);
-        naive_im2col(x, c, h, w, k, st, pad, oh, ow, want);
+        naive_fold(x, want, c, h, w, k, st, pad, oh, ow, true);
         mla_im2col(x, c, h, w, k, st, pad, oh, ow, col, (size_t)oh * ow);
         assert_memory_equal(col, want, cols * sizeof(float));
         for (size_t i = 0; i < in; i++) back[i] = want_back[i] = (float)mla_rng_normal(&rng);
-        naive_col2im(col, c, h, w, k, st, pad, oh, ow, want_back);
+        naive_fold(want_back, col, c, h, w, k, st, pad, oh, ow, false);
         mla_col2im(col, (size_t)oh * ow, c, h, w, k, st, pad, oh, ow, back);
         assert_memory_equal(back, want_back, in * sizeof(float));
         free(x);
