@@ -154,15 +154,27 @@ void mla_layer_add_tensor(mla_layer *l, const char *suffix, bool trainable, int 
     }
 }
 
+static size_t seq_trainable(const mla_seq *seq);
+
+/* Trainable floats of a layer, its residual branches included. */
+static size_t layer_trainable(const mla_layer *l) {
+    size_t n = l->n_trainable;
+    if (l->body) n += seq_trainable(l->body);
+    if (l->shortcut) n += seq_trainable(l->shortcut);
+    return n;
+}
+
 static size_t seq_trainable(const mla_seq *seq) {
     size_t n = 0;
-    for (int i = 0; i < seq->n; i++) {
-        const mla_layer *l = &seq->layers[i];
-        n += l->n_trainable;
-        if (l->body) n += seq_trainable(l->body);
-        if (l->shortcut) n += seq_trainable(l->shortcut);
-    }
+    for (int i = 0; i < seq->n; i++) n += layer_trainable(&seq->layers[i]);
     return n;
+}
+
+/* The index of the sequence's first layer with trainable parameters (n if none). */
+static int seq_first_trainable(const mla_seq *seq) {
+    int i = 0;
+    while (i < seq->n && !layer_trainable(&seq->layers[i])) i++;
+    return i;
 }
 
 /* Assigns each layer its place in the flat vector (trainable parts from *param_off,
@@ -232,11 +244,19 @@ void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx) {
  * empty sequence the gradient to pass straight through to dx). */
 void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, int n0, int n, mla_ctx *ctx) {
     if (seq->n == 0) return; /* identity: the caller (a residual block) passes dy on */
-    for (int i = seq->n - 1; i >= 0; i--) {
+    /* With no input gradient wanted, the pass ends at the first layer with parameters,
+     * which then computes no input gradient either: below it gradients would flow to
+     * no one (for the mlp, whose flatten comes first, that is a fifth of a step). */
+    int stop = 0;
+    if (!dx) {
+        if (!ctx->param_grads) return;
+        stop = seq_first_trainable(seq);
+    }
+    for (int i = seq->n - 1; i >= stop; i--) {
         mla_layer *l = &seq->layers[i];
         if (l->fused_into_prev) continue;
         const float *lx = i > 0 ? seq->layers[i - 1].y : x;
-        float *ldx = i > 0 ? seq->layers[i - 1].dy : dx;
+        float *ldx = i > stop ? seq->layers[i - 1].dy : dx;
         l->op->backward(l, lx, l->y, i == seq->n - 1 ? dy : l->dy, ldx, n0, n, ctx);
     }
 }
@@ -318,8 +338,11 @@ const char *mla_net_spec(const mla_net *net) { return net->spec; }
 const char *mla_net_name(const mla_net *net) { return net->name; }
 double mla_net_forward_macs(const mla_net *net) { return net->macs; }
 double mla_net_train_flops(const mla_net *net) {
-    const mla_layer *first = &net->seq.layers[0];
-    double skipped = first->n_trainable && !first->body ? first->macs : 0;
+    /* Training's backward stops at the first layer with parameters (mla_seq_backward);
+     * a residual block there still passes gradients inside itself, so nothing is skipped. */
+    int i = seq_first_trainable(&net->seq);
+    const mla_layer *first = i < net->seq.n ? &net->seq.layers[i] : NULL;
+    double skipped = first && !first->body ? first->macs : 0;
     return 2.0 * (3.0 * net->macs - skipped);
 }
 size_t mla_net_param_count(const mla_net *net) { return net->n_params; }

@@ -119,6 +119,42 @@ static void test_chained_nets_pass_gradients(void **state) {
     mla_net_free(d);
 }
 
+/* Without dx the backward stops at the first layer with parameters; the parameter
+ * gradients must be those of a pass that carried the input gradient all the way. */
+static void assert_grads_same_without_dx(const char *spec) {
+    mla_net *net = make(spec, 9);
+    enum { N = 3 };
+    size_t in_size = (size_t)mla_shape_size(in_shape), k = (size_t)mla_net_classes(net);
+    float x[N * 64], dout[N * 3], dx[N * 64];
+    assert_true(in_size == 64 && k == 3);
+    random_fill(x, N * in_size, 1);
+    random_fill(dout, N * k, 2);
+    size_t count = mla_net_trainable_count(net);
+    float *with_dx = malloc(count * sizeof(float));
+    const float *out;
+    assert_int_equal(mla_net_forward(net, x, N, true, &out), MLA_OK);
+    mla_net_zero_grads(net);
+    assert_int_equal(mla_net_backward(net, dout, dx), MLA_OK);
+    memcpy(with_dx, mla_net_grads(net), count * sizeof(float));
+    assert_int_equal(mla_net_forward(net, x, N, true, &out), MLA_OK);
+    mla_net_zero_grads(net);
+    assert_int_equal(mla_net_backward(net, dout, NULL), MLA_OK);
+    assert_memory_equal(with_dx, mla_net_grads(net), count * sizeof(float));
+    free(with_dx);
+    mla_net_free(net);
+}
+
+static void test_backward_without_dx_keeps_param_grads(void **state) {
+    (void)state;
+    /* Parameter-free layers first (the mlp's shape), then a residual block first. */
+    assert_grads_same_without_dx("{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dropout\", \"rate\": 0},"
+                                 " {\"type\": \"dense\", \"units\": 16}, {\"type\": \"relu\"},"
+                                 " {\"type\": \"dense\", \"units\": \"classes\"}]}");
+    assert_grads_same_without_dx("{\"layers\": [{\"type\": \"relu\"}, {\"type\": \"residual\", \"body\": ["
+                                 "{\"type\": \"conv2d\", \"filters\": 1, \"kernel\": 3, \"pad\": 1}, {\"type\": \"relu\"}],"
+                                 " \"shortcut\": []}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}");
+}
+
 static void test_activations_by_name(void **state) {
     (void)state;
     mla_net *net = make(small_cnn, 1);
@@ -542,6 +578,7 @@ int main(void) {
         cmocka_unit_test(test_per_sample_norms_match_single_sample_passes),
         cmocka_unit_test(test_per_sample_refused_after_training_batchnorm),
         cmocka_unit_test(test_chained_nets_pass_gradients),
+        cmocka_unit_test(test_backward_without_dx_keeps_param_grads),
         cmocka_unit_test(test_activations_by_name),
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
         cmocka_unit_test(test_fused_conv_relu_pool_matches_unfused),
