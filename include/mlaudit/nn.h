@@ -171,6 +171,10 @@ mla_status mla_optimizer_create(const mla_opt_config *cfg, const mla_net *net, m
 void mla_optimizer_free(mla_optimizer *opt);
 /* One update of net's parameters from its gradient buffer (no-op when frozen). */
 void mla_optimizer_step(mla_optimizer *opt, mla_net *net);
+/* The same update, after which the gradient buffer is all zeros (as after
+ * mla_net_zero_grads), cleared in the update's own pass over memory: a training loop
+ * that zeroes once before its first backward needs no sweep of its own per step. */
+void mla_optimizer_step_and_zero_grads(mla_optimizer *opt, mla_net *net);
 void mla_optimizer_set_lr(mla_optimizer *opt, float lr);
 /* The optimizer's state as a flat vector (moments, step count), for checkpoints. */
 size_t mla_optimizer_state_size(const mla_optimizer *opt);

@@ -1,53 +1,54 @@
 /* Losses. Each returns the mean over samples (or values) and, if asked, the
  * gradient of that mean with respect to its input. Softmax is computed stably
- * (max subtracted) in double. */
+ * (max subtracted): float exponentials, sums and logarithms in double. */
 #include <math.h>
 #include <string.h>
 
 #include "mlaudit/nn.h"
+#include "nn/mathf.h"
 
 /* Row buffers live on the stack; more classes than this return NaN (documented in nn.h). */
 #define MAX_CLASSES 4096
 
-void mla_softmax_rows(const float *logits, int n, int k, float *probs) {
-    for (int i = 0; i < n; i++) {
-        const float *z = logits + (size_t)i * k;
-        float *p = probs + (size_t)i * k;
-        float mx = z[0];
-        for (int j = 1; j < k; j++)
-            if (z[j] > mx) mx = z[j];
-        double sum = 0;
-        for (int j = 0; j < k; j++) sum += exp((double)z[j] - mx);
-        for (int j = 0; j < k; j++) p[j] = (float)(exp((double)z[j] - mx) / sum);
-    }
+/* The row's shifted exponentials e[j] = exp(z[j] - max z) (float, vectorised: one exp
+ * per value, where libm's double exp was most of the loss's time) and their sum in
+ * double; returns the max through *mx. */
+static double exp_row(const float *restrict z, int k, float *restrict e, float *mx) {
+    float m = z[0];
+    for (int j = 1; j < k; j++) m = z[j] > m ? z[j] : m;
+    for (int j = 0; j < k; j++) e[j] = mla_expf(z[j] - m);
+    double sum = 0;
+    for (int j = 0; j < k; j++) sum += e[j];
+    *mx = m;
+    return sum;
 }
 
-/* log softmax of one row into out; returns nothing, out[j] = z[j] - logsumexp(z). */
-static void log_softmax_row(const float *z, int k, double *out) {
-    double mx = z[0];
-    for (int j = 1; j < k; j++)
-        if (z[j] > mx) mx = z[j];
-    double sum = 0;
-    for (int j = 0; j < k; j++) sum += exp(z[j] - mx);
-    double lse = mx + log(sum);
-    for (int j = 0; j < k; j++) out[j] = z[j] - lse;
+void mla_softmax_rows(const float *logits, int n, int k, float *probs) {
+    for (int i = 0; i < n; i++) {
+        float *p = probs + (size_t)i * k, mx;
+        double inv = 1.0 / exp_row(logits + (size_t)i * k, k, p, &mx);
+        for (int j = 0; j < k; j++) p[j] = (float)(p[j] * inv);
+    }
 }
 
 float mla_loss_softmax_ce(const float *logits, int n, int k, const int32_t *labels, const float *targets,
                           float *dlogits, float *probs) {
-    double total = 0, lsm[MAX_CLASSES];
+    double total = 0;
+    float e[MAX_CLASSES];
     if (k > MAX_CLASSES) return NAN;
     for (int i = 0; i < n; i++) {
         const float *z = logits + (size_t)i * k;
-        log_softmax_row(z, k, lsm);
-        double loss = 0;
-        if (labels)
-            loss = -lsm[labels[i]];
-        else
-            for (int j = 0; j < k; j++) loss -= targets[(size_t)i * k + j] * lsm[j];
-        total += loss;
+        float mx;
+        double sum = exp_row(z, k, e, &mx), lse = mx + log(sum), inv = 1.0 / sum;
+        /* loss = -sum_j t_j log p_j, with log p_j = z_j - lse */
+        if (labels) {
+            total += lse - z[labels[i]];
+        } else {
+            const float *t = targets + (size_t)i * k;
+            for (int j = 0; j < k; j++) total -= t[j] * ((double)z[j] - lse);
+        }
         for (int j = 0; j < k; j++) {
-            double p = exp(lsm[j]);
+            double p = e[j] * inv;
             if (probs) probs[(size_t)i * k + j] = (float)p;
             if (dlogits) {
                 double t = labels ? (j == labels[i]) : targets[(size_t)i * k + j];
@@ -80,14 +81,17 @@ float mla_loss_mse(const float *pred, const float *target, size_t count, float *
 }
 
 float mla_loss_kl_softmax(const float *logits, const float *target, int n, int k, float *dlogits) {
-    double total = 0, lsm[MAX_CLASSES];
+    double total = 0;
+    float e[MAX_CLASSES];
     if (k > MAX_CLASSES) return NAN;
     for (int i = 0; i < n; i++) {
-        log_softmax_row(logits + (size_t)i * k, k, lsm);
+        const float *z = logits + (size_t)i * k;
+        float mx;
+        double sum = exp_row(z, k, e, &mx), lse = mx + log(sum), inv = 1.0 / sum;
         for (int j = 0; j < k; j++) {
             double t = target[(size_t)i * k + j];
-            if (t > 0) total += t * (log(t) - lsm[j]);
-            if (dlogits) dlogits[(size_t)i * k + j] = (float)((exp(lsm[j]) - t) / n);
+            if (t > 0) total += t * (log(t) - ((double)z[j] - lse));
+            if (dlogits) dlogits[(size_t)i * k + j] = (float)((e[j] * inv - t) / n);
         }
     }
     return (float)(total / n);

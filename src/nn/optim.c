@@ -67,13 +67,18 @@ long mla_optimizer_steps(const mla_optimizer *opt) { return opt->steps; }
 void mla_optimizer_set_steps(mla_optimizer *opt, long steps) { opt->steps = steps; }
 void mla_optimizer_set_lr(mla_optimizer *opt, float lr) { opt->cfg.lr = lr; }
 
-static void sgd_step(mla_optimizer *o, float *p, const float *g) {
+/* The update rules below are inlined into each caller with `zero` a constant, so the
+ * loops stay branch-free: with zero set they leave each gradient at 0 once read, in the
+ * same pass (a training step then needs no separate sweep to clear the buffer). */
+static inline __attribute__((always_inline)) void sgd_update(mla_optimizer *o, float *restrict p,
+                                                             float *restrict g, bool zero) {
     const float lr = o->cfg.lr, mu = o->cfg.momentum, wd = o->cfg.weight_decay;
-    float *buf = o->state;
+    float *restrict buf = o->state;
     bool first = o->steps == 0, nesterov = o->cfg.nesterov;
 #pragma omp parallel for schedule(static) if (o->n > 65536)
     for (size_t i = 0; i < o->n; i++) {
         float d = g[i] + wd * p[i];
+        if (zero) g[i] = 0.0f;
         if (mu > 0) {
             buf[i] = first ? d : mu * buf[i] + d;
             d = nesterov ? d + mu * buf[i] : buf[i];
@@ -82,7 +87,8 @@ static void sgd_step(mla_optimizer *o, float *p, const float *g) {
     }
 }
 
-static void adam_step(mla_optimizer *o, float *restrict p, const float *restrict g) {
+static inline __attribute__((always_inline)) void adam_update(mla_optimizer *o, float *restrict p,
+                                                              float *restrict g, bool zero) {
     const mla_opt_config *c = &o->cfg;
     float *restrict m = o->state, *restrict v = o->state + o->n;
     double t = (double)(o->steps + 1);
@@ -93,6 +99,7 @@ static void adam_step(mla_optimizer *o, float *restrict p, const float *restrict
 #pragma omp parallel for simd schedule(static) if (o->n > 65536)
     for (size_t i = 0; i < o->n; i++) {
         float d = g[i] + wd * p[i];
+        if (zero) g[i] = 0.0f;
         float pi = p[i] - dwd * p[i];
         float mi = b1 * m[i] + (1.0f - b1) * d;
         float vi = b2 * v[i] + (1.0f - b2) * d * d;
@@ -102,12 +109,29 @@ static void adam_step(mla_optimizer *o, float *restrict p, const float *restrict
     }
 }
 
+static void sgd_step(mla_optimizer *o, float *p, float *g) { sgd_update(o, p, g, false); }
+static void sgd_step_zero(mla_optimizer *o, float *p, float *g) { sgd_update(o, p, g, true); }
+static void adam_step(mla_optimizer *o, float *p, float *g) { adam_update(o, p, g, false); }
+static void adam_step_zero(mla_optimizer *o, float *p, float *g) { adam_update(o, p, g, true); }
+
 void mla_optimizer_step(mla_optimizer *opt, mla_net *net) {
     if (mla_net_frozen(net)) return;
     if (opt->cfg.kind == MLA_OPT_ADAM)
         adam_step(opt, mla_net_params(net), mla_net_grads(net));
     else
         sgd_step(opt, mla_net_params(net), mla_net_grads(net));
+    opt->steps++;
+}
+
+void mla_optimizer_step_and_zero_grads(mla_optimizer *opt, mla_net *net) {
+    if (mla_net_frozen(net)) {
+        mla_net_zero_grads(net);
+        return;
+    }
+    if (opt->cfg.kind == MLA_OPT_ADAM)
+        adam_step_zero(opt, mla_net_params(net), mla_net_grads(net));
+    else
+        sgd_step_zero(opt, mla_net_params(net), mla_net_grads(net));
     opt->steps++;
 }
 

@@ -84,9 +84,10 @@ static mla_status train_batch(mla_net *net, mla_optimizer *opt, const mla_datase
     mla_status s = mla_net_forward(net, bb->x, b, true, &logits);
     if (s) return s;
     *loss = mla_loss_softmax_ce(logits, b, k, soft ? NULL : bb->labels, soft ? bb->targets : NULL, bb->dlogits, NULL);
-    mla_net_zero_grads(net);
+    /* The gradient buffer is zero here: mla_train clears it before the first batch and
+     * every step leaves it cleared. */
     s = mla_net_backward(net, bb->dlogits, NULL);
-    if (!s) mla_optimizer_step(opt, net);
+    if (!s) mla_optimizer_step_and_zero_grads(opt, net);
     return s;
 }
 
@@ -194,6 +195,7 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
     }
     if (!s) s = mla_optimizer_create(&cfg->opt, net, &opt);
     if (!s && cfg->resume_path) s = mla_checkpoint_load(cfg->resume_path, net, opt, &st, fp);
+    if (!s) mla_net_zero_grads(net);
     double start = mla_seconds(), outside = 0;
     if (!s) s = epoch_loop(net, opt, ds, idx, n, cfg, &st, &bb, fp, stats, &outside);
     stats->train_seconds = mla_seconds() - start - outside;

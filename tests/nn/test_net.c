@@ -572,6 +572,36 @@ static void test_optimizer_rules(void **state) {
     mla_net_free(net);
 }
 
+/* step_and_zero_grads moves the parameters exactly as step does, and clears the
+ * gradients; over a vector long enough for the parallel loop, for Adam and SGD. */
+static void test_step_and_zero_matches_step(void **state) {
+    (void)state;
+    const char *spec = "{\"layers\": [{\"type\": \"dense\", \"units\": 300}]}";
+    for (int kind = MLA_OPT_SGD; kind <= MLA_OPT_ADAM; kind++) {
+        mla_net *a, *b;
+        assert_int_equal(mla_net_create(spec, (mla_shape){250, 1, 1}, 1, 3, &a), MLA_OK);
+        assert_int_equal(mla_net_create(spec, (mla_shape){250, 1, 1}, 1, 3, &b), MLA_OK);
+        size_t n = mla_net_trainable_count(a);
+        mla_opt_config c = mla_opt_defaults((mla_opt_kind)kind);
+        c.weight_decay = 0.01f;
+        mla_optimizer *oa, *ob;
+        assert_int_equal(mla_optimizer_create(&c, a, &oa), MLA_OK);
+        assert_int_equal(mla_optimizer_create(&c, b, &ob), MLA_OK);
+        for (int step = 0; step < 3; step++) {
+            random_fill(mla_net_grads(a), n, 10 + step);
+            memcpy(mla_net_grads(b), mla_net_grads(a), n * sizeof(float));
+            mla_optimizer_step(oa, a);
+            mla_optimizer_step_and_zero_grads(ob, b);
+            assert_memory_equal(mla_net_params(a), mla_net_params(b), n * sizeof(float));
+            for (size_t i = 0; i < n; i++) assert_true(mla_net_grads(b)[i] == 0.0f);
+        }
+        mla_optimizer_free(oa);
+        mla_optimizer_free(ob);
+        mla_net_free(a);
+        mla_net_free(b);
+    }
+}
+
 int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
@@ -591,6 +621,7 @@ int main(void) {
         cmocka_unit_test(test_bad_specs_name_the_layer),
         cmocka_unit_test(test_presets_build_for_both_input_shapes),
         cmocka_unit_test(test_optimizer_rules),
+        cmocka_unit_test(test_step_and_zero_matches_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
