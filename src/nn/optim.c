@@ -67,45 +67,71 @@ long mla_optimizer_steps(const mla_optimizer *opt) { return opt->steps; }
 void mla_optimizer_set_steps(mla_optimizer *opt, long steps) { opt->steps = steps; }
 void mla_optimizer_set_lr(mla_optimizer *opt, float lr) { opt->cfg.lr = lr; }
 
-/* The update rules below are inlined into each caller with `zero` a constant, so the
- * loops stay branch-free: with zero set they leave each gradient at 0 once read, in the
- * same pass (a training step then needs no separate sweep to clear the buffer). */
-static inline __attribute__((always_inline)) void sgd_update(mla_optimizer *o, float *restrict p,
-                                                             float *restrict g, bool zero) {
-    const float lr = o->cfg.lr, mu = o->cfg.momentum, wd = o->cfg.weight_decay;
-    float *restrict buf = o->state;
-    bool first = o->steps == 0, nesterov = o->cfg.nesterov;
-#pragma omp parallel for schedule(static) if (o->n > 65536)
-    for (size_t i = 0; i < o->n; i++) {
-        float d = g[i] + wd * p[i];
-        if (zero) g[i] = 0.0f;
-        if (mu > 0) {
-            buf[i] = first ? d : mu * buf[i] + d;
-            d = nesterov ? d + mu * buf[i] : buf[i];
+/* Both rules run over blocks of BLOCK floats: each block is updated by a plain loop
+ * the compiler vectorises, then, when asked, its gradients are cleared while they are
+ * still in L1 (a training step then needs no separate sweep to clear the buffer). Every
+ * element's update is independent, so the split between threads cannot change a bit. */
+enum { BLOCK = 2048 };
+
+typedef struct {
+    float lr, mu, wd;
+    bool first, nesterov;
+} sgd_consts;
+
+static void sgd_block(const sgd_consts *k, float *restrict p, const float *restrict g, float *restrict buf, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i] + k->wd * p[i];
+        if (k->mu > 0) {
+            buf[i] = k->first ? d : k->mu * buf[i] + d;
+            d = k->nesterov ? d + k->mu * buf[i] : buf[i];
         }
-        p[i] -= lr * d;
+        p[i] -= k->lr * d;
     }
 }
 
-static inline __attribute__((always_inline)) void adam_update(mla_optimizer *o, float *restrict p,
-                                                              float *restrict g, bool zero) {
-    const mla_opt_config *c = &o->cfg;
-    float *restrict m = o->state, *restrict v = o->state + o->n;
-    double t = (double)(o->steps + 1);
-    const float bc1 = (float)(1.0 - pow(c->beta1, t)), bc2 = (float)sqrt(1.0 - pow(c->beta2, t));
-    const float step = c->lr / bc1, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    const float wd = c->decoupled ? 0.0f : c->weight_decay, dwd = c->decoupled ? c->lr * c->weight_decay : 0.0f;
-    /* PyTorch's update, term for term. The loop vectorises (sqrtf needs -fno-math-errno). */
-#pragma omp parallel for simd schedule(static) if (o->n > 65536)
-    for (size_t i = 0; i < o->n; i++) {
+static void sgd_update(mla_optimizer *o, float *p, float *g, bool zero) {
+    const sgd_consts k = {o->cfg.lr, o->cfg.momentum, o->cfg.weight_decay, o->steps == 0, o->cfg.nesterov};
+    size_t n = o->n, blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t b = 0; b < blocks; b++) {
+        size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
+        sgd_block(&k, p + lo, g + lo, o->state + lo, len);
+        if (zero) memset(g + lo, 0, len * sizeof(float));
+    }
+}
+
+typedef struct {
+    float step, b1, b2, bc2, eps, wd, dwd;
+} adam_consts;
+
+/* PyTorch's update, term for term. The loop vectorises (sqrtf needs -fno-math-errno). */
+static void adam_block(const adam_consts *k, float *restrict p, const float *restrict g, float *restrict m,
+                       float *restrict v, size_t n) {
+    const float step = k->step, b1 = k->b1, b2 = k->b2, bc2 = k->bc2, eps = k->eps, wd = k->wd, dwd = k->dwd;
+    for (size_t i = 0; i < n; i++) {
         float d = g[i] + wd * p[i];
-        if (zero) g[i] = 0.0f;
         float pi = p[i] - dwd * p[i];
         float mi = b1 * m[i] + (1.0f - b1) * d;
         float vi = b2 * v[i] + (1.0f - b2) * d * d;
         m[i] = mi;
         v[i] = vi;
         p[i] = pi - step * mi / (sqrtf(vi) / bc2 + eps);
+    }
+}
+
+static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
+    const mla_opt_config *c = &o->cfg;
+    double t = (double)(o->steps + 1);
+    const float bc1 = (float)(1.0 - pow(c->beta1, t)), bc2 = (float)sqrt(1.0 - pow(c->beta2, t));
+    const adam_consts k = {c->lr / bc1, c->beta1, c->beta2, bc2, c->eps, c->decoupled ? 0.0f : c->weight_decay,
+                           c->decoupled ? c->lr * c->weight_decay : 0.0f};
+    size_t n = o->n, blocks = (n + BLOCK - 1) / BLOCK;
+    float *m = o->state, *v = o->state + n;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t b = 0; b < blocks; b++) {
+        size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
+        adam_block(&k, p + lo, g + lo, m + lo, v + lo, len);
+        if (zero) memset(g + lo, 0, len * sizeof(float));
     }
 }
 
