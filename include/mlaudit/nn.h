@@ -120,6 +120,11 @@ mla_rng *mla_net_rng(mla_net *net);
  * uses and updates batch statistics) or evaluation mode. *out (n x output size) is
  * borrowed: valid until the next forward. */
 mla_status mla_net_forward(mla_net *net, const float *x, int n, bool train, const float **out);
+/* The net's own input buffer, room for n samples (borrowed; valid until the net is
+ * freed or a larger buffer is asked for). A forward given this pointer as x runs on it
+ * without the copy: write a batch straight into it (saves one pass over the batch).
+ * Asking for it ends the last forward's pass (no backward until the next forward). */
+mla_status mla_net_input_buffer(mla_net *net, int n, float **buf);
 /* Backward through the last forward's batch. dout: n x output size. Adds parameter
  * gradients (unless frozen); writes n x input size floats to dx unless dx is NULL. */
 mla_status mla_net_backward(mla_net *net, const float *dout, float *dx);

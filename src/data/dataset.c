@@ -7,7 +7,7 @@
 
 /* Batches smaller than this many floats are gathered on one thread: below it the
  * cost of waking threads exceeds the copy. */
-#define BATCH_PARALLEL_MIN ((size_t)1 << 18)
+#define BATCH_PARALLEL_MIN ((size_t)1 << 15)
 
 mla_status data_create(int n, int c, int h, int w, int is_float, int classes, mla_dataset **out) {
     *out = NULL;

@@ -15,8 +15,9 @@ struct mla_net {
     float *params, *grads;
     size_t n_params, n_trainable;
     float *work;         /* shared scratch, sized in net_reserve */
-    float *input;        /* copy of the last forward's input */
-    int cap, n;          /* samples buffers hold / last forward's batch */
+    float *input;        /* the last forward's input (a copy, or written there by the caller) */
+    int input_cap;       /* samples input holds; kept when the layers' buffers are resized */
+    int cap, n;          /* samples the layers' buffers hold / last forward's batch */
     int threads;         /* mla_get_threads() when the buffers were sized (per-thread scratch) */
     bool frozen, have_forward;
     double macs;
@@ -404,6 +405,18 @@ static void seq_forget_caps(mla_seq *seq) {
     }
 }
 
+/* Grows the input buffer to n samples; a buffer large enough is kept as it is, so what a
+ * caller wrote through mla_net_input_buffer survives the layers' buffers being resized. */
+static mla_status net_reserve_input(mla_net *net, int n) {
+    if (n <= net->input_cap) return MLA_OK;
+    free(net->input);
+    net->input_cap = 0;
+    net->input = mla_alloc_aligned((size_t)n * (size_t)mla_shape_size(net->in), sizeof(float));
+    if (!net->input) return MLA_ERR_NOMEM;
+    net->input_cap = n;
+    return MLA_OK;
+}
+
 static mla_status net_reserve(mla_net *net, int n) {
     if (net->cap && net->threads != mla_get_threads()) { /* per-thread scratch is sized for the old count */
         seq_forget_caps(&net->seq);
@@ -412,9 +425,8 @@ static mla_status net_reserve(mla_net *net, int n) {
     if (n <= net->cap) return MLA_OK;
     mla_status s = mla_seq_reserve(&net->seq, n);
     if (s) return s;
-    free(net->input);
-    net->input = mla_alloc_aligned((size_t)n * (size_t)mla_shape_size(net->in), sizeof(float));
-    if (!net->input) return MLA_ERR_NOMEM;
+    s = net_reserve_input(net, n);
+    if (s) return s;
     /* Layers size their scratch for a batch of n in reserve(); take the largest. */
     size_t work = seq_max_work(&net->seq);
     free(net->work);
@@ -430,11 +442,24 @@ static mla_ctx net_ctx(mla_net *net, bool train) {
     return ctx;
 }
 
+mla_status mla_net_input_buffer(mla_net *net, int n, float **buf) {
+    *buf = NULL;
+    if (n <= 0) return mla_error(MLA_ERR_INVALID, "input buffer needs at least one sample, got %d", n);
+    mla_status s = net_reserve_input(net, n);
+    if (s) return s;
+    net->have_forward = false; /* the buffer no longer holds the last forward's input */
+    *buf = net->input;
+    return MLA_OK;
+}
+
 mla_status mla_net_forward(mla_net *net, const float *x, int n, bool train, const float **out) {
     if (n <= 0) return mla_error(MLA_ERR_INVALID, "forward pass needs at least one sample, got %d", n);
+    if (x == net->input && n > net->input_cap)
+        return mla_error(MLA_ERR_INVALID, "forward pass on the net's input buffer for %d samples, but it holds %d",
+                         n, net->input_cap);
     mla_status s = net_reserve(net, n);
     if (s) return s;
-    memcpy(net->input, x, (size_t)n * (size_t)mla_shape_size(net->in) * sizeof(float));
+    if (x != net->input) memcpy(net->input, x, (size_t)n * (size_t)mla_shape_size(net->in) * sizeof(float));
     mla_ctx ctx = net_ctx(net, train);
     mla_seq_forward(&net->seq, net->input, n, &ctx);
     net->n = n;

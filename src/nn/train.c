@@ -45,23 +45,21 @@ static mla_status check_config(const mla_train_config *cfg, int n) {
 
 /* Buffers for one batch. */
 typedef struct {
-    float *x, *dlogits, *targets, *scratch;
+    float *dlogits, *targets, *scratch;
     int32_t *labels, *perm, *order;
 } batch_bufs;
 
 static mla_status bufs_alloc(batch_bufs *b, int batch, int dim, int k, int n) {
-    b->x = mla_alloc_aligned((size_t)batch * dim, sizeof(float));
     b->scratch = mla_alloc_aligned((size_t)batch * (dim > k ? dim : k), sizeof(float));
     b->dlogits = mla_alloc((size_t)batch * k, sizeof(float));
     b->targets = mla_alloc((size_t)batch * k, sizeof(float));
     b->labels = mla_alloc((size_t)batch, sizeof(int32_t));
     b->perm = mla_alloc((size_t)batch, sizeof(int32_t));
     b->order = mla_alloc((size_t)n, sizeof(int32_t));
-    return b->x && b->scratch && b->dlogits && b->targets && b->labels && b->perm && b->order ? MLA_OK : MLA_ERR_NOMEM;
+    return b->scratch && b->dlogits && b->targets && b->labels && b->perm && b->order ? MLA_OK : MLA_ERR_NOMEM;
 }
 
 static void bufs_free(batch_bufs *b) {
-    free(b->x);
     free(b->scratch);
     free(b->dlogits);
     free(b->targets);
@@ -74,14 +72,17 @@ static void bufs_free(batch_bufs *b) {
 static mla_status train_batch(mla_net *net, mla_optimizer *opt, const mla_dataset *ds, const int32_t *order, int b,
                               const mla_train_config *cfg, mla_train_state *st, batch_bufs *bb, float *loss) {
     int k = mla_net_classes(net), dim = mla_dataset_dim(ds);
-    mla_dataset_batch(ds, order, 0, b, bb->x, bb->labels);
-    if (cfg->augment) mla_augment_batch(bb->x, b, mla_net_input_shape(net), &st->augment, bb->scratch);
+    float *x; /* the batch goes straight into the net's input: no copy in the forward */
+    mla_status s = mla_net_input_buffer(net, b, &x);
+    if (s) return s;
+    mla_dataset_batch(ds, order, 0, b, x, bb->labels);
+    if (cfg->augment) mla_augment_batch(x, b, mla_net_input_shape(net), &st->augment, bb->scratch);
     bool soft = cfg->mixup_alpha > 0 || cfg->label_smoothing > 0;
     if (soft) mla_smooth_targets(bb->labels, b, k, cfg->label_smoothing, bb->targets);
     if (cfg->mixup_alpha > 0)
-        mla_mixup_batch(bb->x, bb->targets, b, dim, k, cfg->mixup_alpha, &st->mixup, bb->scratch, bb->perm);
+        mla_mixup_batch(x, bb->targets, b, dim, k, cfg->mixup_alpha, &st->mixup, bb->scratch, bb->perm);
     const float *logits;
-    mla_status s = mla_net_forward(net, bb->x, b, true, &logits);
+    s = mla_net_forward(net, x, b, true, &logits);
     if (s) return s;
     *loss = mla_loss_softmax_ce(logits, b, k, soft ? NULL : bb->labels, soft ? bb->targets : NULL, bb->dlogits, NULL);
     /* The gradient buffer is zero here: mla_train clears it before the first batch and

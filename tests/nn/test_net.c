@@ -572,6 +572,29 @@ static void test_optimizer_rules(void **state) {
     mla_net_free(net);
 }
 
+/* A batch written into the net's own input buffer runs as the same batch passed as a
+ * copy; the buffer survives a thread-count change; a forward asking it for more
+ * samples than it holds is refused. */
+static void test_input_buffer_forward(void **state) {
+    (void)state;
+    mla_net *net = make(small_cnn, 1);
+    float x[4 * 64], *buf, copy[4 * 3];
+    random_fill(x, 4 * 64, 3);
+    const float *out;
+    assert_int_equal(mla_net_forward(net, x, 4, false, &out), MLA_OK);
+    memcpy(copy, out, sizeof copy);
+    assert_int_equal(mla_net_input_buffer(net, 4, &buf), MLA_OK);
+    assert_int_equal(mla_net_backward(net, copy, NULL), MLA_ERR_INVALID); /* the pass ended */
+    memcpy(buf, x, sizeof x);
+    mla_set_threads(1);
+    assert_int_equal(mla_net_forward(net, buf, 4, false, &out), MLA_OK);
+    mla_set_threads(2);
+    assert_memory_equal(out, copy, sizeof copy);
+    assert_int_equal(mla_net_forward(net, buf, 5, false, &out), MLA_ERR_INVALID);
+    assert_int_equal(mla_net_input_buffer(net, 0, &buf), MLA_ERR_INVALID);
+    mla_net_free(net);
+}
+
 /* step_and_zero_grads moves the parameters exactly as step does, and clears the
  * gradients; over a vector long enough for the parallel loop, for Adam and SGD. */
 static void test_step_and_zero_matches_step(void **state) {
@@ -622,6 +645,7 @@ int main(void) {
         cmocka_unit_test(test_presets_build_for_both_input_shapes),
         cmocka_unit_test(test_optimizer_rules),
         cmocka_unit_test(test_step_and_zero_matches_step),
+        cmocka_unit_test(test_input_buffer_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
