@@ -101,13 +101,17 @@ static void sgd_update(mla_optimizer *o, float *p, float *g, bool zero) {
 }
 
 typedef struct {
-    float step, b1, b2, bc2, eps, wd, dwd;
+    float step, b1, b2, inv_bc2, eps, wd, dwd;
 } adam_consts;
 
-/* PyTorch's update, term for term. The loop vectorises (sqrtf needs -fno-math-errno). */
+/* PyTorch's update, term for term, but for one division: sqrt(v) / bc2 is taken as
+ * sqrt(v) * (1 / bc2) (within an ulp). The loop vectorises (sqrtf needs -fno-math-errno)
+ * and is bound by the divider and square root, not memory: a division fewer per
+ * element is a third of the step's time. */
 static void adam_block(const adam_consts *k, float *restrict p, const float *restrict g, float *restrict m,
                        float *restrict v, size_t n) {
-    const float step = k->step, b1 = k->b1, b2 = k->b2, bc2 = k->bc2, eps = k->eps, wd = k->wd, dwd = k->dwd;
+    const float step = k->step, b1 = k->b1, b2 = k->b2, inv_bc2 = k->inv_bc2, eps = k->eps, wd = k->wd,
+                dwd = k->dwd;
     for (size_t i = 0; i < n; i++) {
         float d = g[i] + wd * p[i];
         float pi = p[i] - dwd * p[i];
@@ -115,7 +119,7 @@ static void adam_block(const adam_consts *k, float *restrict p, const float *res
         float vi = b2 * v[i] + (1.0f - b2) * d * d;
         m[i] = mi;
         v[i] = vi;
-        p[i] = pi - step * mi / (sqrtf(vi) / bc2 + eps);
+        p[i] = pi - step * mi / (sqrtf(vi) * inv_bc2 + eps);
     }
 }
 
@@ -123,7 +127,7 @@ static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
     const mla_opt_config *c = &o->cfg;
     double t = (double)(o->steps + 1);
     const float bc1 = (float)(1.0 - pow(c->beta1, t)), bc2 = (float)sqrt(1.0 - pow(c->beta2, t));
-    const adam_consts k = {c->lr / bc1, c->beta1, c->beta2, bc2, c->eps, c->decoupled ? 0.0f : c->weight_decay,
+    const adam_consts k = {c->lr / bc1, c->beta1, c->beta2, 1.0f / bc2, c->eps, c->decoupled ? 0.0f : c->weight_decay,
                            c->decoupled ? c->lr * c->weight_decay : 0.0f};
     size_t n = o->n, blocks = (n + BLOCK - 1) / BLOCK;
     float *m = o->state, *v = o->state + n;
