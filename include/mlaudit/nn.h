@@ -134,9 +134,18 @@ mla_status mla_net_backward(mla_net *net, const float *dout, float *dx);
  * mode, since samples are then not independent. */
 mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float *norms);
 /* The activations a named layer produced in the last forward: *data (n x size
- * floats) is borrowed until the next forward. "input" names the net's input. */
+ * floats) is borrowed until the next forward. "input" names the net's input. Refused
+ * for the layers a forward without keep-activations skipped (below). */
 mla_status mla_net_activation(const mla_net *net, const char *layer, const float **data, mla_shape *shape,
                               int *n);
+/* Whether forwards keep every layer's activations for mla_net_activation (on by
+ * default). Off, a conv2d -> relu -> maxpool, which runs fused sample by sample, writes
+ * only the pool's output: the conv's and the relu's, which no pass reads, are skipped
+ * (a tenth of the cnn preset's step), and mla_net_activation refuses those two layers
+ * until a forward runs with it on. mla_train and mla_evaluate turn it off for their own
+ * passes and restore it. */
+void mla_net_set_keep_activations(mla_net *net, bool keep);
+bool mla_net_keep_activations(const mla_net *net);
 /* The name of the i-th top-level layer (for listing); NULL past the end. */
 const char *mla_net_layer_name(const mla_net *net, int i);
 

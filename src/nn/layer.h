@@ -18,6 +18,7 @@ typedef struct {
     float *work;         /* shared scratch, at least the net's work_floats */
     bool train;
     bool param_grads;    /* false when frozen: skip parameter gradients */
+    bool keep_all;       /* write outputs no pass reads (mla_layer.output_optional) too */
     mla_rng *rng;
 } mla_ctx;
 
@@ -81,6 +82,9 @@ struct mla_layer {
      * conv's, relu's and pool's dy buffers) are not written. */
     struct mla_layer *fused_relu, *fused_pool;
     bool fused_into_prev;             /* this layer's passes are done by an earlier layer */
+    bool output_optional;             /* y is read by no pass, only by mla_net_activation (a
+                                         conv2d and relu whose result goes straight into a
+                                         fused pool): written only when ctx->keep_all */
     double macs;                      /* multiply-accumulates per sample (forward) */
     /* Activations for the current batch: y = output, dy = its gradient. */
     float *y, *dy;

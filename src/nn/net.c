@@ -20,6 +20,8 @@ struct mla_net {
     int cap, n;          /* samples the layers' buffers hold / last forward's batch */
     int threads;         /* mla_get_threads() when the buffers were sized (per-thread scratch) */
     bool frozen, have_forward;
+    bool keep_activations;  /* mla_net_set_keep_activations; on by default */
+    bool kept_all;          /* the last forward ran with keep_activations on */
     double macs;
     mla_rng rng;
 };
@@ -112,6 +114,7 @@ mla_status mla_seq_setup(mla_seq *seq, mla_shape in, mla_shape *out) {
             if (pool && pool->op == &mla_op_maxpool) {
                 l->fused_pool = pool;
                 pool->fused_into_prev = true;
+                l->output_optional = next->output_optional = true;
             }
         }
     }
@@ -304,6 +307,7 @@ mla_status mla_net_create(const char *spec_json, mla_shape input, int classes, u
     if (!net) return MLA_ERR_NOMEM;
     net->in = input;
     net->classes = classes;
+    net->keep_activations = true;
     net->spec = strdup(spec_json);
     mla_status s = net->spec ? MLA_OK : mla_error(MLA_ERR_NOMEM, "out of memory");
     if (!s) s = parse_spec(net, spec_json, classes);
@@ -352,6 +356,8 @@ float *mla_net_params(mla_net *net) { return net->params; }
 float *mla_net_grads(mla_net *net) { return net->grads; }
 void mla_net_zero_grads(mla_net *net) { memset(net->grads, 0, net->n_trainable * sizeof(float)); }
 void mla_net_set_frozen(mla_net *net, bool frozen) { net->frozen = frozen; }
+void mla_net_set_keep_activations(mla_net *net, bool keep) { net->keep_activations = keep; }
+bool mla_net_keep_activations(const mla_net *net) { return net->keep_activations; }
 mla_rng *mla_net_rng(mla_net *net) { return &net->rng; }
 
 static int seq_set_dropout(mla_seq *seq, float rate) {
@@ -438,7 +444,7 @@ static mla_status net_reserve(mla_net *net, int n) {
 }
 
 static mla_ctx net_ctx(mla_net *net, bool train) {
-    mla_ctx ctx = {net->params, net->grads, net->work, train, !net->frozen, &net->rng};
+    mla_ctx ctx = {net->params, net->grads, net->work, train, !net->frozen, net->keep_activations, &net->rng};
     return ctx;
 }
 
@@ -462,6 +468,7 @@ mla_status mla_net_forward(mla_net *net, const float *x, int n, bool train, cons
     if (x != net->input) memcpy(net->input, x, (size_t)n * (size_t)mla_shape_size(net->in) * sizeof(float));
     mla_ctx ctx = net_ctx(net, train);
     mla_seq_forward(&net->seq, net->input, n, &ctx);
+    net->kept_all = net->keep_activations;
     net->n = n;
     net->have_forward = true;
     *out = mla_seq_output(&net->seq, net->input);
@@ -527,6 +534,10 @@ mla_status mla_net_activation(const mla_net *net, const char *layer, const float
     } else {
         const mla_layer *l = find_layer(&net->seq, layer);
         if (!l) return mla_error(MLA_ERR_INVALID, "no layer named '%s' in model %s", layer, net->name);
+        if (l->output_optional && !net->kept_all)
+            return mla_error(MLA_ERR_INVALID,
+                             "layer '%s' (%s): activations not kept by the last forward (keep-activations was off)",
+                             layer, l->op->type);
         *data = l->y;
         *shape = l->out;
     }

@@ -329,13 +329,14 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
              * buffer, idle in the forward pass), the conv's and the relu's activations are
              * streamed out, and the pool reads the relu's output from cache. */
             float *out = sc.dy;
+            bool keep = ctx->keep_all || !l->output_optional;
             mla_sgemm(false, false, cout, p, rows, 1.0f, w, rows, col, p, 0.0f, out, p);
             if (b) conv2d_add_bias(out, b, cout, p);
-            mla_stream_copy(ys, out, out_size);
+            if (keep) mla_stream_copy(ys, out, out_size);
             relu_inplace(out, out_size);
-            mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
+            if (keep) mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
             if (l->fused_pool) mla_maxpool_sample(l->fused_pool, out, s);
-            mla_stream_fence();
+            if (keep) mla_stream_fence();
         }
     }
 }

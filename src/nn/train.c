@@ -197,8 +197,11 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
     if (!s) s = mla_optimizer_create(&cfg->opt, net, &opt);
     if (!s && cfg->resume_path) s = mla_checkpoint_load(cfg->resume_path, net, opt, &st, fp);
     if (!s) mla_net_zero_grads(net);
+    bool keep = mla_net_keep_activations(net); /* training reads no activations */
+    mla_net_set_keep_activations(net, false);
     double start = mla_seconds(), outside = 0;
     if (!s) s = epoch_loop(net, opt, ds, idx, n, cfg, &st, &bb, fp, stats, &outside);
+    mla_net_set_keep_activations(net, keep);
     stats->train_seconds = mla_seconds() - start - outside;
     stats->epochs_run = st.next_epoch;
     stats->epoch_kept = st.next_epoch;
@@ -218,18 +221,22 @@ mla_status mla_evaluate(mla_net *net, const mla_dataset *ds, const int32_t *idx,
     mla_status s = mla_check_compatible(net, ds);
     if (s) return s;
     if (batch < 1) return mla_error(MLA_ERR_INVALID, "batch size must be at least 1, got %d", batch);
-    int dim = mla_dataset_dim(ds), k = mla_net_classes(net);
-    float *buf = mla_alloc_aligned((size_t)batch * dim, sizeof(float));
+    int k = mla_net_classes(net);
     float *p = mla_alloc((size_t)batch * k, sizeof(float));
     int32_t *labels = mla_alloc((size_t)batch, sizeof(int32_t));
-    if (!buf || !p || !labels) s = MLA_ERR_NOMEM;
+    if (!p || !labels) s = MLA_ERR_NOMEM;
     long correct = 0;
     double loss = 0;
+    bool keep = mla_net_keep_activations(net); /* only the logits are read */
+    mla_net_set_keep_activations(net, false);
     for (int i = 0; !s && i < n; i += batch) {
         int b = n - i < batch ? n - i : batch;
-        mla_dataset_batch(ds, idx ? idx + i : NULL, idx ? 0 : i, b, buf, labels);
+        float *x; /* batches go straight into the net's input */
+        s = mla_net_input_buffer(net, b, &x);
+        if (s) break;
+        mla_dataset_batch(ds, idx ? idx + i : NULL, idx ? 0 : i, b, x, labels);
         const float *logits;
-        s = mla_net_forward(net, buf, b, false, &logits);
+        s = mla_net_forward(net, x, b, false, &logits);
         if (s) break;
         loss += (double)mla_loss_softmax_ce(logits, b, k, labels, NULL, NULL, p) * b;
         for (int r = 0; r < b; r++) {
@@ -241,12 +248,12 @@ mla_status mla_evaluate(mla_net *net, const mla_dataset *ds, const int32_t *idx,
         }
         if (probs) memcpy(probs + (size_t)i * k, p, (size_t)b * k * sizeof(float));
     }
+    mla_net_set_keep_activations(net, keep);
     if (!s) {
         res->n = n;
         res->accuracy = n ? (double)correct / n : 0;
         res->loss = n ? loss / n : 0;
     }
-    free(buf);
     free(p);
     free(labels);
     return s;

@@ -257,6 +257,33 @@ static void test_fused_conv_relu_pool_matches_unfused(void **state) {
                         "\"stride\": 1}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
     static const char *const names[] = {"c1", "r1", "p1", "c2", "r2", "p2"};
     assert_fused_matches_plain(fused, plain, names, 6, 7);
+    /* Without keep-activations the fused conv skips its own and the relu's outputs: the
+     * pass is the same to the bit, those two layers' activations are refused, and they
+     * come back once a forward runs with it on again. */
+    mla_net *a = make(fused, 4), *b = make(plain, 4);
+    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+    mla_net_set_keep_activations(a, false);
+    assert_false(mla_net_keep_activations(a));
+    enum { N = 4 };
+    float x[N * 64], dout[N * 3];
+    random_fill(x, N * 64, 11);
+    random_fill(dout, N * 3, 12);
+    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f;
+    const float *oa, *ob, *act;
+    mla_shape shape;
+    int n;
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
+    assert_int_equal(mla_net_activation(a, "c1", &act, &shape, &n), MLA_ERR_INVALID);
+    assert_int_equal(mla_net_activation(a, "r2", &act, &shape, &n), MLA_ERR_INVALID);
+    assert_int_equal(mla_net_activation(a, "p1", &act, &shape, &n), MLA_OK);
+    assert_same_backward(a, b, dout, N * 64);
+    mla_net_set_keep_activations(a, true);
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_activation(a, "c1", &act, &shape, &n), MLA_OK);
+    mla_net_free(a);
+    mla_net_free(b);
 }
 
 /* 2x2 max pooling against a naive loop: ties everywhere (values from {0, 1, 2}), odd
