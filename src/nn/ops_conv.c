@@ -57,6 +57,43 @@ static void im2col_channel_s1(const float *x, int h, int w, int k, int pad, int 
 }
 #endif
 
+/* Stride 1 with 'same' padding (output planes the size of the input, as in ResNets):
+ * tap (i, j)'s row is the input plane shifted by s = (i - pad) w + (j - pad), so it is
+ * one straight copy, full-width and in order, after which the columns whose input lies
+ * across the left or right edge (the copy wrapped them to the neighbouring row) and
+ * the rows beyond the top or bottom are zeroed. Row by row with masked loads and
+ * stores this was a sixth of resnet20's training time. */
+static void im2col_channel_same(const float *restrict x, int h, int w, int k, int pad, float *restrict col,
+                                size_t ldc) {
+    const ptrdiff_t plane = (ptrdiff_t)h * w;
+    for (int i = 0; i < k; i++) {
+        int ylo, yhi;
+        valid_rows(h, 1, pad, i, h, &ylo, &yhi);
+        for (int j = 0; j < k; j++) {
+            float *restrict row = col + (size_t)(i * k + j) * ldc;
+            ptrdiff_t s = (ptrdiff_t)(i - pad) * w + (j - pad);
+            /* Outputs [a, b) read x[q + s] inside the plane; the few just outside the
+             * valid rows' span that this trims are edge columns, zeroed below. */
+            ptrdiff_t a = (ptrdiff_t)ylo * w, b = (ptrdiff_t)yhi * w;
+            if (a < -s) a = -s;
+            if (a > plane) a = plane; /* a plane smaller than the padding */
+            if (b > plane - s) b = plane - s;
+            if (b < a) b = a;
+            memset(row, 0, (size_t)a * sizeof(float));
+            memcpy(row + a, x + a + s, (size_t)(b - a) * sizeof(float));
+            memset(row + b, 0, (size_t)(plane - b) * sizeof(float));
+            int lo, hi;
+            valid_columns(w, 1, pad, j, w, &lo, &hi);
+            /* Down the (at most pad) edge columns: strided stores, where row by row the
+             * compiler made each one-or-two-float span a memset call. */
+            for (int ox = 0; ox < lo; ox++)
+                for (int oy = ylo; oy < yhi; oy++) row[(size_t)oy * w + ox] = 0.0f;
+            for (int ox = hi; ox < w; ox++)
+                for (int oy = ylo; oy < yhi; oy++) row[(size_t)oy * w + ox] = 0.0f;
+        }
+    }
+}
+
 /* One channel's k*k rows of the im2col matrix. Output positions whose input falls in
  * the padding are zeros; the rest is a block of (rows x columns) the tap (i, j) reads. */
 static void im2col_channel(const float *restrict x, int h, int w, int k, int stride, int pad, int oh, int ow,
@@ -150,6 +187,11 @@ static void col2im_channel(const float *col, size_t ldc, int h, int w, int k, in
 
 void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
                 size_t ldc) {
+    if (stride == 1 && oh == h && ow == w) {
+        for (int ch = 0; ch < c; ch++)
+            im2col_channel_same(x + (size_t)ch * h * w, h, w, k, pad, col + (size_t)ch * k * k * ldc, ldc);
+        return;
+    }
 #if defined(__AVX512F__)
     if (stride == 1) {
         for (int ch = 0; ch < c; ch++)
