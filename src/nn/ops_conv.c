@@ -55,6 +55,33 @@ static void im2col_channel_s1(const float *x, int h, int w, int k, int pad, int 
         }
     }
 }
+
+/* Stride-2 im2col, 16 output columns at a time: the 32 input floats they span are
+ * loaded (lanes outside the input row masked off, so they come out zero, as padding
+ * does) and the even ones picked. ResNet's downsampling convs and 1x1 shortcuts. */
+static void im2col_channel_s2(const float *x, int h, int w, int k, int pad, int oh, int ow, float *col, size_t ldc) {
+    const __m512i even = mla_even_lanes();
+    for (int i = 0; i < k; i++) {
+        int ylo, yhi;
+        valid_rows(h, 2, pad, i, oh, &ylo, &yhi);
+        for (int j = 0; j < k; j++) {
+            float *row = col + (size_t)(i * k + j) * ldc;
+            int shift = j - pad; /* input column = 2 ox + shift */
+            mla_zero_run(row, ylo * ow);
+            mla_zero_run(row + (size_t)yhi * ow, (oh - yhi) * ow);
+            for (int oy = ylo; oy < yhi; oy++) {
+                const float *src = x + (ptrdiff_t)(2 * oy - pad + i) * w;
+                float *dst = row + (size_t)oy * ow;
+                for (int x0 = 0; x0 < ow; x0 += 16) {
+                    int first = 2 * x0 + shift; /* input column of lane 0 */
+                    __mmask16 lo = mla_lanes_between(-first, w - first), hi = mla_lanes_between(-first - 16, w - first - 16);
+                    __m512 a = _mm512_maskz_loadu_ps(lo, src + first), b = _mm512_maskz_loadu_ps(hi, src + first + 16);
+                    _mm512_mask_storeu_ps(dst + x0, mla_lanes_between(0, ow - x0), _mm512_permutex2var_ps(a, even, b));
+                }
+            }
+        }
+    }
+}
 #endif
 
 /* Stride 1 with 'same' padding (output planes the size of the input, as in ResNets):
@@ -193,6 +220,11 @@ void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad,
         return;
     }
 #if defined(__AVX512F__)
+    if (stride == 2) {
+        for (int ch = 0; ch < c; ch++)
+            im2col_channel_s2(x + (size_t)ch * h * w, h, w, k, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
+        return;
+    }
     if (stride == 1) {
         for (int ch = 0; ch < c; ch++)
             im2col_channel_s1(x + (size_t)ch * h * w, h, w, k, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
