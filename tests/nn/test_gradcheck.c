@@ -105,9 +105,10 @@ static void test_conv2d(void **st) {
     /* Rows wider than 16 columns: im2col and col2im work 16 columns per register. */
     check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1}), (mla_shape){2, 3, 21}, true);
     check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 5}), (mla_shape){1, 6, 35}, true);
-    /* 512+ output positions, filters and unfolded rows in fours: the weight gradient's
-     * own dot-product kernel, with a one-float tail (529 = 33 x 16 + 1). */
-    check_spec(SPEC({"type": "conv2d", "filters": 4, "kernel": 3, "pad": 1}), (mla_shape){4, 23, 23}, true);
+    /* 512+ output positions: the unpacked kernels (forward and input gradient: 16
+     * filters, 72 unfolded rows; weight gradient: dot products in fours), with tails
+     * (529 = 16 x 32 + 17 = 33 x 16 + 1). */
+    check_spec(SPEC({"type": "conv2d", "filters": 16, "kernel": 3, "pad": 1}), (mla_shape){8, 23, 23}, true);
 }
 static void test_dwconv2d(void **st) {
     (void)st;
