@@ -10,6 +10,11 @@
 typedef struct mla_layer mla_layer;
 typedef struct mla_seq mla_seq;
 
+/* Every activation and gradient buffer of a net (and the net's input) ends with this
+ * many zeroed floats, so that a kernel may load whole vectors past the end of a row
+ * and drop those lanes (conv2d_gemm reads the last row of a sample so). */
+#define MLA_SLACK_FLOATS 32
+
 /* What a pass needs besides the layer: the flat buffers (gradients may be swapped
  * for a scratch buffer by per-sample passes), a shared workspace, the RNG. */
 typedef struct {

@@ -207,6 +207,13 @@ void mla_seq_init(mla_seq *seq, float *params, mla_rng *rng) {
     }
 }
 
+/* floats, then MLA_SLACK_FLOATS zeros (NULL when out of memory). */
+static float *alloc_with_slack(size_t floats) {
+    float *p = mla_alloc_aligned(floats + MLA_SLACK_FLOATS, sizeof(float));
+    if (p) memset(p + floats, 0, MLA_SLACK_FLOATS * sizeof(float));
+    return p;
+}
+
 mla_status mla_seq_reserve(mla_seq *seq, int n) {
     for (int i = 0; i < seq->n; i++) {
         mla_layer *l = &seq->layers[i];
@@ -214,8 +221,8 @@ mla_status mla_seq_reserve(mla_seq *seq, int n) {
         size_t size = (size_t)mla_shape_size(l->out);
         free(l->y);
         free(l->dy);
-        l->y = mla_alloc_aligned((size_t)n * size, sizeof(float));
-        l->dy = mla_alloc_aligned((size_t)n * size, sizeof(float));
+        l->y = alloc_with_slack((size_t)n * size);
+        l->dy = alloc_with_slack((size_t)n * size);
         if (!l->y || !l->dy) return MLA_ERR_NOMEM;
         if (l->cache_bytes_per_sample) {
             free(l->cache);
@@ -417,7 +424,7 @@ static mla_status net_reserve_input(mla_net *net, int n) {
     if (n <= net->input_cap) return MLA_OK;
     free(net->input);
     net->input_cap = 0;
-    net->input = mla_alloc_aligned((size_t)n * (size_t)mla_shape_size(net->in), sizeof(float));
+    net->input = alloc_with_slack((size_t)n * (size_t)mla_shape_size(net->in));
     if (!net->input) return MLA_ERR_NOMEM;
     net->input_cap = n;
     return MLA_OK;
@@ -438,6 +445,7 @@ static mla_status net_reserve(mla_net *net, int n) {
     free(net->work);
     net->work = mla_alloc_aligned(work ? work : 1, sizeof(float));
     if (!net->work) return MLA_ERR_NOMEM;
+    memset(net->work, 0, (work ? work : 1) * sizeof(float)); /* layers' slack regions start as zeros */
     net->cap = n;
     net->threads = mla_get_threads();
     return MLA_OK;

@@ -309,65 +309,64 @@ static void weight_grad_4x4(const float *dy, const float *col, int p, float *dw,
 /* c[8 x ncols] = a[8 x k] b[k x ncols] (ncols <= 32): sixteen accumulators, per k two
  * loads of b's row and eight broadcasts of a's column; a(i, k) is a[i ars + k acs], so
  * the same kernel reads the weights as they lie (forward) or transposed (input
- * gradient). b and c are read and written in place, unpacked. */
+ * gradient). b and c are read and written in place, unpacked. b's rows are loaded 32
+ * floats wide even when ncols is less (the extra lanes fall past the row, into the
+ * next one or the buffer's slack, and are dropped at the masked store): with masked
+ * loads the partial block ran at half speed. Unless b_slack: then b has no slack
+ * after its last row, and that row is loaded masked. */
 static void gemm_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb, float *c,
-                      size_t ldc, int ncols) {
+                      size_t ldc, int ncols, bool b_slack) {
     __m512 acc[8][2];
     for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    /* Two copies of the loop, the full one without masks, each with its own stores: with
-     * one loop, or shared stores, the accumulators went through the stack every step. */
-    if (ncols == 32) {
-        for (int t = 0; t < k; t++) {
-            __m512 b0 = _mm512_loadu_ps(b + (size_t)t * ldb), b1 = _mm512_loadu_ps(b + (size_t)t * ldb + 16);
-            const float *at = a + (size_t)t * acs;
-            for (int i = 0; i < 8; i++) {
-                __m512 av = _mm512_set1_ps(at[i * ars]);
-                acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-            }
-        }
+    __mmask16 m0 = mla_lanes_between(0, ncols), m1 = mla_lanes_between(0, ncols - 16);
+    int full_rows = b_slack || ncols == 32 ? k : k - 1;
+    for (int t = 0; t < full_rows; t++) {
+        __m512 b0 = _mm512_loadu_ps(b + (size_t)t * ldb), b1 = _mm512_loadu_ps(b + (size_t)t * ldb + 16);
+        const float *at = a + (size_t)t * acs;
         for (int i = 0; i < 8; i++) {
-            _mm512_storeu_ps(c + i * ldc, acc[i][0]);
-            _mm512_storeu_ps(c + i * ldc + 16, acc[i][1]);
+            __m512 av = _mm512_set1_ps(at[i * ars]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
         }
-    } else {
-        __mmask16 m0 = mla_lanes_between(0, ncols), m1 = mla_lanes_between(0, ncols - 16);
-        for (int t = 0; t < k; t++) {
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, b + (size_t)t * ldb);
-            __m512 b1 = _mm512_maskz_loadu_ps(m1, b + (size_t)t * ldb + 16);
-            const float *at = a + (size_t)t * acs;
-            for (int i = 0; i < 8; i++) {
-                __m512 av = _mm512_set1_ps(at[i * ars]);
-                acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-            }
-        }
+    }
+    if (full_rows < k) { /* the last row, masked */
+        const float *bt = b + (size_t)(k - 1) * ldb, *at = a + (size_t)(k - 1) * acs;
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, bt), b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
         for (int i = 0; i < 8; i++) {
-            _mm512_mask_storeu_ps(c + i * ldc, m0, acc[i][0]);
-            _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
+            __m512 av = _mm512_set1_ps(at[i * ars]);
+            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
         }
+    }
+    for (int i = 0; i < 8; i++) {
+        _mm512_mask_storeu_ps(c + i * ldc, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
     }
 }
 #endif
 
 /* c[m x n] = op(a) b for one sample, c and b with rows of n floats: the forward (a the
  * weights, b the unfolded sample) and the input gradient (a the weights transposed, b
- * the output gradient). */
-static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, const float *b, float *c) {
+ * the output gradient). b_slack: b is followed by MLA_SLACK_FLOATS readable floats. */
+static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, const float *b, bool b_slack,
+                        float *c) {
 #if defined(__AVX512F__)
-    /* Planes of 512+ positions (ResNet's first stage at 28x28): OpenBLAS packs all of b
-     * for a result 16 rows tall and ran at 96 GFLOP/s on a core (87 for the input
-     * gradient), this unpacked kernel at 157 (118). Below that, or with a k of a few
-     * taps (a one-channel input), OpenBLAS is as fast or faster. */
-    if (n >= 512 && k >= 16 && m % 8 == 0) {
+    /* OpenBLAS packs all of b for a result of 16 to 64 rows. On one core, ResNet-20's
+     * and the cnn preset's shapes (m x n x k) ran, OpenBLAS against this kernel, in
+     * GFLOP/s: forward 16x784x144 93/163, 32x196x288 97/131, 64x49x576 94/118,
+     * 64x121x288 109/138; input gradient 144x784x16 87/122, 288x196x32 110/122,
+     * 576x49x64 104/116, 288x121x64 118/137. With k of a few taps (a one-channel
+     * input: 9) OpenBLAS is faster. */
+    if (k >= 16 && m % 8 == 0) {
         size_t ars = transpose_a ? 1 : (size_t)k, acs = transpose_a ? (size_t)m : 1;
         for (int j = 0; j < n; j += 32)
             for (int i = 0; i < m; i += 8)
                 gemm_8x32(k, a + (size_t)i * ars, ars, acs, b + j, (size_t)n, c + (size_t)i * n + j, (size_t)n,
-                          n - j < 32 ? n - j : 32);
+                          n - j < 32 ? n - j : 32, b_slack);
         return;
     }
 #endif
+    (void)b_slack;
     if (transpose_a)
         mla_sgemm(true, false, m, n, k, 1.0f, a, m, b, n, 0.0f, c, n);
     else
@@ -460,10 +459,12 @@ static size_t conv2d_col_floats(const mla_layer *l) {
     return (size_t)l->in.c * l->kernel * l->kernel * l->out.h * l->out.w;
 }
 
+/* A thread's scratch: col and dy, which conv2d_gemm reads as b, end with
+ * MLA_SLACK_FLOATS floats (zeroed once: nothing writes there). */
 static size_t conv2d_thread_floats(const mla_layer *l) {
     size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
     size_t own_dy = l->fused_relu ? (size_t)mla_shape_size(l->out) : 0;
-    return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters + own_dy;
+    return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters + own_dy + 2 * MLA_SLACK_FLOATS;
 }
 
 static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) {
@@ -471,7 +472,7 @@ static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) 
     float *base = work + (size_t)t * conv2d_thread_floats(l);
     conv2d_scratch sc;
     sc.col = base;
-    sc.dcol = sc.col + conv2d_col_floats(l);
+    sc.dcol = sc.col + conv2d_col_floats(l) + MLA_SLACK_FLOATS;
     sc.dw = sc.dcol + conv2d_col_floats(l);
     sc.db = sc.dw + (size_t)l->filters * rows;
     sc.dy = sc.db + l->filters;
@@ -531,7 +532,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
             float *ys = y + (size_t)s * out_size;
             if (!l->fused_relu) {
-                conv2d_gemm(false, cout, p, rows, w, col, ys);
+                conv2d_gemm(false, cout, p, rows, w, col, true, ys);
                 if (b) conv2d_add_bias(ys, b, cout, p);
                 continue;
             }
@@ -540,7 +541,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
              * streamed out, and the pool reads the relu's output from cache. */
             float *out = sc.dy;
             bool keep = ctx->keep_all || !l->output_optional;
-            conv2d_gemm(false, cout, p, rows, w, col, out);
+            conv2d_gemm(false, cout, p, rows, w, col, true, out);
             if (b) conv2d_add_bias(out, b, cout, p);
             if (keep) mla_stream_copy(ys, out, out_size);
             relu_inplace(out, out_size);
@@ -589,12 +590,17 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
 #pragma omp for schedule(static)
         for (int s = n0; s < n0 + n; s++) {
             const float *dys = dy + (size_t)s * out_size;
+            /* The layer's own gradient buffer and the scratch have slack; a caller's
+             * (a conv last in the net) may not. */
+            bool dys_slack = dy == l->dy;
             if (l->fused_pool) { /* the pool's and the relu's backward, straight into scratch */
                 mla_maxpool_relu_backward_sample(l->fused_pool, s, sc.dy);
                 dys = sc.dy;
+                dys_slack = true;
             } else if (l->fused_relu) { /* the relu's backward, for this sample, while it is in cache */
                 relu_grad(l->y + (size_t)s * out_size, l->fused_relu->dy + (size_t)s * out_size, sc.dy, out_size);
                 dys = sc.dy;
+                dys_slack = true;
             }
             if (pgrads) {
                 const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
@@ -605,9 +611,9 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
             if (dx) {
                 float *dxs = dx + (size_t)s * in_size;
                 if (pointwise) {
-                    conv2d_gemm(true, rows, p, cout, w, dys, dxs);
+                    conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, dxs);
                 } else {
-                    conv2d_gemm(true, rows, p, cout, w, dys, sc.dcol);
+                    conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, sc.dcol);
                     col2im(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
                            l->out.h, l->out.w, dxs, false);
                 }
