@@ -315,7 +315,7 @@ static void weight_grad_4x4(const float *dy, const float *col, int p, float *dw,
  * loads the partial block ran at half speed. Unless b_slack: then b has no slack
  * after its last row, and that row is loaded masked. */
 static void gemm_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb, float *c,
-                      size_t ldc, int ncols, bool b_slack) {
+                      size_t ldc, int ncols, bool b_slack, const float *bias, bool relu) {
     __m512 acc[8][2];
     for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     __mmask16 m0 = mla_lanes_between(0, ncols), m1 = mla_lanes_between(0, ncols - 16);
@@ -338,18 +338,34 @@ static void gemm_8x32(int k, const float *a, size_t ars, size_t acs, const float
             acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
         }
     }
+    /* The epilogue: row i's bias added after its sum and then max(v, 0) (which, like the
+     * relu layer's v > 0 ? v : 0, gives +0 for -0 and NaN), the same bits as separate
+     * passes. */
     for (int i = 0; i < 8; i++) {
+        if (bias) {
+            __m512 bv = _mm512_set1_ps(bias[i]);
+            acc[i][0] = _mm512_add_ps(acc[i][0], bv);
+            acc[i][1] = _mm512_add_ps(acc[i][1], bv);
+        }
+        if (relu) {
+            acc[i][0] = _mm512_max_ps(acc[i][0], _mm512_setzero_ps());
+            acc[i][1] = _mm512_max_ps(acc[i][1], _mm512_setzero_ps());
+        }
         _mm512_mask_storeu_ps(c + i * ldc, m0, acc[i][0]);
         _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
     }
 }
 #endif
 
+static void conv2d_add_bias(float *restrict ys, const float *restrict b, int cout, int p);
+static void relu_inplace(float *restrict v, size_t len);
+
 /* c[m x n] = op(a) b for one sample, c and b with rows of n floats: the forward (a the
  * weights, b the unfolded sample) and the input gradient (a the weights transposed, b
- * the output gradient). b_slack: b is followed by MLA_SLACK_FLOATS readable floats. */
+ * the output gradient). b_slack: b is followed by MLA_SLACK_FLOATS readable floats.
+ * Then, if asked, row i gets bias[i] added and the relu applied. */
 static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, const float *b, bool b_slack,
-                        float *c) {
+                        const float *bias, bool relu, float *c) {
 #if defined(__AVX512F__)
     /* OpenBLAS packs all of b for a result of 16 to 64 rows. On one core, ResNet-20's
      * and the cnn preset's shapes (m x n x k) ran, OpenBLAS against this kernel, in
@@ -362,7 +378,7 @@ static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, c
         for (int j = 0; j < n; j += 32)
             for (int i = 0; i < m; i += 8)
                 gemm_8x32(k, a + (size_t)i * ars, ars, acs, b + j, (size_t)n, c + (size_t)i * n + j, (size_t)n,
-                          n - j < 32 ? n - j : 32, b_slack);
+                          n - j < 32 ? n - j : 32, b_slack, bias ? bias + i : NULL, relu);
         return;
     }
 #endif
@@ -371,6 +387,8 @@ static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, c
         mla_sgemm(true, false, m, n, k, 1.0f, a, m, b, n, 0.0f, c, n);
     else
         mla_sgemm(false, false, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+    if (bias) conv2d_add_bias(c, bias, m, n);
+    if (relu) relu_inplace(c, (size_t)m * n);
 }
 
 /* dw (cout x rows) += dy (cout x p) col^T (p x rows): the sample's weight gradient. */
@@ -532,8 +550,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
             float *ys = y + (size_t)s * out_size;
             if (!l->fused_relu) {
-                conv2d_gemm(false, cout, p, rows, w, col, true, ys);
-                if (b) conv2d_add_bias(ys, b, cout, p);
+                conv2d_gemm(false, cout, p, rows, w, col, true, b, false, ys);
                 continue;
             }
             /* Fused: the sample is computed in this thread's scratch (its own-gradient
@@ -541,11 +558,14 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
              * streamed out, and the pool reads the relu's output from cache. */
             float *out = sc.dy;
             bool keep = ctx->keep_all || !l->output_optional;
-            conv2d_gemm(false, cout, p, rows, w, col, true, out);
-            if (b) conv2d_add_bias(out, b, cout, p);
-            if (keep) mla_stream_copy(ys, out, out_size);
-            relu_inplace(out, out_size);
-            if (keep) mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
+            /* Without keep the conv's own output is not wanted: the relu runs in the
+             * product's epilogue. */
+            conv2d_gemm(false, cout, p, rows, w, col, true, b, !keep, out);
+            if (keep) {
+                mla_stream_copy(ys, out, out_size);
+                relu_inplace(out, out_size);
+                mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
+            }
             if (l->fused_pool) mla_maxpool_sample(l->fused_pool, out, s);
             if (keep) mla_stream_fence();
         }
@@ -611,9 +631,9 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
             if (dx) {
                 float *dxs = dx + (size_t)s * in_size;
                 if (pointwise) {
-                    conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, dxs);
+                    conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, NULL, false, dxs);
                 } else {
-                    conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, sc.dcol);
+                    conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, NULL, false, sc.dcol);
                     col2im(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
                            l->out.h, l->out.w, dxs, false);
                 }
