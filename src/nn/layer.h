@@ -86,6 +86,12 @@ struct mla_layer {
      * that leave the group (input and parameters); the gradients inside the group (the
      * conv's, relu's and pool's dy buffers) are not written. */
     struct mla_layer *fused_relu, *fused_pool;
+    /* Set by mla_seq_setup on a conv2d followed by a batchnorm: in training passes the
+     * conv leaves each sample's per-channel mean and sum of squared deviations in the
+     * batchnorm's cache (mla_bn_sample_stats) while the sample is in cache, and the
+     * batchnorm merges them instead of two passes of its own over the batch. */
+    struct mla_layer *stats_to;
+    bool sample_stats_ready;          /* batchnorm: the cache holds this forward's sample stats */
     bool fused_into_prev;             /* this layer's passes are done by an earlier layer */
     bool output_optional;             /* y is read by no pass, only by mla_net_activation (a
                                          conv2d and relu whose result goes straight into a
@@ -126,6 +132,9 @@ mla_status mla_spec_bool(const mla_layer *l, const cJSON *j, const char *key, bo
 mla_status mla_spec_keys(const mla_layer *l, const cJSON *j, const char *const *allowed);
 /* PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
 void mla_init_uniform(float *w, size_t n, int fan_in, mla_rng *rng);
+
+/* A batchnorm's slots for the per-sample statistics of sample s: [channel][mean, M2]. */
+double *mla_bn_sample_stats(mla_layer *bn, int s);
 
 /* Sequences (used by the net and by residual blocks). */
 mla_status mla_seq_parse(mla_seq *seq, const cJSON *arr, const char *prefix, int classes);

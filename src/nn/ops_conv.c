@@ -541,6 +541,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
     size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);
     const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
+    bool stats = l->stats_to && ctx->train;
     int threads = conv2d_threads(l, n);
 #pragma omp parallel num_threads(threads)
     {
@@ -551,6 +552,11 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             float *ys = y + (size_t)s * out_size;
             if (!l->fused_relu) {
                 conv2d_gemm(false, cout, p, rows, w, col, true, b, false, ys);
+                if (stats) { /* the next batchnorm's statistics, while the sample is in cache */
+                    double *st = mla_bn_sample_stats(l->stats_to, s);
+                    for (int co = 0; co < cout; co++)
+                        mla_plane_mean_m2(ys + (size_t)co * p, (size_t)p, &st[2 * co], &st[2 * co + 1]);
+                }
                 continue;
             }
             /* Fused: the sample is computed in this thread's scratch (its own-gradient
@@ -570,6 +576,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
             if (keep) mla_stream_fence();
         }
     }
+    if (l->stats_to) l->stats_to->sample_stats_ready = stats;
 }
 
 /* Adds every thread's weight (and bias) gradient into the net's, in thread order. */

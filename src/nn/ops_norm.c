@@ -28,11 +28,31 @@ static mla_status bn_setup(mla_layer *l) {
     return MLA_OK;
 }
 
+/* The cache: the batch's mean and inverse std per channel (2c floats), then the
+ * per-sample statistics a preceding conv2d may leave (n x c x {mean, M2} doubles). */
 static mla_status bn_reserve(mla_layer *l, int n) {
-    (void)n;
     free(l->cache);
-    l->cache = mla_alloc(2 * (size_t)l->in.c, sizeof(float)); /* batch mean, inverse std */
+    l->cache = mla_alloc(1, 2 * (size_t)l->in.c * sizeof(float) + (size_t)n * l->in.c * 2 * sizeof(double));
+    l->sample_stats_ready = false;
     return l->cache ? MLA_OK : MLA_ERR_NOMEM;
+}
+
+double *mla_bn_sample_stats(mla_layer *bn, int s) {
+    return (double *)((float *)bn->cache + 2 * (size_t)bn->in.c) + (size_t)s * bn->in.c * 2;
+}
+
+/* The batch's mean and sum of squared deviations of channel ch from the conv's
+ * per-sample ones (Chan et al.'s pairwise merge: equal counts hw per sample). */
+static void merge_sample_stats(mla_layer *l, int ch, int n, size_t hw, double *mu, double *m2) {
+    double sum = 0, dev = 0;
+    for (int s = 0; s < n; s++) sum += mla_bn_sample_stats(l, s)[2 * ch];
+    *mu = sum / n;
+    for (int s = 0; s < n; s++) {
+        const double *st = mla_bn_sample_stats(l, s) + 2 * ch;
+        double d = st[0] - *mu;
+        dev += st[1] + (double)hw * d * d;
+    }
+    *m2 = dev;
 }
 
 static void bn_init(mla_layer *l, float *p, mla_rng *rng) {
@@ -85,10 +105,15 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
     for (int ch = 0; ch < c; ch++) {
         float mean, inv;
         if (batch) {
-            double sum = 0, sq = 0;
-            for (int s = 0; s < n; s++) sum += mla_plane_sum(x + ((size_t)s * c + ch) * hw, hw);
-            double mu = sum / (double)m;
-            for (int s = 0; s < n; s++) sq += plane_sq_dev(x + ((size_t)s * c + ch) * hw, hw, (float)mu);
+            double mu, sq = 0;
+            if (l->sample_stats_ready) {
+                merge_sample_stats(l, ch, n, hw, &mu, &sq);
+            } else {
+                double sum = 0;
+                for (int s = 0; s < n; s++) sum += mla_plane_sum(x + ((size_t)s * c + ch) * hw, hw);
+                mu = sum / (double)m;
+                for (int s = 0; s < n; s++) sq += plane_sq_dev(x + ((size_t)s * c + ch) * hw, hw, (float)mu);
+            }
             double var = sq / (double)m;
             mean = (float)mu;
             inv = (float)(1.0 / sqrt(var + l->eps));
@@ -108,6 +133,7 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
             for (size_t q = 0; q < hw; q++) dst[q] = src[q] * scale + shift;
         }
     }
+    l->sample_stats_ready = false; /* used: the next forward's conv sets them again */
 }
 
 static void bn_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,

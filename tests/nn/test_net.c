@@ -599,6 +599,40 @@ static void test_optimizer_rules(void **state) {
     mla_net_free(net);
 }
 
+/* A conv2d followed by a batchnorm hands it per-sample statistics, merged instead of
+ * the batchnorm's own passes: the same normalisation and running statistics as with a
+ * reshape between them (no hand-over), up to rounding; and evaluation, which uses the
+ * running statistics, hands nothing over. */
+static void test_conv_batchnorm_statistics(void **state) {
+    (void)state;
+    const char *joined = "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1},"
+                         " {\"type\": \"batchnorm\", \"name\": \"bn\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    const char *apart = "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1},"
+                        " {\"type\": \"reshape\", \"shape\": [8, 8, 8]}, {\"type\": \"batchnorm\", \"name\": \"bn\"},"
+                        " {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    mla_net *a = make(joined, 2), *b = make(apart, 2);
+    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+    enum { N = 6 };
+    float x[N * 64];
+    random_fill(x, N * 64, 21);
+    for (int i = 0; i < N * 64; i++) x[i] = 3.0f * x[i] + 1.0f; /* a mean far from 0 */
+    for (int pass = 0; pass < 2; pass++) {
+        bool train = pass == 0;
+        const float *oa, *ob, *ya, *yb;
+        mla_shape sh;
+        int n;
+        assert_int_equal(mla_net_forward(a, x, N, train, &oa), MLA_OK);
+        assert_int_equal(mla_net_forward(b, x, N, train, &ob), MLA_OK);
+        assert_int_equal(mla_net_activation(a, "bn", &ya, &sh, &n), MLA_OK);
+        assert_int_equal(mla_net_activation(b, "bn", &yb, &sh, &n), MLA_OK);
+        for (int i = 0; i < N * 512; i++) assert_float_equal(ya[i], yb[i], 2e-5);
+        size_t np = mla_net_param_count(a);
+        for (size_t i = 0; i < np; i++) assert_float_equal(mla_net_params(a)[i], mla_net_params(b)[i], 1e-6);
+    }
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
 /* A batch written into the net's own input buffer runs as the same batch passed as a
  * copy; the buffer survives a thread-count change; a forward asking it for more
  * samples than it holds is refused. */
@@ -673,6 +707,7 @@ int main(void) {
         cmocka_unit_test(test_optimizer_rules),
         cmocka_unit_test(test_step_and_zero_matches_step),
         cmocka_unit_test(test_input_buffer_forward),
+        cmocka_unit_test(test_conv_batchnorm_statistics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
