@@ -478,7 +478,8 @@ static size_t conv2d_col_floats(const mla_layer *l) {
 }
 
 /* A thread's scratch: col and dy, which conv2d_gemm reads as b, end with
- * MLA_SLACK_FLOATS floats (zeroed once: nothing writes there). */
+ * MLA_SLACK_FLOATS floats. The net zeroes its workspace when it allocates it; other
+ * layers sharing it may leave any values there, which only reach dropped lanes. */
 static size_t conv2d_thread_floats(const mla_layer *l) {
     size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
     size_t own_dy = l->fused_relu ? (size_t)mla_shape_size(l->out) : 0;
@@ -550,6 +551,8 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
         for (int s = 0; s < n; s++) {
             const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
             float *ys = y + (size_t)s * out_size;
+            /* col is scratch, or for a pointwise conv the sample itself in a net buffer:
+             * both have slack. */
             if (!l->fused_relu) {
                 conv2d_gemm(false, cout, p, rows, w, col, true, b, false, ys);
                 if (stats) { /* the next batchnorm's statistics, while the sample is in cache */
