@@ -183,7 +183,10 @@ typedef struct mla_optimizer mla_optimizer;
 /* An optimizer over net's trainable parameters (state sized to them). */
 mla_status mla_optimizer_create(const mla_opt_config *cfg, const mla_net *net, mla_optimizer **out);
 void mla_optimizer_free(mla_optimizer *opt);
-/* One update of net's parameters from its gradient buffer (no-op when frozen). */
+/* One update of net's parameters from its gradient buffer (no-op when frozen). The
+ * update flushes subnormal numbers to zero (on x86, for its own duration; the caller's
+ * floating-point mode is restored): moments of parameters whose gradient stays zero
+ * decay into that range, where arithmetic is two orders of magnitude slower. */
 void mla_optimizer_step(mla_optimizer *opt, mla_net *net);
 /* The same update, after which the gradient buffer is all zeros (as after
  * mla_net_zero_grads), cleared in the update's own pass over memory: a training loop

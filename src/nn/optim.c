@@ -3,6 +3,9 @@
  *   Adam: g += wd p (or p -= lr wd p when decoupled); m, v moments; bias-corrected step
  *         p -= lr mhat / (sqrt(vhat) + eps). */
 #include <math.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,14 +92,47 @@ static void sgd_block(const sgd_consts *k, float *restrict p, const float *restr
     }
 }
 
+/* The updates run with subnormal numbers flushed to zero (x86's FTZ and DAZ, set on
+ * each thread for the update alone and restored after). The moments of a parameter
+ * whose gradient stays zero (a weight on a pixel that is always black) decay
+ * geometrically into the subnormal range, where every operation on them takes a
+ * microcode assist: the mlp preset's Adam step went from a tenth of the training step
+ * in the first epoch to over a third by the third (170k -> 125k samples/s over six
+ * epochs). Values that are not subnormal give the same bits either way. */
+typedef struct {
+    unsigned csr;
+} flush_state;
+
+static flush_state flush_subnormals_begin(void) {
+    flush_state f = {0};
+#if defined(__SSE__)
+    f.csr = _mm_getcsr();
+    _mm_setcsr(f.csr | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+#endif
+    return f;
+}
+
+static void flush_subnormals_end(flush_state f) {
+#if defined(__SSE__)
+    _mm_setcsr(f.csr);
+#else
+    (void)f;
+#endif
+}
+
 static void sgd_update(mla_optimizer *o, float *p, float *g, bool zero) {
     const sgd_consts k = {o->cfg.lr, o->cfg.momentum, o->cfg.weight_decay, o->steps == 0, o->cfg.nesterov};
     size_t n = o->n, blocks = (n + BLOCK - 1) / BLOCK;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t b = 0; b < blocks; b++) {
-        size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
-        sgd_block(&k, p + lo, g + lo, o->state + lo, len);
-        if (zero) memset(g + lo, 0, len * sizeof(float));
+#pragma omp parallel if (n > 65536)
+    {
+        flush_state f = flush_subnormals_begin();
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < blocks; b++) {
+            size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
+            sgd_block(&k, p + lo, g + lo, o->state + lo, len);
+            if (zero) memset(g + lo, 0, len * sizeof(float));
+        }
+        flush_subnormals_end(f);
     }
 }
 
@@ -131,11 +167,16 @@ static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
                            c->decoupled ? c->lr * c->weight_decay : 0.0f};
     size_t n = o->n, blocks = (n + BLOCK - 1) / BLOCK;
     float *m = o->state, *v = o->state + n;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t b = 0; b < blocks; b++) {
-        size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
-        adam_block(&k, p + lo, g + lo, m + lo, v + lo, len);
-        if (zero) memset(g + lo, 0, len * sizeof(float));
+#pragma omp parallel if (n > 65536)
+    {
+        flush_state f = flush_subnormals_begin();
+#pragma omp for schedule(static)
+        for (size_t b = 0; b < blocks; b++) {
+            size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
+            adam_block(&k, p + lo, g + lo, m + lo, v + lo, len);
+            if (zero) memset(g + lo, 0, len * sizeof(float));
+        }
+        flush_subnormals_end(f);
     }
 }
 

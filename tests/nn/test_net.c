@@ -11,6 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 #include "mlaudit/core.h"
 #include "mlaudit/nn.h"
 
@@ -656,6 +660,35 @@ static void test_input_buffer_forward(void **state) {
     mla_net_free(net);
 }
 
+/* Subnormal moments (a parameter whose gradient stays zero) are flushed to zero by the
+ * update, and the caller's floating-point mode is left as it was. */
+static void test_optimizer_flushes_subnormals(void **state) {
+    (void)state;
+    mla_net *net;
+    assert_int_equal(mla_net_create("{\"layers\": [{\"type\": \"dense\", \"units\": 2, \"bias\": false}]}",
+                                    (mla_shape){1, 1, 1}, 2, 0, &net),
+                     MLA_OK);
+    mla_opt_config c = mla_opt_defaults(MLA_OPT_ADAM);
+    mla_optimizer *o;
+    assert_int_equal(mla_optimizer_create(&c, net, &o), MLA_OK);
+    float *m = mla_optimizer_state(o), *g = mla_net_grads(net);
+    volatile float tiny = 1e-39f; /* subnormal */
+    m[0] = tiny;
+    m[1] = 1e-3f;
+    g[0] = g[1] = 0.0f;
+#if defined(__SSE__)
+    unsigned before = _mm_getcsr();
+#endif
+    mla_optimizer_step(o, net);
+#if defined(__SSE__)
+    assert_int_equal(_mm_getcsr(), before);
+#endif
+    assert_true(m[0] == 0.0f);       /* 0.9 * 1e-39 would be subnormal: flushed */
+    assert_float_equal(m[1], 0.9e-3f, 1e-10);
+    mla_optimizer_free(o);
+    mla_net_free(net);
+}
+
 /* step_and_zero_grads moves the parameters exactly as step does, and clears the
  * gradients; over a vector long enough for the parallel loop, for Adam and SGD. */
 static void test_step_and_zero_matches_step(void **state) {
@@ -706,6 +739,7 @@ int main(void) {
         cmocka_unit_test(test_presets_build_for_both_input_shapes),
         cmocka_unit_test(test_optimizer_rules),
         cmocka_unit_test(test_step_and_zero_matches_step),
+        cmocka_unit_test(test_optimizer_flushes_subnormals),
         cmocka_unit_test(test_input_buffer_forward),
         cmocka_unit_test(test_conv_batchnorm_statistics),
     };
