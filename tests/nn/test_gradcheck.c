@@ -114,6 +114,10 @@ static void test_conv2d(void **st) {
      * (last row loaded masked, as above): 225 = 7 x 32 + 1 positions. */
     check_spec(SPEC({"type": "conv2d", "filters": 8, "kernel": 3, "pad": 1}, {"type": "tanh"}), (mla_shape){8, 15, 15},
                true);
+    /* Filters in 32s on small planes: the weight gradient accumulated transposed, with
+     * 72 unfolded rows (whole blocks of 8) and with 36 (4 left over, done one by one). */
+    check_spec(SPEC({"type": "conv2d", "filters": 32, "kernel": 3, "pad": 1}), (mla_shape){8, 5, 5}, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 32, "kernel": 3, "pad": 1, "bias": false}), (mla_shape){4, 6, 6}, true);
 }
 static void test_dwconv2d(void **st) {
     (void)st;
