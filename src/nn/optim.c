@@ -141,9 +141,10 @@ typedef struct {
 } adam_consts;
 
 /* PyTorch's update, term for term, but for one division: sqrt(v) / bc2 is taken as
- * sqrt(v) * (1 / bc2) (within an ulp). The loop vectorises (sqrtf needs -fno-math-errno)
- * and is bound by the divider and square root, not memory: a division fewer per
- * element is a third of the step's time. */
+ * sqrt(v) * (1 / bc2) (within an ulp). The loop vectorises (sqrtf needs -fno-math-errno);
+ * the square root and the divisions share one unit, and the division fewer took the
+ * mlp's update from 83 to 68 us a step (replacing the other by a refined reciprocal
+ * estimate gained only 8% more: the rest is memory). */
 static void adam_block(const adam_consts *k, float *restrict p, const float *restrict g, float *restrict m,
                        float *restrict v, size_t n) {
     const float step = k->step, b1 = k->b1, b2 = k->b2, inv_bc2 = k->inv_bc2, eps = k->eps, wd = k->wd,
