@@ -431,13 +431,15 @@ static void transpose(const float *m, int rows, int cols, float *t) {
 }
 #endif
 
+static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
+
 /* Whether the sample's weight gradient is accumulated transposed (rows x cout, see
  * conv2d_weight_grad_t): filters in whole registers' pairs, fewer than 512 positions
  * (the dot products do better above), and room in dcol for the transposed dy. */
 static bool conv2d_grad_transposed(const mla_layer *l) {
 #if defined(__AVX512F__)
     int rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
-    return l->filters % 32 == 0 && p < 512 && l->filters <= rows && !(l->kernel == 1 && l->stride == 1 && l->pad == 0);
+    return l->filters % 32 == 0 && p < 512 && l->filters <= rows && !conv2d_is_pointwise(l);
 #else
     (void)l;
     return false;
@@ -547,7 +549,6 @@ typedef struct {
     float *dy; /* with a fused relu: the sample's output (forward), its own output gradient (backward) */
 } conv2d_scratch;
 
-static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
 
 /* Floats of one unfolded sample; a pointwise conv reads and writes samples in place and needs none. */
 static size_t conv2d_col_floats(const mla_layer *l) {

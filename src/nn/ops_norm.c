@@ -66,16 +66,6 @@ static void bn_init(mla_layer *l, float *p, mla_rng *rng) {
     }
 }
 
-/* sum (x - mu)^2 */
-static double plane_sq_dev(const float *x, size_t len, float mu) {
-    float acc[MLA_LANES] = {0};
-    size_t q = 0;
-    for (; q + MLA_LANES <= len; q += MLA_LANES)
-        for (int k = 0; k < MLA_LANES; k++) acc[k] += (x[q + k] - mu) * (x[q + k] - mu);
-    for (; q < len; q++) acc[q % MLA_LANES] += (x[q] - mu) * (x[q] - mu);
-    return mla_lanes_fold(acc);
-}
-
 /* sum g and sum g * (x - mean) */
 static void plane_grad_sums(const float *g, const float *x, size_t len, float mean, double *sg, double *sgx) {
     float a[MLA_LANES] = {0}, b[MLA_LANES] = {0};
@@ -112,7 +102,7 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
                 double sum = 0;
                 for (int s = 0; s < n; s++) sum += mla_plane_sum(x + ((size_t)s * c + ch) * hw, hw);
                 mu = sum / (double)m;
-                for (int s = 0; s < n; s++) sq += plane_sq_dev(x + ((size_t)s * c + ch) * hw, hw, (float)mu);
+                for (int s = 0; s < n; s++) sq += mla_plane_sq_dev(x + ((size_t)s * c + ch) * hw, hw, (float)mu);
             }
             double var = sq / (double)m;
             mean = (float)mu;
