@@ -104,11 +104,11 @@ mla_status mla_seq_setup(mla_seq *seq, mla_shape in, mla_shape *out) {
                              l->op->type, in.c, in.h, in.w, l->out.c, l->out.h, l->out.w);
         in = l->out;
     }
-    /* The relu must not be the last layer: its dy would then be the caller's buffer. */
     for (int i = 0; i + 1 < seq->n; i++) {
         mla_layer *l = &seq->layers[i], *next = &seq->layers[i + 1];
         if (l->op == &mla_op_conv2d && next->op == &mla_op_batchnorm) l->stats_to = next;
     }
+    /* The relu must not be the last layer: its dy would then be the caller's buffer. */
     for (int i = 0; i + 1 < seq->n - 1; i++) {
         mla_layer *l = &seq->layers[i], *next = &seq->layers[i + 1];
         if (l->op == &mla_op_conv2d && next->op == &mla_op_relu) {
