@@ -96,9 +96,10 @@ static void sgd_block(const sgd_consts *k, float *restrict p, const float *restr
  * each thread for the update alone and restored after). The moments of a parameter
  * whose gradient stays zero (a weight on a pixel that is always black) decay
  * geometrically into the subnormal range, where every operation on them takes a
- * microcode assist: the mlp preset's Adam step went from a tenth of the training step
- * in the first epoch to over a third by the third (170k -> 125k samples/s over six
- * epochs). Values that are not subnormal give the same bits either way. */
+ * microcode assist: the mlp preset's Adam step grew from about 9% of a training step
+ * to 17% of a three-epoch run's profile, and the run as a whole slowed from ~170k
+ * samples/s (one epoch) to ~125k (six). Values that are not subnormal give the same
+ * bits either way. */
 typedef struct {
     unsigned csr;
 } flush_state;
@@ -181,31 +182,21 @@ static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
     }
 }
 
-static void sgd_step(mla_optimizer *o, float *p, float *g) { sgd_update(o, p, g, false); }
-static void sgd_step_zero(mla_optimizer *o, float *p, float *g) { sgd_update(o, p, g, true); }
-static void adam_step(mla_optimizer *o, float *p, float *g) { adam_update(o, p, g, false); }
-static void adam_step_zero(mla_optimizer *o, float *p, float *g) { adam_update(o, p, g, true); }
-
-void mla_optimizer_step(mla_optimizer *opt, mla_net *net) {
-    if (mla_net_frozen(net)) return;
-    if (opt->cfg.kind == MLA_OPT_ADAM)
-        adam_step(opt, mla_net_params(net), mla_net_grads(net));
-    else
-        sgd_step(opt, mla_net_params(net), mla_net_grads(net));
-    opt->steps++;
-}
-
-void mla_optimizer_step_and_zero_grads(mla_optimizer *opt, mla_net *net) {
+/* One update; with zero, the gradient buffer is left cleared (a frozen net's too). */
+static void optimizer_update(mla_optimizer *opt, mla_net *net, bool zero) {
     if (mla_net_frozen(net)) {
-        mla_net_zero_grads(net);
+        if (zero) mla_net_zero_grads(net);
         return;
     }
     if (opt->cfg.kind == MLA_OPT_ADAM)
-        adam_step_zero(opt, mla_net_params(net), mla_net_grads(net));
+        adam_update(opt, mla_net_params(net), mla_net_grads(net), zero);
     else
-        sgd_step_zero(opt, mla_net_params(net), mla_net_grads(net));
+        sgd_update(opt, mla_net_params(net), mla_net_grads(net), zero);
     opt->steps++;
 }
+
+void mla_optimizer_step(mla_optimizer *opt, mla_net *net) { optimizer_update(opt, net, false); }
+void mla_optimizer_step_and_zero_grads(mla_optimizer *opt, mla_net *net) { optimizer_update(opt, net, true); }
 
 mla_status mla_sched_kind_parse(const char *name, mla_sched_kind *out) {
     if (!strcmp(name, "constant") || !strcmp(name, "none")) *out = MLA_SCHED_CONSTANT;

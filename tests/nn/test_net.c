@@ -568,13 +568,19 @@ static void test_presets_build_for_both_input_shapes(void **state) {
     mla_net_free(net);
 }
 
+/* A bias-free dense layer from one input to `units` outputs: `units` parameters. */
+static mla_net *bias_free_dense(int units) {
+    char spec[128];
+    snprintf(spec, sizeof spec, "{\"layers\": [{\"type\": \"dense\", \"units\": %d, \"bias\": false}]}", units);
+    mla_net *net;
+    if (mla_net_create(spec, (mla_shape){1, 1, 1}, units, 0, &net)) fail_msg("%s", mla_last_error());
+    return net;
+}
+
 static void test_optimizer_rules(void **state) {
     (void)state;
     /* One parameter, gradient 2: check SGD momentum/Nesterov and Adam's first step. */
-    mla_net *net;
-    assert_int_equal(mla_net_create("{\"layers\": [{\"type\": \"dense\", \"units\": 1, \"bias\": false}]}",
-                                    (mla_shape){1, 1, 1}, 1, 0, &net),
-                     MLA_OK);
+    mla_net *net = bias_free_dense(1);
     float *p = mla_net_params(net), *g = mla_net_grads(net);
     mla_opt_config c = mla_opt_defaults(MLA_OPT_SGD);
     c.lr = 0.1f;
@@ -664,10 +670,7 @@ static void test_input_buffer_forward(void **state) {
  * update, and the caller's floating-point mode is left as it was. */
 static void test_optimizer_flushes_subnormals(void **state) {
     (void)state;
-    mla_net *net;
-    assert_int_equal(mla_net_create("{\"layers\": [{\"type\": \"dense\", \"units\": 2, \"bias\": false}]}",
-                                    (mla_shape){1, 1, 1}, 2, 0, &net),
-                     MLA_OK);
+    mla_net *net = bias_free_dense(2);
     mla_opt_config c = mla_opt_defaults(MLA_OPT_ADAM);
     mla_optimizer *o;
     assert_int_equal(mla_optimizer_create(&c, net, &o), MLA_OK);
