@@ -7,6 +7,8 @@
 
 #include "mlaudit/core.h"
 
+char *openblas_get_corename(void);
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -41,7 +43,8 @@ int main(int argc, char **argv) {
         if (k >= 0) gflops[k] = 2.0 * n * (double)n * n / t / 1e9; /* k = -1 warms up */
     }
     qsort(gflops, RUNS, sizeof *gflops, cmp_double);
-    printf("{\"sgemm_n\": %d, \"threads\": %d, \"gflops_median\": %.1f}\n", n, mla_get_threads(), gflops[RUNS / 2]);
+    printf("{\"sgemm_n\": %d, \"threads\": %d, \"openblas_kernels\": \"%s\", \"gflops_median\": %.1f}\n", n,
+           mla_get_threads(), openblas_get_corename(), gflops[RUNS / 2]);
     free(a);
     free(b);
     free(c);

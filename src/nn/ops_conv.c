@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nn/blas.h"
+#include "nn/gemm.h"
 #include "nn/layer.h"
 #include "nn/reduce.h"
 #include "nn/runs.h"
@@ -305,62 +306,6 @@ static void weight_grad_4x4(const float *dy, const float *col, int p, float *dw,
 }
 #endif
 
-#if defined(__AVX512F__)
-/* c[8 x ncols] = a[8 x k] b[k x ncols] (ncols <= 32): sixteen accumulators, per k two
- * loads of b's row and eight broadcasts of a's column; a(i, k) is a[i ars + k acs], so
- * the same kernel reads the weights as they lie (forward) or transposed (input
- * gradient). b and c are read and written in place, unpacked. b's rows are loaded 32
- * floats wide even when ncols is less (the extra lanes fall past the row, into the
- * next one or the buffer's slack, and are dropped at the masked store): with masked
- * loads the partial block ran at half speed. Unless b_slack: then b has no slack
- * after its last row, and that row is loaded masked. */
-static void gemm_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb, float *c,
-                      size_t ldc, int ncols, bool b_slack, const float *bias, bool relu, bool accumulate) {
-    __m512 acc[8][2];
-    for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    __mmask16 m0 = mla_lanes_between(0, ncols), m1 = mla_lanes_between(0, ncols - 16);
-    int full_rows = b_slack || ncols == 32 ? k : k - 1;
-    for (int t = 0; t < full_rows; t++) {
-        __m512 b0 = _mm512_loadu_ps(b + (size_t)t * ldb), b1 = _mm512_loadu_ps(b + (size_t)t * ldb + 16);
-        const float *at = a + (size_t)t * acs;
-        for (int i = 0; i < 8; i++) {
-            __m512 av = _mm512_set1_ps(at[i * ars]);
-            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-        }
-    }
-    if (full_rows < k) { /* the last row, masked */
-        const float *bt = b + (size_t)(k - 1) * ldb, *at = a + (size_t)(k - 1) * acs;
-        __m512 b0 = _mm512_maskz_loadu_ps(m0, bt), b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
-        for (int i = 0; i < 8; i++) {
-            __m512 av = _mm512_set1_ps(at[i * ars]);
-            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-        }
-    }
-    /* The epilogue: row i's bias added after its sum and then max(v, 0) (which, like the
-     * relu layer's v > 0 ? v : 0, gives +0 for -0 and NaN), the same bits as separate
-     * passes. */
-    for (int i = 0; i < 8; i++) {
-        if (bias) {
-            __m512 bv = _mm512_set1_ps(bias[i]);
-            acc[i][0] = _mm512_add_ps(acc[i][0], bv);
-            acc[i][1] = _mm512_add_ps(acc[i][1], bv);
-        }
-        if (relu) {
-            acc[i][0] = _mm512_max_ps(acc[i][0], _mm512_setzero_ps());
-            acc[i][1] = _mm512_max_ps(acc[i][1], _mm512_setzero_ps());
-        }
-        if (accumulate) { /* c += the product */
-            acc[i][0] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, c + i * ldc), acc[i][0]);
-            acc[i][1] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, c + i * ldc + 16), acc[i][1]);
-        }
-        _mm512_mask_storeu_ps(c + i * ldc, m0, acc[i][0]);
-        _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
-    }
-}
-#endif
-
 static void conv2d_add_bias(float *restrict ys, const float *restrict b, int cout, int p);
 static void relu_inplace(float *restrict v, size_t len);
 
@@ -381,8 +326,8 @@ static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, c
         size_t ars = transpose_a ? 1 : (size_t)k, acs = transpose_a ? (size_t)m : 1;
         for (int j = 0; j < n; j += 32)
             for (int i = 0; i < m; i += 8)
-                gemm_8x32(k, a + (size_t)i * ars, ars, acs, b + j, (size_t)n, c + (size_t)i * n + j, (size_t)n,
-                          n - j < 32 ? n - j : 32, b_slack, bias ? bias + i : NULL, relu, false);
+                mla_gemm_8x32(k, a + (size_t)i * ars, ars, acs, b + j, (size_t)n, c + (size_t)i * n + j, (size_t)n,
+                              n - j < 32 ? n - j : 32, b_slack, bias ? bias + i : NULL, relu, false);
         return;
     }
 #endif
@@ -395,41 +340,6 @@ static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, c
     if (relu) relu_inplace(c, (size_t)m * n);
 }
 
-#if defined(__AVX512F__)
-/* Transposes 16 rows of 16 floats in registers: four rounds, each swapping the
- * off-diagonal s x s blocks of every 2s x 2s block (s = 8, 4, 2, 1) by pairs of
- * two-source permutes. */
-static void transpose_16x16(__m512 r[16]) {
-    for (int s = 8; s >= 1; s >>= 1) {
-        int lo_idx[16], hi_idx[16];
-        for (int c = 0; c < 16; c++) {
-            lo_idx[c] = c & s ? 16 + c - s : c;
-            hi_idx[c] = c & s ? 16 + c : c + s;
-        }
-        __m512i lo = _mm512_loadu_si512(lo_idx), hi = _mm512_loadu_si512(hi_idx);
-        for (int i = 0; i < 16; i++)
-            if (!(i & s)) {
-                __m512 a = r[i], b = r[i + s];
-                r[i] = _mm512_permutex2var_ps(a, lo, b);
-                r[i + s] = _mm512_permutex2var_ps(a, hi, b);
-            }
-    }
-}
-
-/* t (cols x rows) = m^T for m (rows x cols), both dense. */
-static void transpose(const float *m, int rows, int cols, float *t) {
-    for (int r0 = 0; r0 < rows; r0 += 16)
-        for (int c0 = 0; c0 < cols; c0 += 16) {
-            __m512 v[16];
-            __mmask16 in = mla_lanes_between(0, cols - c0), out = mla_lanes_between(0, rows - r0);
-            for (int i = 0; i < 16; i++)
-                v[i] = r0 + i < rows ? _mm512_maskz_loadu_ps(in, m + (size_t)(r0 + i) * cols + c0) : _mm512_setzero_ps();
-            transpose_16x16(v);
-            for (int i = 0; i < 16 && c0 + i < cols; i++)
-                _mm512_mask_storeu_ps(t + (size_t)(c0 + i) * rows + r0, out, v[i]);
-        }
-}
-#endif
 
 static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
 
@@ -454,12 +364,12 @@ static bool conv2d_grad_transposed(const mla_layer *l) {
  * conv) ran at 104 GFLOP/s and 32x288x196 (ResNet's second stage) at 78. */
 static void conv2d_weight_grad_t(const float *dy, const float *col, int cout, int rows, int p, float *dwt,
                                  float *dyt) {
-    transpose(dy, cout, p, dyt);
+    mla_transpose(dy, cout, p, dyt);
     for (int j = 0; j < cout; j += 32)
         for (int i = 0; i < rows; i += 8) {
             if (rows - i >= 8)
-                gemm_8x32(p, col + (size_t)i * p, (size_t)p, 1, dyt + j, (size_t)cout, dwt + (size_t)i * cout + j,
-                          (size_t)cout, 32, true, NULL, false, true);
+                mla_gemm_8x32(p, col + (size_t)i * p, (size_t)p, 1, dyt + j, (size_t)cout,
+                              dwt + (size_t)i * cout + j, (size_t)cout, 32, true, NULL, false, true);
             else /* the last rows of an odd count: one by one */
                 for (int r = i; r < rows; r++)
                     for (int co = j; co < j + 32; co++) {

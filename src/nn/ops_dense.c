@@ -1,8 +1,11 @@
 /* dense: y = x W^T + b, with W of shape [units, in] (PyTorch's Linear layout).
- * Any input shape is flattened per sample. */
+ * Any input shape is flattened per sample. The three products run on OpenBLAS or, where
+ * mla_dense_own_kernels says so, on the engine's 8 x 32 kernel (nn/gemm.h), each
+ * output tile by one thread, so the bits do not depend on the thread count. */
 #include <string.h>
 
 #include "nn/blas.h"
+#include "nn/gemm.h"
 #include "nn/layer.h"
 
 static mla_status dense_parse(mla_layer *l, const cJSON *j, int classes) {
@@ -28,9 +31,80 @@ static void dense_init(mla_layer *l, float *p, mla_rng *rng) {
     if (l->bias) mla_init_uniform(mla_layer_tensor(l, p, 1), (size_t)l->units, in, rng);
 }
 
+/* Scratch of the kernels' forward for n samples: x^T and y^T, each followed by slack. */
+static size_t dense_work_floats(const mla_layer *l, int n) {
+    return (size_t)n * (size_t)(mla_shape_size(l->in) + l->units) + 2 * MLA_SLACK_FLOATS;
+}
+
+static mla_status dense_reserve(mla_layer *l, int n) {
+    l->work_floats = dense_work_floats(l, n);
+    return MLA_OK;
+}
+
+/* The kernel's rows are 8 units (forward, weight gradient) or 8 samples (input
+ * gradient); below 16 of the summed dimension OpenBLAS does as well. */
+static bool dense_forward_on_kernels(const mla_layer *l, int n) {
+    return mla_dense_own_kernels() && l->units % 8 == 0 && mla_shape_size(l->in) >= 16 && n >= 8;
+}
+static bool dense_weight_grad_on_kernels(const mla_layer *l, int n) {
+    return mla_dense_own_kernels() && l->units % 8 == 0 && n >= 16;
+}
+static bool dense_input_grad_on_kernels(const mla_layer *l, int n) {
+    return mla_dense_own_kernels() && n % 8 == 0 && l->units >= 16;
+}
+
+#if defined(__AVX512F__)
+static int tiles_of_32(int n) { return (n + 31) / 32; }
+static int tile_width(int n, int j) { return n - 32 * j < 32 ? n - 32 * j : 32; }
+
+/* y = x W^T + b formed transposed, y^T = W x^T: the kernel then broadcasts W as it
+ * lies and streams the rows of x^T, and y^T is turned back. Both transposes together
+ * cost the mlp preset's first layer about a sixth of its product. */
+static void dense_forward_kernels(const mla_layer *l, const float *x, float *y, int n, const float *w,
+                                  const float *b, float *work) {
+    int in = mla_shape_size(l->in), out = l->units, col_tiles = tiles_of_32(n);
+    float *xt = work, *yt = work + (size_t)in * n + MLA_SLACK_FLOATS;
+    mla_transpose_parallel(x, n, in, xt);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < out; i += 8)
+        for (int j = 0; j < col_tiles; j++)
+            mla_gemm_8x32(in, w + (size_t)i * in, (size_t)in, 1, xt + 32 * j, (size_t)n, yt + (size_t)i * n + 32 * j,
+                          (size_t)n, tile_width(n, j), true, b ? b + i : NULL, false, false);
+    mla_transpose_parallel(yt, out, n, y);
+}
+
+/* dW (out x in) += dy^T x: 8 units by 32 inputs a tile, summed over the samples; x's
+ * rows are read in place (the last one masked: x may have no slack). */
+static void dense_weight_grad_kernels(const float *x, const float *dy, int n, int in, int out, float *dw) {
+    int col_tiles = tiles_of_32(in);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int j = 0; j < col_tiles; j++)
+        for (int o = 0; o < out; o += 8)
+            mla_gemm_8x32(n, dy + o, 1, (size_t)out, x + 32 * j, (size_t)in, dw + (size_t)o * in + 32 * j, (size_t)in,
+                          tile_width(in, j), false, NULL, false, true);
+}
+
+/* dx (n x in) = dy W: 8 samples by 32 inputs a tile, summed over the units; W's rows are
+ * read in place. */
+static void dense_input_grad_kernels(const float *dy, const float *w, int n, int in, int out, float *dx) {
+    int col_tiles = tiles_of_32(in);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int j = 0; j < col_tiles; j++)
+        for (int i = 0; i < n; i += 8)
+            mla_gemm_8x32(out, dy + (size_t)i * out, (size_t)out, 1, w + 32 * j, (size_t)in, dx + (size_t)i * in + 32 * j,
+                          (size_t)in, tile_width(in, j), false, NULL, false, false);
+}
+#endif
+
 static void dense_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     int in = mla_shape_size(l->in), out = l->units;
     const float *w = mla_layer_tensor(l, ctx->params, 0);
+#if defined(__AVX512F__)
+    if (dense_forward_on_kernels(l, n)) {
+        dense_forward_kernels(l, x, y, n, w, l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL, ctx->work);
+        return;
+    }
+#endif
     if (l->bias) {
         const float *b = mla_layer_tensor(l, ctx->params, 1);
         for (int i = 0; i < n; i++) memcpy(y + (size_t)i * out, b, (size_t)out * sizeof(float));
@@ -46,7 +120,12 @@ static void dense_backward(mla_layer *l, const float *x, const float *y, const f
     dy += (size_t)n0 * out;
     if (ctx->param_grads) {
         float *dw = mla_layer_tensor(l, ctx->grads, 0);
-        mla_sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+#if defined(__AVX512F__)
+        if (dense_weight_grad_on_kernels(l, n))
+            dense_weight_grad_kernels(x, dy, n, in, out, dw);
+        else
+#endif
+            mla_sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
         if (l->bias) {
             float *db = mla_layer_tensor(l, ctx->grads, 1);
             for (int i = 0; i < n; i++)
@@ -55,8 +134,15 @@ static void dense_backward(mla_layer *l, const float *x, const float *y, const f
     }
     if (dx) {
         const float *w = mla_layer_tensor(l, ctx->params, 0);
+#if defined(__AVX512F__)
+        if (dense_input_grad_on_kernels(l, n)) {
+            dense_input_grad_kernels(dy, w, n, in, out, dx + (size_t)n0 * in);
+            return;
+        }
+#endif
         mla_sgemm(false, false, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx + (size_t)n0 * in, in);
     }
 }
 
-const mla_op mla_op_dense = {"dense", dense_parse, dense_setup, dense_init, dense_forward, dense_backward, NULL, NULL};
+const mla_op mla_op_dense = {"dense",        dense_parse,    dense_setup, dense_init, dense_forward,
+                             dense_backward, NULL, dense_reserve};

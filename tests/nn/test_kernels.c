@@ -1,6 +1,6 @@
 /* The engine's inner kernels against naive loops: the vectorisable exp, streaming
  * copies at every alignment, and im2col / col2im over strides, paddings and rows wider
- * than one 16-float register. */
+ * than one 16-float register; dense layers on the engine's kernels against OpenBLAS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,10 +8,12 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mlaudit/core.h"
+#include "nn/gemm.h"
 #include "nn/layer.h"
 #include "nn/mathf.h"
 #include "nn/runs.h"
@@ -112,11 +114,64 @@ static void test_im2col_col2im(void **state) {
     }
 }
 
+/* One dense layer's forward and backward (output, weight and bias gradients, input
+ * gradient) with the products forced onto OpenBLAS (mode 0) or the engine's kernels
+ * (mode 1); out receives y, the gradients and dx one after another. */
+static void dense_pass(mla_net *net, const float *x, const float *dout, int n, int units, int mode, float *out) {
+    mla_dense_kernels_force(mode);
+    const float *y;
+    mla_net_zero_grads(net);
+    assert_int_equal(mla_net_forward(net, x, n, true, &y), MLA_OK);
+    memcpy(out, y, (size_t)n * units * sizeof(float));
+    out += (size_t)n * units;
+    assert_int_equal(mla_net_backward(net, dout, out + mla_net_trainable_count(net)), MLA_OK);
+    memcpy(out, mla_net_grads(net), mla_net_trainable_count(net) * sizeof(float));
+    mla_dense_kernels_force(-1);
+}
+
+/* Shapes that fill the kernel's 8 x 32 tiles, leave partial ones (37 and 100 inputs, 24
+ * samples), and fall back to OpenBLAS for some products (13 samples: the input and
+ * weight gradients); every result within float rounding of OpenBLAS's. */
+static void test_dense_kernels_match_blas(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{128, 784, 256}, {24, 37, 16}, {13, 20, 8}, {40, 100, 24}, {16, 16, 8}};
+#if defined(__AVX512F__)
+    mla_dense_kernels_force(1);
+    assert_true(mla_dense_own_kernels());
+    mla_dense_kernels_force(-1);
+#endif
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int n = shapes[s][0], in = shapes[s][1], units = shapes[s][2];
+        char spec[96];
+        snprintf(spec, sizeof spec, "{\"layers\": [{\"type\": \"dense\", \"units\": %d}]}", units);
+        mla_net *net;
+        if (mla_net_create(spec, (mla_shape){in, 1, 1}, units, 7, &net)) fail_msg("%s", mla_last_error());
+        size_t total = (size_t)n * units + mla_net_trainable_count(net) + (size_t)n * in;
+        float *x = malloc((size_t)n * in * sizeof(float)), *dout = malloc((size_t)n * units * sizeof(float));
+        float *blas = malloc(total * sizeof(float)), *own = malloc(total * sizeof(float));
+        mla_rng rng;
+        mla_rng_seed(&rng, 11 + s);
+        for (int i = 0; i < n * in; i++) x[i] = (float)mla_rng_normal(&rng);
+        for (int i = 0; i < n * units; i++) dout[i] = (float)mla_rng_normal(&rng);
+        dense_pass(net, x, dout, n, units, 0, blas);
+        dense_pass(net, x, dout, n, units, 1, own);
+        for (size_t i = 0; i < total; i++)
+            if (fabsf(own[i] - blas[i]) > 1e-5f * (1.0f + fabsf(blas[i])))
+                fail_msg("%d x %d -> %d: value %zu is %g, OpenBLAS gives %g", n, in, units, i, own[i], blas[i]);
+        mla_net_free(net);
+        free(x);
+        free(dout);
+        free(blas);
+        free(own);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf),
         cmocka_unit_test(test_stream_copy),
         cmocka_unit_test(test_im2col_col2im),
+        cmocka_unit_test(test_dense_kernels_match_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
