@@ -7,7 +7,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "nn/runs.h"
 
@@ -23,31 +22,25 @@ bool mla_dense_own_kernels(void);
 /* Tests only: 1 forces the own kernels (where built), 0 forces OpenBLAS, -1 restores
  * the choice above. Not thread-safe; call between passes. */
 void mla_dense_kernels_force(int mode);
-/* Tests only: 0 keeps 'same' stride-1 convolutions off the grid path (im2col instead,
- * see ops_conv.c), anything else lets them take it where it applies. */
-void mla_conv_grid_force(int mode);
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 /* c[8 x ncols] = a[8 x k] b[k x ncols] (ncols <= 32): sixteen accumulators, per k two
  * loads of b's row and eight broadcasts of a's column; a(i, k) is a[i ars + k acs], so
  * the same kernel reads the weights as they lie (forward) or transposed (input
- * gradient). b and c are read and written in place, unpacked. Row t of b starts at
- * b + t ldb, or with a tap table at b + boff[t] (mla_gemm_8x32_taps). b's rows are
- * loaded 32 floats wide even when ncols is less (the extra lanes fall past the row,
- * into the next one or the buffer's slack, and are dropped at the masked store): with
- * masked loads the partial block ran at half speed. Unless b_slack: then b has no
- * slack after its last row, and that row is loaded masked. */
-static inline void mla_gemm_8x32_core(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
-                                      const int32_t *boff, float *c, size_t ldc, int ncols, bool b_slack,
-                                      const float *bias, bool relu, bool accumulate) {
+ * gradient). b and c are read and written in place, unpacked. b's rows are loaded 32
+ * floats wide even when ncols is less (the extra lanes fall past the row, into the
+ * next one or the buffer's slack, and are dropped at the masked store): with masked
+ * loads the partial block ran at half speed. Unless b_slack: then b has no slack
+ * after its last row, and that row is loaded masked. */
+static inline void mla_gemm_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
+                                 float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu, bool accumulate) {
     __m512 acc[8][2];
     for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     __mmask16 m0 = mla_lanes_between(0, ncols), m1 = mla_lanes_between(0, ncols - 16);
     int full_rows = b_slack || ncols == 32 ? k : k - 1;
     for (int t = 0; t < full_rows; t++) {
-        const float *bt = boff ? b + boff[t] : b + (size_t)t * ldb;
-        __m512 b0 = _mm512_loadu_ps(bt), b1 = _mm512_loadu_ps(bt + 16);
+        __m512 b0 = _mm512_loadu_ps(b + (size_t)t * ldb), b1 = _mm512_loadu_ps(b + (size_t)t * ldb + 16);
         const float *at = a + (size_t)t * acs;
         for (int i = 0; i < 8; i++) {
             __m512 av = _mm512_set1_ps(at[i * ars]);
@@ -56,7 +49,7 @@ static inline void mla_gemm_8x32_core(int k, const float *a, size_t ars, size_t 
         }
     }
     if (full_rows < k) { /* the last row, masked */
-        const float *bt = boff ? b + boff[k - 1] : b + (size_t)(k - 1) * ldb, *at = a + (size_t)(k - 1) * acs;
+        const float *bt = b + (size_t)(k - 1) * ldb, *at = a + (size_t)(k - 1) * acs;
         __m512 b0 = _mm512_maskz_loadu_ps(m0, bt), b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
         for (int i = 0; i < 8; i++) {
             __m512 av = _mm512_set1_ps(at[i * ars]);
@@ -84,21 +77,6 @@ static inline void mla_gemm_8x32_core(int k, const float *a, size_t ars, size_t 
         _mm512_mask_storeu_ps(c + i * ldc, m0, acc[i][0]);
         _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
     }
-}
-
-/* The kernel with b's rows ldb floats apart. */
-static inline void mla_gemm_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
-                                 float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
-                                 bool accumulate) {
-    mla_gemm_8x32_core(k, a, ars, acs, b, ldb, NULL, c, ldc, ncols, b_slack, bias, relu, accumulate);
-}
-
-/* The kernel with b's row t at b + boff[t]: shifted views of one padded image, one per
- * tap of a convolution (implicit im2col). Full-width loads throughout: the caller's
- * buffer has slack for the widest shift. */
-static inline void mla_gemm_8x32_taps(int k, const float *a, size_t ars, size_t acs, const float *b,
-                                      const int32_t *boff, float *c, size_t ldc, int ncols, const float *bias) {
-    mla_gemm_8x32_core(k, a, ars, acs, b, 0, boff, c, ldc, ncols, true, bias, false, false);
 }
 
 /* Transposes 16 rows of 16 floats in registers: four rounds, each swapping the

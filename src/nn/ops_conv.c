@@ -277,12 +277,10 @@ static __m512 sum_lanes_16(const __m512 *a) {
                          _mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* dw[co][r] += dot(dy[co][0..p), col[r][0..p)) for a 4 x 4 block of (co, r), dy's rows
- * dy_stride floats apart and col's four rows wherever they lie (rows of an im2col
- * matrix, or tap views of a padded image): sixteen accumulators over the sample's
- * positions, eight loads per sixteen FMAs, full-width loads but for the tail. */
-static void weight_grad_4x4(const float *dy, size_t dy_stride, const float *const col[4], int p, float *dw,
-                            int ldw) {
+/* dw[co][r] += dot(dy[co][0..p), col[r][0..p)) for a 4 x 4 block of (co, r): sixteen
+ * accumulators over the sample's positions, eight loads per sixteen FMAs, full-width
+ * loads but for the tail. */
+static void weight_grad_4x4(const float *dy, const float *col, int p, float *dw, int ldw) {
     __m512 acc[16];
     for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
     int q = 0;
@@ -290,11 +288,11 @@ static void weight_grad_4x4(const float *dy, size_t dy_stride, const float *cons
         __mmask16 m = q + 16 <= p ? (__mmask16)0xffff : mla_lanes_between(0, p - q);
         __m512 d[4], c[4];
         if (m == 0xffff) {
-            for (int i = 0; i < 4; i++) d[i] = _mm512_loadu_ps(dy + (size_t)i * dy_stride + q);
-            for (int j = 0; j < 4; j++) c[j] = _mm512_loadu_ps(col[j] + q);
+            for (int i = 0; i < 4; i++) d[i] = _mm512_loadu_ps(dy + (size_t)i * p + q);
+            for (int j = 0; j < 4; j++) c[j] = _mm512_loadu_ps(col + (size_t)j * p + q);
         } else {
-            for (int i = 0; i < 4; i++) d[i] = _mm512_maskz_loadu_ps(m, dy + (size_t)i * dy_stride + q);
-            for (int j = 0; j < 4; j++) c[j] = _mm512_maskz_loadu_ps(m, col[j] + q);
+            for (int i = 0; i < 4; i++) d[i] = _mm512_maskz_loadu_ps(m, dy + (size_t)i * p + q);
+            for (int j = 0; j < 4; j++) c[j] = _mm512_maskz_loadu_ps(m, col + (size_t)j * p + q);
         }
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) acc[4 * i + j] = _mm512_fmadd_ps(d[i], c[j], acc[4 * i + j]);
@@ -348,13 +346,10 @@ static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l
 /* Whether the sample's weight gradient is accumulated transposed (rows x cout, see
  * conv2d_weight_grad_t): filters in whole registers' pairs, fewer than 512 positions
  * (the dot products do better above), and room in dcol for the transposed dy. */
-static bool conv2d_dw_on_grid(const mla_layer *l);
-
 static bool conv2d_grad_transposed(const mla_layer *l) {
 #if defined(__AVX512F__)
     int rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
-    return l->filters % 32 == 0 && p < 512 && l->filters <= rows && !conv2d_is_pointwise(l) &&
-           !conv2d_dw_on_grid(l);
+    return l->filters % 32 == 0 && p < 512 && l->filters <= rows && !conv2d_is_pointwise(l);
 #else
     (void)l;
     return false;
@@ -396,145 +391,12 @@ static void conv2d_weight_grad(const float *dy, const float *col, int cout, int 
      * p = 49: 39 against 98), so OpenBLAS keeps those. */
     if (p >= 512 && cout % 4 == 0 && rows % 4 == 0) {
         for (int co = 0; co < cout; co += 4)
-            for (int r = 0; r < rows; r += 4) {
-                const float *const rows4[4] = {col + (size_t)r * p, col + (size_t)(r + 1) * p,
-                                               col + (size_t)(r + 2) * p, col + (size_t)(r + 3) * p};
-                weight_grad_4x4(dy + (size_t)co * p, (size_t)p, rows4, p, dw + (size_t)co * rows + r, rows);
-            }
+            for (int r = 0; r < rows; r += 4)
+                weight_grad_4x4(dy + (size_t)co * p, col + (size_t)r * p, p, dw + (size_t)co * rows + r, rows);
         return;
     }
 #endif
     mla_sgemm(false, true, cout, rows, p, 1.0f, dy, p, col, p, 1.0f, dw, rows);
-}
-
-/* ---- the grid path: 'same' stride-1 convolutions without im2col ----
- * A 'same' stride-1 conv (odd k, pad (k - 1) / 2) reads, for tap (ci, kh, kw), its input
- * shifted by (kh - pad, kw - pad). With the input padded, each channel a plane of
- * hp x wp = (h + 2 pad) x (w + 2 pad) floats with zeros around the image, the output at
- * (oh, ow) sits at grid position q = oh wp + ow, and tap t reads the padded image at
- * taps[t] + q, taps[t] = ci hp wp + kh wp + kw. The kernel takes those offsets
- * (mla_gemm_8x32_taps) in place of an im2col copy k^2 times the image; the grid's extra
- * 2 pad columns per row are computed and dropped (grid_compact). Since the padded image
- * holds the zeros im2col would, the forward gives the same bits. The input gradient is
- * the same product on the padded output gradient, with the weights flipped and
- * transposed (dtaps over the filters); the weight gradient dots the output gradient's
- * grid, zeros in the extra columns, with the tap rows. Planes are read past their end
- * by up to 2 pad + 31 floats (the last tap's shift, a tile's full-width loads): the
- * padded buffers have GRID_SLACK floats after them, zeroed. */
-#define GRID_MAX_KERNEL 7
-#define GRID_SLACK 64
-
-static bool grid_allowed = true;
-
-void mla_conv_grid_force(int mode) { grid_allowed = mode != 0; }
-
-/* The shapes the grid path takes (scratch is sized by this, whatever the switch). */
-static bool conv2d_grid_shape(const mla_layer *l) {
-#if defined(__AVX512F__)
-    int k = l->kernel;
-    return l->stride == 1 && k > 1 && k <= GRID_MAX_KERNEL && k % 2 == 1 && 2 * l->pad == k - 1 &&
-           l->filters % 8 == 0 && l->in.c * k * k >= 16 && !l->fused_relu;
-#else
-    (void)l;
-    return false;
-#endif
-}
-
-static bool conv2d_on_grid(const mla_layer *l) { return grid_allowed && conv2d_grid_shape(l); }
-
-/* The input gradient on the grid: input channels in the kernel's rows of 8. */
-static bool conv2d_dx_on_grid(const mla_layer *l) {
-    return conv2d_on_grid(l) && l->in.c % 8 == 0 && l->filters * l->kernel * l->kernel >= 16;
-}
-
-static size_t grid_plane(const mla_layer *l) {
-    return (size_t)(l->in.h + 2 * l->pad) * (size_t)(l->in.w + 2 * l->pad);
-}
-static int grid_positions(const mla_layer *l) { return l->out.h * (l->in.w + 2 * l->pad); }
-
-/* The weight gradient on the grid: as the im2col dot products, from 512 positions up
- * (smaller planes keep im2col and conv2d_weight_grad_t). */
-static bool conv2d_dw_on_grid(const mla_layer *l) {
-    return conv2d_on_grid(l) && grid_positions(l) >= 512 && l->filters % 4 == 0 &&
-           (l->in.c * l->kernel * l->kernel) % 4 == 0;
-}
-
-/* Offsets of the taps (c, kh, kw), c < planes, into padded planes of wp columns, in
- * the order of the weights' rows. */
-static void grid_taps(int planes, int k, int wp, size_t plane, int32_t *taps) {
-    for (int c = 0; c < planes; c++)
-        for (int kh = 0; kh < k; kh++)
-            for (int kw = 0; kw < k; kw++) *taps++ = (int32_t)((size_t)c * plane + (size_t)kh * wp + (size_t)kw);
-}
-
-#if defined(__AVX512F__)
-/* planes of h x w floats (x) into padded planes of (h + 2 pad) x (w + 2 pad) (xp), the
- * image at (pad, pad), zeros around it and in the GRID_SLACK floats after the last. */
-static void grid_pad(const float *x, int planes, int h, int w, int pad, float *xp) {
-    int wp = w + 2 * pad, hp = h + 2 * pad;
-    size_t border = (size_t)pad * wp;
-    for (int c = 0; c < planes; c++) {
-        const float *src = x + (size_t)c * h * w;
-        float *dst = xp + (size_t)c * hp * wp;
-        memset(dst, 0, border * sizeof(float));
-        for (int r = 0; r < h; r++) {
-            float *row = dst + (size_t)(r + pad) * wp;
-            const float *in = src + (size_t)r * w;
-            /* Lane c0 + i takes in[c0 + i - pad]: masked-off lanes are not read. */
-            for (int c0 = 0; c0 < wp; c0 += 16)
-                _mm512_mask_storeu_ps(row + c0, mla_lanes_between(0, wp - c0),
-                                      _mm512_maskz_loadu_ps(mla_lanes_between(pad - c0, pad + w - c0),
-                                                            in + c0 - pad));
-        }
-        memset(dst + (size_t)(h + pad) * wp, 0, border * sizeof(float));
-    }
-    memset(xp + (size_t)planes * hp * wp, 0, GRID_SLACK * sizeof(float));
-}
-
-/* out (planes x h x w) = the first w columns of each grid row (planes of gplane floats,
- * rows of wp). */
-static void grid_compact(const float *g, size_t gplane, int planes, int h, int w, int wp, float *out) {
-    for (int c = 0; c < planes; c++)
-        for (int r = 0; r < h; r++) {
-            const float *src = g + (size_t)c * gplane + (size_t)r * wp;
-            float *dst = out + ((size_t)c * h + r) * w;
-            for (int c0 = 0; c0 < w; c0 += 16) {
-                __mmask16 m = mla_lanes_between(0, w - c0);
-                _mm512_mask_storeu_ps(dst + c0, m, _mm512_maskz_loadu_ps(m, src + c0));
-            }
-        }
-}
-
-/* grid (m x positions) = a (m x k, rows of k) times the tap views of padded (+ bias). */
-static void grid_product(int m, int k, const float *a, const float *padded, const int32_t *taps, int positions,
-                         const float *bias, float *grid) {
-    for (int j = 0; j < positions; j += 32)
-        for (int i = 0; i < m; i += 8)
-            mla_gemm_8x32_taps(k, a + (size_t)i * k, (size_t)k, 1, padded + j, taps, grid + (size_t)i * positions + j,
-                               (size_t)positions, positions - j < 32 ? positions - j : 32, bias ? bias + i : NULL);
-}
-
-/* dw (cout x rows) += the output gradient's grid (rows of dyp_plane floats, from dyg)
- * dotted with the tap views of the padded input. */
-static void grid_weight_grad(const float *dyg, size_t dyp_plane, const float *xp, const int32_t *taps, int cout,
-                             int rows, int positions, float *dw) {
-    for (int co = 0; co < cout; co += 4)
-        for (int r = 0; r < rows; r += 4) {
-            const float *const rows4[4] = {xp + taps[r], xp + taps[r + 1], xp + taps[r + 2], xp + taps[r + 3]};
-            weight_grad_4x4(dyg + (size_t)co * dyp_plane, dyp_plane, rows4, positions, dw + (size_t)co * rows + r,
-                            rows);
-        }
-}
-#endif
-
-/* wf (cin x cout k k) = the weights flipped and transposed: wf[ci][co][kh][kw] =
- * w[co][ci][k - 1 - kh][k - 1 - kw], the filters of the input gradient's product. */
-static void grid_flip_weights(const float *w, int cout, int cin, int k, float *wf) {
-    int kk = k * k;
-    for (int ci = 0; ci < cin; ci++)
-        for (int co = 0; co < cout; co++)
-            for (int t = 0; t < kk; t++)
-                wf[((size_t)ci * cout + co) * kk + t] = w[((size_t)co * cin + ci) * kk + (kk - 1 - t)];
 }
 
 /* ---- shared parsing ---- */
@@ -595,16 +457,7 @@ static mla_status conv2d_setup(mla_layer *l) {
 typedef struct {
     float *col, *dcol, *dw, *db;
     float *dy; /* with a fused relu: the sample's output (forward), its own output gradient (backward) */
-    float *xp, *dyp, *grid; /* the grid path: padded input, padded output gradient, product */
 } conv2d_scratch;
-
-/* Read-only during a pass, shared by the threads: the grid path's tap offsets into the
- * padded input (forward, weight gradient) and output gradient (input gradient), and
- * the flipped weights; they lie after every thread's scratch. */
-typedef struct {
-    int32_t *taps, *dtaps;
-    float *wf;
-} conv2d_shared;
 
 
 /* Floats of one unfolded sample; a pointwise conv reads and writes samples in place and needs none. */
@@ -616,33 +469,10 @@ static size_t conv2d_col_floats(const mla_layer *l) {
 /* A thread's scratch: col and dy, which conv2d_gemm reads as b, end with
  * MLA_SLACK_FLOATS floats. The net zeroes its workspace when it allocates it; other
  * layers sharing it may leave any values there, which only reach dropped lanes. */
-static size_t conv2d_grid_floats(const mla_layer *l) {
-    if (!conv2d_grid_shape(l)) return 0;
-    size_t plane = grid_plane(l), widest = (size_t)(l->in.c > l->filters ? l->in.c : l->filters);
-    return (size_t)(l->in.c + l->filters) * plane + 2 * GRID_SLACK + widest * grid_positions(l) + MLA_SLACK_FLOATS;
-}
-
 static size_t conv2d_thread_floats(const mla_layer *l) {
     size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
     size_t own_dy = l->fused_relu ? (size_t)mla_shape_size(l->out) : 0;
-    return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters + own_dy + 2 * MLA_SLACK_FLOATS +
-           conv2d_grid_floats(l);
-}
-
-/* Floats of the shared part (int32 offsets counted as floats, the same size). */
-static size_t conv2d_shared_floats(const mla_layer *l) {
-    if (!conv2d_grid_shape(l)) return 0;
-    size_t kk = (size_t)l->kernel * l->kernel;
-    return (size_t)l->in.c * kk + (size_t)l->filters * kk + (size_t)l->in.c * l->filters * kk;
-}
-
-static conv2d_shared conv2d_shared_of(const mla_layer *l, float *work) {
-    size_t kk = (size_t)l->kernel * l->kernel;
-    conv2d_shared sh;
-    sh.taps = (int32_t *)(work + (size_t)l->work_threads * conv2d_thread_floats(l));
-    sh.dtaps = sh.taps + (size_t)l->in.c * kk;
-    sh.wf = (float *)(sh.dtaps + (size_t)l->filters * kk);
-    return sh;
+    return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters + own_dy + 2 * MLA_SLACK_FLOATS;
 }
 
 static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) {
@@ -654,9 +484,6 @@ static conv2d_scratch conv2d_scratch_of(const mla_layer *l, float *work, int t) 
     sc.dw = sc.dcol + conv2d_col_floats(l);
     sc.db = sc.dw + (size_t)l->filters * rows;
     sc.dy = sc.db + l->filters;
-    sc.xp = sc.dy + (l->fused_relu ? (size_t)mla_shape_size(l->out) : 0) + MLA_SLACK_FLOATS;
-    sc.dyp = sc.xp + (size_t)l->in.c * grid_plane(l) + GRID_SLACK;
-    sc.grid = sc.dyp + (size_t)l->filters * grid_plane(l) + GRID_SLACK;
     return sc;
 }
 
@@ -670,7 +497,7 @@ static int conv2d_threads(const mla_layer *l, int n) {
 static mla_status conv2d_reserve(mla_layer *l, int n) {
     (void)n;
     l->work_threads = mla_get_threads();
-    l->work_floats = (size_t)l->work_threads * conv2d_thread_floats(l) + conv2d_shared_floats(l);
+    l->work_floats = (size_t)l->work_threads * conv2d_thread_floats(l);
     return MLA_OK;
 }
 
@@ -727,71 +554,46 @@ static void relu_grad(const float *restrict y, const float *restrict dy, float *
     for (size_t q = 0; q < len; q++) own[q] = y[q] > 0 ? dy[q] : 0.0f;
 }
 
-/* A conv fused with the relu (and pool) after it, one sample: computed in this
- * thread's scratch (its own-gradient buffer, idle in the forward pass), the conv's and
- * the relu's activations streamed out, and the pool reading the relu's output from
- * cache. */
-static void conv2d_fused_forward(mla_layer *l, const float *col, const float *w, const float *b, int s,
-                                 const conv2d_scratch *sc, const mla_ctx *ctx, float *ys) {
-    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
-    size_t out_size = (size_t)mla_shape_size(l->out);
-    float *out = sc->dy;
-    bool keep = ctx->keep_all || !l->output_optional;
-    /* Without keep the conv's own output is not wanted: the relu runs in the product's
-     * epilogue. */
-    conv2d_gemm(false, cout, p, rows, w, col, true, b, !keep, out);
-    if (keep) {
-        mla_stream_copy(ys, out, out_size);
-        relu_inplace(out, out_size);
-        mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
-    }
-    if (l->fused_pool) mla_maxpool_sample(l->fused_pool, out, s);
-    if (keep) mla_stream_fence();
-}
-
-/* One sample on the grid path: padded, multiplied through the tap offsets, compacted
- * into ys. */
-static void conv2d_grid_forward(const mla_layer *l, const float *xs, const float *w, const float *b,
-                                const int32_t *taps, const conv2d_scratch *sc, float *ys) {
-#if defined(__AVX512F__)
-    int wp = l->in.w + 2 * l->pad, positions = grid_positions(l);
-    grid_pad(xs, l->in.c, l->in.h, l->in.w, l->pad, sc->xp);
-    grid_product(l->filters, l->in.c * l->kernel * l->kernel, w, sc->xp, taps, positions, b, sc->grid);
-    grid_compact(sc->grid, (size_t)positions, l->filters, l->out.h, l->out.w, wp, ys);
-#else
-    (void)l, (void)xs, (void)w, (void)b, (void)taps, (void)sc, (void)ys;
-#endif
-}
-
 static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);
     const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
-    bool stats = l->stats_to && ctx->train, grid = conv2d_on_grid(l);
-    conv2d_shared sh = conv2d_shared_of(l, ctx->work);
-    if (grid) grid_taps(l->in.c, l->kernel, l->in.w + 2 * l->pad, grid_plane(l), sh.taps);
+    bool stats = l->stats_to && ctx->train;
     int threads = conv2d_threads(l, n);
 #pragma omp parallel num_threads(threads)
     {
         conv2d_scratch sc = conv2d_scratch_of(l, ctx->work, omp_get_thread_num());
 #pragma omp for schedule(static)
         for (int s = 0; s < n; s++) {
+            const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
             float *ys = y + (size_t)s * out_size;
-            if (grid) {
-                conv2d_grid_forward(l, x + (size_t)s * in_size, w, b, sh.taps, &sc, ys);
-            } else {
-                /* col is scratch, or for a pointwise conv the sample itself in a net
-                 * buffer: both have slack. */
-                const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
-                if (!l->fused_relu) conv2d_gemm(false, cout, p, rows, w, col, true, b, false, ys);
-                else conv2d_fused_forward(l, col, w, b, s, &sc, ctx, ys);
+            /* col is scratch, or for a pointwise conv the sample itself in a net buffer:
+             * both have slack. */
+            if (!l->fused_relu) {
+                conv2d_gemm(false, cout, p, rows, w, col, true, b, false, ys);
+                if (stats) { /* the next batchnorm's statistics, while the sample is in cache */
+                    double *st = mla_bn_sample_stats(l->stats_to, s);
+                    for (int co = 0; co < cout; co++)
+                        mla_plane_mean_m2(ys + (size_t)co * p, (size_t)p, &st[2 * co], &st[2 * co + 1]);
+                }
+                continue;
             }
-            if (stats) { /* the next batchnorm's statistics, while the sample is in cache */
-                double *st = mla_bn_sample_stats(l->stats_to, s);
-                for (int co = 0; co < cout; co++)
-                    mla_plane_mean_m2(ys + (size_t)co * p, (size_t)p, &st[2 * co], &st[2 * co + 1]);
+            /* Fused: the sample is computed in this thread's scratch (its own-gradient
+             * buffer, idle in the forward pass), the conv's and the relu's activations are
+             * streamed out, and the pool reads the relu's output from cache. */
+            float *out = sc.dy;
+            bool keep = ctx->keep_all || !l->output_optional;
+            /* Without keep the conv's own output is not wanted: the relu runs in the
+             * product's epilogue. */
+            conv2d_gemm(false, cout, p, rows, w, col, true, b, !keep, out);
+            if (keep) {
+                mla_stream_copy(ys, out, out_size);
+                relu_inplace(out, out_size);
+                mla_stream_copy(l->fused_relu->y + (size_t)s * out_size, out, out_size);
             }
+            if (l->fused_pool) mla_maxpool_sample(l->fused_pool, out, s);
+            if (keep) mla_stream_fence();
         }
     }
     if (l->stats_to) l->stats_to->sample_stats_ready = stats;
@@ -822,20 +624,6 @@ static void conv2d_reduce(mla_layer *l, mla_ctx *ctx, int threads) {
             for (int t = 0; t < threads; t++) db[co] += first.db[(size_t)t * stride + co];
 }
 
-/* The sample's weight gradient from its im2col matrix. */
-static void conv2d_unfolded_weight_grad(const mla_layer *l, const float *xs, const float *dys,
-                                        const conv2d_scratch *sc) {
-    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
-    const float *col = conv2d_unfold(l, xs, sc->col);
-#if defined(__AVX512F__)
-    if (conv2d_grad_transposed(l)) { /* dcol is free until the input gradient */
-        conv2d_weight_grad_t(dys, col, cout, rows, p, sc->dw, sc->dcol);
-        return;
-    }
-#endif
-    conv2d_weight_grad(dys, col, cout, rows, p, sc->dw);
-}
-
 static void conv2d_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                             mla_ctx *ctx) {
     (void)y;
@@ -843,16 +631,7 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);
     bool pgrads = ctx->param_grads, pointwise = conv2d_is_pointwise(l), transposed = conv2d_grad_transposed(l);
-    bool dw_grid = pgrads && conv2d_dw_on_grid(l), dx_grid = dx && conv2d_dx_on_grid(l);
     (void)transposed; /* read only with AVX-512 */
-    conv2d_shared sh = conv2d_shared_of(l, ctx->work);
-    int wp = l->in.w + 2 * l->pad, positions = grid_positions(l);
-    size_t plane = grid_plane(l);
-    if (dw_grid) grid_taps(l->in.c, l->kernel, wp, plane, sh.taps);
-    if (dx_grid) {
-        grid_taps(cout, l->kernel, wp, plane, sh.dtaps);
-        grid_flip_weights(w, cout, l->in.c, l->kernel, sh.wf);
-    }
     /* The team may be smaller than asked (a pass inside another parallel region runs on one
      * thread): only the scratch of threads that ran is summed. */
     int threads = conv2d_threads(l, n), team = 1;
@@ -880,33 +659,19 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
                 dys = sc.dy;
                 dys_slack = true;
             }
-#if defined(__AVX512F__)
-            /* The grid's output gradient: padded, and from (pad, pad) on, the first row's
-             * start, its rows of wp with zeros in the extra columns. */
-            if (dw_grid || dx_grid) grid_pad(dys, cout, l->out.h, l->out.w, l->pad, sc.dyp);
-            const float *dyg = sc.dyp + (size_t)l->pad * wp + l->pad;
-#endif
             if (pgrads) {
+                const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
 #if defined(__AVX512F__)
-                if (dw_grid) {
-                    grid_pad(x + (size_t)s * in_size, l->in.c, l->in.h, l->in.w, l->pad, sc.xp);
-                    grid_weight_grad(dyg, plane, sc.xp, sh.taps, cout, rows, positions, sc.dw);
-                } else
+                if (transposed) /* dcol is free until the input gradient */
+                    conv2d_weight_grad_t(dys, col, cout, rows, p, sc.dw, sc.dcol);
+                else
 #endif
-                    conv2d_unfolded_weight_grad(l, x + (size_t)s * in_size, dys, &sc);
+                    conv2d_weight_grad(dys, col, cout, rows, p, sc.dw);
                 if (l->bias)
                     for (int co = 0; co < cout; co++) sc.db[co] += (float)mla_plane_sum(dys + (size_t)co * p, (size_t)p);
             }
             if (dx) {
                 float *dxs = dx + (size_t)s * in_size;
-#if defined(__AVX512F__)
-                if (dx_grid) {
-                    grid_product(l->in.c, cout * l->kernel * l->kernel, sh.wf, sc.dyp, sh.dtaps, positions, NULL,
-                                 sc.grid);
-                    grid_compact(sc.grid, (size_t)positions, l->in.c, l->in.h, l->in.w, wp, dxs);
-                    continue;
-                }
-#endif
                 if (pointwise) {
                     conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, NULL, false, dxs);
                 } else {

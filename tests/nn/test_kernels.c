@@ -114,24 +114,18 @@ static void test_im2col_col2im(void **state) {
     }
 }
 
-/* A training forward and backward of n samples: out receives the output (n x outputs),
- * the parameter gradients and the input gradient one after another. */
-static void net_pass(mla_net *net, const float *x, const float *dout, int n, int outputs, float *out) {
-    const float *y;
-    mla_net_zero_grads(net);
-    assert_int_equal(mla_net_forward(net, x, n, true, &y), MLA_OK);
-    memcpy(out, y, (size_t)n * outputs * sizeof(float));
-    out += (size_t)n * outputs;
-    assert_int_equal(mla_net_backward(net, dout, out + mla_net_trainable_count(net)), MLA_OK);
-    memcpy(out, mla_net_grads(net), mla_net_trainable_count(net) * sizeof(float));
-}
-
 /* One dense layer's forward and backward (output, weight and bias gradients, input
  * gradient) with the products forced onto OpenBLAS (mode 0) or the engine's kernels
  * (mode 1); out receives y, the gradients and dx one after another. */
 static void dense_pass(mla_net *net, const float *x, const float *dout, int n, int units, int mode, float *out) {
     mla_dense_kernels_force(mode);
-    net_pass(net, x, dout, n, units, out);
+    const float *y;
+    mla_net_zero_grads(net);
+    assert_int_equal(mla_net_forward(net, x, n, true, &y), MLA_OK);
+    memcpy(out, y, (size_t)n * units * sizeof(float));
+    out += (size_t)n * units;
+    assert_int_equal(mla_net_backward(net, dout, out + mla_net_trainable_count(net)), MLA_OK);
+    memcpy(out, mla_net_grads(net), mla_net_trainable_count(net) * sizeof(float));
     mla_dense_kernels_force(-1);
 }
 
@@ -172,64 +166,12 @@ static void test_dense_kernels_match_blas(void **state) {
     }
 }
 
-/* 'Same' stride-1 convolutions on the grid path (padded image, tap offsets) against
- * im2col: the forward bit for bit, the gradients within rounding. The shapes take
- * every branch: the weight gradient on the grid (28 x 28, 24 x 24, and 22 x 22 with 32
- * filters, where im2col would take the transposed product), through im2col (14 x 14,
- * 9 x 11, 10 x 10), the input gradient on the grid (8 or 16 input channels) or not (3,
- * 4); kernels 3, 5 and 7; one conv feeding a batchnorm (statistics from the compacted
- * output). */
-static void test_conv_grid_matches_im2col(void **state) {
-    (void)state;
-    static const struct {
-        int c, h, w, filters, k;
-        bool bn;
-    } cases[] = {{16, 28, 28, 16, 3, true}, {16, 28, 28, 16, 3, false}, {8, 14, 14, 32, 3, false},
-                 {3, 9, 11, 8, 5, false},   {4, 24, 24, 8, 3, false},   {8, 22, 22, 32, 3, false},
-                 {8, 10, 10, 8, 7, false}};
-    enum { N = 3 };
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int c = cases[i].c, h = cases[i].h, w = cases[i].w, f = cases[i].filters, k = cases[i].k;
-        char spec[256];
-        snprintf(spec, sizeof spec,
-                 "{\"layers\": [{\"type\": \"conv2d\", \"filters\": %d, \"kernel\": %d, \"pad\": %d}%s]}", f, k,
-                 (k - 1) / 2, cases[i].bn ? ", {\"type\": \"batchnorm\"}" : "");
-        size_t in = (size_t)c * h * w, outputs = (size_t)f * h * w;
-        float *x = malloc(N * in * sizeof(float)), *dout = malloc(N * outputs * sizeof(float));
-        mla_rng rng;
-        mla_rng_seed(&rng, 5 + i);
-        for (size_t j = 0; j < N * in; j++) x[j] = (float)mla_rng_normal(&rng);
-        for (size_t j = 0; j < N * outputs; j++) dout[j] = (float)mla_rng_normal(&rng);
-        float *res[2] = {NULL, NULL};
-        size_t total = 0;
-        for (int mode = 0; mode < 2; mode++) {
-            mla_conv_grid_force(mode);
-            mla_net *net;
-            if (mla_net_create(spec, (mla_shape){c, h, w}, f, 3, &net)) fail_msg("%s", mla_last_error());
-            total = N * outputs + mla_net_trainable_count(net) + N * in;
-            res[mode] = malloc(total * sizeof(float));
-            net_pass(net, x, dout, N, (int)outputs, res[mode]);
-            mla_net_free(net);
-        }
-        mla_conv_grid_force(1);
-        if (!cases[i].bn) assert_memory_equal(res[0], res[1], N * outputs * sizeof(float));
-        for (size_t j = 0; j < total; j++)
-            if (fabsf(res[1][j] - res[0][j]) > 2e-4f * (1.0f + fabsf(res[0][j])))
-                fail_msg("case %zu: value %zu is %g on the grid, %g through im2col", i, j, res[1][j], res[0][j]);
-        free(res[0]);
-        free(res[1]);
-        free(x);
-        free(dout);
-    }
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf),
         cmocka_unit_test(test_stream_copy),
         cmocka_unit_test(test_im2col_col2im),
         cmocka_unit_test(test_dense_kernels_match_blas),
-        cmocka_unit_test(test_conv_grid_matches_im2col),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
