@@ -23,6 +23,7 @@ bool mla_dense_own_kernels(void) {
     if (forced_mode >= 0) return forced_mode == 1;
     return openblas_runs_256_bit_kernels();
 #else
+    (void)openblas_runs_256_bit_kernels;
     return false;
 #endif
 }

@@ -41,6 +41,7 @@ static mla_status dense_reserve(mla_layer *l, int n) {
     return MLA_OK;
 }
 
+#if defined(__AVX512F__)
 /* The kernel's rows are 8 units (forward, weight gradient) or 8 samples (input
  * gradient); below 16 of the summed dimension OpenBLAS does as well. */
 static bool dense_forward_on_kernels(const mla_layer *l, int n) {
@@ -53,7 +54,6 @@ static bool dense_input_grad_on_kernels(const mla_layer *l, int n) {
     return mla_dense_own_kernels() && n % 8 == 0 && l->units >= 16;
 }
 
-#if defined(__AVX512F__)
 static int tiles_of_32(int n) { return (n + 31) / 32; }
 static int tile_width(int n, int j) { return n - 32 * j < 32 ? n - 32 * j : 32; }
 
