@@ -1,5 +1,5 @@
-/* Private: the engine's own matrix kernels (AVX-512), used by conv2d for every shape
- * and by dense in place of OpenBLAS where mla_dense_own_kernels says so. Defined here,
+/* Private: the engine's own matrix kernels (AVX-512), used by conv2d (see conv2d_gemm
+ * for the shapes) and by dense in place of OpenBLAS where mla_dense_own_kernels says so. Defined here,
  * static inline, so that each caller gets copies specialised to its constant flags
  * (the conv's forward passes bias and relu, its gradients neither). */
 #ifndef MLAUDIT_NN_GEMM_H
@@ -34,7 +34,8 @@ void mla_dense_kernels_force(int mode);
  * loads the partial block ran at half speed. Unless b_slack: then b has no slack
  * after its last row, and that row is loaded masked. */
 static inline void mla_gemm_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
-                                 float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu, bool accumulate) {
+                                 float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
+                                 bool accumulate) {
     __m512 acc[8][2];
     for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     __mmask16 m0 = mla_lanes_between(0, ncols), m1 = mla_lanes_between(0, ncols - 16);
@@ -109,7 +110,8 @@ static inline void mla_transpose_rows16(const float *m, int rows, int cols, int 
         for (int i = 0; i < 16; i++)
             v[i] = i < n ? _mm512_maskz_loadu_ps(in, m + (size_t)(r0 + i) * cols + c0) : _mm512_setzero_ps();
         mla_transpose_16x16(v);
-        for (int i = 0; i < 16 && c0 + i < cols; i++) _mm512_mask_storeu_ps(t + (size_t)(c0 + i) * rows + r0, out, v[i]);
+        for (int i = 0; i < 16 && c0 + i < cols; i++)
+            _mm512_mask_storeu_ps(t + (size_t)(c0 + i) * rows + r0, out, v[i]);
     }
 }
 
