@@ -7,8 +7,6 @@
 
 #include "mlaudit/core.h"
 
-char *openblas_get_corename(void);
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);

@@ -3,9 +3,10 @@
 #include "nn/gemm.h"
 
 #include <omp.h>
+#include <stdatomic.h>
 #include <string.h>
 
-char *openblas_get_corename(void);
+#include "nn/blas.h"
 
 static int forced_mode = -1;
 
@@ -20,8 +21,15 @@ static bool openblas_runs_256_bit_kernels(void) {
 
 bool mla_dense_own_kernels(void) {
 #if defined(__AVX512F__)
+    /* Asked three times per dense layer and step: OpenBLAS's answer is read once. */
+    static atomic_int openblas_256 = -1;
     if (forced_mode >= 0) return forced_mode == 1;
-    return openblas_runs_256_bit_kernels();
+    int known = atomic_load_explicit(&openblas_256, memory_order_relaxed);
+    if (known < 0) {
+        known = openblas_runs_256_bit_kernels();
+        atomic_store_explicit(&openblas_256, known, memory_order_relaxed);
+    }
+    return known == 1;
 #else
     (void)openblas_runs_256_bit_kernels;
     return false;

@@ -340,7 +340,6 @@ static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, c
     if (relu) relu_inplace(c, (size_t)m * n);
 }
 
-
 static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
 
 /* Whether the sample's weight gradient is accumulated transposed (rows x cout, see
@@ -458,7 +457,6 @@ typedef struct {
     float *col, *dcol, *dw, *db;
     float *dy; /* with a fused relu: the sample's output (forward), its own output gradient (backward) */
 } conv2d_scratch;
-
 
 /* Floats of one unfolded sample; a pointwise conv reads and writes samples in place and needs none. */
 static size_t conv2d_col_floats(const mla_layer *l) {
