@@ -31,13 +31,16 @@ static void dense_init(mla_layer *l, float *p, mla_rng *rng) {
     if (l->bias) mla_init_uniform(mla_layer_tensor(l, p, 1), (size_t)l->units, in, rng);
 }
 
-/* Scratch of the kernels' forward for n samples: x^T and y^T, each followed by slack. */
-static size_t dense_work_floats(const mla_layer *l, int n) {
-    return (size_t)n * (size_t)(mla_shape_size(l->in) + l->units) + 2 * MLA_SLACK_FLOATS;
-}
-
+/* Scratch of the kernels' forward for n samples: x^T and y^T, each followed by slack.
+ * Sized whenever the kernels are built, whichever way mla_dense_own_kernels answers
+ * (tests switch between the two on one net). */
 static mla_status dense_reserve(mla_layer *l, int n) {
-    l->work_floats = dense_work_floats(l, n);
+#if defined(__AVX512F__)
+    l->work_floats = (size_t)n * (size_t)(mla_shape_size(l->in) + l->units) + 2 * MLA_SLACK_FLOATS;
+#else
+    (void)n;
+    l->work_floats = 0;
+#endif
     return MLA_OK;
 }
 
