@@ -1,7 +1,7 @@
 /* Private: the engine's own matrix kernels (AVX-512), used by conv2d (see conv2d_gemm
- * for the shapes) and by dense in place of OpenBLAS where mla_dense_own_kernels says so. Defined here,
- * static inline, so that each caller gets copies specialised to its constant flags
- * (the conv's forward passes bias and relu, its gradients neither). */
+ * for the shapes) and by dense in place of OpenBLAS where mla_dense_own_kernels says
+ * so. Defined here, static inline, so that each caller gets copies specialised to its
+ * constant flags (the conv's forward passes bias and relu, its gradients neither). */
 #ifndef MLAUDIT_NN_GEMM_H
 #define MLAUDIT_NN_GEMM_H
 
@@ -12,8 +12,8 @@
 
 /* Whether dense layers run their products on mla_gemm_8x32 rather than OpenBLAS: when
  * this build has the AVX-512 kernels and the loaded OpenBLAS runs 256-bit (AVX2) ones,
- * as its Haswell and Zen kernel sets do (the OPENBLAS_CORETYPE=Haswell some machines
- * set, or its own choice on a CPU it does not know). Measured on an AVX-512 AMD EPYC with
+ * as its Haswell, Zen and Sandybridge kernel sets do (the OPENBLAS_CORETYPE=Haswell some
+ * machines set, or its own choice on a CPU it does not know). Measured on an AVX-512 AMD EPYC with
  * OpenBLAS's Haswell kernels, 2 threads, the mlp preset's 128x256x784 products ran at
  * 215-223 GFLOP/s in OpenBLAS and 366 (forward, transposes included) to 470 here; where
  * OpenBLAS runs its own AVX-512 kernels it is left the work. The choice is fixed per

@@ -46,7 +46,8 @@ static mla_status dense_reserve(mla_layer *l, int n) {
 
 #if defined(__AVX512F__)
 /* The kernel's rows are 8 units (forward, weight gradient) or 8 samples (input
- * gradient); below 16 of the summed dimension OpenBLAS does as well. */
+ * gradient); below 16 of the summed dimension (inputs, samples, units) OpenBLAS does as
+ * well, and a forward of fewer than 8 samples is not worth its two transposes. */
 static bool dense_forward_on_kernels(const mla_layer *l, int n) {
     return mla_dense_own_kernels() && l->units % 8 == 0 && mla_shape_size(l->in) >= 16 && n >= 8;
 }
