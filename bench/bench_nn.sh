@@ -41,4 +41,4 @@ for arch in "${ARCHS[@]}"; do
 done
 echo "samples/s and GFLOP/s: medians of $RUNS one-epoch runs each, interleaved; accuracy: last run."
 echo "GFLOP/s counts conv/dense work (2 FLOPs per MAC: forward, weight and input gradients, less the first layer's input gradient); the percentage is of the sgemm figure above."
-echo "On AVX-512 CPUs the conv products (and the dense ones, where OpenBLAS runs its 256-bit Haswell/Zen kernels) run on mlaudit's own kernel, which can pass that figure."
+echo "On AVX-512 CPUs the conv products (and the dense ones, where OpenBLAS runs its 256-bit Haswell, Zen or Sandybridge kernels) run on mlaudit's own kernel, which can pass that figure."
