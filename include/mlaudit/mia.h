@@ -1,0 +1,268 @@
+/* mlaudit mia: membership-inference attacks and the audit that runs them.
+ *
+ * Three layers, each usable on its own:
+ *  1. Score formulas (this section first): pure functions from a model's outputs to a
+ *     membership score per sample. LARGER SCORE = MORE LIKELY A MEMBER, always.
+ *  2. Attacks on arrays (mla_mia_arrays -> mla_mia_result): the outputs of one target
+ *     and K shadow models on the same M samples, which shadows trained on which sample,
+ *     and the ground truth. Every attack turns these into scores and scoring.h turns
+ *     the scores into the figures a reviewer reads (AUC, TPR at low FPR with exact
+ *     intervals, ...). This is what `mlaudit mia --from DIR` runs on a PyTorch or JAX
+ *     user's own arrays.
+ *  3. Protocols (mla_mia_collect, in mia_audit.h terms below): train the target and its
+ *     shadows on a dataset as a protocol says and fill the arrays.
+ *
+ * Notation. For a model and a sample (x, y) with softmax output p (C classes):
+ *   p_y            the probability of the true class;
+ *   loss           -log p_y (cross-entropy);
+ *   phi            log p_y - log(1 - p_y), the logit-scaled confidence, computed from
+ *                  logits z as z_y - logsumexp_{j != y} z_j (stable for p_y near 1)
+ *                  and from probabilities as log p_y - log(sum_{j != y} p_j);
+ *   IN / OUT       for a sample, the shadows that did / did not train on it.
+ * Logarithms of probabilities below 1e-300 (an exact 0 in float32 outputs) are taken
+ * at 1e-300, so every score is finite.
+ */
+#ifndef MLAUDIT_MIA_H
+#define MLAUDIT_MIA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mlaudit/core.h"
+#include "mlaudit/data.h"
+#include "mlaudit/nn.h"
+#include "mlaudit/scoring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================
+ * 1. Score formulas
+ * ====================================================================== */
+
+/* phi of one output row (C values) for true class y. */
+double mla_mia_phi_from_logits(const float *logits, int c, int y);
+double mla_mia_phi_from_probs(const float *probs, int c, int y);
+/* log p_y of one row: from logits (z_y - logsumexp z) or from probabilities. */
+double mla_mia_logpy_from_logits(const float *logits, int c, int y);
+double mla_mia_logpy_from_probs(const float *probs, int c, int y);
+
+/* Metric-threshold scores of one probability row (larger = member):
+ *   loss              log p_y                        (= -cross-entropy)
+ *   confidence        max_j p_j
+ *   entropy           sum_j p_j log p_j              (= -Shannon entropy)
+ *   modified entropy  -Mentr, Mentr = -(1 - p_y) log p_y - sum_{j != y} p_j log(1 - p_j)
+ *                     (Song and Mittal 2021) */
+double mla_mia_score_loss(const float *probs, int c, int y);
+double mla_mia_score_confidence(const float *probs, int c);
+double mla_mia_score_entropy(const float *probs, int c);
+double mla_mia_score_modified_entropy(const float *probs, int c, int y);
+
+/* The reference-model attacks share one calling convention:
+ *   target[m]          the target's value per sample (phi for LiRA, p_y for RMIA,
+ *                      loss for similarity),
+ *   shadow[k x m]      each shadow's value per sample (row s = shadow s),
+ *   shadow_in[k x m]   1 when shadow s trained on sample i, else 0,
+ *   use[m]             1 for the samples to score (NULL: all); others get NaN,
+ *   score[m]           written; NaN also for a used sample that lacks the shadows the
+ *                      attack needs, and *excluded counts those (among used ones).
+ * They fail only on bad arguments (k < 1, m < 1, NULL arrays). */
+
+/* LiRA (Carlini et al. 2022). Per sample, mu and sd = mean and standard deviation
+ * (ddof 0) of its IN (resp. OUT) shadow phis. Where a sample has fewer than 2 such
+ * values, or they are all equal, sd is the global sd of that side: the root-mean-square
+ * residual of every IN (resp. OUT) value about its own sample's IN (OUT) mean, pooled
+ * over all m samples (used or not). The *_FIXED variants use the global sd everywhere.
+ * Every sd is at least 1e-12 (a degenerate Gaussian would give inf - inf).
+ *   ONLINE   log N(phi_t; mu_in, sd_in^2) - log N(phi_t; mu_out, sd_out^2);
+ *            needs >= 1 IN and >= 1 OUT value.
+ *   OFFLINE  -log Pr[Z > phi_t], Z ~ N(mu_out, sd_out^2) (one-sided, computed in the log
+ *            domain so that far tails stay finite); needs >= 1 OUT value. */
+typedef enum {
+    MLA_LIRA_ONLINE = 0,
+    MLA_LIRA_ONLINE_FIXED,
+    MLA_LIRA_OFFLINE,
+    MLA_LIRA_OFFLINE_FIXED
+} mla_lira_variant;
+mla_status mla_mia_lira(mla_lira_variant variant, const double *target_phi, const double *shadow_phi,
+                        const uint8_t *shadow_in, int k, int m, const uint8_t *use, double *score,
+                        int64_t *excluded);
+
+/* RMIA offline (Zarifzadeh et al. 2024) on p_y values:
+ *   p(x)     = ((1 + a) * mean_OUT p_y(x) + (1 - a)) / 2
+ *   ratio(x) = p_target(x) / p(x)
+ *   score(x) = share of the population points z with ratio(x) / ratio(z) > gamma.
+ * population[0..n_pop) are sample indices (target non-members, never used); a
+ * population point without an OUT shadow is dropped from the population, and
+ * *pop_used (may be NULL) receives how many were kept (>= 1, else MLA_ERR_INVALID).
+ * A used sample without an OUT shadow is excluded. O((m + n_pop) log n_pop): the
+ * population's ratios are sorted once and each score is a binary search. */
+mla_status mla_mia_rmia(const double *target_py, const double *shadow_py, const uint8_t *shadow_in, int k, int m,
+                        const int32_t *population, int n_pop, double a, double gamma, const uint8_t *use,
+                        double *score, int64_t *excluded, int64_t *pop_used);
+
+/* Similarity (the MIA survey's section 2.5, after Long et al.) on losses d = -log p_y:
+ *   score(x) = |d_T(x) - mean_OUT d(x)| - |d_T(x) - mean_IN d(x)|
+ * (larger = the target behaves like the shadows that trained on x); needs >= 1 IN and
+ * >= 1 OUT value. */
+mla_status mla_mia_similarity(const double *target_loss, const double *shadow_loss, const uint8_t *shadow_in, int k,
+                              int m, const uint8_t *use, double *score, int64_t *excluded);
+
+/* ======================================================================
+ * Learned attacks: shadow models + an attack model (Shokri et al. 2017), and the
+ * batch-wise attack dataset of MIA-BAD.
+ * ====================================================================== */
+
+typedef enum {
+    MLA_ATTACK_FEATURES_SORTED = 0, /* the softmax sorted decreasingly, then the loss: C + 1 columns */
+    MLA_ATTACK_FEATURES_RAW         /* the softmax as it is (C columns); one attack model per true class */
+} mla_attack_features;
+
+typedef enum {
+    MLA_ATTACK_MODEL_MLP = 0,       /* features -> dense(hidden) -> relu -> dense(2), softmax CE */
+    MLA_ATTACK_MODEL_LOGREG         /* features -> dense(2), softmax CE (= logistic regression) */
+} mla_attack_model_kind;
+
+typedef struct {
+    mla_attack_features features;
+    mla_attack_model_kind model;
+    int hidden;          /* MLP hidden units (default 64) */
+    int epochs;          /* default 80 */
+    int batch;           /* default 256 */
+    float lr;            /* Adam, default 1e-3 */
+    uint64_t seed;
+} mla_attack_config;
+
+mla_attack_config mla_attack_defaults(void);
+
+/* Writes one feature row per sample (n rows of mla_attack_feature_dim columns) from
+ * probability rows (n x c) and labels (the loss column uses p_y). */
+int mla_attack_feature_dim(mla_attack_features f, int c);
+void mla_attack_features_of(mla_attack_features f, const float *probs, const int32_t *labels, int n, int c,
+                            float *out);
+
+typedef struct mla_attack_model mla_attack_model;
+
+/* Fits the attack on n rows of d features with member[i] in {0, 1}. For RAW features,
+ * cls[i] in [0, classes) picks the per-class model (a class without both members and
+ * non-members falls back to one model fit on every row); for SORTED, cls may be NULL.
+ * Features are standardised with the fit rows' mean and sd inside the model.
+ * Deterministic for a seed and thread count. *out owns the model. */
+mla_status mla_attack_model_fit(const mla_attack_config *cfg, const float *x, const uint8_t *member, const int32_t *cls,
+                                int n, int d, int classes, mla_attack_model **out);
+/* P(member) for n rows (the model's softmax on the member class). */
+mla_status mla_attack_model_predict(mla_attack_model *m, const float *x, const int32_t *cls, int n, double *p_member);
+void mla_attack_model_free(mla_attack_model *m);
+
+/* MIA-BAD's batch rows: shuffles rows 0..n-1 with rng and averages consecutive groups
+ * of b rows (n / b groups, the remainder dropped) into out (n / b rows of d). Returns
+ * the number of rows written through *rows. Fails if b < 1 or b > n. */
+mla_status mla_attack_batch_means(const float *x, int n, int d, int b, mla_rng *rng, float *out, int *rows);
+
+/* Label-only augmentation attack (Choquette-Choo et al. 2021): for each sample
+ * idx[0..n) of ds, how many of the augmented copies the net classifies correctly. The
+ * copies are every shift (dx, dy) in [-radius, radius]^2 (zero-filled edges), each
+ * with and without a horizontal flip when flips is set: (2r + 1)^2 or twice that,
+ * returned through *n_aug. Evaluation mode, in batches of `batch` images. */
+mla_status mla_mia_augment_counts(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, int radius,
+                                  bool flips, int batch, int32_t *counts, int *n_aug);
+
+/* ======================================================================
+ * 2. Attacks on arrays
+ * ====================================================================== */
+
+/* The outputs of a target and k shadows on m samples. Give probabilities (probs and
+ * labels), or phi directly (target_phi/shadow_phi, with p_y optional). When both are
+ * given phi and p_y take precedence for LiRA, RMIA and similarity (a protocol passes
+ * phi from logits), and probabilities serve the metric and learned attacks. */
+typedef struct {
+    int m, k, classes;           /* classes: 0 without probabilities */
+    const float *target_probs;   /* m x classes, or NULL */
+    const float *shadow_probs;   /* k x m x classes, or NULL */
+    const int32_t *labels;       /* m, with probabilities */
+    const double *target_phi;    /* m, or NULL: from target_probs */
+    const double *shadow_phi;    /* k x m, or NULL: from shadow_probs */
+    const double *target_py;     /* m, or NULL: from probs, else sigmoid(phi) */
+    const double *shadow_py;     /* k x m, or NULL: likewise */
+    const uint8_t *shadow_in;    /* k x m: 1 when shadow s trained on sample i */
+    /* m: 1 member of the target, 0 non-member, -1 not evaluated (the shadows' own
+     * data, the population). NULL: no ground truth (scores only, no figures). */
+    const int8_t *truth;
+    /* m: 1 where the attacker may fit on the shadows' outputs (thresholds, attack
+     * models: shadow s's members there vs its non-members there). NULL: all samples. */
+    const uint8_t *fit;
+    const int32_t *population;   /* RMIA's z (never evaluated); NULL: no RMIA */
+    int n_population;
+    /* Label-only augmentation counts (of n_aug copies), or NULL. */
+    const int32_t *target_aug;   /* m */
+    const int32_t *shadow_aug;   /* k x m */
+    int n_aug;
+    /* Each sample's index in the dataset, for scores.csv (NULL: 0..m-1). */
+    const int32_t *sample_index;
+} mla_mia_arrays;
+
+typedef struct {
+    /* Attack names (below), comma-separated, or "all" (NULL = all). Attacks whose
+     * inputs are missing (no shadows IN for online LiRA, no probabilities for
+     * confidence, ...) are skipped under "all" and refused when named. */
+    const char *attacks;
+    double rmia_a;               /* default 0.3 */
+    double rmia_gamma;           /* default 1 */
+    const int *batch_sizes;      /* MIA-BAD's B values (NULL: none) */
+    int n_batch_sizes;
+    mla_attack_config attack;    /* the learned attacks' model */
+    uint64_t seed;               /* batch shuffles */
+} mla_mia_config;
+
+mla_mia_config mla_mia_defaults(void);
+
+/* The attack names, NULL-terminated (borrowed): random, correctness, loss, confidence,
+ * entropy, modified_entropy, shadow_sample, shadow_batch (expands to shadow_batch_B for
+ * every B), lira_online, lira_online_fixed, lira_offline, lira_offline_fixed,
+ * rmia_offline, similarity, label_augment. */
+const char *const *mla_mia_attack_names(void);
+
+typedef struct {
+    char name[40];
+    mla_score_summary summary;   /* summary.excluded: used samples the attack left out */
+    int batch_size;              /* shadow_batch_B: B; else 0 */
+    /* Per-sample attacks: m scores (NaN where not evaluated or excluded). Batch attacks:
+     * NULL. */
+    double *scores;
+    /* The evaluated scores: members' and non-members' (batches' for batch attacks). */
+    double *pos, *neg;
+    int64_t n_pos, n_neg;
+} mla_mia_attack_result;
+
+typedef struct {
+    int m;
+    int n_attacks;
+    mla_mia_attack_result *attacks;
+    int8_t *truth;               /* m (copy), or NULL */
+    int32_t *sample_index;       /* m */
+    /* The target on the evaluated members (train) and non-members (test); NaN when the
+     * arrays do not say (phi-only). gap = train - test accuracy; gap_loss = test - train. */
+    double train_accuracy, test_accuracy, train_loss, test_loss, gap_accuracy, gap_loss;
+    int64_t population_used;     /* RMIA's population after dropping points without OUT */
+    double seconds_attacks;
+} mla_mia_result;
+
+/* Runs the configured attacks. Thresholds for accuracy/precision/recall are chosen on
+ * the shadows (mla_choose_threshold on shadow members vs non-members over the fit
+ * samples; for LiRA, RMIA and similarity each shadow is scored in turn as if it were
+ * the target, against the other shadows); the learned attacks use P(member) >= 0.5;
+ * correctness uses 'correctly classified'; random scores every sample 0.5.
+ * *out owns the result (mla_mia_result_free). Validates the arrays first: shapes,
+ * probabilities (finite, non-negative, rows summing to 1 within 1e-3), labels in
+ * range, population indices in range, distinct and not evaluated. */
+mla_status mla_mia_attack_arrays(const mla_mia_arrays *a, const mla_mia_config *cfg, mla_mia_result **out);
+void mla_mia_result_free(mla_mia_result *r);
+
+/* The attack result named `name`, or NULL (borrowed). */
+const mla_mia_attack_result *mla_mia_result_find(const mla_mia_result *r, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
