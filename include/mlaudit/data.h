@@ -101,6 +101,12 @@ void mla_dataset_batch(const mla_dataset *ds, const int32_t *idx, int first, int
  * shape, classes and name). Indices outside [0, count) give MLA_ERR_INVALID. */
 mla_status mla_dataset_select(const mla_dataset *ds, const int32_t *idx, int n, mla_dataset **out);
 
+/* A new dataset holding a's samples followed by b's (copies): sample i of b becomes
+ * a's count + i. Images must have the same shape and pixel type (else MLA_ERR_SHAPE /
+ * MLA_ERR_INVALID); classes is the larger of the two; the name is a's. The membership
+ * audit pools a dataset's training and test splits this way. */
+mla_status mla_dataset_concat(const mla_dataset *a, const mla_dataset *b, mla_dataset **out);
+
 /* ---- seeded index sets ---- */
 /* k indices drawn without replacement so that each class keeps its share of the
  * labels: floor(k * count_c / n) each, the leftover going to the largest

@@ -9,8 +9,8 @@
  *     the scores into the figures a reviewer reads (AUC, TPR at low FPR with exact
  *     intervals, ...). This is what `mlaudit mia --from DIR` runs on a PyTorch or JAX
  *     user's own arrays.
- *  3. Protocols (mla_mia_collect, in mia_audit.h terms below): train the target and its
- *     shadows on a dataset as a protocol says and fill the arrays.
+ *  3. Protocols (mla_mia_collect): train the target and its shadows on a dataset as a
+ *     protocol says and fill the arrays.
  *
  * Notation. For a model and a sample (x, y) with softmax output p (C classes):
  *   p_y            the probability of the true class;
@@ -32,6 +32,7 @@
 #include "mlaudit/data.h"
 #include "mlaudit/nn.h"
 #include "mlaudit/scoring.h"
+#include "mlaudit/train.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -189,14 +190,16 @@ typedef struct {
     /* m: 1 member of the target, 0 non-member, -1 not evaluated (the shadows' own
      * data, the population). NULL: no ground truth (scores only, no figures). */
     const int8_t *truth;
-    /* m: 1 where the attacker may fit on the shadows' outputs (thresholds, attack
-     * models: shadow s's members there vs its non-members there). NULL: all samples. */
+    /* k x m: 1 where the attacker may fit on shadow s's output for sample i (its
+     * thresholds and attack models use shadow s's members there vs its non-members
+     * there). NULL: everywhere. */
     const uint8_t *fit;
     const int32_t *population;   /* RMIA's z (never evaluated); NULL: no RMIA */
     int n_population;
-    /* Label-only augmentation counts (of n_aug copies), or NULL. */
+    /* Label-only augmentation counts (of n_aug copies), or NULL; -1 marks a sample
+     * whose count was not computed (left out of the attack's evaluation or threshold). */
     const int32_t *target_aug;   /* m */
-    const int32_t *shadow_aug;   /* k x m */
+    const int32_t *shadow_aug;   /* k x m, or NULL: no threshold */
     int n_aug;
     /* Each sample's index in the dataset, for scores.csv (NULL: 0..m-1). */
     const int32_t *sample_index;
@@ -261,6 +264,107 @@ void mla_mia_result_free(mla_mia_result *r);
 
 /* The attack result named `name`, or NULL (borrowed). */
 const mla_mia_attack_result *mla_mia_result_find(const mla_mia_result *r, const char *name);
+
+/* ======================================================================
+ * 3. Protocols: training the target and its shadows, collecting their outputs
+ * ====================================================================== */
+
+typedef enum {
+    /* The MIA survey's: data pooled and shuffled, cut into four equal parts D_train,
+     * D_test, D'_train, D'_test. The target trains on D_train; evaluation is D_train vs
+     * D_test. Each shadow trains on a random half of D' = D'_train + D'_test and
+     * leaves the other half unseen; D' is also RMIA's population. */
+    MLA_MIA_SPLIT4 = 0,
+    /* MIA-BAD's Algorithm 1: the target as in SPLIT4; from the master shadow set D',
+     * each shadow samples its own dataset (shadow_fraction of D', overlapping with the
+     * others) and trains on half of it, the other half its unseen part. */
+    MLA_MIA_SHADOWS,
+    /* LiRA's: a pool of candidates; the target trains on a random half (exactly half,
+     * the pool rounded down to even) and every shadow on a random subset such that
+     * each candidate is IN for half the shadows (online), or the shadows train on
+     * random halves of a disjoint pool of the same size and never see a candidate
+     * (offline). RMIA's population: further samples no model trained on (online), or
+     * the offline shadows' pool. */
+    MLA_MIA_LIRA,
+    /* Bring your own target: a trained net with named members and non-members (the
+     * larger side subsampled to the smaller, seeded, so evaluation is balanced); each
+     * shadow trains on a random half of the shadow pool, which is also RMIA's
+     * population. */
+    MLA_MIA_OWN_TARGET
+} mla_mia_protocol;
+
+mla_status mla_mia_protocol_parse(const char *name, mla_mia_protocol *out); /* split4 | shadows | lira */
+const char *mla_mia_protocol_name(mla_mia_protocol p);
+
+/* A model the audit builds: its spec and the dropout rate to set (< 0: the spec's). */
+typedef struct {
+    const char *spec_json;
+    float dropout;
+} mla_mia_model;
+
+typedef struct {
+    mla_mia_protocol protocol;
+    mla_mia_model target, shadow;  /* shadow.spec_json NULL: the target's */
+    /* How the target and the shadows train (epochs, batch, optimizer, regularisers).
+     * The seed is replaced per model (the target: seed; shadow s: derived from seed
+     * and s); callbacks, validation and checkpoints must be unset. */
+    mla_train_config train;
+    int shadows;                   /* K >= 1 */
+    int parallel;                  /* shadows trained at once, each on one thread (1: one
+                                      after another with every thread) */
+    uint64_t seed;                 /* splits, subsets, model seeds */
+    double shadow_fraction;        /* SHADOWS: share of D' per shadow dataset (default 0.5) */
+    int pool;                      /* SPLIT4/SHADOWS: samples pooled (0: all); LIRA: candidates (0: half of the data) */
+    int population;                /* LIRA online: population size (0: min(pool / 2, what is left)) */
+    bool offline;                  /* LIRA: offline shadows */
+    int aug_radius;                /* label-only augmentation: shifts in [-r, r]^2 (0: not run) */
+    bool aug_flips;                /* and horizontal flips */
+    int aug_shadow_samples;        /* per shadow, fit samples scored for its threshold (0: 2000) */
+    int eval_batch;                /* evaluation batch (0: 500) */
+    /* Called as each model finishes (may be NULL; from one thread at a time): model 0
+     * is the target, 1..K the shadows. */
+    void (*on_model)(void *user, int model, int models, double seconds);
+    /* Batch progress of the model being trained when training one at a time (may be
+     * NULL): passed on as mla_train_config.on_batch. */
+    void (*on_batch)(void *user, int epoch, long done, long total, float loss);
+    void *user;
+    const char *keep_dir;          /* NULL, or a folder to save every shadow in
+                                      (shadow_<s>.safetensors) */
+    const volatile sig_atomic_t *stop; /* polled between batches; MLA_ERR_INTERRUPTED */
+} mla_mia_audit_config;
+
+/* Defaults: SPLIT4, 4 shadows, one at a time, shadow_fraction 0.5, no augmentation attack. */
+mla_mia_audit_config mla_mia_audit_defaults(void);
+
+/* What the protocol trains on. data is the pooled dataset (the CLI joins a dataset's
+ * training and test splits); shadow_data, if not NULL, is where the shadows' data comes
+ * from instead (the survey's transferability: another dataset of the same image
+ * shape). OWN_TARGET also needs the target and its members / non-members (indices
+ * into data), and optionally the shadow pool (indices into data; NULL: every sample
+ * not named). */
+typedef struct {
+    const mla_dataset *data;
+    const mla_dataset *shadow_data;
+    mla_net *target;               /* OWN_TARGET: borrowed, evaluated only */
+    const int32_t *members, *nonmembers, *shadow_pool;
+    int n_members, n_nonmembers, n_shadow_pool;
+} mla_mia_inputs;
+
+/* The collected outputs (arrays views into owned buffers) and how they came about. */
+typedef struct {
+    mla_mia_arrays arrays;
+    int n_data;                    /* samples 0..n_data-1 of the arrays come from data,
+                                      the rest from shadow_data */
+    double seconds_target, seconds_shadows, seconds_outputs;
+    int target_train_size;
+    void *owned;                   /* private */
+} mla_mia_collected;
+
+/* Trains (or takes) the target, trains K shadows as the protocol says, and collects
+ * every model's outputs into arrays ready for mla_mia_attack_arrays. Same seed and
+ * thread count (and parallel), same bits. *out owns everything: mla_mia_collected_free. */
+mla_status mla_mia_collect(const mla_mia_inputs *in, const mla_mia_audit_config *cfg, mla_mia_collected **out);
+void mla_mia_collected_free(mla_mia_collected *c);
 
 #ifdef __cplusplus
 }

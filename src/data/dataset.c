@@ -167,3 +167,30 @@ mla_status mla_dataset_select(const mla_dataset *ds, const int32_t *idx, int n, 
     *out = sub;
     return MLA_OK;
 }
+
+mla_status mla_dataset_concat(const mla_dataset *a, const mla_dataset *b, mla_dataset **out) {
+    *out = NULL;
+    if (a->c != b->c || a->h != b->h || a->w != b->w)
+        return mla_error(MLA_ERR_SHAPE, "cannot join datasets of images %d x %d x %d and %d x %d x %d", a->c, a->h,
+                         a->w, b->c, b->h, b->w);
+    if ((a->f32 == NULL) != (b->f32 == NULL))
+        return mla_error(MLA_ERR_INVALID, "cannot join a dataset of 8-bit pixels with one of float pixels");
+    if ((int64_t)a->n + b->n > INT_MAX) return mla_error(MLA_ERR_SHAPE, "joined dataset too large");
+    mla_dataset *ds;
+    int classes = a->classes > b->classes ? a->classes : b->classes;
+    mla_status s = data_create(a->n + b->n, a->c, a->h, a->w, a->f32 != NULL, classes, &ds);
+    if (s) return s;
+    size_t dim = (size_t)mla_dataset_dim(a), na = (size_t)a->n * dim, nb = (size_t)b->n * dim;
+    if (a->u8) {
+        memcpy(ds->u8, a->u8, na);
+        memcpy(ds->u8 + na, b->u8, nb);
+    } else {
+        memcpy(ds->f32, a->f32, na * sizeof(float));
+        memcpy(ds->f32 + na, b->f32, nb * sizeof(float));
+    }
+    memcpy(ds->labels, a->labels, (size_t)a->n * sizeof(int32_t));
+    memcpy(ds->labels + a->n, b->labels, (size_t)b->n * sizeof(int32_t));
+    data_set_name(ds, a->name);
+    *out = ds;
+    return MLA_OK;
+}
