@@ -127,6 +127,27 @@ mla_status mla_split_indices(int n, const int *sizes, int parts, uint64_t seed, 
 mla_status mla_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape);
 mla_status mla_npy_write_i32(const char *path, const int32_t *data, int ndim, const int64_t *shape);
 
+/* A whole .npy array in memory. Floats (float32 '<f4' or float64 '<f8') are read into
+ * f64 (converted exactly); integers of any width and sign ('|i1' .. '<i8', '|u1' .. '<u8')
+ * and booleans ('|b1') into i64; the other pointer is NULL. Owned: mla_npy_array_free. */
+typedef struct {
+    int ndim;
+    int64_t shape[8];   /* ndim entries used; the rest 0 */
+    int64_t count;      /* product of the shape (1 for a 0-d array) */
+    double *f64;
+    int64_t *i64;
+} mla_npy_array;
+
+/* Reads a C-order, little-endian .npy file (format 1.0, 2.0 or 3.0; 0 to 8
+ * dimensions; plain or gzip-compressed). Booleans read as 0/1; NaN floats are kept
+ * as they are (callers validate). Fails with MLA_ERR_UNSUPPORTED on big-endian,
+ * Fortran-order or other dtypes, MLA_ERR_FORMAT on a bad header, a declared size
+ * that disagrees with the file's (checked before allocating) or a uint64 above
+ * INT64_MAX; messages name the file. On failure *out is zeroed. */
+mla_status mla_npy_read(const char *path, mla_npy_array *out);
+/* Frees both arrays and zeroes *a (NULL is a no-op). */
+void mla_npy_array_free(mla_npy_array *a);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,5 @@
-/* mlaudit metrics: classification scores, exact binomial intervals, stratified folds
- * and a cross-validated grid search over any classic.h model.
+/* mlaudit metrics: classification scores, stratified folds and a cross-validated grid
+ * search over any classic.h model (exact binomial intervals live in scoring.h).
  *
  * Conventions: labels are int32 in [0, classes). A confusion matrix is classes x
  * classes int64, row = true class, column = predicted class.
@@ -14,23 +14,11 @@
 
 #include "mlaudit/classic.h"
 #include "mlaudit/core.h"
+#include "mlaudit/scoring.h" /* mla_betainc, mla_clopper_pearson: moved there */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- special functions and intervals ---- */
-
-/* The regularized incomplete beta function I_x(a, b), a, b > 0, x in [0, 1]
- * (continued fraction, relative accuracy about 1e-14). NaN for bad arguments. */
-double mla_betainc(double a, double b, double x);
-/* The x in [0, 1] with I_x(a, b) = p (bisection; absolute accuracy 1e-15). */
-double mla_betainc_inv(double a, double b, double p);
-
-/* Exact (Clopper-Pearson) interval for a binomial proportion: `successes` out of n
- * trials at the given confidence level (0.95 for 95%). 0 successes give lo = 0 and n
- * successes give hi = 1. Fails on n < 1, successes outside [0, n] or a level outside (0, 1). */
-mla_status mla_clopper_pearson(int64_t successes, int64_t n, double level, double *lo, double *hi);
 
 /* ---- scores ---- */
 

@@ -1,71 +1,9 @@
-/* Scores, exact binomial intervals, stratified folds and the CV grid (metrics.h). */
+/* Scores, stratified folds and the CV grid (metrics.h). */
 #include "mlaudit/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- incomplete beta ---- */
-
-/* The continued fraction of I_x(a, b) (modified Lentz), good for x < (a + 1) / (a + b + 2). */
-static double beta_fraction(double a, double b, double x) {
-    const double tiny = 1e-300, eps = 1e-16;
-    double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
-    if (fabs(d) < tiny) d = tiny;
-    d = 1.0 / d;
-    double h = d;
-    for (int m = 1; m <= 10000; m++) {
-        double m2 = 2.0 * m;
-        double num = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
-        d = 1.0 + num * d;
-        c = 1.0 + num / c;
-        d = fabs(d) < tiny ? 1.0 / tiny : 1.0 / d;
-        if (fabs(c) < tiny) c = tiny;
-        h *= d * c;
-        num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
-        d = 1.0 + num * d;
-        c = 1.0 + num / c;
-        d = fabs(d) < tiny ? 1.0 / tiny : 1.0 / d;
-        if (fabs(c) < tiny) c = tiny;
-        double step = d * c;
-        h *= step;
-        if (fabs(step - 1.0) < eps) break;
-    }
-    return h;
-}
-
-double mla_betainc(double a, double b, double x) {
-    if (!(a > 0) || !(b > 0) || !(x >= 0 && x <= 1)) return NAN;
-    if (x == 0 || x == 1) return x;
-    double log_front = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x);
-    if (x < (a + 1.0) / (a + b + 2.0)) return exp(log_front) * beta_fraction(a, b, x) / a;
-    return 1.0 - exp(log_front) * beta_fraction(b, a, 1.0 - x) / b;
-}
-
-double mla_betainc_inv(double a, double b, double p) {
-    if (!(a > 0) || !(b > 0) || !(p >= 0 && p <= 1)) return NAN;
-    double lo = 0.0, hi = 1.0;
-    for (int i = 0; i < 200 && hi - lo > 1e-15; i++) {
-        double mid = 0.5 * (lo + hi);
-        if (mla_betainc(a, b, mid) < p)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return 0.5 * (lo + hi);
-}
-
-mla_status mla_clopper_pearson(int64_t successes, int64_t n, double level, double *lo, double *hi) {
-    if (n < 1 || successes < 0 || successes > n)
-        return mla_error(MLA_ERR_INVALID, "clopper-pearson: %lld successes out of %lld trials", (long long)successes,
-                         (long long)n);
-    if (!(level > 0 && level < 1))
-        return mla_error(MLA_ERR_INVALID, "clopper-pearson: confidence level %g outside (0, 1)", level);
-    double alpha = 1.0 - level, s = (double)successes, m = (double)n;
-    *lo = successes == 0 ? 0.0 : mla_betainc_inv(s, m - s + 1.0, alpha / 2.0);
-    *hi = successes == n ? 1.0 : mla_betainc_inv(s + 1.0, m - s, 1.0 - alpha / 2.0);
-    return MLA_OK;
-}
 
 /* ---- scores ---- */
 

@@ -373,6 +373,79 @@ mla_status mla_dataset_load_npy(const char *images_path, const char *labels_path
     return MLA_OK;
 }
 
+/* ---- a whole array ---- */
+/* Item i of raw as an int64; MLA_ERR_FORMAT for a uint64 above INT64_MAX. */
+static mla_status int_item(const char *path, const unsigned char *raw, npy_dtype t, uint64_t i, int64_t *out) {
+    if (t.kind == 'u' && t.size == 8) {
+        uint64_t u;
+        memcpy(&u, raw + i * 8, 8);
+        if (u > INT64_MAX)
+            return mla_error(MLA_ERR_FORMAT, "%s: uint64 value %llu at index %llu is above the int64 range", path,
+                             (unsigned long long)u, (unsigned long long)i);
+    }
+    int64_t v = label_at(raw, t, (size_t)i);
+    *out = t.kind == 'b' ? v != 0 : v;
+    return MLA_OK;
+}
+
+/* Widens the `count` raw items at the start of buf (8 bytes per item of room) to
+ * f64 or i64 in place, last item first so no item is overwritten before it is read. */
+static mla_status widen_items(const char *path, void *buf, npy_dtype t, uint64_t count) {
+    const unsigned char *raw = buf;
+    for (uint64_t i = count; i-- > 0;) {
+        if (t.kind == 'f' && t.size == 4) {
+            float x;
+            memcpy(&x, raw + i * 4, 4);
+            ((double *)buf)[i] = x;
+        } else if (t.kind != 'f') {
+            int64_t v = 0;
+            mla_status s = int_item(path, raw, t, i, &v);
+            if (s) return s;
+            ((int64_t *)buf)[i] = v;
+        }
+    }
+    return MLA_OK;
+}
+
+static mla_status array_from_file(data_file *f, mla_npy_array *out) {
+    npy_header h;
+    uint64_t count = 0;
+    mla_status s = npy_read_header(f, &h);
+    if (!s) s = npy_item_count(f, &h, &count); /* the declared size against the file's, before allocating */
+    if (s) return s;
+    void *buf = mla_alloc((size_t)count, 8);
+    if (!buf) return mla_error_prefix(MLA_ERR_NOMEM, "%s", f->path);
+    s = data_file_read(f, buf, (size_t)count * (size_t)h.dtype.size, "the array");
+    if (!s) s = data_file_expect_end(f);
+    if (!s) s = widen_items(f->path, buf, h.dtype, count);
+    if (s) {
+        free(buf);
+        return s;
+    }
+    out->ndim = h.ndim;
+    memcpy(out->shape, h.shape, sizeof h.shape);
+    out->count = (int64_t)count;
+    if (h.dtype.kind == 'f') out->f64 = buf;
+    else out->i64 = buf;
+    return MLA_OK;
+}
+
+mla_status mla_npy_read(const char *path, mla_npy_array *out) {
+    memset(out, 0, sizeof *out);
+    data_file f;
+    mla_status s = data_file_open(&f, path);
+    if (!s) s = array_from_file(&f, out);
+    data_file_close(&f);
+    return s;
+}
+
+void mla_npy_array_free(mla_npy_array *a) {
+    if (!a) return;
+    free(a->f64);
+    free(a->i64);
+    memset(a, 0, sizeof *a);
+}
+
 /* ---- writing ---- */
 /* The header dict padded with spaces and a newline so the data starts on a
  * 64-byte boundary, as NumPy writes it. */

@@ -1,5 +1,5 @@
-/* Tests of metrics.h: incomplete beta, Clopper-Pearson, kappa, per-class scores,
- * stratified folds and the CV grid runner. */
+/* Tests of metrics.h: kappa, per-class scores, stratified folds and the CV grid
+ * runner (the incomplete beta and Clopper-Pearson are tested in tests/scoring). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,33 +10,6 @@
 #include <string.h>
 
 #include "mlaudit/metrics.h"
-
-static void test_betainc_known_values(void **state) {
-    (void)state;
-    assert_true(fabs(mla_betainc(2, 3, 0.5) - 0.6875) < 1e-13); /* sum_{j>=2} C(4,j) / 16 */
-    assert_true(fabs(mla_betainc(1, 1, 0.3) - 0.3) < 1e-13);     /* uniform */
-    assert_true(fabs(mla_betainc(0.5, 0.5, 0.5) - 0.5) < 1e-12); /* symmetric */
-    assert_true(fabs(mla_betainc(5, 2, 0.9) - 0.885735) < 1e-12); /* P(Binomial(6, 0.9) >= 5) */
-    double x = mla_betainc_inv(3, 7, 0.25);
-    assert_true(fabs(mla_betainc(3, 7, x) - 0.25) < 1e-12);
-    assert_true(isnan(mla_betainc(-1, 2, 0.5)));
-}
-
-static void test_clopper_pearson_known_intervals(void **state) {
-    (void)state;
-    double lo, hi;
-    assert_int_equal(mla_clopper_pearson(8, 10, 0.95, &lo, &hi), MLA_OK);
-    assert_true(fabs(lo - 0.4439) < 5e-5 && fabs(hi - 0.9748) < 5e-5);
-    assert_int_equal(mla_clopper_pearson(0, 10, 0.95, &lo, &hi), MLA_OK);
-    assert_true(lo == 0 && fabs(hi - 0.3085) < 5e-5);
-    assert_int_equal(mla_clopper_pearson(10, 10, 0.95, &lo, &hi), MLA_OK);
-    assert_true(hi == 1 && fabs(lo - 0.6915) < 5e-5);
-    /* scipy.stats.beta.ppf(0.025, 8554, 1447), beta.ppf(0.975, 8555, 1446) */
-    assert_int_equal(mla_clopper_pearson(8554, 10000, 0.95, &lo, &hi), MLA_OK);
-    assert_true(fabs(lo - 0.8483534) < 1e-7 && fabs(hi - 0.8622389) < 1e-7);
-    assert_int_equal(mla_clopper_pearson(11, 10, 0.95, &lo, &hi), MLA_ERR_INVALID);
-    assert_int_equal(mla_clopper_pearson(1, 10, 1.5, &lo, &hi), MLA_ERR_INVALID);
-}
 
 static void test_kappa_and_per_class(void **state) {
     (void)state;
@@ -144,8 +117,6 @@ static void test_cv_grid_errors(void **state) {
 int main(void) {
     mla_set_threads(1); /* OpenMP barriers spin on a busy machine; one thread keeps the suite quick */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_betainc_known_values),
-        cmocka_unit_test(test_clopper_pearson_known_intervals),
         cmocka_unit_test(test_kappa_and_per_class),
         cmocka_unit_test(test_stratified_folds),
         cmocka_unit_test(test_cv_grid_runs_and_refits),

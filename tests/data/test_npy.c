@@ -1,5 +1,6 @@
-/* Tests of the .npy reader and writers: round trips through the writer, files
- * written by hand in every supported version and dtype, and bad headers. */
+/* Tests of the .npy readers (datasets and mla_npy_read) and writers: round trips
+ * through the writer, files written by hand in every supported version and dtype,
+ * and bad headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -323,6 +324,164 @@ static void test_npy_folder_spec(void **state) {
     free(dir);
 }
 
+/* ---- mla_npy_read ---- */
+
+static void assert_array_shape(const mla_npy_array *a, int ndim, const int64_t *shape, int64_t count) {
+    assert_int_equal(a->ndim, ndim);
+    for (int i = 0; i < 8; i++) assert_int_equal(a->shape[i], i < ndim ? shape[i] : 0);
+    assert_int_equal(a->count, count);
+}
+
+static void test_read_round_trips_through_writers(void **state) {
+    (void)state;
+    char *path = join(tmp, "rt.npy");
+    float x[6] = {1.5f, -2.0f, -0.0f, 3.25f, 1e-8f, NAN};
+    int64_t shape[2] = {2, 3};
+    assert_int_equal(mla_npy_write_f32(path, x, 2, shape), MLA_OK);
+    mla_npy_array a;
+    assert_int_equal(mla_npy_read(path, &a), MLA_OK);
+    assert_array_shape(&a, 2, shape, 6);
+    assert_non_null(a.f64);
+    assert_null(a.i64);
+    for (int i = 0; i < 5; i++) assert_true(a.f64[i] == (double)x[i]);
+    assert_true(signbit(a.f64[2]) && isnan(a.f64[5])); /* -0 and NaN kept as they are */
+    mla_npy_array_free(&a);
+    assert_null(a.f64);
+    int32_t y[4] = {INT32_MIN, -1, 0, INT32_MAX};
+    int64_t yshape[3] = {2, 1, 2};
+    assert_int_equal(mla_npy_write_i32(path, y, 3, yshape), MLA_OK);
+    assert_int_equal(mla_npy_read(path, &a), MLA_OK);
+    assert_array_shape(&a, 3, yshape, 4);
+    assert_null(a.f64);
+    for (int i = 0; i < 4; i++) assert_int_equal(a.i64[i], y[i]);
+    mla_npy_array_free(&a);
+    /* a 0-d array holds one item; an empty one none */
+    float one = 42.5f;
+    assert_int_equal(mla_npy_write_f32(path, &one, 0, NULL), MLA_OK);
+    assert_int_equal(mla_npy_read(path, &a), MLA_OK);
+    assert_array_shape(&a, 0, NULL, 1);
+    assert_true(a.f64[0] == 42.5);
+    mla_npy_array_free(&a);
+    int64_t empty[2] = {0, 3};
+    assert_int_equal(mla_npy_write_i32(path, NULL, 2, empty), MLA_OK);
+    assert_int_equal(mla_npy_read(path, &a), MLA_OK);
+    assert_array_shape(&a, 2, empty, 0);
+    assert_non_null(a.i64);
+    mla_npy_array_free(&a);
+    mla_npy_array_free(NULL);
+    free(path);
+}
+
+/* Writes `bytes` of data under a header for dtype `descr` and shape text `shape`. */
+static void write_typed(const char *path, int major, const char *descr, const char *shape, const void *data,
+                        size_t bytes) {
+    char dict[160];
+    snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    assert_int_equal(write_npy_raw(path, major, dict, data, bytes), 0);
+}
+
+static void read_ok(const char *path, mla_npy_array *a) {
+    if (mla_npy_read(path, a) != MLA_OK) fail_msg("%s", mla_last_error());
+}
+
+static void test_read_hand_written_dtypes(void **state) {
+    (void)state;
+    char *path = join(tmp, "dt.npy");
+    mla_npy_array a;
+    double f8[3] = {0.1, -1e300, INFINITY};
+    write_typed(path, 2, "<f8", "(3,)", f8, sizeof f8);
+    read_ok(path, &a);
+    assert_true(a.ndim == 1 && a.shape[0] == 3 && a.i64 == NULL);
+    assert_memory_equal(a.f64, f8, sizeof f8);
+    mla_npy_array_free(&a);
+    int64_t i8[4] = {INT64_MIN, -1, 0, INT64_MAX};
+    write_typed(path, 3, "<i8", "(2, 2)", i8, sizeof i8);
+    read_ok(path, &a);
+    assert_true(a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 2 && a.f64 == NULL);
+    assert_memory_equal(a.i64, i8, sizeof i8);
+    mla_npy_array_free(&a);
+    uint8_t u1[5] = {0, 1, 127, 128, 255};
+    write_typed(path, 1, "|u1", "(5,)", u1, sizeof u1);
+    read_ok(path, &a);
+    for (int i = 0; i < 5; i++) assert_int_equal(a.i64[i], u1[i]);
+    mla_npy_array_free(&a);
+    int8_t i1[3] = {-128, -1, 127};
+    write_typed(path, 1, "|i1", "(3,)", i1, sizeof i1);
+    read_ok(path, &a);
+    assert_true(a.i64[0] == -128 && a.i64[1] == -1 && a.i64[2] == 127);
+    mla_npy_array_free(&a);
+    uint8_t b1[4] = {0, 1, 1, 0};
+    write_typed(path, 1, "|b1", "(4,)", b1, sizeof b1);
+    read_ok(path, &a);
+    assert_true(a.f64 == NULL && a.i64[0] == 0 && a.i64[1] == 1 && a.i64[2] == 1 && a.i64[3] == 0);
+    mla_npy_array_free(&a);
+    int16_t i2[2] = {-32768, 32767};
+    write_typed(path, 1, "<i2", "(2,)", i2, sizeof i2);
+    read_ok(path, &a);
+    assert_true(a.i64[0] == -32768 && a.i64[1] == 32767);
+    mla_npy_array_free(&a);
+    uint16_t u2[2] = {0, 65535};
+    write_typed(path, 1, "<u2", "(2,)", u2, sizeof u2);
+    read_ok(path, &a);
+    assert_true(a.i64[0] == 0 && a.i64[1] == 65535);
+    mla_npy_array_free(&a);
+    uint32_t u4[2] = {0, UINT32_MAX};
+    write_typed(path, 1, "<u4", "(2,)", u4, sizeof u4);
+    read_ok(path, &a);
+    assert_true(a.i64[1] == (int64_t)UINT32_MAX);
+    mla_npy_array_free(&a);
+    uint64_t u8[2] = {7, (uint64_t)INT64_MAX};
+    write_typed(path, 1, "<u8", "(2,)", u8, sizeof u8);
+    read_ok(path, &a);
+    assert_true(a.i64[0] == 7 && a.i64[1] == INT64_MAX);
+    mla_npy_array_free(&a);
+    u8[1] = (uint64_t)INT64_MAX + 1;
+    write_typed(path, 1, "<u8", "(2,)", u8, sizeof u8);
+    assert_int_equal(mla_npy_read(path, &a), MLA_ERR_FORMAT);
+    assert_error_mentions(path);
+    assert_error_mentions("index 1");
+    assert_true(a.f64 == NULL && a.i64 == NULL && a.count == 0);
+    free(path);
+}
+
+static void expect_bad_array(const char *descr, const char *shape, int fortran, size_t bytes, mla_status status,
+                             const char *what) {
+    char *path = join(tmp, "bad.npy");
+    double data[8] = {0};
+    char dict[200];
+    snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", descr,
+             fortran ? "True" : "False", shape);
+    assert_int_equal(write_npy_raw(path, 1, dict, data, bytes), 0);
+    mla_npy_array a;
+    memset(&a, 0xff, sizeof a);
+    if (mla_npy_read(path, &a) != status) fail_msg("%s: got '%s'", dict, mla_last_error());
+    assert_true(a.f64 == NULL && a.i64 == NULL && a.ndim == 0 && a.count == 0);
+    assert_error_mentions(path);
+    assert_error_mentions(what);
+    free(path);
+}
+
+static void test_read_bad_files(void **state) {
+    (void)state;
+    expect_bad_array("<f8", "(2, 2)", 0, 24, MLA_ERR_FORMAT, "truncated");
+    expect_bad_array("<f8", "(2, 2)", 0, 40, MLA_ERR_FORMAT, "trailing");
+    expect_bad_array("<i2", "(3,)", 0, 7, MLA_ERR_FORMAT, "trailing");
+    expect_bad_array(">f8", "(2, 2)", 0, 32, MLA_ERR_UNSUPPORTED, "big-endian");
+    expect_bad_array(">i4", "(2,)", 0, 8, MLA_ERR_UNSUPPORTED, "big-endian");
+    expect_bad_array("<f8", "(2, 2)", 1, 32, MLA_ERR_UNSUPPORTED, "Fortran");
+    expect_bad_array("<f2", "(2,)", 0, 4, MLA_ERR_UNSUPPORTED, "dtype");
+    expect_bad_array("<c16", "(2,)", 0, 32, MLA_ERR_UNSUPPORTED, "dtype");
+    expect_bad_array("<f8", "(1, 1, 1, 1, 1, 1, 1, 1, 1)", 0, 8, MLA_ERR_FORMAT, "8 dimensions");
+    /* huge declared shapes are refused from the header, before any allocation (an
+     * attempt would abort under AddressSanitizer) */
+    expect_bad_array("<f8", "(1099511627776,)", 0, 64, MLA_ERR_FORMAT, "truncated");
+    expect_bad_array("<f8", "(4294967296, 4294967296, 4294967296)", 0, 64, MLA_ERR_FORMAT, "too large");
+    expect_bad_array("|b1", "(1152921504606846975,)", 0, 8, MLA_ERR_FORMAT, "truncated");
+    mla_npy_array a;
+    assert_int_equal(mla_npy_read("/nonexistent/x.npy", &a), MLA_ERR_IO);
+    assert_error_mentions("/nonexistent/x.npy");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writer_format),
@@ -333,6 +492,9 @@ int main(void) {
         cmocka_unit_test(test_bad_image_files),
         cmocka_unit_test(test_bad_label_files),
         cmocka_unit_test(test_npy_folder_spec),
+        cmocka_unit_test(test_read_round_trips_through_writers),
+        cmocka_unit_test(test_read_hand_written_dtypes),
+        cmocka_unit_test(test_read_bad_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
