@@ -22,7 +22,7 @@ static double log_normal_sf(double x) {
     if (isnan(x)) return x;
     if (x < -1.0) return log1p(-0.5 * erfc(-x / SQRT2));
     if (x <= 35.0) return log(0.5 * erfc(x / SQRT2));
-    /* Q(x) = phi(x) / x * (1 - 1/x^2 + 3/x^4 - 15/x^6 + ...); at x > 35 the terms fall
+    /* Q(x) = density(x) / x * (1 - 1/x^2 + 3/x^4 - 15/x^6 + ...); at x > 35 the terms fall
      * below 1e-17 of the sum after at most 8 of them. */
     double inv2 = 1.0 / (x * x), term = 1.0, series = 0.0;
     for (int k = 1; k <= 12; k++) {
@@ -33,7 +33,8 @@ static double log_normal_sf(double x) {
     return -0.5 * x * x - log(x) - LOG_SQRT_2PI + log1p(series);
 }
 
-/* ---- one output row ---- */
+/* ---- one output row: every function returns NaN on a bad row (NULL, c < 1, y out of
+ * range) ---- */
 
 static int bad_row(const float *row, int c, int y) { return row == NULL || c < 1 || y < 0 || y >= c; }
 
@@ -55,8 +56,7 @@ static double logsumexp(const float *z, int c, int skip) {
     return mx + log(s);
 }
 
-/* Returns NaN on a bad row (NULL, c < 1, y out of range). With one class the others'
- * probability is 0, taken at 1e-300. */
+/* With one class the others' probability is 0, taken at 1e-300 (phi = -log 1e-300). */
 double mla_mia_phi_from_logits(const float *logits, int c, int y) {
     if (bad_row(logits, c, y)) return NAN;
     if (c == 1) return -log(PROB_FLOOR);

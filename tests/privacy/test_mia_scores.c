@@ -166,8 +166,10 @@ typedef struct {
 } shadow_data;
 
 /* Random shadow membership with, by i % 10: no IN, one IN, no OUT, one OUT, all IN
- * values equal, all OUT values equal; the rest Bernoulli(1/2). About 1 in 5 samples
- * is unused. Values come from draw(). */
+ * values equal, all OUT values equal; the rest Bernoulli(1/2). OUT values 1 ulp apart
+ * (an own sd under the 1e-12 floor) at 6, all 0 at 7 and 8, with a target of 0 at 7
+ * (RMIA's ratio 0 / 0 when a = 1). About 1 in 5 samples is unused. Values come from
+ * draw(). */
 static void fill_data(shadow_data *d, mla_rng *rng, double (*draw)(mla_rng *)) {
     for (int i = 0; i < M; i++) {
         d->target[i] = draw(rng);
@@ -185,7 +187,10 @@ static void fill_data(shadow_data *d, mla_rng *rng, double (*draw)(mla_rng *)) {
         for (int s = 0; s < K; s++) {
             int at = s * M + i;
             if ((kind == 4 && d->in[at]) || (kind == 5 && !d->in[at])) d->shadow[at] = 0.25;
+            if (kind == 6 && !d->in[at]) d->shadow[at] = s % 2 ? 0.25 : nextafter(0.25, 1.0);
+            if ((kind == 7 || kind == 8) && !d->in[at]) d->shadow[at] = 0.0;
         }
+        if (kind == 7) d->target[i] = 0.0;
     }
 }
 
@@ -232,6 +237,11 @@ static void test_phi_known_values(void **state) {
     /* the other classes are summed, not taken as 1 - p_y */
     float tiny_rest[3] = {1, 1e-30f, 2e-30f};
     assert_true(close12(mla_mia_phi_from_probs(tiny_rest, 3, 0), -log((double)1e-30f + (double)2e-30f)));
+    /* one class: the others' probability is an exact 0, taken at 1e-300 */
+    float single[1] = {3};
+    assert_true(close12(mla_mia_phi_from_logits(single, 1, 0), -LOG_FLOOR));
+    assert_true(close12(mla_mia_phi_from_probs(one_hot, 1, 0), -LOG_FLOOR));
+    assert_true(mla_mia_logpy_from_logits(single, 1, 0) == 0);
     /* bad rows give NaN */
     assert_true(isnan(mla_mia_phi_from_logits(z, 3, 3)));
     assert_true(isnan(mla_mia_phi_from_probs(NULL, 3, 0)));
