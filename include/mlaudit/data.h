@@ -122,10 +122,12 @@ mla_status mla_stratified_indices(const int32_t *labels, int n, int classes, int
 mla_status mla_split_indices(int n, const int *sizes, int parts, uint64_t seed, int32_t **parts_out);
 
 /* ---- NumPy .npy files ---- */
-/* Writes a C-order float32 / int32 array atomically (format version 1.0, header
+/* Writes a C-order float32 / int32 / float64 / uint8 array atomically (format version 1.0, header
  * padded to 64 bytes, as NumPy writes it); 0 to 8 dimensions. */
 mla_status mla_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape);
 mla_status mla_npy_write_i32(const char *path, const int32_t *data, int ndim, const int64_t *shape);
+mla_status mla_npy_write_f64(const char *path, const double *data, int ndim, const int64_t *shape);
+mla_status mla_npy_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape);
 
 /* A whole .npy array in memory. Floats (float32 '<f4' or float64 '<f8') are read into
  * f64 (converted exactly); integers of any width and sign ('|i1' .. '<i8', '|u1' .. '<u8')

@@ -265,6 +265,34 @@ void mla_mia_result_free(mla_mia_result *r);
 /* The attack result named `name`, or NULL (borrowed). */
 const mla_mia_attack_result *mla_mia_result_find(const mla_mia_result *r, const char *name);
 
+
+/* ---- the arrays as files (the format of `mlaudit mia --from DIR` / --save-arrays) ----
+ * One .npy file per array, named as below, in a folder:
+ *   target_probs.npy [M, C] float, or target_logits.npy [M, C] (softmax taken here,
+ *     phi and p_y computed from the logits), or target_phi.npy [M] (with optional
+ *     target_p.npy [M] = p_y; without it p_y = sigmoid(phi));
+ *   shadow_probs.npy / shadow_logits.npy [K, M, C], or shadow_phi.npy [K, M] (with
+ *     optional shadow_p.npy [K, M]); K may be 0 only without shadow files;
+ *   labels.npy [M] int (with probabilities or logits);
+ *   shadow_in.npy [K, M] 0/1 (int or bool);
+ *   target_in.npy [M]: 1 member, 0 non-member, -1 not evaluated (the ground truth);
+ *   population.npy [Z] int: RMIA's population, indices of target non-members, left
+ *     out of every attack's evaluation;
+ * and, written by --save-arrays for an exact re-scoring: shadow_fit.npy [K, M] 0/1,
+ * target_aug.npy [M] / shadow_aug.npy [K, M] / aug_copies.npy [] (label-only
+ * counts), sample_index.npy [M]. When phi files sit beside probability files, both
+ * are read (see mla_mia_arrays). Every shape is checked against the others, and
+ * every value as mla_mia_attack_arrays does; errors name the file. */
+typedef struct {
+    mla_mia_arrays arrays;
+    void *owned;                 /* private */
+} mla_mia_loaded;
+
+mla_status mla_mia_arrays_load(const char *dir, mla_mia_loaded **out);
+void mla_mia_loaded_free(mla_mia_loaded *l);
+/* Writes every array a holds into dir (which must exist), each file atomically. */
+mla_status mla_mia_arrays_save(const char *dir, const mla_mia_arrays *a);
+
 /* ======================================================================
  * 3. Protocols: training the target and its shadows, collecting their outputs
  * ====================================================================== */

@@ -501,3 +501,11 @@ mla_status mla_npy_write_f32(const char *path, const float *data, int ndim, cons
 mla_status mla_npy_write_i32(const char *path, const int32_t *data, int ndim, const int64_t *shape) {
     return npy_write(path, "<i4", data, sizeof(int32_t), ndim, shape);
 }
+
+mla_status mla_npy_write_f64(const char *path, const double *data, int ndim, const int64_t *shape) {
+    return npy_write(path, "<f8", data, sizeof(double), ndim, shape);
+}
+
+mla_status mla_npy_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape) {
+    return npy_write(path, "|u1", data, 1, ndim, shape);
+}
