@@ -284,7 +284,7 @@ static mla_status read_field(train_flags *t, const field *d, const cJSON *item) 
             return mla_error(MLA_ERR_FORMAT, "training record: \"%s\" must be %s", d->key,
                              d->kind == CLI_INT ? "an integer" : "a number");
         if ((x < d->min || x > d->max) && !(d->zero_off && x == 0))
-            return mla_error(MLA_ERR_FORMAT, "training record: \"%s\" is %g, outside [%g, %g]", d->key, x, d->min,
+            return mla_error(MLA_ERR_FORMAT, "training record: \"%s\" is %.12g, outside [%.12g, %.12g]", d->key, x, d->min,
                              d->max);
         if (d->kind == CLI_INT) *(long *)v = (long)x;
         else *(double *)v = x;
@@ -299,16 +299,17 @@ mla_status train_flags_from_json(train_flags *f, const char *json) {
         cJSON_Delete(o);
         return mla_error(MLA_ERR_FORMAT, "training record: not a JSON object");
     }
-    train_flags t = *f;
+    train_flags t = *f, scratch; /* values of flags already set are checked into scratch, then dropped */
+    train_flags_init(&scratch);
     bool model_set = f->model_seen || f->spec_file_seen;
     mla_status s = MLA_OK;
     for (int i = 0; !s && i < N_FIELDS; i++) {
         const field *d = &FIELDS[i];
         const cJSON *item = d->key ? cJSON_GetObjectItemCaseSensitive(o, d->key) : NULL;
         bool is_model = d->value == offsetof(train_flags, model) || d->value == offsetof(train_flags, spec_file);
-        if (!item || *seen_of(f, d) || (is_model && model_set)) continue;
-        s = read_field(&t, d, item);
+        if (item) s = read_field(*seen_of(f, d) || (is_model && model_set) ? &scratch : &t, d, item);
     }
+    train_flags_free(&scratch);
     cJSON_Delete(o);
     if (s) {
         for (size_t i = 0; i < sizeof t.owned / sizeof *t.owned; i++)

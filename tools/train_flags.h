@@ -99,9 +99,9 @@ char *train_flags_to_json(const train_flags *f, const char *dataset);
 /* Fills from `json` (train_flags_to_json's form) every field whose *_seen is
  * false, and marks it seen; "model" / "model_spec" apply only when neither was
  * set. Unknown keys (dataset included) are ignored. Returns MLA_ERR_FORMAT naming
- * the key when the text is not a JSON object, a value has the wrong type, or a
- * number is out of its flag's range (0 is accepted where it means off); f is left
- * unchanged then. Integers above 2^53 come back rounded (JSON numbers are
+ * the key when the text is not a JSON object, or a known key's value (applied or
+ * not) has the wrong type or is out of its flag's range (0 is accepted where it
+ * means off); f is left unchanged then. Integers above 2^53 come back rounded (JSON numbers are
  * doubles). */
 mla_status train_flags_from_json(train_flags *f, const char *json);
 
