@@ -6,10 +6,10 @@
  * train_flags_opts to its own cli_opt array (which must have room for
  * TRAIN_FLAGS_MAX_OPTS more), parses, optionally fills the flags not given from a
  * saved model's record (train_flags_from_json), then calls train_flags_check and
- * the builders below. Functions that take `cmd` die through cli_die with messages
- * prefixed "cmd: " where the failure is a bad flag; library failures die with the
- * library's message (cli_check). train_flags_to_json / train_flags_from_json only
- * return statuses. */
+ * the builders below. Bad flags die through cli_die: functions that take `cmd`
+ * prefix the message with "cmd: ", train_flags_subset and train_flags_hold_out
+ * name the flag only; library failures die with the library's message (cli_check).
+ * train_flags_to_json / train_flags_from_json only return statuses. */
 #ifndef MLAUDIT_TRAIN_FLAGS_H
 #define MLAUDIT_TRAIN_FLAGS_H
 
@@ -101,8 +101,8 @@ char *train_flags_to_json(const train_flags *f, const char *dataset);
  * set. Unknown keys (dataset included) are ignored. Returns MLA_ERR_FORMAT naming
  * the key when the text is not a JSON object, or a known key's value (applied or
  * not) has the wrong type or is out of its flag's range (0 is accepted where it
- * means off); f is left unchanged then. Integers above 2^53 come back rounded (JSON numbers are
- * doubles). */
+ * means off); f is left unchanged then. Integers above 2^53 come back rounded
+ * (JSON numbers are doubles). */
 mla_status train_flags_from_json(train_flags *f, const char *json);
 
 #endif
