@@ -8,7 +8,10 @@
 #include "mlaudit/data.h"
 #include "mlaudit/nn.h"
 #include "mlaudit/train.h"
+#include "train_flags.h"
 #include "train_report.h"
+
+enum { TRAIN_GROUPS = TRAIN_FLAGS_SUBSET | TRAIN_FLAGS_VALIDATION };
 
 /* ---- shared pieces ---- */
 
@@ -38,158 +41,78 @@ static void progress_cb(void *user, int epoch, long done, long total, float loss
 
 /* ---- train ---- */
 
-static const char train_usage[] =
-    "usage: mlaudit train --data DATA --model NAME|SPEC.json [flags]\n"
-    "\n"
-    "Trains a neural network on DATA's training split, evaluates it on the training\n"
-    "and test splits, and saves it (.safetensors) when --out is given.\n"
-    "\n"
-    "  --data DATA         mnist | fashion-mnist | cifar10:DIR | cifar100:DIR | npy:DIR | DIR of IDX files\n"
-    "  --model NAME        a preset (see 'mlaudit models') or a JSON spec file\n"
-    "  --model-spec FILE   a JSON architecture spec (same as --model FILE)\n"
-    "  --epochs N          passes over the training set (default 10)\n"
-    "  --batch N           minibatch size (default 128)\n"
-    "  --optimizer NAME    adam | sgd (default adam)\n"
-    "  --lr X              learning rate (default 1e-3 for adam, 0.01 for sgd)\n"
-    "  --momentum X        SGD momentum (default 0.9)\n"
-    "  --nesterov          SGD with Nesterov momentum\n"
-    "  --lr-schedule S     constant | step | cosine (default constant)\n"
-    "  --lr-step N         step schedule: epochs between decays (default 10)\n"
-    "  --lr-gamma X        step schedule: decay factor (default 0.1)\n"
-    "  --subset N          train on a seeded stratified subset of N training images\n"
-    "\n"
-    "Regularisation (membership-inference defences):\n"
-    "  --weight-decay X    L2 penalty added to the gradient (default 0)\n"
-    "  --dropout P         set every dropout layer of the model to rate P\n"
-    "  --augment           random shifts (+-2 px; +-4 px and horizontal flips for RGB)\n"
-    "  --mixup ALPHA       mixup with lambda ~ Beta(ALPHA, ALPHA) and soft targets\n"
-    "  --label-smoothing E targets (1-E) one-hot + E/classes\n"
-    "  --val-fraction F    hold out a seeded fraction F of the training images for validation\n"
-    "  --early-stop N      stop after N epochs without a better validation loss and keep the\n"
-    "                      best epoch's weights (needs --val-fraction)\n"
-    "\n"
-    "Checkpoints:\n"
-    "  --checkpoint PATH   where to write the training state (atomically)\n"
-    "  --checkpoint-every N  write it every N epochs (default 1 when --checkpoint is given)\n"
-    "  --resume PATH       continue an interrupted run from its checkpoint; with the same\n"
-    "                      flags, seed and threads it ends with the same bits as an\n"
-    "                      uninterrupted run. Ctrl-C / SIGTERM stop after the current batch.\n"
-    "  --seed N            seeds weights, shuffling, dropout and the subset (default 0)\n"
-    "  --threads N         threads for BLAS and OpenMP (default: all cores)\n"
-    "  --out FILE          save the trained model (.safetensors, written atomically)\n"
-    "  --plots DIR         evaluate the test set after every epoch and write history.csv,\n"
-    "                      learning_curve.png, accuracy_curve.png, confusion.png and\n"
-    "                      test_samples.png into DIR (evaluation time is not counted in\n"
-    "                      train_seconds)\n"
-    "  --json              print one JSON object with the results on stdout\n";
+/* The help of train: the module's training flags between train's own. Built once;
+ * lives until exit. */
+static const char *train_usage(void) {
+    static const char head[] =
+        "usage: mlaudit train --data DATA --model NAME|SPEC.json [flags]\n"
+        "\n"
+        "Trains a neural network on DATA's training split, evaluates it on the training\n"
+        "and test splits, and saves it (.safetensors) when --out is given.\n"
+        "\n"
+        "  --data DATA         mnist | fashion-mnist | cifar10:DIR | cifar100:DIR | npy:DIR | DIR of IDX files\n";
+    static const char tail[] =
+        "\n"
+        "Checkpoints:\n"
+        "  --checkpoint PATH   where to write the training state (atomically)\n"
+        "  --checkpoint-every N  write it every N epochs (default 1 when --checkpoint is given)\n"
+        "  --resume PATH       continue an interrupted run from its checkpoint; with the same\n"
+        "                      flags, seed and threads it ends with the same bits as an\n"
+        "                      uninterrupted run. Ctrl-C / SIGTERM stop after the current batch.\n"
+        "\n"
+        "Output:\n"
+        "  --out FILE          save the trained model (.safetensors, written atomically); its\n"
+        "                      metadata \"mlaudit.training\" records the training flags as JSON\n"
+        "  --plots DIR         evaluate the test set after every epoch and write history.csv,\n"
+        "                      learning_curve.png, accuracy_curve.png, confusion.png and\n"
+        "                      test_samples.png into DIR (evaluation time is not counted in\n"
+        "                      train_seconds)\n"
+        "  --json              print one JSON object with the results on stdout\n";
+    static char *text;
+    if (text) return text;
+    const char *mid = train_flags_usage(TRAIN_GROUPS);
+    size_t len = strlen(head) + strlen(mid) + strlen(tail) + 1;
+    if (!(text = malloc(len))) cli_die("out of memory");
+    snprintf(text, len, "%s%s%s", head, mid, tail);
+    return text;
+}
 
 typedef struct {
-    const char *data, *model, *spec_file, *optimizer, *schedule, *out, *plots, *checkpoint, *resume;
-    long epochs, batch, subset, seed, threads, lr_step, early_stop, checkpoint_every;
-    double lr, momentum, weight_decay, lr_gamma, dropout, mixup, label_smoothing, val_fraction;
-    bool nesterov, json, lr_seen, momentum_seen, dropout_seen, augment;
+    train_flags f;           /* the shared training flags */
+    const char *data, *out, *plots, *checkpoint, *resume;
+    long checkpoint_every;
+    bool json;
     int val_n;               /* set after the split */
 } train_args;
 
-static train_args parse_train(int argc, char **argv) {
-    train_args a = {.optimizer = "adam", .schedule = "constant", .epochs = 10, .batch = 128, .threads = 0,
-                    .lr_step = 10, .lr_gamma = 0.1};
-    cli_opt opts[] = {
-        {"data", CLI_STR, &a.data, 0, 0, NULL},
-        {"model", CLI_STR, &a.model, 0, 0, NULL},
-        {"model-spec", CLI_STR, &a.spec_file, 0, 0, NULL},
-        {"epochs", CLI_INT, &a.epochs, 1, 100000, NULL},
-        {"batch", CLI_INT, &a.batch, 1, 1 << 20, NULL},
-        {"optimizer", CLI_STR, &a.optimizer, 0, 0, NULL},
-        {"lr", CLI_DOUBLE, &a.lr, 1e-12, 100, &a.lr_seen},
-        {"momentum", CLI_DOUBLE, &a.momentum, 0, 0.999999, &a.momentum_seen},
-        {"nesterov", CLI_FLAG, &a.nesterov, 0, 0, NULL},
-        {"weight-decay", CLI_DOUBLE, &a.weight_decay, 0, 10, NULL},
-        {"lr-schedule", CLI_STR, &a.schedule, 0, 0, NULL},
-        {"lr-step", CLI_INT, &a.lr_step, 1, 100000, NULL},
-        {"lr-gamma", CLI_DOUBLE, &a.lr_gamma, 1e-9, 1, NULL},
-        {"dropout", CLI_DOUBLE, &a.dropout, 0, 0.99, &a.dropout_seen},
-        {"augment", CLI_FLAG, &a.augment, 0, 0, NULL},
-        {"mixup", CLI_DOUBLE, &a.mixup, 1e-6, 100, NULL},
-        {"label-smoothing", CLI_DOUBLE, &a.label_smoothing, 0, 0.99, NULL},
-        {"val-fraction", CLI_DOUBLE, &a.val_fraction, 1e-6, 0.9, NULL},
-        {"early-stop", CLI_INT, &a.early_stop, 1, 100000, NULL},
-        {"checkpoint", CLI_STR, &a.checkpoint, 0, 0, NULL},
-        {"checkpoint-every", CLI_INT, &a.checkpoint_every, 1, 100000, NULL},
-        {"resume", CLI_STR, &a.resume, 0, 0, NULL},
-        {"subset", CLI_INT, &a.subset, 1, 1L << 31, NULL},
-        {"seed", CLI_INT, &a.seed, 0, 1e18, NULL},
-        {"threads", CLI_INT, &a.threads, 1, 1024, NULL},
-        {"out", CLI_STR, &a.out, 0, 0, NULL},
-        {"plots", CLI_STR, &a.plots, 0, 0, NULL},
-        {"json", CLI_FLAG, &a.json, 0, 0, NULL},
+/* Parses into *a (train_flags keeps pointers into it, so it is filled in place). */
+static void parse_train(train_args *a, int argc, char **argv) {
+    *a = (train_args){0};
+    train_flags_init(&a->f);
+    cli_opt opts[TRAIN_FLAGS_MAX_OPTS + 8] = {
+        {"data", CLI_STR, &a->data, 0, 0, NULL},
+        {"checkpoint", CLI_STR, &a->checkpoint, 0, 0, NULL},
+        {"checkpoint-every", CLI_INT, &a->checkpoint_every, 1, 100000, NULL},
+        {"resume", CLI_STR, &a->resume, 0, 0, NULL},
+        {"out", CLI_STR, &a->out, 0, 0, NULL},
+        {"plots", CLI_STR, &a->plots, 0, 0, NULL},
+        {"json", CLI_FLAG, &a->json, 0, 0, NULL},
     };
-    cli_parse("train", train_usage, argc, argv, opts, sizeof opts / sizeof *opts);
-    if (!a.data) cli_die("train: --data is required (see 'mlaudit train --help')");
-    if (!a.model && !a.spec_file) cli_die("train: --model or --model-spec is required (see 'mlaudit train --help')");
-    if (a.model && a.spec_file) cli_die("train: give --model or --model-spec, not both");
-    if (a.early_stop && !a.val_fraction) cli_die("train: --early-stop needs --val-fraction");
-    if (a.checkpoint_every && !a.checkpoint) cli_die("train: --checkpoint-every needs --checkpoint PATH");
-    if (a.checkpoint && !a.checkpoint_every) a.checkpoint_every = 1;
-    return a;
+    int n = 7;
+    n += train_flags_opts(&a->f, TRAIN_GROUPS, opts + n);
+    cli_parse("train", train_usage(), argc, argv, opts, n);
+    if (!a->data) cli_die("train: --data is required (see 'mlaudit train --help')");
+    train_flags_check("train", &a->f);
+    if (a->checkpoint_every && !a->checkpoint) cli_die("train: --checkpoint-every needs --checkpoint PATH");
+    if (a->checkpoint && !a->checkpoint_every) a->checkpoint_every = 1;
 }
 
 static mla_train_config train_config(const train_args *a) {
-    mla_train_config cfg = mla_train_defaults();
-    mla_opt_kind kind;
-    mla_sched_kind sched;
-    cli_check(mla_opt_kind_parse(a->optimizer, &kind));
-    cli_check(mla_sched_kind_parse(a->schedule, &sched));
-    cfg.opt = mla_opt_defaults(kind);
-    if (a->lr_seen) cfg.opt.lr = (float)a->lr;
-    if (a->momentum_seen) cfg.opt.momentum = (float)a->momentum;
-    if (a->nesterov && kind != MLA_OPT_SGD) cli_die("train: --nesterov applies to --optimizer sgd");
-    cfg.opt.nesterov = a->nesterov;
-    cfg.opt.weight_decay = (float)a->weight_decay;
-    cfg.epochs = (int)a->epochs;
-    cfg.batch = (int)a->batch;
-    cfg.seed = (uint64_t)a->seed;
-    cfg.schedule = sched;
-    cfg.step_size = (int)a->lr_step;
-    cfg.gamma = (float)a->lr_gamma;
-    cfg.augment = a->augment;
-    cfg.mixup_alpha = (float)a->mixup;
-    cfg.label_smoothing = (float)a->label_smoothing;
-    cfg.patience = (int)a->early_stop;
+    mla_train_config cfg = train_flags_config("train", &a->f);
     cfg.checkpoint_every = (int)a->checkpoint_every;
     cfg.checkpoint_path = a->checkpoint;
     cfg.resume_path = a->resume;
     return cfg;
-}
-
-/* A seeded stratified subset of the training split, or NULL for all of it. */
-static int32_t *train_subset(const mla_dataset *ds, long subset, uint64_t seed, int *n) {
-    *n = mla_dataset_count(ds);
-    if (!subset) return NULL;
-    if (subset > *n) cli_die("--subset %ld is larger than the %d training images of %s", subset, *n, mla_dataset_name(ds));
-    int32_t *idx = malloc((size_t)subset * sizeof *idx);
-    if (!idx) cli_die("out of memory");
-    cli_check(mla_stratified_indices(mla_dataset_labels(ds), *n, mla_dataset_classes(ds), (int)subset, seed, idx));
-    *n = (int)subset;
-    return idx;
-}
-
-/* Moves a seeded fraction of the training indices into a validation set.
- * *idx becomes the remaining training indices (allocated if it was NULL). */
-static int32_t *hold_out(int32_t **idx, int *n, double fraction, uint64_t seed, int *n_val) {
-    *n_val = (int)(fraction * *n + 0.5);
-    if (*n_val < 1 || *n_val >= *n) cli_die("--val-fraction %g leaves no validation or no training images", fraction);
-    int32_t *all = malloc((size_t)*n * sizeof *all), *val = malloc((size_t)*n_val * sizeof *val);
-    if (!all || !val) cli_die("out of memory");
-    for (int i = 0; i < *n; i++) all[i] = *idx ? (*idx)[i] : i;
-    mla_rng r;
-    mla_rng_seed(&r, seed ^ 0x76616c69646174ULL); /* a stream of its own: "validat" */
-    mla_rng_shuffle(&r, all, *n);
-    memcpy(val, all + (*n - *n_val), (size_t)*n_val * sizeof *val);
-    free(*idx);
-    *idx = all;
-    *n -= *n_val;
-    return val;
 }
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -207,16 +130,14 @@ static void install_stop_handler(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static mla_net *build_net(const char *model, const mla_dataset *ds, uint64_t seed) {
-    char *spec;
-    cli_check(mla_spec_resolve(model, &spec));
-    mla_shape in;
-    mla_dataset_shape(ds, &in.c, &in.h, &in.w);
-    mla_net *net;
-    mla_status s = mla_net_create(spec, in, mla_dataset_classes(ds), seed, &net);
-    free(spec);
+/* Saves the net to a->out with the dataset's name and the training record. */
+static void save_model(const train_args *a, const mla_net *net, const mla_dataset *tr) {
+    char *training = train_flags_to_json(&a->f, mla_dataset_name(tr));
+    if (!training) cli_die("out of memory");
+    mla_meta meta[] = {{"dataset", mla_dataset_name(tr)}, {"mlaudit.training", training}};
+    mla_status s = mla_net_save(net, a->out, meta, 2);
+    free(training);
     cli_check(s);
-    return net;
 }
 
 static void report_train(const train_args *a, const mla_net *net, const mla_dataset *tr, int n_train,
@@ -224,7 +145,7 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
     double sps = st->train_seconds > 0 ? st->samples / st->train_seconds : 0;
     if (!a->json) {
         printf("model %s on %s: %d training images, %ld epochs, %.2f s (%.0f samples/s)\n", mla_net_name(net),
-               mla_dataset_name(tr), n_train, a->epochs, st->train_seconds, sps);
+               mla_dataset_name(tr), n_train, a->f.epochs, st->train_seconds, sps);
         printf("train accuracy %.4f loss %.4f | test accuracy %.4f loss %.4f | gap %.4f\n", etr->accuracy, etr->loss,
                ete->accuracy, ete->loss, etr->accuracy - ete->accuracy);
         if (st->epoch_kept != st->epochs_run || st->stopped_early)
@@ -236,10 +157,10 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", mla_net_name(net));
     cJSON_AddStringToObject(o, "dataset", mla_dataset_name(tr));
-    cJSON_AddNumberToObject(o, "epochs", (double)a->epochs);
-    cJSON_AddNumberToObject(o, "batch", (double)a->batch);
-    cJSON_AddStringToObject(o, "optimizer", a->optimizer);
-    cJSON_AddNumberToObject(o, "seed", (double)a->seed);
+    cJSON_AddNumberToObject(o, "epochs", (double)a->f.epochs);
+    cJSON_AddNumberToObject(o, "batch", (double)a->f.batch);
+    cJSON_AddStringToObject(o, "optimizer", a->f.optimizer);
+    cJSON_AddNumberToObject(o, "seed", (double)a->f.seed);
     cJSON_AddNumberToObject(o, "threads", mla_get_threads());
     cJSON_AddNumberToObject(o, "parameters", (double)mla_net_trainable_count(net));
     cJSON_AddNumberToObject(o, "train_size", n_train);
@@ -255,14 +176,14 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
     cJSON_AddNumberToObject(o, "epochs_run", st->epochs_run);
     cJSON_AddNumberToObject(o, "epoch_kept", st->epoch_kept);
     cJSON_AddBoolToObject(o, "stopped_early", st->stopped_early);
-    cJSON_AddNumberToObject(o, "val_size", a->val_fraction ? (double)a->val_n : 0);
+    cJSON_AddNumberToObject(o, "val_size", a->f.val_fraction ? (double)a->val_n : 0);
     cJSON *reg = cJSON_AddObjectToObject(o, "regularisation");
-    cJSON_AddNumberToObject(reg, "weight_decay", a->weight_decay);
-    if (a->dropout_seen) cJSON_AddNumberToObject(reg, "dropout", a->dropout);
-    cJSON_AddBoolToObject(reg, "augment", a->augment);
-    cJSON_AddNumberToObject(reg, "mixup", a->mixup);
-    cJSON_AddNumberToObject(reg, "label_smoothing", a->label_smoothing);
-    cJSON_AddNumberToObject(reg, "early_stop", (double)a->early_stop);
+    cJSON_AddNumberToObject(reg, "weight_decay", a->f.weight_decay);
+    if (a->f.dropout_seen) cJSON_AddNumberToObject(reg, "dropout", a->f.dropout);
+    cJSON_AddBoolToObject(reg, "augment", a->f.augment);
+    cJSON_AddNumberToObject(reg, "mixup", a->f.mixup);
+    cJSON_AddNumberToObject(reg, "label_smoothing", a->f.label_smoothing);
+    cJSON_AddNumberToObject(reg, "early_stop", (double)a->f.early_stop);
     cJSON_AddNumberToObject(o, "forward_macs_per_sample", mla_net_forward_macs(net));
     cJSON_AddNumberToObject(o, "train_flops_per_sample", mla_net_train_flops(net));
     cJSON_AddNumberToObject(o, "train_gflops", st->train_seconds > 0 ? mla_net_train_flops(net) * st->samples /
@@ -272,23 +193,19 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
 }
 
 int cmd_train(int argc, char **argv) {
-    train_args a = parse_train(argc, argv);
+    train_args a;
+    parse_train(&a, argc, argv);
     mla_train_config cfg = train_config(&a);
-    set_threads(a.threads);
+    set_threads(a.f.threads);
     mla_dataset *tr = load_split(a.data, MLA_SPLIT_TRAIN), *te = load_split(a.data, MLA_SPLIT_TEST);
-    int n_train, n_val = 0;
-    int32_t *idx = train_subset(tr, a.subset, (uint64_t)a.seed, &n_train), *val = NULL;
-    if (a.val_fraction) val = hold_out(&idx, &n_train, a.val_fraction, (uint64_t)a.seed, &n_val);
+    int n_train, n_val;
+    int32_t *idx = train_flags_subset(&a.f, tr, &n_train);
+    int32_t *val = train_flags_hold_out(&a.f, &idx, &n_train, &n_val);
     a.val_n = n_val;
     cfg.val_idx = val;
     cfg.n_val = n_val;
-    mla_net *net = build_net(a.model ? a.model : a.spec_file, tr, (uint64_t)a.seed);
+    mla_net *net = train_flags_build_net("train", &a.f, NULL, tr, (uint64_t)a.f.seed);
     cli_check(mla_check_compatible(net, te));
-    if (a.dropout_seen) {
-        int changed;
-        cli_check(mla_net_set_dropout(net, (float)a.dropout, &changed));
-        if (!changed) cli_die("train: --dropout given but model %s has no dropout layer", mla_net_name(net));
-    }
     install_stop_handler();
     cfg.stop = &stop_requested;
     if (a.plots) make_dir(a.plots);
@@ -314,10 +231,7 @@ int cmd_train(int argc, char **argv) {
     if (!pred) cli_die("out of memory");
     cli_check(mla_evaluate(net, tr, idx, n_train, 500, &etr, NULL, NULL));
     cli_check(mla_evaluate(net, te, NULL, mla_dataset_count(te), 500, &ete, NULL, pred));
-    if (a.out) {
-        mla_meta meta[] = {{"dataset", mla_dataset_name(tr)}};
-        cli_check(mla_net_save(net, a.out, meta, 1));
-    }
+    if (a.out) save_model(&a, net, tr);
     if (a.plots) write_train_plots(a.plots, &hist, te, pred, mla_net_classes(net));
     report_train(&a, net, tr, n_train, &st, &etr, &ete);
     train_history_free(&hist);
@@ -327,6 +241,7 @@ int cmd_train(int argc, char **argv) {
     mla_net_free(net);
     mla_dataset_free(tr);
     mla_dataset_free(te);
+    train_flags_free(&a.f);
     return 0;
 }
 

