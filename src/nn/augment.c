@@ -3,8 +3,7 @@
 
 #include "nn/train_impl.h"
 
-/* Shifts one C x H x W image by (dy, dx) with zero fill, flipping it first if asked. */
-static void shift_image(const float *src, float *dst, mla_shape s, int dy, int dx, bool flip) {
+void mla_shift_image(const float *src, float *dst, mla_shape s, int dy, int dx, bool flip) {
     for (int c = 0; c < s.c; c++)
         for (int y = 0; y < s.h; y++) {
             float *row = dst + ((size_t)c * s.h + y) * s.w;
@@ -30,7 +29,7 @@ void mla_augment_batch(float *x, int n, mla_shape s, mla_rng *rng, float *scratc
         bool flip = s.c == 3 && mla_rng_below(rng, 2);
         float *img = x + (size_t)i * size;
         memcpy(scratch, img, size * sizeof(float));
-        shift_image(scratch, img, s, dy, dx, flip);
+        mla_shift_image(scratch, img, s, dy, dx, flip);
     }
 }
 

@@ -8,6 +8,11 @@
  * horizontal flip with probability 1/2 for 3-channel ones), in place on n images. */
 void mla_augment_batch(float *x, int n, mla_shape s, mla_rng *rng, float *scratch);
 
+/* Writes src (one C x H x W image) to dst (not overlapping) flipped horizontally if
+ * asked, then shifted by dy rows and dx columns: dst[y][x] = flipped src[y - dy][x - dx],
+ * 0 where that falls outside. Shared with the label-only augmentation attack (mia.h). */
+void mla_shift_image(const float *src, float *dst, mla_shape s, int dy, int dx, bool flip);
+
 /* Soft targets for a batch: one-hot rows smoothed by eps. */
 void mla_smooth_targets(const int32_t *labels, int n, int k, float eps, float *targets);
 /* Mixup: x = lam x + (1 - lam) x[perm], targets likewise; lam ~ Beta(alpha, alpha). */
