@@ -134,7 +134,7 @@ typedef struct {
     const char *settings_json;
 } mla_mia_report_info;
 
-/* mia.json's text (pretty-printed; the caller frees):
+/* mia.json's text (pretty-printed; the caller frees it with free()):
  *   {"protocol", "dataset", "target_model", "shadow_model", "shadows", "seed",
  *    "threads", "target": {"train_accuracy", "test_accuracy", "train_loss",
  *    "test_loss", "gap_accuracy", "gap_loss"}, "seconds": {"target", "shadows",
@@ -159,8 +159,9 @@ mla_status mla_mia_report_json(const mla_mia_result *r, const mla_mia_report_inf
  *   roc.csv        "attack,threshold,fpr,tpr" for every attack with members and
  *                  non-members (batch attacks included);
  *   roc.png, roc_log.png   those attacks' curves, linear and log-log;
- *   loss_hist.png  members' vs non-members' loss densities over shared bins, when
- *                  info gives both losses;
+ *   loss_hist.png  members' vs non-members' loss densities over shared bins equal on
+ *                  a log axis (the pooled 1st to 99th percentile, tails in the end
+ *                  bins), when info gives both losses;
  *   batch.png      accuracy and AUC of the shadow_batch_B attacks against B, with
  *                  shadow_sample's as dashed reference lines, when batch attacks exist;
  *   report.html    one self-contained page with all of the above and a summary in

@@ -12,12 +12,13 @@ struct mla_html {
 };
 
 static const char STYLE[] =
-    "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1000px;margin:2em auto;"
+    "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;"
     "padding:0 1em;color:#222;line-height:1.45}\n"
     "h1{font-size:1.7em;border-bottom:2px solid #1f77b4;padding-bottom:.2em}\n"
     "h2{font-size:1.3em;margin-top:1.6em;color:#1f4e79}\n"
     "h3{font-size:1.1em}\n"
-    "table{border-collapse:collapse;margin:.8em 0;font-size:.92em}\n"
+    ".tbl{overflow-x:auto}\n"
+    "table{border-collapse:collapse;margin:.8em 0;font-size:.85em}\n"
     "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\n"
     "th{background:#eef3f8}\n"
     "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
@@ -171,7 +172,7 @@ mla_status mla_html_table(mla_html *h, const char *const *header, int cols, cons
     if (cols < 1 || rows < 0 || !header || (rows > 0 && !cells))
         return h->status = mla_error(MLA_ERR_INVALID, "html table: %d columns, %d rows", cols, rows);
     mla_html_table_opts o = opts ? *opts : (mla_html_table_opts){0};
-    append(h, "<table>\n");
+    append(h, "<div class=\"tbl\"><table>\n");
     if (o.caption) {
         append(h, "<caption>");
         append_escaped(h, o.caption);
@@ -193,7 +194,7 @@ mla_status mla_html_table(mla_html *h, const char *const *header, int cols, cons
         }
         append(h, "</tr>\n");
     }
-    return append(h, "</tbody>\n</table>\n");
+    return append(h, "</tbody>\n</table></div>\n");
 }
 
 mla_status mla_html_figure_png_data(mla_html *h, const void *png, size_t n, const char *alt, const char *caption) {

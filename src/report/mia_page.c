@@ -33,11 +33,11 @@ static void fix3(char *b, double v) {
     else
         snprintf(b, CELL, "n/a");
 }
-static void interval(char *b, double lo, double hi) {
-    if (isfinite(lo) && isfinite(hi))
-        snprintf(b, CELL, "[%.2f%%, %.2f%%]", 100 * lo, 100 * hi);
-    else
-        snprintf(b, CELL, "n/a");
+/* "4.40% [3.50, 5.30]": a TPR and its interval, in percent. */
+static void tpr_cell(char *b, double v, double lo, double hi) {
+    pct(b, v);
+    if (isfinite(v) && isfinite(lo) && isfinite(hi))
+        snprintf(b + strlen(b), CELL - strlen(b), " [%.2f, %.2f]", 100 * lo, 100 * hi);
 }
 
 /* The attack to headline: per-sample, with a curve, not the random baseline; the
@@ -100,14 +100,13 @@ static mla_status target_table(mla_html *h, const mla_mia_result *r) {
     return mla_html_table(h, head, 4, cells, 2, &o);
 }
 
-#define ACOLS 12
+#define ACOLS 10
 static mla_status attacks_table(mla_html *h, const mla_mia_result *r) {
-    char head_s[4][CELL];
-    snprintf(head_s[0], CELL, "TPR at %g%% FPR", 100 * mla_score_fprs[0]);
-    snprintf(head_s[1], CELL, "95%% interval");
-    snprintf(head_s[2], CELL, "TPR at %g%% FPR", 100 * mla_score_fprs[1]);
-    const char *head[ACOLS] = {"attack", "AUC", "balanced accuracy", "advantage", head_s[0], head_s[1], head_s[2],
-                               head_s[1], "accuracy at the shadow threshold", "members", "non-members", "excluded"};
+    char head_s[2][CELL];
+    snprintf(head_s[0], CELL, "TPR at %g%% FPR [95%% interval]", 100 * mla_score_fprs[0]);
+    snprintf(head_s[1], CELL, "TPR at %g%% FPR [95%% interval]", 100 * mla_score_fprs[1]);
+    const char *head[ACOLS] = {"attack", "AUC", "balanced accuracy", "advantage", head_s[0], head_s[1],
+                               "accuracy at the shadow threshold", "members", "non-members", "excluded"};
     int n = r->n_attacks;
     char (*v)[CELL] = mla_alloc((size_t)n * ACOLS + 1, CELL);
     const char **cells = mla_alloc((size_t)n * ACOLS + 1, sizeof *cells);
@@ -122,21 +121,16 @@ static mla_status attacks_table(mla_html *h, const mla_mia_result *r) {
         const mla_mia_attack_result *at = &r->attacks[a];
         const mla_score_summary *m = &at->summary;
         char(*c)[CELL] = v + (size_t)a * ACOLS;
-        if (at->batch_size > 0)
-            snprintf(c[0], CELL, "%s (batches of %d)", at->name, at->batch_size);
-        else
-            snprintf(c[0], CELL, "%s", at->name);
+        snprintf(c[0], CELL, "%s", at->name);
         fix3(c[1], m->auc);
         pct(c[2], m->balanced_accuracy);
         fix3(c[3], m->advantage);
-        pct(c[4], m->tpr_at_fpr[0]);
-        interval(c[5], m->ci95_lo[0], m->ci95_hi[0]);
-        pct(c[6], m->tpr_at_fpr[1]);
-        interval(c[7], m->ci95_lo[1], m->ci95_hi[1]);
-        pct(c[8], m->accuracy);
-        snprintf(c[9], CELL, "%lld", (long long)m->n_pos);
-        snprintf(c[10], CELL, "%lld", (long long)m->n_neg);
-        snprintf(c[11], CELL, "%lld", (long long)m->excluded);
+        tpr_cell(c[4], m->tpr_at_fpr[0], m->ci95_lo[0], m->ci95_hi[0]);
+        tpr_cell(c[5], m->tpr_at_fpr[1], m->ci95_lo[1], m->ci95_hi[1]);
+        pct(c[6], m->accuracy);
+        snprintf(c[7], CELL, "%lld", (long long)m->n_pos);
+        snprintf(c[8], CELL, "%lld", (long long)m->n_neg);
+        snprintf(c[9], CELL, "%lld", (long long)m->excluded);
         for (int k = 0; k < ACOLS; k++) cells[(size_t)a * ACOLS + k] = c[k];
         if (at == best) hl = a + 1;
     }
@@ -228,8 +222,17 @@ static void say_batch(text *t, const mla_mia_result *r) {
     }
 }
 
+/* t as one paragraph, then emptied. */
+static void flush(mla_html *h, text *t) {
+    if (t->n) mla_html_paragraph(h, "%s", t->b);
+    t->n = 0;
+    t->b[0] = '\0';
+}
+
 static mla_status summary(mla_html *h, const mla_mia_result *r) {
     text t = {.n = 0};
+    mla_html_heading(h, 2, "What leaked");
+    mla_html_raw(h, "<div class=\"summary\">");
     const mla_mia_attack_result *b = strongest(r, 0), *ba = strongest(r, 1);
     if (!b) {
         say(&t, "No per-sample attack had both members and non-members to evaluate, so this audit cannot say "
@@ -241,11 +244,11 @@ static mla_status summary(mla_html *h, const mla_mia_result *r) {
                     "while the low false-positive rate shows the few most exposed ones. ",
                 ba->name, ba->summary.auc);
     }
+    flush(h, &t);
     say_gap(&t, r);
+    flush(h, &t);
     say_batch(&t, r);
-    mla_html_heading(h, 2, "What leaked");
-    mla_html_raw(h, "<div class=\"summary\">");
-    mla_html_paragraph(h, "%s", t.b);
+    flush(h, &t);
     return mla_html_raw(h, "</div>\n");
 }
 
@@ -290,13 +293,16 @@ mla_status mia_report_page(const char *dir, const mla_mia_result *r, const mla_m
         snprintf(title, sizeof title, "Membership-inference audit");
     mla_html *h = NULL;
     s = mla_html_create(title, &h);
-    if (s != MLA_OK) return s;
-    summary(h, r);
-    mla_html_note(h, "How to read this", HOW_TO_READ);
-    setting_table(h, r, in);
-    target_table(h, r);
-    attacks_table(h, r);
-    figures(h, dir, figs);
+    if (s == MLA_OK) s = summary(h, r);
+    if (s == MLA_OK) s = mla_html_note(h, "How to read this", HOW_TO_READ);
+    if (s == MLA_OK) s = setting_table(h, r, in);
+    if (s == MLA_OK) s = target_table(h, r);
+    if (s == MLA_OK) s = attacks_table(h, r);
+    if (s == MLA_OK) s = figures(h, dir, figs);
+    if (s != MLA_OK) {
+        mla_html_free(h);
+        return s;
+    }
     mla_html_paragraph(h, "Files beside this page: mia.json (every figure as data), scores.csv (each sample's "
                           "scores), roc.csv (every curve's points) and the figures as PNG.");
     s = mla_html_write(h, path);

@@ -121,15 +121,16 @@ static double *pooled_sorted(const double *a, int64_t na, const double *b, int64
     return v;
 }
 
-/* Density of x over `bins` bins of [lo, hi); values beyond hi fall in the last bin. */
+/* Density per decade of x over `bins` equal bins of [log10 lo, log10 hi); values
+ * outside fall in the first or last bin. */
 static void density(const double *x, int64_t n, double lo, double hi, int bins, double *out) {
-    double w = (hi - lo) / bins;
+    double a = log10(lo), w = (log10(hi) - a) / bins;
     int64_t used = 0;
     memset(out, 0, (size_t)bins * sizeof *out);
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite(x[i])) continue;
-        int k = (int)floor((x[i] - lo) / w);
-        out[k < 0 ? 0 : k >= bins ? bins - 1 : k] += 1;
+        double k = x[i] > 0 ? floor((log10(x[i]) - a) / w) : 0;
+        out[k < 0 ? 0 : k >= bins ? bins - 1 : (int)k] += 1;
         used++;
     }
     for (int k = 0; k < bins; k++) out[k] = used ? out[k] / ((double)used * w) : NAN;
@@ -137,8 +138,9 @@ static void density(const double *x, int64_t n, double lo, double hi, int bins, 
 
 #define LOSS_BINS 40
 
-/* loss_hist.png: members' and non-members' loss densities over shared bins spanning
- * the pooled losses up to their 99th percentile (the tail folded into the last bin). */
+/* loss_hist.png: members' and non-members' loss densities over shared bins, equal on
+ * a log axis (cross-entropy spans decades: members near 0, mistakes far out), from the
+ * pooled losses' 1st to 99th percentile, the tails folded into the end bins. */
 static mla_status write_loss_hist(const char *path, const mla_mia_report_info *in, int *drawn) {
     int64_t n = 0;
     *drawn = 0;
@@ -148,20 +150,20 @@ static mla_status write_loss_hist(const char *path, const mla_mia_report_info *i
         free(v);
         return MLA_OK;
     }
-    double lo = v[0], hi = v[(int64_t)floor(0.99 * (double)(n - 1))];
-    if (!(hi > lo)) hi = v[n - 1];
-    if (!(hi > lo)) hi = lo + 1;
+    double lo = fmax(v[(int64_t)floor(0.01 * (double)(n - 1))], 1e-12);
+    double hi = fmax(v[(int64_t)ceil(0.99 * (double)(n - 1))], lo * 10);
     free(v);
-    double x[LOSS_BINS], dm[LOSS_BINS], dn[LOSS_BINS];
-    for (int k = 0; k < LOSS_BINS; k++) x[k] = lo + (k + 0.5) * (hi - lo) / LOSS_BINS;
+    double x[LOSS_BINS], dm[LOSS_BINS], dn[LOSS_BINS], step = (log10(hi) - log10(lo)) / LOSS_BINS;
+    for (int k = 0; k < LOSS_BINS; k++) x[k] = pow(10, log10(lo) + (k + 0.5) * step);
     density(in->member_loss, in->n_member_loss, lo, hi, LOSS_BINS, dm);
     density(in->nonmember_loss, in->n_nonmember_loss, lo, hi, LOSS_BINS, dn);
-    mla_plot_series s[2] = {{.name = "members (training set)", .x = x, .y = dm, .n = LOSS_BINS},
-                            {.name = "non-members (unseen)", .x = x, .y = dn, .n = LOSS_BINS, .dashed = 1}};
-    char xt[128];
-    snprintf(xt, sizeof xt, "target's loss (cross-entropy); the last bin holds losses above %.3g", hi);
+    mla_plot_series s[2] = {{.name = "members (training data)", .x = x, .y = dm, .n = LOSS_BINS},
+                            {.name = "non-members (unseen data)", .x = x, .y = dn, .n = LOSS_BINS, .dashed = 1}};
+    char xt[160];
+    snprintf(xt, sizeof xt, "target's loss (cross-entropy, log scale); the end bins hold losses below %.2g and above %.2g",
+             lo, hi);
     mla_plot_line_opts o = {.frame = {.width = 900, .height = 500, .title = "Loss of the target: members vs non-members"},
-                            .x = {.title = xt}, .y = {.title = "density"}};
+                            .x = {.title = xt, .log_scale = 1}, .y = {.title = "density (per decade of loss)"}};
     mla_status st = mla_plot_lines(path, s, 2, &o);
     *drawn = st == MLA_OK;
     return st;
@@ -193,6 +195,7 @@ static mla_status write_batch(const char *path, const mla_mia_result *r, int *dr
     }
     if (hi == lo) hi = lo * 2;
     double rx[2] = {lo, hi};
+    mla_plot_axis xa = {.title = "batch size B (log scale)", .log_scale = 1, .min = lo / 1.15, .max = hi * 1.15};
     double racc[2] = {ref ? ref->summary.accuracy : NAN, ref ? ref->summary.accuracy : NAN};
     double rauc[2] = {ref ? ref->summary.auc : NAN, ref ? ref->summary.auc : NAN};
     mla_plot_series s[4] = {
@@ -201,7 +204,7 @@ static mla_status write_batch(const char *path, const mla_mia_result *r, int *dr
         {.name = "accuracy, sample-wise (shadow_sample)", .x = rx, .y = racc, .n = ref ? 2 : 0, .dashed = 1, .color = 1},
         {.name = "AUC, sample-wise (shadow_sample)", .x = rx, .y = rauc, .n = ref ? 2 : 0, .dashed = 1, .color = 2}};
     mla_plot_line_opts o = {.frame = {.width = 900, .height = 500, .title = "Batch attacks (MIA-BAD): leakage against batch size"},
-                            .x = {.title = "batch size B (log scale)", .log_scale = 1},
+                            .x = xa,
                             .y = {.title = "accuracy / AUC"}};
     mla_status st = mla_plot_lines(path, s, ref ? 4 : 2, &o);
     free(b);
