@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -114,4 +115,20 @@ void cli_progress_update(cli_progress *p, long done, const char *extra) {
 
 void cli_progress_end(cli_progress *p) {
     if (p->enabled) fputs("\r\033[K", stderr);
+}
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+const volatile sig_atomic_t *cli_stop_flag(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &stop_requested;
 }

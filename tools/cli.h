@@ -5,6 +5,7 @@
 
 #include "mlaudit/core.h"
 
+#include <signal.h>
 #include <stdbool.h>
 
 typedef enum { CLI_STR, CLI_INT, CLI_DOUBLE, CLI_FLAG } cli_kind;
@@ -40,10 +41,15 @@ void cli_progress_start(cli_progress *p, const char *label, long total);
 void cli_progress_update(cli_progress *p, long done, const char *extra);
 void cli_progress_end(cli_progress *p);
 
+/* Installs SIGINT / SIGTERM handlers that set the returned flag (for
+ * mla_train_config.stop: training ends cleanly after the current batch). */
+const volatile sig_atomic_t *cli_stop_flag(void);
+
 /* Subcommands: each returns the process exit code. */
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_mia(int argc, char **argv);
 
 #endif

@@ -115,20 +115,6 @@ static mla_train_config train_config(const train_args *a) {
     return cfg;
 }
 
-static volatile sig_atomic_t stop_requested = 0;
-static void on_stop_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
-
-static void install_stop_handler(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 /* Saves the net to a->out with the dataset's name and the training record. */
 static void save_model(const train_args *a, const mla_net *net, const mla_dataset *tr) {
@@ -206,8 +192,7 @@ int cmd_train(int argc, char **argv) {
     cfg.n_val = n_val;
     mla_net *net = train_flags_build_net("train", &a.f, NULL, tr, (uint64_t)a.f.seed);
     cli_check(mla_check_compatible(net, te));
-    install_stop_handler();
-    cfg.stop = &stop_requested;
+    cfg.stop = cli_stop_flag();
     if (a.plots) make_dir(a.plots);
     cli_progress bar;
     train_history hist;

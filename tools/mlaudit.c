@@ -28,6 +28,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate a saved model on a dataset split"},
     {"predict", cmd_predict, "write a saved model's softmax outputs as .npy"},
     {"models", cmd_models, "list the architecture presets, print one, or summarise a spec"},
+    {"mia", cmd_mia, "membership-inference audit: target, shadows, every attack, report.html"},
     {"classic", cmd_classic, "fit and score a classical model (knn, svm, logreg, nb, rf, gbm) with CV"},
     {"pca", cmd_pca, "principal components of a dataset's training images"},
     {"explore", cmd_explore, "pixel statistics: mean and standard-deviation images per class"},

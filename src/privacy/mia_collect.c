@@ -26,6 +26,7 @@ typedef struct {
     float *target_probs, *shadow_probs;
     double *target_phi, *shadow_phi, *target_py, *shadow_py;
     int32_t *labels, *target_aug, *shadow_aug;
+    int n_aug;         /* augmented copies per sample */
 } owned_arrays;
 
 static mla_status owned_alloc(owned_arrays *o, int m, int k, int c, bool aug) {
@@ -119,6 +120,7 @@ static mla_status aug_counts(const ctx *x, mla_net *net, const uint8_t *pick, in
         s = mla_mia_augment_counts(net, part_data(x, part), idx, n, cfg->aug_radius, cfg->aug_flips,
                                    cfg->eval_batch > 0 ? cfg->eval_batch : 500, got, &n_aug);
         for (int j = 0; !s && j < n; j++) counts[pos[j]] = got[j];
+        if (!s) x->o->n_aug = n_aug;
     }
     free(idx), free(pos), free(got);
     return s;
@@ -296,7 +298,7 @@ static void fill_arrays(mla_mia_collected *col, owned_arrays *o, int c) {
     a->target_py = o->target_py, a->shadow_py = o->shadow_py;
     a->shadow_in = p->shadow_in, a->truth = p->truth, a->fit = p->fit;
     a->population = p->n_population ? p->population : NULL, a->n_population = p->n_population;
-    a->target_aug = o->target_aug, a->shadow_aug = o->shadow_aug;
+    a->target_aug = o->target_aug, a->shadow_aug = o->shadow_aug, a->n_aug = o->n_aug;
     a->sample_index = p->ds_index;
     col->n_data = p->n_data;
     col->target_train_size = p->n_target_train;
