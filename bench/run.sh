@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: every bench/bench_*.sh, each printing its own side-by-side table.
+# `make bench`: every bench/bench_*.sh, each printing its own side-by-side table
+# (bench_mia.sh with ARCH=mlp; BENCH_MIA_CNN=1 adds its cnn run, some 16 minutes for the peer alone).
 # Usage: bench/run.sh PATH/TO/mlaudit
 set -euo pipefail
 BIN=$(realpath "$1")
@@ -10,4 +11,9 @@ for b in bench/bench_*.sh; do
   bash "$b" "$BIN" || { echo "$b failed" >&2; status=1; }
   echo
 done
+if [ "${BENCH_MIA_CNN:-0}" = 1 ]; then
+  echo "== bench/bench_mia.sh (ARCH=cnn) =="
+  ARCH=cnn bash bench/bench_mia.sh "$BIN" || { echo "bench/bench_mia.sh (cnn) failed" >&2; status=1; }
+  echo
+fi
 exit $status
