@@ -192,7 +192,7 @@ def make(d, case, brk):
   truth = [1 if i < NM else 0 for i in range(M)]
   pop = list(range(200, M))
   sin = [[1 if (i + s) % 2 == 0 else 0 for i in range(M)] for s in range(K)]
-  if case == "separable":
+  if case in ("separable", "probs", "logits"):
       tphi = [5.0 if truth[i] == 1 else -5.0 for i in range(M)]
       sphi = [[5.0 if sin[s][i] else -5.0 for i in range(M)] for s in range(K)]
   else:  # equal: every output the same
@@ -306,6 +306,8 @@ print("ok" if "lira_online" not in a else "offline shadows never train on candid
 # --- 6. an own target with index files ---
 "$BIN" train --data fashion-mnist --model mlp --epochs 2 --subset 500 --seed 2 --threads 2 \
   --out "$T/m.safetensors" >/dev/null 2>"$T/err" || bad "train failed: $(cat "$T/err")"
+# The member list names training-split images; the target's 500-image stratified subset
+# is not known here, so this checks that the audit runs and subsamples, not its figures.
 seq 0 199 >"$T/mem.txt"          # training split
 seq 60000 60399 >"$T/non.txt"    # test split (pooled indices: 60000 + j); subsampled to 200
 seq 1000 1399 >"$T/pool.txt"     # the shadows' data
