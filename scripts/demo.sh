@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: the main job, a membership-inference audit. Trains a deliberately leaky
-# Fashion-MNIST target (the cnn preset on 2,500 images, 30 epochs) and 16 shadow models
+# Fashion-MNIST target (the cnn preset on 2,500 images, 40 epochs of batches of 32) and 16 shadow models
 # on LiRA's protocol (every candidate IN for half the shadows), runs every attack, and
 # writes OUT/mia.json and OUT/report.html (one self-contained page) with the figures.
 # When chromium is installed, the page is rendered headless and checked.
@@ -9,7 +9,7 @@ set -euo pipefail
 BIN=$1
 OUT=$2
 mkdir -p "$OUT"
-cmd=("$BIN" mia --data fashion-mnist --model cnn --epochs 30 --protocol lira --pool 5000 --shadows 16
+cmd=("$BIN" mia --data fashion-mnist --model cnn --epochs 40 --batch 32 --protocol lira --pool 5000 --shadows 16
      --batch-sizes 8,16,32,64,128 --seed 0 --out "$OUT")
 echo "mlaudit demo: membership-inference audit of a cnn trained on 2,500 Fashion-MNIST images,"
 echo "with 16 shadow models ($(nproc) threads; a few minutes). Running:"

@@ -438,6 +438,7 @@ int cmd_mia(int argc, char **argv) {
     mla_set_threads((int)a.tf.threads);
     int sizes[64];
     mla_mia_config mc = attack_config(&a, sizes, 64);
+    cli_check(mla_mia_config_check(&mc));
     if (a.save_arrays) make_dir_for(a.save_arrays);
     if (a.from) {
         int rc = audit_from(&a, &mc, start);

@@ -262,6 +262,10 @@ typedef struct {
 mla_status mla_mia_attack_arrays(const mla_mia_arrays *a, const mla_mia_config *cfg, mla_mia_result **out);
 void mla_mia_result_free(mla_mia_result *r);
 
+/* Checks a config before any model is trained: attack names, batch sizes >= 1, RMIA's
+ * a in [0, 1] and gamma > 0 (the message names the flag's value at fault). */
+mla_status mla_mia_config_check(const mla_mia_config *cfg);
+
 /* The attack result named `name`, or NULL (borrowed). */
 const mla_mia_attack_result *mla_mia_result_find(const mla_mia_result *r, const char *name);
 

@@ -424,6 +424,18 @@ static mla_status learned_attacks(run *r) {
     return mia_learned_attacks(r->a, r->cfg, sample, batch, emit_learned, r);
 }
 
+mla_status mla_mia_config_check(const mla_mia_config *cfg) {
+    run r = {.cfg = cfg};
+    mla_status s = parse_attacks(&r);
+    for (int i = 0; !s && i < cfg->n_batch_sizes; i++)
+        if (cfg->batch_sizes[i] < 1) s = mla_error(MLA_ERR_INVALID, "batch size %d is below 1", cfg->batch_sizes[i]);
+    if (!s && !(cfg->rmia_a >= 0 && cfg->rmia_a <= 1))
+        s = mla_error(MLA_ERR_INVALID, "RMIA's a must be in [0, 1], got %g", cfg->rmia_a);
+    if (!s && !(cfg->rmia_gamma > 0 && isfinite(cfg->rmia_gamma)))
+        s = mla_error(MLA_ERR_INVALID, "RMIA's gamma must be positive, got %g", cfg->rmia_gamma);
+    return s;
+}
+
 /* ---- the run ---- */
 
 static mla_status copy_truth(const mla_mia_arrays *a, mla_mia_result *res) {
@@ -443,6 +455,7 @@ mla_status mla_mia_attack_arrays(const mla_mia_arrays *a, const mla_mia_config *
     if (!s && !a->truth)
         s = mla_error(MLA_ERR_INVALID, "mia arrays: no ground truth (target_in) to evaluate the attacks against");
     if (s) return s;
+    if ((s = mla_mia_config_check(cfg))) return s;
     run r = {.a = a, .cfg = cfg};
     r.res = mla_alloc(1, sizeof *r.res);
     if (!r.res) return MLA_ERR_NOMEM;

@@ -115,7 +115,7 @@ static void from_logits(const double *z, int64_t m, int c, const int32_t *labels
 static mla_status load_probs(folder *f, const char *who, layout *l, bundle *b, const int32_t *labels, bool shadow) {
     char name[32];
     snprintf(name, sizeof name, "%s_%s", who, l->logits ? "logits" : "probs");
-    int64_t want[3] = {shadow ? l->k : l->m, shadow ? l->m : l->c, l->c};
+    int64_t want[3] = {shadow ? l->k : l->m, shadow ? l->m : -1, l->c}; /* the target sets C */
     mla_npy_array a;
     mla_status s = read_shaped(f, name, shadow ? 3 : 2, want, &a);
     if (s) return s;

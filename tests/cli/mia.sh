@@ -148,10 +148,6 @@ for n in names:
 '
 
 # --- 3. --from the saved arrays reproduces the live audit ---
-# BUG: `mlaudit mia --from DIR` fails on every folder holding target_probs.npy (or
-# target_logits.npy), including what --save-arrays writes: "DIR/target_probs.npy: shape
-# (800, 10), expected (800, 0)" (mia_files.c load_probs checks the target's class count
-# against l->c before it is known, and 0 is not the "any" marker -1).
 "$BIN" mia --from "$T/a1" --batch-sizes 8,16 --seed 1 --threads 2 --out "$T/f1" >/dev/null 2>"$T/err" \
   && ok || bad "--from the saved arrays failed: $(cat "$T/err")"
 if [ -s "$T/f1/mia.json" ]; then
@@ -265,7 +261,6 @@ for n in ("random", "loss", "lira_offline"):
 ' "$T/eq.json"
 
 # Probabilities and logits, written by hand: the same separable case.
-# BUG: both fail like case 3 ("target_probs.npy: shape (240, 3), expected (240, 0)").
 for kind in probs logits; do
   "$BIN" mia --from "$T/sep_$kind" --batch-sizes 8 --threads 2 --json >"$T/sep_$kind.json" 2>"$T/err" \
     && ok || bad "--from separable $kind failed: $(cat "$T/err")"
@@ -368,8 +363,6 @@ expect_fail 1 "shadow_in.npy: shape (4, 241)" "$BIN" mia --from "$T/b_shape"
 expect_fail 1 "population.npy: index 3 is a target member" "$BIN" mia --from "$T/b_pop"
 expect_fail 1 "target_phi: entry 7 is nan" "$BIN" mia --from "$T/b_nan"
 expect_fail 1 "not a probability" "$BIN" mia --from "$T/b_p"
-# BUG: the three probability cases stop at the shape bug of case 3 ("target_probs.npy:
-# shape (240, 3), expected (240, 0)") before the values are checked.
 expect_fail 1 "probabilities must be finite and >= 0" "$BIN" mia --from "$T/b_pneg"
 expect_fail 1 "probabilities must be finite and >= 0" "$BIN" mia --from "$T/b_pnan"
 expect_fail 1 "softmax rows must sum to 1" "$BIN" mia --from "$T/b_psum"
