@@ -188,7 +188,7 @@ typedef struct {
     const double *shadow_py;     /* k x m, or NULL: likewise */
     const uint8_t *shadow_in;    /* k x m: 1 when shadow s trained on sample i */
     /* m: 1 member of the target, 0 non-member, -1 not evaluated (the shadows' own
-     * data, the population). NULL: no ground truth (scores only, no figures). */
+     * data, the population). Required by mla_mia_attack_arrays. */
     const int8_t *truth;
     /* k x m: 1 where the attacker may fit on shadow s's output for sample i (its
      * thresholds and attack models use shadow s's members there vs its non-members
