@@ -61,21 +61,9 @@ static int32_t *permutation(const mla_mia_audit_config *cfg, uint64_t id, int n)
     return perm;
 }
 
-/* Shadow s trains on a random half of positions [from, from + n): the first n / 2 of
- * a shuffle of them; fit covers all n of them. */
-static void random_half(mia_plan *p, const mla_mia_audit_config *cfg, int s, int from, int n, int32_t *scratch) {
-    for (int i = 0; i < n; i++) scratch[i] = from + i;
-    mla_rng r = stream(cfg, STREAM_SHADOW + (uint64_t)s);
-    mla_rng_shuffle(&r, scratch, n);
-    uint8_t *in = p->shadow_in + (size_t)s * p->m, *fit = p->fit + (size_t)s * p->m;
-    for (int i = 0; i < n; i++) {
-        fit[scratch[i]] = 1;
-        in[scratch[i]] = i < n / 2;
-    }
-}
-
-/* MIA-BAD: shadow s samples `size` of positions [from, from + n) as its own dataset,
- * then trains on half of it. */
+/* Shadow s samples `size` of positions [from, from + n) as its own dataset (MIA-BAD;
+ * size n: all of them), trains on the first half of a shuffle of it and leaves the rest
+ * unseen; it fits on that dataset only. */
 static void sampled_half(mia_plan *p, const mla_mia_audit_config *cfg, int s, int from, int n, int size,
                          int32_t *scratch) {
     for (int i = 0; i < n; i++) scratch[i] = from + i;
@@ -149,7 +137,7 @@ static mla_status plan_split4(const mla_mia_inputs *in, const mla_mia_audit_conf
                               cfg->shadow_fraction, size);
             else sampled_half(p, cfg, sh, 2 * q, 2 * q, size, scratch);
         } else {
-            random_half(p, cfg, sh, 2 * q, 2 * q, scratch);
+            sampled_half(p, cfg, sh, 2 * q, 2 * q, 2 * q, scratch);
         }
     }
     free(scratch), free(perm), free(sperm);
@@ -201,7 +189,7 @@ static mla_status plan_lira(const mla_mia_inputs *in, const mla_mia_audit_config
     if (!scratch) s = MLA_ERR_NOMEM;
     if (!s) target_half(p, cfg, pool, scratch);
     if (!s && !cfg->offline) balanced_halves(p, cfg, 0, pool);
-    for (int sh = 0; !s && cfg->offline && sh < p->k; sh++) random_half(p, cfg, sh, pool, m - pool, scratch);
+    for (int sh = 0; !s && cfg->offline && sh < p->k; sh++) sampled_half(p, cfg, sh, pool, m - pool, m - pool, scratch);
     for (int i = pool; i < m; i++) p->population[p->n_population++] = i;
     free(scratch), free(perm), free(sperm);
     if (s) mia_plan_free(p);
@@ -277,7 +265,7 @@ static mla_status plan_own(const mla_mia_inputs *in, const mla_mia_audit_config 
         p->n_population = n_pool;
         int32_t *scratch = mla_alloc((size_t)n_pool, sizeof(int32_t));
         if (!scratch) s = MLA_ERR_NOMEM;
-        for (int sh = 0; !s && sh < p->k; sh++) random_half(p, cfg, sh, 2 * e, n_pool, scratch);
+        for (int sh = 0; !s && sh < p->k; sh++) sampled_half(p, cfg, sh, 2 * e, n_pool, n_pool, scratch);
         free(scratch);
         if (s) mia_plan_free(p);
     }
