@@ -379,6 +379,10 @@ static char *settings_json(const mia_args *a) {
 
 /* A plain-text table of the attacks, for a terminal. */
 static void print_table(const mla_mia_result *r) {
+    if (!r->ground_truth) {
+        printf("no ground truth (target_in.npy): %d attacks scored the samples; see scores.csv\n", r->n_attacks);
+        return;
+    }
     printf("target: train accuracy %.4f, test accuracy %.4f, gap %.4f (correctness baseline (1+gap)/2 = %.4f)\n",
            r->train_accuracy, r->test_accuracy, r->gap_accuracy, (1 + r->gap_accuracy) / 2);
     printf("%-20s %7s %7s %7s %10s %19s %10s %19s %8s\n", "attack", "auc", "bal_acc", "acc", "tpr@0.1%", "95% CI",
@@ -418,6 +422,9 @@ static void write_outputs(const mia_args *a, const mla_mia_arrays *arr, const ml
 static int audit_from(mia_args *a, const mla_mia_config *mc, double start) {
     mla_mia_loaded *loaded;
     cli_check(mla_mia_arrays_load(a->from, &loaded));
+    if (!loaded->arrays.truth && !a->out)
+        cli_die("mia: %s has no target_in.npy, so the attacks can only score the samples: give --out DIR for "
+                "scores.csv", a->from);
     mla_mia_result *r;
     cli_check(mla_mia_attack_arrays(&loaded->arrays, mc, &r));
     mla_mia_report_info info = {.protocol = "from-arrays", .shadows = loaded->arrays.k, .seed = (uint64_t)a->tf.seed,

@@ -188,7 +188,9 @@ typedef struct {
     const double *shadow_py;     /* k x m, or NULL: likewise */
     const uint8_t *shadow_in;    /* k x m: 1 when shadow s trained on sample i */
     /* m: 1 member of the target, 0 non-member, -1 not evaluated (the shadows' own
-     * data, the population). Required by mla_mia_attack_arrays. */
+     * data, the population). NULL: no ground truth: every sample but the population
+     * is scored, and the result holds scores and thresholds only (figures NaN, no
+     * batch attacks). */
     const int8_t *truth;
     /* k x m: 1 where the attacker may fit on shadow s's output for sample i (its
      * thresholds and attack models use shadow s's members there vs its non-members
@@ -242,7 +244,10 @@ typedef struct {
     int m;
     int n_attacks;
     mla_mia_attack_result *attacks;
-    int8_t *truth;               /* m (copy), or NULL */
+    /* m: the arrays' truth (1, 0, -1); without ground truth 2 (scored, membership
+     * unknown) or -1 (a population point, not scored). */
+    int8_t *truth;
+    bool ground_truth;           /* false: scores and thresholds only, figures NaN */
     int32_t *sample_index;       /* m */
     /* The target on the evaluated members (train) and non-members (test); NaN when the
      * arrays do not say (phi-only). gap = train - test accuracy; gap_loss = test - train. */
@@ -279,7 +284,8 @@ const mla_mia_attack_result *mla_mia_result_find(const mla_mia_result *r, const 
  *     optional shadow_p.npy [K, M]); K may be 0 only without shadow files;
  *   labels.npy [M] int (with probabilities or logits);
  *   shadow_in.npy [K, M] 0/1 (int or bool);
- *   target_in.npy [M]: 1 member, 0 non-member, -1 not evaluated (the ground truth);
+ *   target_in.npy [M]: 1 member, 0 non-member, -1 not evaluated (the ground truth;
+ *     without it the attacks only score the samples);
  *   population.npy [Z] int: RMIA's population, indices of target non-members, left
  *     out of every attack's evaluation;
  * and, written by --save-arrays for an exact re-scoring: shadow_fit.npy [K, M] 0/1,

@@ -38,6 +38,9 @@ typedef struct {
     bool named[16];           /* per attack_names entry, when not all */
     mla_mia_result *res;
     int cap;
+    /* m: 1 / 0 evaluated member / non-member, 2 evaluated without ground truth (scores
+     * only), -1 not evaluated (truth -1, or a population point). */
+    int8_t *eval;
 } run;
 
 static int name_index(const char *name, size_t len) {
@@ -115,20 +118,41 @@ static mla_status record(run *r, const char *name, int batch, double *scores, do
     return s;
 }
 
+/* An attack without ground truth: its scores and threshold only (figures NaN). */
+static mla_status record_scores_only(run *r, const char *name, double *scores, double threshold, int64_t excluded) {
+    mla_mia_attack_result *at = push(r);
+    if (!at) {
+        free(scores);
+        return MLA_ERR_NOMEM;
+    }
+    snprintf(at->name, sizeof at->name, "%s", name);
+    at->scores = scores;
+    mla_score_summary *su = &at->summary;
+    su->auc = su->balanced_accuracy = su->advantage = su->accuracy = su->precision = su->recall = NAN;
+    for (int i = 0; i < MLA_SCORE_N_FPR; i++) su->tpr_at_fpr[i] = su->ci95_lo[i] = su->ci95_hi[i] = NAN;
+    su->threshold = threshold;
+    su->excluded = excluded;
+    return MLA_OK;
+}
+
 /* A per-sample attack: splits scores (m, taken over; NaN = excluded) by ground truth. */
 static mla_status record_samples(run *r, const char *name, double *scores, double threshold) {
     int m = r->a->m;
+    int64_t np = 0, nn = 0, excluded = 0;
+    for (int i = 0; i < m; i++) {
+        if (r->eval[i] < 0) scores[i] = NAN; /* not evaluated: no score, as mia.h says */
+        else excluded += isnan(scores[i]);
+    }
+    if (!r->a->truth) return record_scores_only(r, name, scores, threshold, excluded);
     double *pos = mla_alloc((size_t)m, sizeof(double)), *neg = mla_alloc((size_t)m, sizeof(double));
     if (!pos || !neg) {
         free(scores), free(pos), free(neg);
         return MLA_ERR_NOMEM;
     }
-    int64_t np = 0, nn = 0, excluded = 0;
     for (int i = 0; i < m; i++) {
-        int t = r->a->truth[i];
-        if (t < 0) continue;
-        if (isnan(scores[i])) excluded++;
-        else if (t) pos[np++] = scores[i];
+        int t = r->eval[i];
+        if (t < 0 || isnan(scores[i])) continue;
+        if (t) pos[np++] = scores[i];
         else neg[nn++] = scores[i];
     }
     return record(r, name, 0, scores, pos, np, neg, nn, threshold, excluded);
@@ -346,7 +370,7 @@ static mla_status loo_threshold(const run *r, const ref_attack *ra, double *thr)
 static bool ref_inputs_exist(const run *r, bool needs_in) {
     const mla_mia_arrays *a = r->a;
     for (int i = 0; i < a->m; i++) {
-        if (a->truth[i] < 0) continue;
+        if (r->eval[i] < 0) continue;
         bool in = false, out = false;
         for (int s = 0; s < a->k; s++) {
             if (a->shadow_in[(size_t)s * a->m + i]) in = true;
@@ -374,7 +398,7 @@ static mla_status ref_attack_run(run *r, const ref_attack *ra) {
         free(use), free(score);
         return MLA_ERR_NOMEM;
     }
-    for (int i = 0; i < a->m; i++) use[i] = a->truth[i] >= 0;
+    for (int i = 0; i < a->m; i++) use[i] = r->eval[i] >= 0;
     int64_t excluded, pop_used = 0;
     const double *table = ref_table(r, ra->kind);
     s = ref_scores(r, ra, table, table + a->m, a->shadow_in, a->k, a->population, a->n_population, use, score,
@@ -419,9 +443,10 @@ static mla_status learned_attacks(run *r) {
                                     : NULL;
     bool sample, batch;
     mla_status s = wanted(r, "shadow_sample", why, &sample);
+    if (!why && !r->a->truth) why = "its batches are of members or of non-members: it needs target_in";
     if (!s) s = wanted(r, "shadow_batch", why ? why : r->cfg->n_batch_sizes ? NULL : "no batch sizes given", &batch);
     if (s || (!sample && !batch)) return s;
-    return mia_learned_attacks(r->a, r->cfg, sample, batch, emit_learned, r);
+    return mia_learned_attacks(r->a, r->cfg, r->eval, sample, batch, emit_learned, r);
 }
 
 mla_status mla_mia_config_check(const mla_mia_config *cfg) {
@@ -438,13 +463,21 @@ mla_status mla_mia_config_check(const mla_mia_config *cfg) {
 
 /* ---- the run ---- */
 
-static mla_status copy_truth(const mla_mia_arrays *a, mla_mia_result *res) {
+static mla_status copy_truth(run *r) {
+    const mla_mia_arrays *a = r->a;
+    mla_mia_result *res = r->res;
     res->m = a->m;
     res->truth = mla_alloc((size_t)a->m, 1);
     res->sample_index = mla_alloc((size_t)a->m, sizeof(int32_t));
-    if (!res->truth || !res->sample_index) return MLA_ERR_NOMEM;
-    memcpy(res->truth, a->truth, (size_t)a->m);
-    for (int i = 0; i < a->m; i++) res->sample_index[i] = a->sample_index ? a->sample_index[i] : i;
+    r->eval = mla_alloc((size_t)a->m, 1);
+    if (!res->truth || !res->sample_index || !r->eval) return MLA_ERR_NOMEM;
+    for (int i = 0; i < a->m; i++) {
+        res->sample_index[i] = a->sample_index ? a->sample_index[i] : i;
+        r->eval[i] = a->truth ? a->truth[i] : 2;
+    }
+    for (int z = 0; !a->truth && z < a->n_population; z++) r->eval[a->population[z]] = -1;
+    memcpy(res->truth, r->eval, (size_t)a->m);
+    res->ground_truth = a->truth != NULL;
     return MLA_OK;
 }
 
@@ -452,15 +485,13 @@ mla_status mla_mia_attack_arrays(const mla_mia_arrays *a, const mla_mia_config *
     *out = NULL;
     double start = mla_seconds();
     mla_status s = mia_validate(a);
-    if (!s && !a->truth)
-        s = mla_error(MLA_ERR_INVALID, "mia arrays: no ground truth (target_in) to evaluate the attacks against");
     if (s) return s;
     if ((s = mla_mia_config_check(cfg))) return s;
     run r = {.a = a, .cfg = cfg};
     r.res = mla_alloc(1, sizeof *r.res);
     if (!r.res) return MLA_ERR_NOMEM;
     s = parse_attacks(&r);
-    if (!s) s = copy_truth(a, r.res);
+    if (!s) s = copy_truth(&r);
     if (!s) s = mia_values_derive(a, &r.v);
     if (!s) mia_target_figures(a, &r.v, r.res);
     if (!s) s = baseline_attacks(&r);
@@ -469,6 +500,7 @@ mla_status mla_mia_attack_arrays(const mla_mia_arrays *a, const mla_mia_config *
     if (!s) s = reference_attacks(&r);
     if (!s) s = augment_attack(&r);
     mia_values_free(&r.v);
+    free(r.eval);
     if (s) {
         mla_mia_result_free(r.res);
         return s;

@@ -217,9 +217,10 @@ static mla_status load_ints(folder *f, const char *name, int ndim, const int64_t
 static mla_status load_truth(folder *f, const layout *l, bundle *b, int64_t *n_pop) {
     int64_t m1[1] = {l->m}, any[1] = {-1};
     int32_t *t = NULL;
-    if (!exists(f, "target_in"))
-        return mla_error(MLA_ERR_IO, "%s/target_in.npy is missing: the attacks are scored against that ground truth",
-                         f->dir);
+    *n_pop = 0;
+    if (!exists(f, "target_in")) /* no ground truth: scores only */
+        return exists(f, "population") ? load_ints(f, "population", 1, any, 0, l->m - 1, &b->population, n_pop)
+                                       : MLA_OK;
     mla_status s = load_ints(f, "target_in", 1, m1, -1, 1, &t, NULL);
     if (!s) b->truth = mla_alloc((size_t)l->m, 1);
     if (!s && !b->truth) s = MLA_ERR_NOMEM;

@@ -42,8 +42,9 @@ typedef mla_status (*mia_emit_fn)(void *ctx, const char *name, int batch, double
 
 /* The shadow-model attack (sample) and MIA-BAD's batch attacks for every configured B
  * (batch), trained on the shadows' outputs over the fit samples. Needs probabilities
- * and k >= 1. */
-mla_status mia_learned_attacks(const mla_mia_arrays *a, const mla_mia_config *cfg, bool sample, bool batch,
-                               mia_emit_fn emit, void *ctx);
+ * and k >= 1; batch attacks need a->truth. eval[i] < 0 marks samples not evaluated
+ * (their sample scores are NaN). */
+mla_status mia_learned_attacks(const mla_mia_arrays *a, const mla_mia_config *cfg, const int8_t *eval, bool sample,
+                               bool batch, mia_emit_fn emit, void *ctx);
 
 #endif

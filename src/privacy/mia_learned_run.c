@@ -86,8 +86,8 @@ static void train_free(train_set *t) { free(t->x), free(t->member), free(t->cls)
 
 /* ---- sample-wise ---- */
 
-static mla_status sample_attack(const mla_mia_arrays *a, const mla_mia_config *cfg, int8_t *pick, mia_emit_fn emit,
-                                void *ctx) {
+static mla_status sample_attack(const mla_mia_arrays *a, const mla_mia_config *cfg, const int8_t *eval, int8_t *pick,
+                                mia_emit_fn emit, void *ctx) {
     const mla_attack_config *ac = &cfg->attack;
     int c = a->classes;
     train_set t = {.d = mla_attack_feature_dim(ac->features, c)};
@@ -114,7 +114,7 @@ static mla_status sample_attack(const mla_mia_arrays *a, const mla_mia_config *c
     if (!s && !scores) s = MLA_ERR_NOMEM;
     if (!s) s = mla_attack_model_predict(model, f, cls, a->m, scores);
     for (int i = 0; !s && i < a->m; i++)
-        if (a->truth[i] < 0) scores[i] = NAN;
+        if (eval[i] < 0) scores[i] = NAN;
     mla_attack_model_free(model);
     free(f), free(cls);
     if (s) {
@@ -207,11 +207,11 @@ static mla_status batch_attack(const mla_mia_arrays *a, const mla_mia_config *cf
     return emit(ctx, name, b, NULL, pos, np, neg, nn);
 }
 
-mla_status mia_learned_attacks(const mla_mia_arrays *a, const mla_mia_config *cfg, bool sample, bool batch,
-                               mia_emit_fn emit, void *ctx) {
+mla_status mia_learned_attacks(const mla_mia_arrays *a, const mla_mia_config *cfg, const int8_t *eval, bool sample,
+                               bool batch, mia_emit_fn emit, void *ctx) {
     int8_t *pick = mla_alloc((size_t)a->m, 1);
     if (!pick) return MLA_ERR_NOMEM;
-    mla_status s = sample ? sample_attack(a, cfg, pick, emit, ctx) : MLA_OK;
+    mla_status s = sample ? sample_attack(a, cfg, eval, pick, emit, ctx) : MLA_OK;
     for (int i = 0; !s && batch && i < cfg->n_batch_sizes; i++) {
         if (cfg->batch_sizes[i] < 1) s = mla_error(MLA_ERR_INVALID, "batch size %d is below 1", cfg->batch_sizes[i]);
         else s = batch_attack(a, cfg, cfg->batch_sizes[i], pick, emit, ctx);

@@ -54,7 +54,7 @@ static mla_status write_scores(const char *path, const mla_mia_result *r) {
     for (int i = 0; i < r->m; i++) {
         if (r->truth && r->truth[i] < 0) continue;
         fprintf(fp, "%d,", r->sample_index ? r->sample_index[i] : i);
-        if (r->truth) fprintf(fp, "%d", r->truth[i] ? 1 : 0);
+        if (r->truth && r->truth[i] <= 1) fprintf(fp, "%d", r->truth[i]);
         for (int a = 0; a < r->n_attacks; a++) {
             const double *sc = r->attacks[a].scores;
             if (!sc) continue;

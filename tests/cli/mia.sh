@@ -173,6 +173,28 @@ for n in ("correctness", "confidence", "shadow_sample", "label_augment"):
 print("ok" if "loss" in a else "loss did not run on phi")
 ' "$T/f1phi.json"
 
+# Without target_in.npy the attacks only score: --out is required, scores.csv holds the
+# evaluated samples (the 400 of D_train and D_test, not the population D') with the live
+# run's scores and an empty member column.
+mkdir "$T/a1nt"
+cp "$T"/a1/*.npy "$T/a1nt/" && rm "$T/a1nt/target_in.npy"
+expect_fail 1 "has no target_in.npy" "$BIN" mia --from "$T/a1nt" --batch-sizes 8,16 --seed 1 --threads 2
+"$BIN" mia --from "$T/a1nt" --batch-sizes 8,16 --seed 1 --threads 2 --out "$T/fnt" >/dev/null 2>"$T/err" \
+  && ok || bad "--from without target_in failed: $(cat "$T/err")"
+pycheck "--from without target_in scores" '
+import csv, sys
+live = {r["index"]: r for r in csv.DictReader(open(sys.argv[1]))}
+rows = list(csv.DictReader(open(sys.argv[2])))
+print("ok" if len(rows) == 400 else "scores.csv has %d rows, want 400" % len(rows))
+for r in rows:
+    if r["member"] != "":
+        print("member column %r without ground truth" % r["member"]); break
+    if r["loss"] != live[r["index"]]["loss"] or r["lira_offline"] != live[r["index"]]["lira_offline"]:
+        print("scores differ from the live run at %s" % r["index"]); break
+else:
+    print("ok")
+' "$T/r1/scores.csv" "$T/fnt/scores.csv"
+
 # --- 4. --from on hand-written arrays ---
 # gen.py DIR:CASE[:BREAK]...: folders of M = 200 evaluated samples (members 0..99) and
 # 40 population points (200..239); K = 4 shadows, each sample IN for two of them. CASE:
@@ -369,7 +391,7 @@ expect_fail 1 "softmax rows must sum to 1" "$BIN" mia --from "$T/b_psum"
 head -c 300 "$T/sep/target_phi.npy" >"$T/b_trunc/target_phi.npy"
 expect_fail 1 "target_phi.npy" "$BIN" mia --from "$T/b_trunc"
 rm "$T/b_notin/target_in.npy"
-expect_fail 1 "target_in.npy is missing" "$BIN" mia --from "$T/b_notin"
+expect_fail 1 "has no target_in.npy" "$BIN" mia --from "$T/b_notin"
 expect_fail 1 "no target_probs.npy" "$BIN" mia --from "$T"
 mkdir "$T/bad2"
 expect_fail 1 "target_phi.npy" "$BIN" mia --from "$T/b_trunc" --out "$T/bad2"

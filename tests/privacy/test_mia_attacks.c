@@ -285,6 +285,37 @@ static void test_same_bits_on_rerun(void **state) {
     synth_free(&s);
 }
 
+/* Without ground truth the attacks still score every sample but the population, with
+ * the same scores and shadow-chosen thresholds as with it; the figures are NaN. */
+static void test_scores_without_ground_truth(void **state) {
+    (void)state;
+    synth s;
+    gaussian_effects(&s, 200, 4, 1, 1, 0.5, 50, 8);
+    mla_mia_arrays a = arrays_of(&s);
+    mla_mia_config cfg = mla_mia_defaults();
+    mla_mia_result *with, *without;
+    assert_int_equal(mla_mia_attack_arrays(&a, &cfg, &with), MLA_OK);
+    a.truth = NULL;
+    assert_int_equal(mla_mia_attack_arrays(&a, &cfg, &without), MLA_OK);
+    assert_true(with->ground_truth && !without->ground_truth);
+    assert_int_equal(with->n_attacks, without->n_attacks);
+    for (int i = 0; i < with->n_attacks; i++) {
+        const mla_mia_attack_result *x = &with->attacks[i], *y = &without->attacks[i];
+        assert_string_equal(x->name, y->name);
+        assert_true(isnan(y->summary.auc) && isnan(y->summary.tpr_at_fpr[0]) && y->n_pos == 0 && y->n_neg == 0);
+        assert_true(x->summary.threshold == y->summary.threshold || (isnan(x->summary.threshold) &&
+                                                                     isnan(y->summary.threshold)));
+        for (int j = 0; j < s.m; j++) {
+            if (j >= 200) assert_true(isnan(x->scores[j]) && isnan(y->scores[j])); /* the population: no score */
+            else assert_memory_equal(&x->scores[j], &y->scores[j], sizeof(double));
+        }
+    }
+    for (int j = 0; j < s.m; j++) assert_int_equal(without->truth[j], j < 200 ? 2 : -1);
+    mla_mia_result_free(with);
+    mla_mia_result_free(without);
+    synth_free(&s);
+}
+
 /* ---- refusals ---- */
 
 static void expect_refused(const mla_mia_arrays *a, const char *attacks, const char *needle) {
@@ -333,6 +364,7 @@ int main(void) {
         cmocka_unit_test(test_scores_match_formulas),
         cmocka_unit_test(test_correctness_baseline_theorem),
         cmocka_unit_test(test_same_bits_on_rerun),
+        cmocka_unit_test(test_scores_without_ground_truth),
         cmocka_unit_test(test_bad_arrays_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
