@@ -25,7 +25,8 @@ extern "C" {
 
 /* Sets of orders alpha the accountant minimises over. */
 typedef enum {
-    MLA_DP_ORDERS_TF = 0,   /* TF Privacy's: 1.25, 1.5, ..., 4.5 (step 0.25), 5..63, 128, 256, 512 */
+    MLA_DP_ORDERS_TF = 0,   /* TF Privacy's default: 1.25, 1.5, 1.75, 2, 2.25, 2.5, 3, 3.5, 4, 4.5,
+                               5..63, 128, 256, 512 */
     MLA_DP_ORDERS_OPACUS,   /* Opacus's: 1.1, 1.2, ..., 10.9, then 12..63 */
     MLA_DP_ORDERS_INT       /* the moments accountant's integers 2..64 */
 } mla_dp_orders;

@@ -19,8 +19,9 @@
 /* ---- the order sets ---- */
 
 /* The tables, ascending. Opacus writes its fractional orders as 1 + x / 10. */
-static const double TF_ORDERS[] = { /* 1.25 .. 4.5 step 0.25, 5 .. 63, 128, 256, 512 */
-    1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3.25, 3.5, 3.75, 4, 4.25, 4.5, 5, 6, 7, 8, 9, 10, 11,
+/* TF Privacy's DEFAULT_RDP_ORDERS exactly: quarter steps to 2.5, then half steps to 4.5. */
+static const double TF_ORDERS[] = {
+    1.25, 1.5, 1.75, 2, 2.25, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 11,
     12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
     36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
     60, 61, 62, 63, 128, 256, 512,
