@@ -51,5 +51,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_mia(int argc, char **argv);
+int cmd_dp(int argc, char **argv);
 
 #endif
