@@ -37,7 +37,7 @@ mla_status mla_dpsgd_check_net(const mla_net *net) {
         if (t.trainable || len <= k || strcmp(t.name + len - k, suffix)) continue;
         return mla_error(MLA_ERR_UNSUPPORTED,
                          "DP-SGD needs per-sample gradients, but layer '%.*s' (batchnorm) mixes the samples of a "
-                         "batch; use a spec without batch norm (e.g. groupnorm or none)",
+                         "batch; use a spec without batch norm (e.g. the mlp, cnn or lenet5 preset)",
                          (int)(len - k), t.name);
     }
     return MLA_OK;
@@ -121,8 +121,9 @@ mla_status mla_dpsgd_create(const mla_dpsgd_config *cfg, const mla_net *net, int
     dp->expected = dp->q * n;
     mla_rng root;
     mla_rng_seed(&root, cfg->seed);
-    dp->st.sampling = mla_rng_fork(&root, 1);
-    dp->st.noise = mla_rng_fork(&root, 2);
+    /* streams of their own: mla_train's forks of the same seed use small ids */
+    dp->st.sampling = mla_rng_fork(&root, 0x6470736764000001ULL);
+    dp->st.noise = mla_rng_fork(&root, 0x6470736764000002ULL);
     dp->hook = (mla_train_hook){dp, cfg->sampling == MLA_DPSGD_POISSON ? poisson_batch : NULL, clip_rows, add_noise};
     *out = dp;
     return MLA_OK;
