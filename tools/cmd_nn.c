@@ -11,7 +11,7 @@
 #include "train_flags.h"
 #include "train_report.h"
 
-enum { TRAIN_GROUPS = TRAIN_FLAGS_SUBSET | TRAIN_FLAGS_VALIDATION };
+enum { TRAIN_GROUPS = TRAIN_FLAGS_SUBSET | TRAIN_FLAGS_VALIDATION | TRAIN_FLAGS_DP };
 
 /* ---- shared pieces ---- */
 
@@ -83,6 +83,7 @@ typedef struct {
     long checkpoint_every;
     bool json;
     int val_n;               /* set after the split */
+    train_dp dp;             /* dp.dp NULL without DP-SGD */
 } train_args;
 
 /* Parses into *a (train_flags keeps pointers into it, so it is filled in place). */
@@ -105,6 +106,8 @@ static void parse_train(train_args *a, int argc, char **argv) {
     train_flags_check("train", &a->f);
     if (a->checkpoint_every && !a->checkpoint) cli_die("train: --checkpoint-every needs --checkpoint PATH");
     if (a->checkpoint && !a->checkpoint_every) a->checkpoint_every = 1;
+    if (train_flags_dp_on(&a->f) && (a->checkpoint || a->resume))
+        cli_die("train: DP-SGD runs cannot be checkpointed or resumed yet (its sampling and noise state is not saved)");
 }
 
 static mla_train_config train_config(const train_args *a) {
@@ -126,6 +129,17 @@ static void save_model(const train_args *a, const mla_net *net, const mla_datase
     cli_check(s);
 }
 
+/* The DP line of the text report. */
+static void print_dp(const train_dp *dp) {
+    cJSON *o = train_dp_json(dp);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "epsilon"), *st = cJSON_GetObjectItemCaseSensitive(o, "steps");
+    printf("DP-SGD (%s sampling, q %.4g, %.0f steps, clip %g, sigma %.4g): ", mla_dpsgd_sampling_name(dp->sampling),
+           dp->q, st ? st->valuedouble : 0, dp->clip, dp->sigma);
+    if (cJSON_IsNumber(e)) printf("epsilon %.4g at delta %g\n", e->valuedouble, dp->delta);
+    else printf("no noise, no privacy guarantee (delta %g)\n", dp->delta);
+    cJSON_Delete(o);
+}
+
 static void report_train(const train_args *a, const mla_net *net, const mla_dataset *tr, int n_train,
                          const mla_train_stats *st, const mla_eval_result *etr, const mla_eval_result *ete) {
     double sps = st->train_seconds > 0 ? st->samples / st->train_seconds : 0;
@@ -137,6 +151,7 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
         if (st->epoch_kept != st->epochs_run || st->stopped_early)
             printf("kept the weights of epoch %d of %d%s\n", st->epoch_kept, st->epochs_run,
                    st->stopped_early ? " (stopped early)" : "");
+        if (a->dp.dp) print_dp(&a->dp);
         if (a->out) printf("saved %s\n", a->out);
         return;
     }
@@ -170,6 +185,7 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
     cJSON_AddNumberToObject(reg, "mixup", a->f.mixup);
     cJSON_AddNumberToObject(reg, "label_smoothing", a->f.label_smoothing);
     cJSON_AddNumberToObject(reg, "early_stop", (double)a->f.early_stop);
+    if (a->dp.dp) cJSON_AddItemToObject(o, "dp", train_dp_json(&a->dp));
     cJSON_AddNumberToObject(o, "forward_macs_per_sample", mla_net_forward_macs(net));
     cJSON_AddNumberToObject(o, "train_flops_per_sample", mla_net_train_flops(net));
     cJSON_AddNumberToObject(o, "train_gflops", st->train_seconds > 0 ? mla_net_train_flops(net) * st->samples /
@@ -192,6 +208,7 @@ int cmd_train(int argc, char **argv) {
     cfg.n_val = n_val;
     mla_net *net = train_flags_build_net("train", &a.f, NULL, tr, (uint64_t)a.f.seed);
     cli_check(mla_check_compatible(net, te));
+    train_flags_dp("train", &a.f, net, n_train, &cfg, &a.dp);
     cfg.stop = cli_stop_flag();
     if (a.plots) make_dir(a.plots);
     cli_progress bar;
@@ -223,6 +240,7 @@ int cmd_train(int argc, char **argv) {
     free(pred);
     free(idx);
     free(val);
+    train_dp_free(&a.dp);
     mla_net_free(net);
     mla_dataset_free(tr);
     mla_dataset_free(te);

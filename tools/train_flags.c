@@ -4,6 +4,8 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+
+#include "mlaudit/dp.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,13 @@ static const field FIELDS[] = {
     F("label-smoothing", "label_smoothing", CLI_DOUBLE, label_smoothing, 0, 0.99, false, 0),
     F("val-fraction", "val_fraction", CLI_DOUBLE, val_fraction, 1e-6, 0.9, true, TRAIN_FLAGS_VALIDATION),
     F("early-stop", "early_stop", CLI_INT, early_stop, 1, 100000, true, TRAIN_FLAGS_VALIDATION),
+    /* ranges checked by train_flags_check, for messages of their own */
+    F("dp-clip", "dp_clip", CLI_DOUBLE, dp_clip, -1e300, 1e300, true, TRAIN_FLAGS_DP),
+    F("dp-sigma", "dp_sigma", CLI_DOUBLE, dp_sigma, 0, 1e6, true, TRAIN_FLAGS_DP),
+    F("dp-epsilon", "dp_epsilon", CLI_DOUBLE, dp_epsilon, -1e300, 1e300, true, TRAIN_FLAGS_DP),
+    F("dp-delta", "dp_delta", CLI_DOUBLE, dp_delta, -1e300, 1e300, true, TRAIN_FLAGS_DP),
+    F("dp-sampling", "dp_sampling", CLI_STR, dp_sampling, 0, 0, false, TRAIN_FLAGS_DP),
+    F("force", NULL, CLI_FLAG, force, 0, 0, false, TRAIN_FLAGS_DP),
 };
 #undef F
 enum { N_FIELDS = sizeof FIELDS / sizeof *FIELDS };
@@ -57,7 +66,7 @@ static bool *seen_of(const train_flags *f, const field *d) { return (bool *)((ch
 
 void train_flags_init(train_flags *f) {
     *f = (train_flags){.optimizer = "adam", .schedule = "constant", .epochs = 10, .batch = 128,
-                       .lr_step = 10, .lr_gamma = 0.1};
+                       .lr_step = 10, .lr_gamma = 0.1, .dp_sampling = "poisson"};
 }
 
 void train_flags_free(train_flags *f) {
@@ -105,14 +114,30 @@ int train_flags_opts(train_flags *f, unsigned groups, cli_opt *opts) {
     "  --early-stop N      stop after N epochs without a better validation loss and keep the\n"              \
     "                      best epoch's weights (needs --val-fraction)\n"
 
+#define USAGE_DP                                                                                             \
+    "\n"                                                                                                     \
+    "Differential privacy (DP-SGD: per-sample clipping and Gaussian noise):\n"                               \
+    "  --dp-clip C         clip every sample's gradient to L2 norm C (default 1 with DP)\n"                  \
+    "  --dp-sigma S        noise multiplier: N(0, (S C)^2) added to the clipped sum\n"                       \
+    "  --dp-epsilon E      solve the noise multiplier for (E, delta) over the planned steps\n"              \
+    "  --dp-delta D        delta (default min(1e-5, 1/N rounded down to a power of ten))\n"                 \
+    "  --dp-sampling S     poisson (each image joins a step with probability batch/N; the\n"               \
+    "                      accountant's assumption) | shuffle (fixed batches; epsilon only\n"              \
+    "                      indicative) (default poisson)\n"                                                 \
+    "  --force             accept --dp-delta >= 1/N\n"
+
 const char *train_flags_usage(unsigned groups) {
-    static const char *const text[4] = {
+    static const char *const text[8] = {
         USAGE_MODEL USAGE_SEED USAGE_REG,
         USAGE_MODEL USAGE_SUBSET USAGE_SEED USAGE_REG,
         USAGE_MODEL USAGE_SEED USAGE_REG USAGE_VALIDATION,
         USAGE_MODEL USAGE_SUBSET USAGE_SEED USAGE_REG USAGE_VALIDATION,
+        USAGE_MODEL USAGE_SEED USAGE_REG USAGE_DP,
+        USAGE_MODEL USAGE_SUBSET USAGE_SEED USAGE_REG USAGE_DP,
+        USAGE_MODEL USAGE_SEED USAGE_REG USAGE_VALIDATION USAGE_DP,
+        USAGE_MODEL USAGE_SUBSET USAGE_SEED USAGE_REG USAGE_VALIDATION USAGE_DP,
     };
-    return text[groups & (TRAIN_FLAGS_SUBSET | TRAIN_FLAGS_VALIDATION)];
+    return text[groups & (TRAIN_FLAGS_SUBSET | TRAIN_FLAGS_VALIDATION | TRAIN_FLAGS_DP)];
 }
 
 /* ---- checks, config, net, indices ---- */
@@ -122,6 +147,18 @@ void train_flags_check(const char *cmd, const train_flags *f) {
         cli_die("%s: --model or --model-spec is required (see 'mlaudit %s --help')", cmd, cmd);
     if (f->model && f->spec_file) cli_die("%s: give --model or --model-spec, not both", cmd);
     if (f->early_stop && !f->val_fraction) cli_die("%s: --early-stop needs --val-fraction", cmd);
+    if (!train_flags_dp_on(f)) return;
+    mla_dpsgd_sampling sampling;
+    if (f->dp_clip_seen && !(f->dp_clip > 0)) cli_die("%s: --dp-clip must be positive, got %g", cmd, f->dp_clip);
+    if (f->dp_sigma_seen && f->dp_epsilon_seen)
+        cli_die("%s: give --dp-sigma or --dp-epsilon, not both (--dp-epsilon solves sigma)", cmd);
+    if (!f->dp_sigma_seen && !f->dp_epsilon_seen) cli_die("%s: DP-SGD needs --dp-sigma or --dp-epsilon", cmd);
+    if (f->dp_epsilon_seen && !(f->dp_epsilon > 0)) cli_die("%s: --dp-epsilon must be positive, got %g", cmd, f->dp_epsilon);
+    if (f->dp_delta_seen && !(f->dp_delta > 0 && f->dp_delta < 1))
+        cli_die("%s: --dp-delta must be in (0, 1), got %g", cmd, f->dp_delta);
+    if (mla_dpsgd_sampling_parse(f->dp_sampling, &sampling))
+        cli_die("%s: --dp-sampling must be poisson or shuffle, got '%s'", cmd, f->dp_sampling);
+    if (f->mixup) cli_die("%s: --mixup mixes samples and voids DP-SGD's per-sample clipping; drop one", cmd);
 }
 
 mla_train_config train_flags_config(const char *cmd, const train_flags *f) {
@@ -227,6 +264,7 @@ static void effective_opt(const train_flags *f, double *lr, double *momentum) {
 static bool add_field(cJSON *o, const train_flags *f, const field *d, double lr, double momentum) {
     const void *v = value_of(f, d);
     char num[32];
+    if (d->group == TRAIN_FLAGS_DP && !train_flags_dp_on(f)) return true;
     switch (d->kind) {
     case CLI_STR:
         return *(const char *const *)v == NULL || cJSON_AddStringToObject(o, d->key, *(const char *const *)v);
@@ -318,4 +356,69 @@ mla_status train_flags_from_json(train_flags *f, const char *json) {
     }
     *f = t;
     return MLA_OK;
+}
+
+/* ---- DP-SGD ---- */
+
+bool train_flags_dp_on(const train_flags *f) { return f->dp_clip_seen || f->dp_sigma_seen || f->dp_epsilon_seen; }
+
+/* min(1e-5, 1/n rounded down to a power of ten) */
+static double default_delta(int n) {
+    double d = pow(10, floor(log10(1.0 / n)));
+    return d < 1e-5 ? d : 1e-5;
+}
+
+bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, mla_train_config *cfg,
+                    train_dp *out) {
+    *out = (train_dp){0};
+    if (!train_flags_dp_on(f)) return false;
+    cli_check(mla_dpsgd_sampling_parse(f->dp_sampling, &out->sampling));
+    out->clip = f->dp_clip_seen ? f->dp_clip : 1.0;
+    out->delta = f->dp_delta_seen ? f->dp_delta : default_delta(n);
+    if (out->delta >= 1.0 / n && !f->force)
+        cli_die("%s: --dp-delta %g is not below 1/N = %g for %d training images (a mechanism that leaks one "
+                "image outright meets it); use a smaller delta or --force",
+                cmd, out->delta, 1.0 / n, n);
+    out->q = fmin(1.0, (double)f->batch / n);
+    out->planned_steps = f->epochs * ((n + f->batch - 1) / f->batch);
+    out->sigma = f->dp_sigma;
+    if (f->dp_epsilon_seen)
+        cli_check(mla_error_prefix(mla_dp_sigma_for(out->q, f->dp_epsilon, out->planned_steps, out->delta,
+                                                    MLA_DP_ORDERS_TF, 0.01, &out->sigma),
+                                   "%s: --dp-epsilon %g", cmd, f->dp_epsilon));
+    mla_dpsgd_config dc = {out->clip, out->sigma, out->sampling, (int)f->batch, (uint64_t)f->seed};
+    cli_check(mla_dpsgd_create(&dc, net, n, &out->dp));
+    cfg->hook = mla_dpsgd_hook(out->dp);
+    f->dp_sigma = out->sigma, f->dp_delta = out->delta, f->dp_clip = out->clip;
+    return true;
+}
+
+cJSON *train_dp_json(const train_dp *dp) {
+    long steps = mla_dpsgd_state_of(dp->dp)->steps;
+    mla_dp_epsilon e = {0, 0, 0, 0};
+    bool noisy = dp->sigma > 0;
+    if (noisy && mla_dp_epsilon_of(dp->q, dp->sigma, steps, dp->delta, MLA_DP_ORDERS_TF, &e)) noisy = false;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    if (noisy) {
+        cJSON_AddNumberToObject(o, "epsilon", e.epsilon);
+        cJSON_AddNumberToObject(o, "epsilon_classic", e.epsilon_classic);
+        cJSON_AddNumberToObject(o, "order", e.order);
+    } else { /* no noise: no privacy */
+        cJSON_AddNullToObject(o, "epsilon");
+        cJSON_AddNullToObject(o, "epsilon_classic");
+        cJSON_AddNullToObject(o, "order");
+    }
+    cJSON_AddNumberToObject(o, "delta", dp->delta);
+    cJSON_AddNumberToObject(o, "sigma", dp->sigma);
+    cJSON_AddNumberToObject(o, "clip", dp->clip);
+    cJSON_AddNumberToObject(o, "q", dp->q);
+    cJSON_AddNumberToObject(o, "steps", (double)steps);
+    cJSON_AddStringToObject(o, "sampling", mla_dpsgd_sampling_name(dp->sampling));
+    return o;
+}
+
+void train_dp_free(train_dp *dp) {
+    mla_dpsgd_free(dp->dp);
+    dp->dp = NULL;
 }

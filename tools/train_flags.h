@@ -16,8 +16,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "mlaudit/data.h"
+#include "mlaudit/dpsgd.h"
 #include "mlaudit/nn.h"
 #include "mlaudit/train.h"
 
@@ -29,18 +32,25 @@ typedef struct {
     long epochs, batch, subset, seed, threads, lr_step, early_stop; /* subset, early_stop: 0 = off */
     double lr, momentum, weight_decay, lr_gamma, dropout, mixup, label_smoothing, val_fraction; /* 0 = off */
     bool nesterov, augment;
+    /* DP-SGD (TRAIN_FLAGS_DP): 0 = not given; dp_sigma becomes the sigma used
+     * (solved from dp_epsilon) once train_flags_dp ran */
+    double dp_clip, dp_sigma, dp_epsilon, dp_delta;
+    const char *dp_sampling;
+    bool force;
+    bool dp_clip_seen, dp_sigma_seen, dp_epsilon_seen, dp_delta_seen, dp_sampling_seen, force_seen;
     bool model_seen, spec_file_seen, optimizer_seen, schedule_seen;
     bool epochs_seen, batch_seen, subset_seen, seed_seen, threads_seen, lr_step_seen, early_stop_seen;
     bool lr_seen, momentum_seen, weight_decay_seen, lr_gamma_seen, dropout_seen, mixup_seen,
         label_smoothing_seen, val_fraction_seen;
     bool nesterov_seen, augment_seen;
-    char *owned[4]; /* strings allocated by train_flags_from_json; train_flags_free frees them */
+    char *owned[5]; /* strings allocated by train_flags_from_json; train_flags_free frees them */
 } train_flags;
 
 /* Optional groups of flags, or-ed into `groups`; the rest are always present. */
 enum {
     TRAIN_FLAGS_SUBSET = 1,     /* --subset */
     TRAIN_FLAGS_VALIDATION = 2, /* --val-fraction, --early-stop */
+    TRAIN_FLAGS_DP = 4,         /* --dp-clip, --dp-sigma, --dp-epsilon, --dp-delta, --dp-sampling, --force */
 };
 #define TRAIN_FLAGS_MAX_OPTS 32 /* train_flags_opts never appends more */
 
@@ -61,8 +71,10 @@ int train_flags_opts(train_flags *f, unsigned groups, cli_opt *opts);
  * section. */
 const char *train_flags_usage(unsigned groups);
 
-/* Dies ("cmd: ...") unless exactly one of --model / --model-spec is set, and when
- * --early-stop is set without --val-fraction. Call after every flag is final. */
+/* Dies ("cmd: ...") unless exactly one of --model / --model-spec is set, when
+ * --early-stop is set without --val-fraction, and on bad DP flags (--dp-clip <= 0,
+ * --dp-sigma with --dp-epsilon, DP without either, --dp-delta outside (0, 1), an
+ * unknown --dp-sampling, --mixup with DP). Call after every flag is final. */
 void train_flags_check(const char *cmd, const train_flags *f);
 /* The training config the flags describe (optimizer defaults, then the lr and
  * momentum if set). Dies on an unknown optimizer or schedule and on --nesterov
@@ -104,5 +116,32 @@ char *train_flags_to_json(const train_flags *f, const char *dataset);
  * means off); f is left unchanged then. Integers above 2^53 come back rounded
  * (JSON numbers are doubles). */
 mla_status train_flags_from_json(train_flags *f, const char *json);
+
+/* ---- DP-SGD ---- */
+
+/* Whether any of --dp-clip, --dp-sigma, --dp-epsilon was given. */
+bool train_flags_dp_on(const train_flags *f);
+
+/* A DP-SGD run's hook and its accounting settings. */
+typedef struct {
+    mla_dpsgd *dp;
+    double clip, sigma, delta, q;
+    long planned_steps;        /* epochs * ceil(n / batch) */
+    mla_dpsgd_sampling sampling;
+} train_dp;
+
+/* With DP on: the delta (--dp-delta, else min(1e-5, 1/n rounded down to a power of
+ * ten)), which must be below 1/n unless --force; sigma (--dp-sigma, or solved with
+ * mla_dp_sigma_for for --dp-epsilon over the planned steps at q = batch / n, TF
+ * Privacy's orders); the hook for net (dies naming a batch-norm layer), put into
+ * cfg->hook. f->dp_sigma / dp_delta / dp_clip receive the values used (for the
+ * record). Returns false and changes nothing when DP is off. */
+bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, mla_train_config *cfg,
+                    train_dp *out);
+/* The accounting after training, as the "dp" object of the JSON report: epsilon,
+ * epsilon_classic, order, delta, sigma, clip, q, steps (taken), sampling; epsilon
+ * null without noise. NULL when out of memory. */
+cJSON *train_dp_json(const train_dp *dp);
+void train_dp_free(train_dp *dp);
 
 #endif

@@ -36,6 +36,48 @@ typedef struct {
     bool improved;            /* validation loss reached a new best (always true without one) */
 } mla_epoch_stats;
 
+/* A training hook: one general way for a defence or a training variant to take part
+ * in every optimizer step of mla_train (DP-SGD's sampling, clipping and noise;
+ * FedProx's proximal term; a GAN's or a federated client's own adjustments). Each
+ * callback may be NULL (that stage is left as it is); a non-OK status stops training
+ * and mla_train returns it (the callback records the message with mla_error). One
+ * step with a hook runs:
+ *
+ *   1. batch: the loop has cut its batch batch[0..n) (dataset indices) from the epoch's
+ *      shuffled order; the hook may choose another: it writes n_out indices (0 <= n_out
+ *      <= n_pool) to out, which has room for n_pool. pool[0..n_pool) are all the run's
+ *      training indices (dataset indices, the idx given to mla_train or 0..n-1). The
+ *      loop takes ceil(n_pool / cfg->batch) steps an epoch whatever sizes the hook
+ *      picks; `step` counts steps from the run's start (0-based, resumed runs
+ *      included). Not called: the loop's batch is used.
+ *   2. forward, loss on the batch (augmentation, mixup and smoothing as configured).
+ *   3. output_grads: dlogits (n x classes) holds d(loss)/d(logits) of the MEAN loss
+ *      over the batch: row i is sample i's own loss gradient divided by n. The net's
+ *      last forward is this batch, so per-sample quantities are available
+ *      (mla_net_per_sample_grad_norms(net, dlogits, ...) gives norms divided by n).
+ *      The hook may change dlogits in place; the backward then adds
+ *      sum_i J_i^T dlogits_i to the (zero) gradient buffer: scaling row i by n * f_i
+ *      yields sum_i f_i g_i, with g_i sample i's parameter gradient.
+ *   4. backward.
+ *   5. gradients: mla_net_grads(net) holds this step's gradient (the backward's
+ *      result); the hook may change it (add noise, rescale, add a proximal term).
+ *      n is the batch size.
+ *   6. the optimizer step (weight decay, if configured, is added by the optimizer).
+ *
+ * An empty batch (n_out = 0) still takes a step: no forward, loss or backward; the
+ * gradients hook sees n = 0 and an all-zero gradient buffer, then the optimizer steps
+ * (DP-SGD's noise-only step). Batches larger than cfg->batch are fine (buffers grow).
+ * The hook's own state (random streams, counters) is not in checkpoints: a hook with
+ * state must save and restore it itself. Training with the same hook state, seed and
+ * thread count gives the same bits. */
+typedef struct mla_train_hook {
+    void *user; /* passed to every callback */
+    mla_status (*batch)(void *user, long step, const int32_t *pool, int n_pool, const int32_t *batch, int n,
+                        int32_t *out, int *n_out);
+    mla_status (*output_grads)(void *user, mla_net *net, float *dlogits, int n, int classes);
+    mla_status (*gradients)(void *user, mla_net *net, int n);
+} mla_train_hook;
+
 typedef struct {
     int epochs;               /* >= 1 */
     int batch;                /* >= 1 */
@@ -72,6 +114,8 @@ typedef struct {
     const char *resume_path;
     /* Polled between batches (may be NULL); see mla_train. */
     const volatile sig_atomic_t *stop;
+    /* Takes part in every step (NULL: none); borrowed for the call. See mla_train_hook. */
+    const mla_train_hook *hook;
 } mla_train_config;
 
 /* Defaults: 10 epochs, batch 128, seed 0, Adam 1e-3, constant schedule. */

@@ -42,6 +42,9 @@ void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, cons
              o->momentum, o->nesterov, o->beta1, o->beta2, o->eps, o->weight_decay, o->decoupled, (int)cfg->schedule,
              cfg->step_size, cfg->gamma, cfg->augment, cfg->mixup_alpha, cfg->label_smoothing, cfg->n_val,
              cfg->patience);
+    /* A run with a hook is another run (old fingerprints are unchanged without one). */
+    size_t len = strlen(buf);
+    if (cfg->hook && len < size) snprintf(buf + len, size - len, " hook=1");
 }
 
 mla_status mla_checkpoint_save(const char *path, mla_net *net, mla_optimizer *opt, const mla_train_state *st,

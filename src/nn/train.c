@@ -43,34 +43,92 @@ static mla_status check_config(const mla_train_config *cfg, int n) {
     return MLA_OK;
 }
 
-/* Buffers for one batch. */
+/* Buffers for one batch (room for cap samples), the epoch's order, and for a batch
+ * hook the pool of training indices and the hook's choice. */
 typedef struct {
     float *dlogits, *targets, *scratch;
     int32_t *labels, *perm, *order;
+    int32_t *pool, *chosen; /* hook->batch only; pool aliases idx when given */
+    bool own_pool;
+    int cap, dim, k;
 } batch_bufs;
 
-static mla_status bufs_alloc(batch_bufs *b, int batch, int dim, int k, int n) {
-    b->scratch = mla_alloc_aligned((size_t)batch * (dim > k ? dim : k), sizeof(float));
-    b->dlogits = mla_alloc((size_t)batch * k, sizeof(float));
-    b->targets = mla_alloc((size_t)batch * k, sizeof(float));
-    b->labels = mla_alloc((size_t)batch, sizeof(int32_t));
-    b->perm = mla_alloc((size_t)batch, sizeof(int32_t));
-    b->order = mla_alloc((size_t)n, sizeof(int32_t));
-    return b->scratch && b->dlogits && b->targets && b->labels && b->perm && b->order ? MLA_OK : MLA_ERR_NOMEM;
-}
-
-static void bufs_free(batch_bufs *b) {
+static void bufs_free_batch(batch_bufs *b) {
     free(b->scratch);
     free(b->dlogits);
     free(b->targets);
     free(b->labels);
     free(b->perm);
+}
+
+/* (Re)sizes the per-batch buffers for `batch` samples; contents are not kept. */
+static mla_status bufs_reserve(batch_bufs *b, int batch) {
+    if (batch <= b->cap) return MLA_OK;
+    bufs_free_batch(b);
+    int dim = b->dim, k = b->k;
+    b->scratch = mla_alloc_aligned((size_t)batch * (dim > k ? dim : k), sizeof(float));
+    b->dlogits = mla_alloc((size_t)batch * k, sizeof(float));
+    b->targets = mla_alloc((size_t)batch * k, sizeof(float));
+    b->labels = mla_alloc((size_t)batch, sizeof(int32_t));
+    b->perm = mla_alloc((size_t)batch, sizeof(int32_t));
+    bool ok = b->scratch && b->dlogits && b->targets && b->labels && b->perm;
+    b->cap = ok ? batch : 0;
+    return ok ? MLA_OK : MLA_ERR_NOMEM;
+}
+
+static mla_status bufs_alloc(batch_bufs *b, int batch, int dim, int k, const int32_t *idx, int n, bool hook_batch) {
+    b->dim = dim;
+    b->k = k;
+    b->order = mla_alloc((size_t)n, sizeof(int32_t));
+    if (!b->order || bufs_reserve(b, batch)) return MLA_ERR_NOMEM;
+    if (!hook_batch) return MLA_OK;
+    b->chosen = mla_alloc((size_t)n, sizeof(int32_t));
+    b->own_pool = !idx;
+    b->pool = idx ? (int32_t *)idx : mla_alloc((size_t)n, sizeof(int32_t));
+    if (!b->chosen || !b->pool) return MLA_ERR_NOMEM;
+    for (int i = 0; !idx && i < n; i++) b->pool[i] = i;
+    return MLA_OK;
+}
+
+static void bufs_free(batch_bufs *b) {
+    bufs_free_batch(b);
     free(b->order);
+    free(b->chosen);
+    if (b->own_pool) free(b->pool);
+}
+
+/* Lets hook->batch replace the loop's batch *batch[0..*b); checks its answer. */
+static mla_status hook_batch(const mla_train_hook *h, const mla_dataset *ds, long step, int n, batch_bufs *bb,
+                             const int32_t **batch, int *b) {
+    int n_out = -1;
+    mla_status s = h->batch(h->user, step, bb->pool, n, *batch, *b, bb->chosen, &n_out);
+    if (s) return s;
+    if (n_out < 0 || n_out > n)
+        return mla_error(MLA_ERR_INVALID, "training hook chose %d samples for step %ld (0..%d allowed)", n_out, step,
+                         n);
+    int count = mla_dataset_count(ds);
+    for (int i = 0; i < n_out; i++)
+        if (bb->chosen[i] < 0 || bb->chosen[i] >= count)
+            return mla_error(MLA_ERR_INVALID, "training hook chose sample %d, outside the dataset's %d",
+                             (int)bb->chosen[i], count);
+    *batch = bb->chosen;
+    *b = n_out;
+    return bufs_reserve(bb, n_out);
+}
+
+/* An empty batch (a hook's choice): no passes; the gradients hook, then the step. */
+static mla_status empty_step(mla_net *net, mla_optimizer *opt, const mla_train_hook *h, float *loss) {
+    *loss = 0;
+    mla_status s = h && h->gradients ? h->gradients(h->user, net, 0) : MLA_OK;
+    if (!s) mla_optimizer_step_and_zero_grads(opt, net);
+    return s;
 }
 
 /* One optimizer step on the batch order[0..b): gather, augment, mix, loss, backward. */
 static mla_status train_batch(mla_net *net, mla_optimizer *opt, const mla_dataset *ds, const int32_t *order, int b,
                               const mla_train_config *cfg, mla_train_state *st, batch_bufs *bb, float *loss) {
+    const mla_train_hook *h = cfg->hook;
+    if (b == 0) return empty_step(net, opt, h, loss);
     int k = mla_net_classes(net), dim = mla_dataset_dim(ds);
     float *x; /* the batch goes straight into the net's input: no copy in the forward */
     mla_status s = mla_net_input_buffer(net, b, &x);
@@ -87,7 +145,9 @@ static mla_status train_batch(mla_net *net, mla_optimizer *opt, const mla_datase
     *loss = mla_loss_softmax_ce(logits, b, k, soft ? NULL : bb->labels, soft ? bb->targets : NULL, bb->dlogits, NULL);
     /* The gradient buffer is zero here: mla_train clears it before the first batch and
      * every step leaves it cleared. */
-    s = mla_net_backward(net, bb->dlogits, NULL);
+    if (h && h->output_grads) s = h->output_grads(h->user, net, bb->dlogits, b, k);
+    if (!s) s = mla_net_backward(net, bb->dlogits, NULL);
+    if (!s && h && h->gradients) s = h->gradients(h->user, net, b);
     if (!s) mla_optimizer_step_and_zero_grads(opt, net);
     return s;
 }
@@ -98,17 +158,23 @@ static mla_status run_epoch(mla_net *net, mla_optimizer *opt, const mla_dataset 
     mla_rng_permutation(&st->shuffle, bb->order, n);
     for (int i = 0; idx && i < n; i++) bb->order[i] = idx[bb->order[i]];
     double loss_sum = 0;
+    long drawn = 0, steps = (n + cfg->batch - 1) / cfg->batch;
     for (int i = 0; i < n; i += cfg->batch) {
         if (cfg->stop && *cfg->stop) return mla_error(MLA_ERR_INTERRUPTED, "training interrupted");
         int b = n - i < cfg->batch ? n - i : cfg->batch;
+        const int32_t *batch = bb->order + i;
+        mla_status s = MLA_OK;
+        if (cfg->hook && cfg->hook->batch)
+            s = hook_batch(cfg->hook, ds, st->next_epoch * steps + i / cfg->batch, n, bb, &batch, &b);
         float loss;
-        mla_status s = train_batch(net, opt, ds, bb->order + i, b, cfg, st, bb, &loss);
+        if (!s) s = train_batch(net, opt, ds, batch, b, cfg, st, bb, &loss);
         if (s) return s;
         loss_sum += (double)loss * b;
+        drawn += b;
         *done += b;
         if (cfg->on_batch) cfg->on_batch(cfg->user, st->next_epoch, *done, total, loss);
     }
-    *mean_loss = loss_sum / n;
+    *mean_loss = drawn ? loss_sum / (double)drawn : NAN;
     return MLA_OK;
 }
 
@@ -189,7 +255,7 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
     state_init(&st, cfg);
     char fp[768];
     mla_train_fingerprint(net, cfg, idx, n, fp, sizeof fp);
-    s = bufs_alloc(&bb, cfg->batch, mla_dataset_dim(ds), mla_net_classes(net), n);
+    s = bufs_alloc(&bb, cfg->batch, mla_dataset_dim(ds), mla_net_classes(net), idx, n, cfg->hook && cfg->hook->batch);
     if (!s && cfg->patience > 0) {
         st.best_params = mla_alloc_aligned(mla_net_param_count(net), sizeof(float));
         if (!st.best_params) s = MLA_ERR_NOMEM;

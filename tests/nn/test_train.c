@@ -256,6 +256,119 @@ static void test_dropout_override_and_bad_configs(void **state) {
     mla_dataset_free(ds);
 }
 
+/* ---- the training hook ---- */
+
+/* What the hooks saw, and what they do. */
+typedef struct {
+    float add;         /* gradients: added to every coordinate */
+    int32_t fixed;     /* batch: the one index chosen (odd steps choose none when empty_odd) */
+    bool empty_odd, zero_rows;
+    long steps[64];
+    int n_steps, empty_grads, pool_ok;
+} hook_log;
+
+static mla_status zero_rows(void *user, mla_net *net, float *dlogits, int n, int classes) {
+    (void)net;
+    hook_log *h = user;
+    if (h->zero_rows) memset(dlogits, 0, (size_t)n * classes * sizeof(float));
+    return MLA_OK;
+}
+
+static mla_status add_constant(void *user, mla_net *net, int n) {
+    hook_log *h = user;
+    if (n == 0) h->empty_grads++;
+    float *g = mla_net_grads(net);
+    for (size_t i = 0; i < mla_net_trainable_count(net); i++) g[i] += h->add;
+    return MLA_OK;
+}
+
+static mla_status fixed_batch(void *user, long step, const int32_t *pool, int n_pool, const int32_t *batch, int n,
+                              int32_t *out, int *n_out) {
+    (void)batch;
+    (void)n;
+    hook_log *h = user;
+    if (h->n_steps < 64) h->steps[h->n_steps++] = step;
+    int ok = n_pool == N;
+    for (int i = 0; i < n_pool; i++) ok &= pool[i] == i;
+    h->pool_ok += ok;
+    out[0] = h->fixed;
+    *n_out = h->empty_odd && step % 2 ? 0 : 1;
+    return MLA_OK;
+}
+
+static mla_train_config sgd_config(void) {
+    mla_train_config cfg = base_config();
+    cfg.epochs = 1;
+    cfg.opt = mla_opt_defaults(MLA_OPT_SGD);
+    cfg.opt.momentum = 0;
+    cfg.opt.lr = 0.1f;
+    return cfg;
+}
+
+/* Zeroed output gradients leave the parameters alone; a constant added to the
+ * gradient moves every one by -lr * constant per step (15 steps of 16). */
+static void test_hook_output_grads_and_gradients(void **state) {
+    (void)state;
+    mla_dataset *ds = make_data();
+    mla_net *net = make_net(4);
+    size_t np = mla_net_trainable_count(net);
+    float *before = malloc(np * sizeof(float));
+    memcpy(before, mla_net_params(net), np * sizeof(float));
+    hook_log log = {.zero_rows = true};
+    mla_train_hook hook = {&log, NULL, zero_rows, NULL};
+    mla_train_config cfg = sgd_config();
+    cfg.hook = &hook;
+    mla_train_stats st;
+    assert_int_equal(mla_train(net, ds, NULL, N, &cfg, &st), MLA_OK);
+    assert_memory_equal(before, mla_net_params(net), np * sizeof(float));
+    log.add = 0.5f;
+    hook.gradients = add_constant;
+    assert_int_equal(mla_train(net, ds, NULL, N, &cfg, &st), MLA_OK);
+    for (size_t i = 0; i < np; i++) assert_float_equal(mla_net_params(net)[i], before[i] - 15 * 0.1f * 0.5f, 1e-5);
+    free(before);
+    mla_net_free(net);
+    mla_dataset_free(ds);
+}
+
+/* A batch hook that always picks sample 4 trains exactly as a run on that sample
+ * alone with batch 1 for the same number of steps; empty batches still step. */
+static void test_hook_batch(void **state) {
+    (void)state;
+    mla_dataset *ds = make_data();
+    mla_net *hooked = make_net(5), *alone = make_net(5);
+    hook_log log = {.fixed = 4};
+    mla_train_hook hook = {&log, fixed_batch, NULL, NULL};
+    mla_train_config cfg = base_config();
+    cfg.epochs = 2;
+    cfg.hook = &hook;
+    mla_train_stats st;
+    assert_int_equal(mla_train(hooked, ds, NULL, N, &cfg, &st), MLA_OK);
+    assert_int_equal(log.n_steps, 30);
+    for (int i = 0; i < 30; i++) assert_int_equal(log.steps[i], i);
+    assert_int_equal(log.pool_ok, 30);
+    assert_int_equal(st.samples, 30);
+    mla_train_config ref = base_config();
+    ref.epochs = 30;
+    ref.batch = 1;
+    int32_t four = 4;
+    assert_int_equal(mla_train(alone, ds, &four, 1, &ref, &st), MLA_OK);
+    assert_memory_equal(mla_net_params(hooked), mla_net_params(alone), mla_net_param_count(alone) * sizeof(float));
+
+    /* Odd steps empty: the gradients hook sees n = 0, the run goes on. */
+    log = (hook_log){.fixed = 4, .empty_odd = true};
+    hook.gradients = add_constant;
+    assert_int_equal(mla_train(hooked, ds, NULL, N, &cfg, &st), MLA_OK);
+    assert_int_equal(log.empty_grads, 15);
+    assert_int_equal(st.samples, 15);
+    /* An index outside the dataset is refused. */
+    log = (hook_log){.fixed = N + 3};
+    assert_int_equal(mla_train(hooked, ds, NULL, N, &cfg, &st), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "hook"));
+    mla_net_free(hooked);
+    mla_net_free(alone);
+    mla_dataset_free(ds);
+}
+
 int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
@@ -264,6 +377,8 @@ int main(void) {
         cmocka_unit_test(test_early_stopping_keeps_best_epoch),
         cmocka_unit_test(test_augment_mixup_smoothing),
         cmocka_unit_test(test_dropout_override_and_bad_configs),
+        cmocka_unit_test(test_hook_output_grads_and_gradients),
+        cmocka_unit_test(test_hook_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

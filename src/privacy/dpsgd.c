@@ -1,0 +1,140 @@
+/* DP-SGD as a training hook: Poisson sampling, per-sample clipping, Gaussian noise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlaudit/dpsgd.h"
+
+struct mla_dpsgd {
+    mla_dpsgd_config cfg;
+    mla_train_hook hook;
+    mla_dpsgd_state st;
+    double q, expected;  /* rate and expected batch size q n */
+    float *norms;        /* per-sample norms, room for cap */
+    int cap;
+};
+
+mla_dpsgd_config mla_dpsgd_defaults(void) {
+    mla_dpsgd_config c = {1.0, 1.0, MLA_DPSGD_POISSON, 128, 0};
+    return c;
+}
+
+mla_status mla_dpsgd_sampling_parse(const char *name, mla_dpsgd_sampling *out) {
+    if (!strcmp(name, "poisson")) *out = MLA_DPSGD_POISSON;
+    else if (!strcmp(name, "shuffle")) *out = MLA_DPSGD_SHUFFLE;
+    else return mla_error(MLA_ERR_INVALID, "unknown DP sampling '%s' (poisson or shuffle)", name);
+    return MLA_OK;
+}
+
+const char *mla_dpsgd_sampling_name(mla_dpsgd_sampling s) { return s == MLA_DPSGD_SHUFFLE ? "shuffle" : "poisson"; }
+
+mla_status mla_dpsgd_check_net(const mla_net *net) {
+    static const char suffix[] = ".running_mean";
+    for (int i = 0; i < mla_net_tensor_count(net); i++) {
+        mla_tensor_info t;
+        if (mla_net_tensor_info(net, i, &t)) continue;
+        size_t len = strlen(t.name), k = sizeof suffix - 1;
+        if (t.trainable || len <= k || strcmp(t.name + len - k, suffix)) continue;
+        return mla_error(MLA_ERR_UNSUPPORTED,
+                         "DP-SGD needs per-sample gradients, but layer '%.*s' (batchnorm) mixes the samples of a "
+                         "batch; use a spec without batch norm (e.g. the mlp, cnn or lenet5 preset)",
+                         (int)(len - k), t.name);
+    }
+    return MLA_OK;
+}
+
+/* Poisson sampling: each pool index joins with probability q. */
+static mla_status poisson_batch(void *user, long step, const int32_t *pool, int n_pool, const int32_t *batch, int n,
+                                int32_t *out, int *n_out) {
+    (void)step;
+    (void)batch;
+    (void)n;
+    mla_dpsgd *dp = user;
+    int m = 0;
+    for (int i = 0; i < n_pool; i++)
+        if (mla_rng_uniform(&dp->st.sampling) < dp->q) out[m++] = pool[i];
+    *n_out = m;
+    return MLA_OK;
+}
+
+static mla_status reserve_norms(mla_dpsgd *dp, int n) {
+    if (n <= dp->cap) return MLA_OK;
+    free(dp->norms);
+    dp->norms = mla_alloc((size_t)n, sizeof(float));
+    dp->cap = dp->norms ? n : 0;
+    return dp->norms ? MLA_OK : MLA_ERR_NOMEM;
+}
+
+/* Rows of the mean loss's gradient are g_i / n: the norms come out divided by n, and
+ * scaling row i by n f_i makes the backward produce sum_i f_i g_i. */
+static mla_status clip_rows(void *user, mla_net *net, float *dlogits, int n, int classes) {
+    mla_dpsgd *dp = user;
+    mla_status s = reserve_norms(dp, n);
+    if (!s) s = mla_net_per_sample_grad_norms(net, dlogits, dp->norms);
+    if (s) return s;
+    for (int i = 0; i < n; i++) {
+        double norm = (double)dp->norms[i] * n;
+        double f = fmin(1.0, dp->cfg.clip / (norm + 1e-6)) * n;
+        float *row = dlogits + (size_t)i * classes;
+        for (int j = 0; j < classes; j++) row[j] = (float)(row[j] * f);
+    }
+    return MLA_OK;
+}
+
+/* Noise N(0, (sigma C)^2) on every coordinate of the clipped sum, then the mean. */
+static mla_status add_noise(void *user, mla_net *net, int n) {
+    mla_dpsgd *dp = user;
+    float *g = mla_net_grads(net);
+    size_t count = mla_net_trainable_count(net);
+    double sd = dp->cfg.sigma * dp->cfg.clip;
+    double inv = 1.0 / (dp->cfg.sampling == MLA_DPSGD_POISSON ? dp->expected : (n > 0 ? n : 1));
+    for (size_t i = 0; i < count; i++) {
+        double v = g[i];
+        if (sd > 0) v += sd * mla_rng_normal(&dp->st.noise);
+        g[i] = (float)(v * inv);
+    }
+    dp->st.steps++;
+    return MLA_OK;
+}
+
+static mla_status check_config(const mla_dpsgd_config *cfg, int n) {
+    if (!(cfg->clip > 0 && isfinite(cfg->clip)))
+        return mla_error(MLA_ERR_INVALID, "DP clip norm must be positive, got %g", cfg->clip);
+    if (!(cfg->sigma >= 0 && isfinite(cfg->sigma)))
+        return mla_error(MLA_ERR_INVALID, "DP noise multiplier must be >= 0, got %g", cfg->sigma);
+    if (cfg->batch < 1) return mla_error(MLA_ERR_INVALID, "DP batch size must be at least 1, got %d", cfg->batch);
+    if (n < 1) return mla_error(MLA_ERR_INVALID, "DP-SGD needs training samples");
+    if (cfg->sampling != MLA_DPSGD_POISSON && cfg->sampling != MLA_DPSGD_SHUFFLE)
+        return mla_error(MLA_ERR_INVALID, "unknown DP sampling %d", (int)cfg->sampling);
+    return MLA_OK;
+}
+
+mla_status mla_dpsgd_create(const mla_dpsgd_config *cfg, const mla_net *net, int n, mla_dpsgd **out) {
+    *out = NULL;
+    mla_status s = check_config(cfg, n);
+    if (!s) s = mla_dpsgd_check_net(net);
+    if (s) return s;
+    mla_dpsgd *dp = calloc(1, sizeof *dp);
+    if (!dp) return MLA_ERR_NOMEM;
+    dp->cfg = *cfg;
+    dp->q = fmin(1.0, (double)cfg->batch / n);
+    dp->expected = dp->q * n;
+    mla_rng root;
+    mla_rng_seed(&root, cfg->seed);
+    /* streams of their own: mla_train's forks of the same seed use small ids */
+    dp->st.sampling = mla_rng_fork(&root, 0x6470736764000001ULL);
+    dp->st.noise = mla_rng_fork(&root, 0x6470736764000002ULL);
+    dp->hook = (mla_train_hook){dp, cfg->sampling == MLA_DPSGD_POISSON ? poisson_batch : NULL, clip_rows, add_noise};
+    *out = dp;
+    return MLA_OK;
+}
+
+void mla_dpsgd_free(mla_dpsgd *dp) {
+    if (!dp) return;
+    free(dp->norms);
+    free(dp);
+}
+
+const mla_train_hook *mla_dpsgd_hook(mla_dpsgd *dp) { return &dp->hook; }
+double mla_dpsgd_rate(const mla_dpsgd *dp) { return dp->q; }
+mla_dpsgd_state *mla_dpsgd_state_of(mla_dpsgd *dp) { return &dp->st; }
