@@ -38,6 +38,11 @@ static const char mia_usage_head[] =
     "  --parallel N        train N shadows at once, one thread each (default 1: one after\n"
     "                      another with every thread); only outputs are kept in memory\n"
     "  --keep-shadows DIR  also save every shadow model there\n"
+    "  --release POLICY    what the target (and so the attacker's shadows) releases:\n"
+    "                      none (default: the full softmax) | topk:K (the K largest,\n"
+    "                      renormalised) | topk:K:raw | round:D | label (one-hot argmax) |\n"
+    "                      noise:S (N(0, S^2) on the logits) | reverse-sigmoid:BETA,GAMMA;\n"
+    "                      every attack sees only the released rows\n"
     "  --target FILE       audit a trained model (.safetensors) instead of training one;\n"
     "                      shadows train as its recorded settings say unless flags are given\n"
     "  --members FILE      its members: indices into DATA (.npy of ints, or one per line)\n"
@@ -73,7 +78,8 @@ static const char mia_usage_head[] =
 typedef struct {
     train_flags tf;
     const char *data, *protocol, *shadow_model, *shadow_data, *keep, *target, *members, *nonmembers, *shadow_pool;
-    const char *from, *attacks, *batch_sizes, *attack_model, *attack_features, *out, *save_arrays;
+    const char *from, *attacks, *batch_sizes, *attack_model, *attack_features, *out, *save_arrays, *release;
+    char release_text[64];       /* the parsed policy's canonical spelling */
     long shadows, parallel, pool, population, attack_hidden, attack_epochs, aug_radius;
     double shadow_fraction, rmia_a, rmia_gamma;
     bool offline, aug_flips, json;
@@ -116,8 +122,9 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
         {"out", CLI_STR, &a->out, 0, 0, NULL},
         {"save-arrays", CLI_STR, &a->save_arrays, 0, 0, NULL},
         {"json", CLI_FLAG, &a->json, 0, 0, NULL},
+        {"release", CLI_STR, &a->release, 0, 0, NULL},
     };
-    int n = 29;
+    int n = 30;
     n += train_flags_opts(&a->tf, 0, opts + n);
     static char usage[sizeof mia_usage_head + 4096];
     snprintf(usage, sizeof usage, "%s%s", mia_usage_head, train_flags_usage(0));
@@ -130,6 +137,9 @@ static void check_args(mia_args *a) {
     if (a->from) {
         if (a->data || a->target || a->tf.model_seen || a->tf.spec_file_seen)
             cli_die("mia: --from scores saved arrays; it takes no --data, --target or --model");
+        if (a->release)
+            cli_die("mia: --release applies as the audit collects the models' outputs; --from arrays are scored as "
+                    "saved (released.npy marks released rows)");
         return;
     }
     if (!a->data) cli_die("mia: --data is required (see 'mlaudit mia --help')");
@@ -275,6 +285,7 @@ typedef struct {
     mla_net *target;
     int32_t *members, *nonmembers, *shadow_pool;
     char *shadow_spec, *target_spec;
+    mla_release release;
 } audit_inputs;
 
 /* Fills the shadows' training flags from the target's record where not given. */
@@ -319,6 +330,11 @@ static mla_mia_audit_config audit_config(mia_args *a, audit_inputs *in, mla_mia_
     cfg.aug_radius = (int)a->aug_radius;
     cfg.aug_flips = a->aug_flips || c == 3;
     cfg.keep_dir = a->keep;
+    if (a->release) {
+        cli_check(mla_release_parse(a->release, mla_dataset_classes(in->data), &in->release));
+        snprintf(a->release_text, sizeof a->release_text, "%s", in->release.text);
+        cfg.release = &in->release;
+    }
     if (a->keep) make_dir_for(a->keep);
     cfg.on_model = on_model, cfg.on_batch = on_batch, cfg.user = prog;
     cfg.stop = cfg.train.stop;
@@ -368,6 +384,7 @@ static char *settings_json(const mia_args *a) {
         if (a->shadow_data) cJSON_AddStringToObject(o, "shadow_data", a->shadow_data);
         if (a->target) cJSON_AddStringToObject(o, "target_file", a->target);
         cJSON_AddBoolToObject(o, "offline", a->offline);
+        cJSON_AddStringToObject(o, "release", a->release ? a->release_text : "none");
     } else {
         cJSON_AddStringToObject(o, "from", a->from);
     }

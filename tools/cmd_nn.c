@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "mlaudit/data.h"
 #include "mlaudit/nn.h"
+#include "mlaudit/release.h"
 #include "mlaudit/train.h"
 #include "train_flags.h"
 #include "train_report.h"
@@ -258,13 +259,20 @@ static const char eval_usage[] =
 
 static const char predict_usage[] =
     "usage: mlaudit predict --model FILE --data DATA --out PROBS.npy [--split test|train] [--batch N] [--threads N]\n"
+    "                       [--release POLICY] [--seed N]\n"
     "\n"
     "Writes the model's softmax outputs for every image of the split (default: test),\n"
-    "one row per image in dataset order, as a float32 .npy array of shape (n, classes).\n";
+    "one row per image in dataset order, as a float32 .npy array of shape (n, classes).\n"
+    "\n"
+    "  --release POLICY  write what an API releasing POLICY would return instead:\n"
+    "                    none | topk:K (the K largest, renormalised) | topk:K:raw | round:D\n"
+    "                    (D decimals; rows may not sum to 1) | label (one-hot argmax) |\n"
+    "                    noise:S (N(0, S^2) on the logits) | reverse-sigmoid:BETA,GAMMA\n"
+    "  --seed N          noise:S's seed (default 0); row i draws from stream i\n";
 
 typedef struct {
-    const char *model, *data, *split, *out;
-    long batch, threads;
+    const char *model, *data, *split, *out, *release;
+    long batch, threads, seed;
     bool json;
 } eval_args;
 
@@ -274,10 +282,11 @@ static eval_args parse_eval(const char *cmd, const char *usage, int argc, char *
         {"model", CLI_STR, &a.model, 0, 0, NULL},   {"data", CLI_STR, &a.data, 0, 0, NULL},
         {"split", CLI_STR, &a.split, 0, 0, NULL},   {"batch", CLI_INT, &a.batch, 1, 1 << 20, NULL},
         {"threads", CLI_INT, &a.threads, 1, 1024, NULL}, {"json", CLI_FLAG, &a.json, 0, 0, NULL},
-        {"out", CLI_STR, &a.out, 0, 0, NULL},
+        {"out", CLI_STR, &a.out, 0, 0, NULL},       {"release", CLI_STR, &a.release, 0, 0, NULL},
+        {"seed", CLI_INT, &a.seed, 0, 2147483647L, NULL},
     };
     int n_opts = sizeof opts / sizeof *opts;
-    if (!strcmp(cmd, "eval")) n_opts--; /* no --out */
+    if (!strcmp(cmd, "eval")) n_opts -= 3; /* no --out, --release, --seed */
     cli_parse(cmd, usage, argc, argv, opts, n_opts);
     if (!a.model) cli_die("%s: --model is required (see 'mlaudit %s --help')", cmd, cmd);
     if (!a.data) cli_die("%s: --data is required (see 'mlaudit %s --help')", cmd, cmd);
@@ -319,6 +328,35 @@ int cmd_eval(int argc, char **argv) {
     return 0;
 }
 
+/* probs (the softmax of every image of ds) replaced by their release as --release
+ * says; noise:S reads the logits, so they are computed again batch by batch. */
+static void release_outputs(const eval_args *a, const mla_release *rel, mla_net *net, const mla_dataset *ds,
+                            float *probs) {
+    int n = mla_dataset_count(ds), k = mla_net_classes(net), batch = (int)a->batch;
+    float *row = malloc((size_t)k * sizeof *row);
+    int32_t *labels = malloc((size_t)batch * sizeof *labels);
+    if (!row || !labels) cli_die("out of memory");
+    mla_rng base;
+    mla_rng_seed(&base, (uint64_t)a->seed);
+    for (int i = 0; i < n; i += batch) {
+        int b = n - i < batch ? n - i : batch;
+        const float *logits = NULL;
+        float *in;
+        if (rel->kind == MLA_RELEASE_NOISE) {
+            cli_check(mla_net_input_buffer(net, b, &in));
+            mla_dataset_batch(ds, NULL, i, b, in, labels);
+            cli_check(mla_net_forward(net, in, b, false, &logits));
+        }
+        for (int r = 0; r < b; r++) {
+            float *p = probs + (size_t)(i + r) * k;
+            mla_rng stream = mla_rng_fork(&base, (uint64_t)(i + r));
+            cli_check(mla_release_apply(rel, logits ? logits + (size_t)r * k : NULL, p, 1, k, mla_rng_u64(&stream), row));
+            memcpy(p, row, (size_t)k * sizeof *row);
+        }
+    }
+    free(row), free(labels);
+}
+
 int cmd_predict(int argc, char **argv) {
     eval_args a = parse_eval("predict", predict_usage, argc, argv);
     if (!a.out) cli_die("predict: --out is required (see 'mlaudit predict --help')");
@@ -326,10 +364,13 @@ int cmd_predict(int argc, char **argv) {
     mla_dataset *ds;
     load_for_eval(&a, &net, &ds);
     int n = mla_dataset_count(ds), k = mla_net_classes(net);
+    mla_release rel = {0};
+    if (a.release) cli_check(mla_release_parse(a.release, k, &rel));
     float *probs = malloc((size_t)n * k * sizeof(float));
     if (!probs) cli_die("out of memory");
     mla_eval_result r;
     cli_check(mla_evaluate(net, ds, NULL, n, (int)a.batch, &r, probs, NULL));
+    if (mla_release_active(&rel)) release_outputs(&a, &rel, net, ds, probs);
     int64_t shape[2] = {n, k};
     cli_check(mla_npy_write_f32(a.out, probs, 2, shape));
     if (a.json) {

@@ -31,6 +31,7 @@
 #include "mlaudit/core.h"
 #include "mlaudit/data.h"
 #include "mlaudit/nn.h"
+#include "mlaudit/release.h"
 #include "mlaudit/scoring.h"
 #include "mlaudit/train.h"
 
@@ -205,6 +206,11 @@ typedef struct {
     int n_aug;
     /* Each sample's index in the dataset, for scores.csv (NULL: 0..m-1). */
     const int32_t *sample_index;
+    /* true: the probability rows are released outputs (release.h: topk, round, label,
+     * ...), not full softmax rows, so they may hold exact zeros and need not sum to 1;
+     * validation then asks only that every entry be finite and in [0, 1]. Set by the
+     * collector when a release policy is active; saved as released.npy. */
+    bool released;
 } mla_mia_arrays;
 
 typedef struct {
@@ -262,7 +268,8 @@ typedef struct {
  * the target, against the other shadows); the learned attacks use P(member) >= 0.5;
  * correctness uses 'correctly classified'; random scores every sample 0.5.
  * *out owns the result (mla_mia_result_free). Validates the arrays first: shapes,
- * probabilities (finite, non-negative, rows summing to 1 within 1e-3), labels in
+ * probabilities (finite, non-negative, rows summing to 1 within 1e-3; released rows:
+ * finite and in [0, 1], any sum), labels in
  * range, population indices in range, distinct and not evaluated. */
 mla_status mla_mia_attack_arrays(const mla_mia_arrays *a, const mla_mia_config *cfg, mla_mia_result **out);
 void mla_mia_result_free(mla_mia_result *r);
@@ -290,7 +297,9 @@ const mla_mia_attack_result *mla_mia_result_find(const mla_mia_result *r, const 
  *     out of every attack's evaluation;
  * and, written by --save-arrays for an exact re-scoring: shadow_fit.npy [K, M] 0/1,
  * target_aug.npy [M] / shadow_aug.npy [K, M] / aug_copies.npy [] (label-only
- * counts), sample_index.npy [M]. When phi files sit beside probability files, both
+ * counts), sample_index.npy [M], released.npy [] (1: the probability rows are
+ * released outputs, see mla_mia_arrays.released; 0 or absent: softmax rows). When phi files
+ * sit beside probability files, both
  * are read (see mla_mia_arrays). Every shape is checked against the others, and
  * every value as mla_mia_attack_arrays does; errors name the file. */
 typedef struct {
@@ -359,6 +368,16 @@ typedef struct {
     bool aug_flips;                /* and horizontal flips */
     int aug_shadow_samples;        /* per shadow, fit samples scored for its threshold (0: 2000) */
     int eval_batch;                /* evaluation batch (0: 500) */
+    /* What the models release to the attacker (NULL or none: the full softmax). When
+     * active, the target's and every shadow's probability rows are the released rows
+     * (the attacker knows the API, so its shadows are released the same way), and phi
+     * and p_y are computed FROM THE RELEASED ROWS (mla_mia_phi_from_probs,
+     * mla_mia_logpy_from_probs, logs floored at 1e-300), not from the logits; the arrays
+     * are marked released. noise:S draws per model and per sample (streams derived from
+     * the model's seed and the sample's position), so a run is reproducible. The
+     * label-only augmentation counts still use the net's own argmax (unchanged by every
+     * policy but noise and a reordering reverse-sigmoid). Borrowed. */
+    const mla_release *release;
     /* Called as each model finishes (may be NULL; from one thread at a time): model 0
      * is the target, 1..K the shadows. */
     void (*on_model)(void *user, int model, int models, double seconds);

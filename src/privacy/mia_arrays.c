@@ -16,17 +16,22 @@ int mia_argmax(const float *row, int c) {
     return best;
 }
 
-static mla_status check_prob_rows(const char *name, const float *p, int64_t rows, int c) {
+/* Softmax rows: finite, >= 0, summing to 1 within PROB_SUM_TOL. Released rows
+ * (mla_mia_arrays.released): finite and in [0, 1], any sum. */
+static mla_status check_prob_rows(const char *name, const float *p, int64_t rows, int c, bool released) {
     for (int64_t r = 0; r < rows; r++) {
         const float *row = p + (size_t)r * c;
         double sum = 0;
         for (int j = 0; j < c; j++) {
+            if (released && !(row[j] >= 0 && row[j] <= 1))
+                return mla_error(MLA_ERR_INVALID, "%s: row %lld holds %g (released probabilities must be finite and "
+                                 "in [0, 1])", name, (long long)r, (double)row[j]);
             if (!isfinite(row[j]) || row[j] < 0)
                 return mla_error(MLA_ERR_INVALID, "%s: row %lld holds %g (probabilities must be finite and >= 0)",
                                  name, (long long)r, (double)row[j]);
             sum += row[j];
         }
-        if (fabs(sum - 1) > PROB_SUM_TOL)
+        if (!released && fabs(sum - 1) > PROB_SUM_TOL)
             return mla_error(MLA_ERR_INVALID, "%s: row %lld sums to %.6g (softmax rows must sum to 1 within 1e-3)",
                              name, (long long)r, sum);
     }
@@ -60,8 +65,8 @@ static mla_status check_outputs(const mla_mia_arrays *a) {
     if (probs) {
         if (a->classes < 2 || !a->labels)
             return mla_error(MLA_ERR_INVALID, "mia arrays: probabilities need classes >= 2 and labels");
-        s = check_prob_rows("target_probs", a->target_probs, m, a->classes);
-        if (!s && a->shadow_probs) s = check_prob_rows("shadow_probs", a->shadow_probs, km, a->classes);
+        s = check_prob_rows("target_probs", a->target_probs, m, a->classes, a->released);
+        if (!s && a->shadow_probs) s = check_prob_rows("shadow_probs", a->shadow_probs, km, a->classes, a->released);
         for (int64_t i = 0; !s && i < m; i++)
             if (a->labels[i] < 0 || a->labels[i] >= a->classes)
                 s = mla_error(MLA_ERR_INVALID, "labels: entry %lld is %d, outside 0..%d", (long long)i,

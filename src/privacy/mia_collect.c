@@ -73,9 +73,37 @@ typedef struct {
 /* The dataset of positions [from, to): data before n_data, the shadows' after. */
 static const mla_dataset *part_data(const ctx *x, int part) { return part ? x->shadow_data : x->data; }
 
-/* probs, phi and p_y of net on every position, in evaluation batches. */
-static mla_status outputs(const ctx *x, mla_net *net, float *probs, double *phi, double *py) {
+/* The seed of noise:S for the sample at position i of the model seeded `seed`. */
+static uint64_t release_seed(uint64_t seed, int i) {
+    mla_rng base;
+    mla_rng_seed(&base, seed);
+    mla_rng r = mla_rng_fork(&base, 0x52454c0000000000ULL + (uint64_t)i); /* "REL" */
+    return mla_rng_u64(&r);
+}
+
+/* Rows [i, i + b) of probs replaced by the release of their logits z (through one
+ * scratch row), then phi and p_y from the released rows: what the attacker sees. */
+static mla_status release_rows(const mla_release *rel, const float *z, float *probs, const int32_t *labels, int i,
+                               int b, int c, uint64_t seed, double *phi, double *py) {
+    float *row = mla_alloc((size_t)c, sizeof *row);
+    mla_status s = row ? MLA_OK : MLA_ERR_NOMEM;
+    for (int r = 0; !s && r < b; r++) {
+        float *p = probs + (size_t)(i + r) * c;
+        s = mla_release_apply(rel, z + (size_t)r * c, p, 1, c, release_seed(seed, i + r), row);
+        if (s) break;
+        memcpy(p, row, (size_t)c * sizeof *row);
+        phi[i + r] = mla_mia_phi_from_probs(p, c, labels[r]);
+        py[i + r] = exp(mla_mia_logpy_from_probs(p, c, labels[r]));
+    }
+    free(row);
+    return s;
+}
+
+/* probs, phi and p_y of net on every position, in evaluation batches; released as
+ * cfg->release says (seed: the model's, for noise). */
+static mla_status outputs(const ctx *x, mla_net *net, uint64_t seed, float *probs, double *phi, double *py) {
     const mia_plan *p = x->plan;
+    const mla_release *rel = mla_release_active(x->cfg->release) ? x->cfg->release : NULL;
     int c = mla_net_classes(net), batch = x->cfg->eval_batch > 0 ? x->cfg->eval_batch : 500;
     int32_t *labels = mla_alloc((size_t)batch, sizeof(int32_t));
     if (!labels) return MLA_ERR_NOMEM;
@@ -92,11 +120,12 @@ static mla_status outputs(const ctx *x, mla_net *net, float *probs, double *phi,
         if (!s) s = mla_net_forward(net, in, b, false, &logits);
         if (s) break;
         mla_softmax_rows(logits, b, c, probs + (size_t)i * c);
-        for (int r = 0; r < b; r++) {
+        for (int r = 0; !rel && r < b; r++) {
             const float *z = logits + (size_t)r * c;
             phi[i + r] = mla_mia_phi_from_logits(z, c, labels[r]);
             py[i + r] = exp(mla_mia_logpy_from_logits(z, c, labels[r]));
         }
+        if (rel) s = release_rows(rel, logits, probs, labels, i, b, c, seed, phi, py);
         i += b;
     }
     mla_net_set_keep_activations(net, keep);
@@ -197,7 +226,7 @@ static mla_status run_shadow(const ctx *x, int s, bool progress) {
     mla_status st = mia_plan_shadow_train(p, s, &idx, &n);
     if (!st) st = build(x, cfg->shadow.spec_json ? &cfg->shadow : &cfg->target, seed, &net);
     if (!st) st = train_model(x, net, x->shadow_data, idx, n, seed, progress);
-    if (!st) st = outputs(x, net, o->shadow_probs + s * m * c, o->shadow_phi + s * m, o->shadow_py + s * m);
+    if (!st) st = outputs(x, net, seed, o->shadow_probs + s * m * c, o->shadow_phi + s * m, o->shadow_py + s * m);
     if (!st && o->shadow_aug) {
         pick = mla_alloc(m, 1);
         st = pick ? shadow_aug_pick(x, s, pick) : MLA_ERR_NOMEM;
@@ -266,7 +295,7 @@ static mla_status run_target(const ctx *x, const mla_mia_inputs *in, mla_mia_col
     col->seconds_target = mla_seconds() - t;
     t = mla_seconds();
     owned_arrays *o = x->o;
-    if (!s) s = outputs(x, net, o->target_probs, o->target_phi, o->target_py);
+    if (!s) s = outputs(x, net, cfg->seed, o->target_probs, o->target_phi, o->target_py);
     if (!s && o->target_aug) {
         uint8_t *pick = mla_alloc((size_t)x->plan->m, 1);
         if (!pick) s = MLA_ERR_NOMEM;
@@ -289,7 +318,7 @@ static void fill_labels(const ctx *x) {
     }
 }
 
-static void fill_arrays(mla_mia_collected *col, owned_arrays *o, int c) {
+static void fill_arrays(mla_mia_collected *col, owned_arrays *o, int c, bool released) {
     const mia_plan *p = &o->plan;
     mla_mia_arrays *a = &col->arrays;
     a->m = p->m, a->k = p->k, a->classes = c;
@@ -300,6 +329,7 @@ static void fill_arrays(mla_mia_collected *col, owned_arrays *o, int c) {
     a->population = p->n_population ? p->population : NULL, a->n_population = p->n_population;
     a->target_aug = o->target_aug, a->shadow_aug = o->shadow_aug, a->n_aug = o->n_aug;
     a->sample_index = p->ds_index;
+    a->released = released;
     col->n_data = p->n_data;
     col->target_train_size = p->n_target_train;
 }
@@ -313,6 +343,9 @@ static mla_status check_config(const mla_mia_inputs *in, const mla_mia_audit_con
         return mla_error(MLA_ERR_INVALID, "--parallel must be 1..1024, got %d", cfg->parallel);
     if (cfg->aug_radius < 0 || cfg->aug_radius > 8)
         return mla_error(MLA_ERR_INVALID, "augmentation radius must be 0..8, got %d", cfg->aug_radius);
+    const mla_release *rel = cfg->release;
+    if (mla_release_active(rel) && rel->kind == MLA_RELEASE_TOPK && rel->k > mla_dataset_classes(in->data))
+        return mla_error(MLA_ERR_INVALID, "--release %s: K must be 1..%d", rel->text, mla_dataset_classes(in->data));
     if (cfg->train.on_epoch || cfg->train.val_idx || cfg->train.checkpoint_every || cfg->train.resume_path)
         return mla_error(MLA_ERR_INVALID, "mia: the models' training takes no validation, checkpoints or hooks");
     return MLA_OK;
@@ -343,7 +376,7 @@ mla_status mla_mia_collect(const mla_mia_inputs *in, const mla_mia_audit_config 
         mla_mia_collected_free(col);
         return s;
     }
-    fill_arrays(col, o, c);
+    fill_arrays(col, o, c, mla_release_active(cfg->release));
     *out = col;
     return MLA_OK;
 }

@@ -245,6 +245,12 @@ static mla_status load_extras(folder *f, const layout *l, bundle *b, mla_mia_arr
     mla_status s = MLA_OK;
     int64_t m1[1] = {l->m}, km[2] = {l->k, l->m}, none[1] = {0};
     if (exists(f, "shadow_fit")) s = load_mask(f, "shadow_fit", l, &b->fit);
+    if (!s && exists(f, "released")) {
+        int32_t *flag = NULL;
+        s = load_ints(f, "released", 0, none, 0, 1, &flag, NULL);
+        a->released = flag && flag[0];
+        free(flag);
+    }
     if (!s && exists(f, "sample_index")) s = load_ints(f, "sample_index", 1, m1, 0, INT32_MAX, &b->sample_index, NULL);
     if (!s && exists(f, "target_aug")) {
         int32_t *copies = NULL;
@@ -343,6 +349,8 @@ mla_status mla_mia_arrays_save(const char *dir, const mla_mia_arrays *a) {
         if (!s) s = save_i32(&f, "shadow_aug", a->shadow_aug, 2, km);
     }
     if (!s) s = save_i32(&f, "sample_index", a->sample_index, 1, m1);
+    int32_t released = a->released; /* always written: no stale flag from an earlier save */
+    if (!s) s = mla_npy_write_i32(path_of(&f, "released"), &released, 0, NULL);
     free(truth);
     return s;
 }

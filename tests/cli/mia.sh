@@ -53,6 +53,14 @@ export PYTHONPATH="$T${PYTHONPATH:+:$PYTHONPATH}"
 # The interpreter itself, resolved once: a version manager's shim costs ~0.5 s a call.
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PY=python3
 
+SAME_FIGURES_EARLY='
+import json, sys
+a = json.load(open(sys.argv[1]))["attacks"]
+b = json.load(open(sys.argv[2]))["attacks"]
+for n in a:
+    for f in ("auc", "tpr_at_fpr_0.001", "tpr_at_fpr_0.01", "n_members", "n_nonmembers", "excluded"):
+        print("ok" if n in b and a[n][f] == b[n][f] else "%s %s: live %r, re-scored %r" % (n, f, a[n][f], b.get(n, {}).get(f)))
+'
 COMMON=(--data fashion-mnist --model mlp --epochs 2 --batch-sizes 8,16 --seed 1 --threads 2)
 SPLIT4=("${COMMON[@]}" --pool 800 --shadows 2)
 
@@ -120,6 +128,46 @@ idx = [int(r[0]) for r in rows[1:]]
 print("ok" if len(set(idx)) == len(idx) and all(0 <= i < 70000 for i in idx) else "scores.csv indices not distinct dataset indices")
 ' "$T/r1/mia.json" "$T/r1/scores.csv"
 head -1 "$T/r1/roc.csv" | grep -qx "attack,threshold,fpr,tpr" && ok || bad "roc.csv header: $(head -1 "$T/r1/roc.csv")"
+
+# --- 1b. released outputs: --release label and topk:1 ---
+# Under label every model releases one-hot rows: confidence and entropy are constant (AUC
+# exactly 0.5), loss is 0 or log 1e-300 as correctness is 1 or 0 (the same AUC), and
+# topk:1 (renormalised) releases the very same rows, so the same figures.
+"$BIN" mia "${SPLIT4[@]}" --release label --json --save-arrays "$T/alab" >"$T/lab.json" 2>"$T/err" \
+  && ok || bad "--release label audit failed: $(cat "$T/err")"
+"$BIN" mia "${SPLIT4[@]}" --release topk:1 --json >"$T/top1.json" 2>"$T/err" \
+  && ok || bad "--release topk:1 audit failed: $(cat "$T/err")"
+pycheck "--release label" '
+import json, struct, sys
+d = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
+a = d["attacks"]
+for n in ("confidence", "entropy"):
+    print("ok" if a[n]["auc"] == 0.5 else "%s auc %r under label, wanted 0.5" % (n, a[n]["auc"]))
+print("ok" if a["loss"]["auc"] == a["correctness"]["auc"] else "loss auc %r != correctness auc %r" %
+      (a["loss"]["auc"], a["correctness"]["auc"]))
+gap = d["target"]["gap_accuracy"]
+print("ok" if abs(a["correctness"]["accuracy"] - (1 + gap) / 2) <= 1e-12 else "correctness vs gap")
+print("ok" if d["settings"].get("release") == "label" else "settings.release %r" % d["settings"].get("release"))
+print("ok" if t["settings"].get("release") == "topk:1" else "topk settings.release %r" % t["settings"].get("release"))
+print("ok" if t["attacks"] == a and t["target"] == d["target"] else "topk:1 figures differ from label")
+def npy(path):
+    raw = open(path, "rb").read()
+    hl = struct.unpack("<H", raw[8:10])[0]; hdr = raw[10:10 + hl].decode("latin1"); body = raw[10 + hl:]
+    fmt = {"<f4": "f", "<i4": "i", "<f8": "d"}[hdr.split("descr\x27: \x27")[1].split("\x27")[0]]
+    return struct.unpack("<%d%s" % (len(body) // struct.calcsize(fmt), fmt), body)
+p = npy(sys.argv[3] + "/target_probs.npy")
+rows = [p[i:i + 10] for i in range(0, len(p), 10)]
+print("ok" if all(sorted(r) == [0.0] * 9 + [1.0] for r in rows) else "saved target_probs are not one-hot")
+print("ok" if npy(sys.argv[3] + "/released.npy") == (1,) else "released.npy is not 1")
+' "$T/lab.json" "$T/top1.json" "$T/alab"
+"$BIN" mia --from "$T/alab" --batch-sizes 8,16 --seed 1 --threads 2 --json >"$T/flab.json" 2>"$T/err" \
+  && ok || bad "--from released arrays failed: $(cat "$T/err")"
+pycheck "--from released arrays" "$SAME_FIGURES_EARLY" "$T/lab.json" "$T/flab.json"
+expect_fail 1 "--release topk:0: K must be 1..10" "$BIN" mia "${SPLIT4[@]}" --release topk:0
+expect_fail 1 "--release topk:11: K must be 1..10" "$BIN" mia "${SPLIT4[@]}" --release topk:11
+expect_fail 1 "--release top: unknown kind (none, topk:K[:raw], round:D, label" "$BIN" mia "${SPLIT4[@]}" --release top
+expect_fail 1 "--from arrays are scored as saved" "$BIN" mia --from "$T/alab" --release label
+"$BIN" mia --help | grep -q -- "--release POLICY" && ok || bad "mia --help lacks --release"
 
 # --- 2. same seed and threads: the same bits ---
 "$BIN" mia "${SPLIT4[@]}" --out "$T/r2" >/dev/null 2>"$T/err" || bad "second split4 audit failed: $(cat "$T/err")"

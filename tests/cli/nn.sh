@@ -74,6 +74,21 @@ eacc=$(json_get "$T/eval.json" accuracy)
 size=$(stat -c %s "$T/p.npy" 2>/dev/null || echo 0)
 [ "$size" -eq $((128 + 10000 * 10 * 4)) ] && ok || bad "probs.npy has $size bytes"
 head -c 128 "$T/p.npy" | grep -q "'shape': (10000, 10)" && ok || bad "probs.npy header"
+# --release label: one-hot rows of the same shape; a bad policy fails with one line.
+"$BIN" predict --model "$T/m.safetensors" --data fashion-mnist --out "$T/pl.npy" --release label 2>"$T/err" \
+  || bad "predict --release label failed: $(cat "$T/err")"
+python3 -c '
+import struct, sys
+raw = open(sys.argv[1], "rb").read()
+body = raw[10 + struct.unpack("<H", raw[8:10])[0]:]
+v = struct.unpack("<%df" % (len(body) // 4), body)
+rows = [v[i:i + 10] for i in range(0, len(v), 10)]
+sys.exit(0 if len(rows) == 10000 and all(sorted(r) == [0.0] * 9 + [1.0] for r in rows) else 1)
+' "$T/pl.npy" && ok || bad "predict --release label did not write one-hot rows"
+"$BIN" predict --model "$T/m.safetensors" --data fashion-mnist --out "$T/pn.npy" --release noise:1 --seed 4 2>"$T/err" \
+  && "$BIN" predict --model "$T/m.safetensors" --data fashion-mnist --out "$T/pn2.npy" --release noise:1 --seed 4 2>"$T/err" \
+  && cmp -s "$T/pn.npy" "$T/pn2.npy" && ok || bad "predict --release noise:1 --seed 4 is not reproducible"
+"$BIN" predict --help | grep -q -- "--release POLICY" && ok || bad "predict --help lacks --release"
 
 # Same seed and threads: the same bits.
 "$BIN" train --data fashion-mnist --model mlp --epochs 5 --batch 32 --subset 600 --seed 3 --threads 2 \
@@ -148,6 +163,8 @@ expect_fail 1 "layer 0 (dense)" "$BIN" train --data fashion-mnist --model-spec "
 mkdir -p "$T/cifar"
 expect_fail 1 "cifar" "$BIN" eval --model "$T/m.safetensors" --data "cifar10:$T/cifar"
 expect_fail 1 "--out is required" "$BIN" predict --model "$T/m.safetensors" --data fashion-mnist
+expect_fail 1 "--release topk:0: K must be 1..10" "$BIN" predict --model "$T/m.safetensors" --data fashion-mnist \
+  --out "$T/pbad.npy" --release topk:0
 expect_fail 2 "unknown command" "$BIN" frobnicate
 
 echo "$pass passed, $fail failed"

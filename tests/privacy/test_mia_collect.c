@@ -8,8 +8,10 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mlaudit/mia.h"
 
@@ -203,6 +205,120 @@ static void test_bad_configs_refused(void **state) {
     mla_dataset_free(ds);
 }
 
+/* ---- released outputs (mla_mia_audit_config.release) ---- */
+
+static int argmax3(const float *row) {
+    int best = 0;
+    for (int j = 1; j < 3; j++)
+        if (row[j] > row[best]) best = j;
+    return best;
+}
+
+/* Under `label` every model's rows are the one-hot of the plain run's argmax (the same
+ * seeds train the same models), phi and p_y come from the released rows, and the arrays
+ * say they are released. */
+static void test_release_label(void **state) {
+    (void)state;
+    mla_dataset *ds = tiny_data(400, 7);
+    mla_mia_inputs in = {.data = ds};
+    mla_mia_audit_config cfg = tiny_config(MLA_MIA_SPLIT4, 2);
+    mla_mia_collected *plain, *rel;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &plain), MLA_OK);
+    mla_release label;
+    assert_int_equal(mla_release_parse("label", 3, &label), MLA_OK);
+    cfg.release = &label;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &rel), MLA_OK);
+    const mla_mia_arrays *a = &rel->arrays, *b = &plain->arrays;
+    assert_true(a->released);
+    assert_false(b->released);
+    for (int64_t r = 0; r < (int64_t)(a->k + 1) * a->m; r++) {
+        bool target = r < a->m;
+        const float *got = target ? a->target_probs + r * 3 : a->shadow_probs + (r - a->m) * 3;
+        const float *soft = target ? b->target_probs + r * 3 : b->shadow_probs + (r - b->m) * 3;
+        for (int j = 0; j < 3; j++) assert_true(got[j] == (j == argmax3(soft) ? 1.0f : 0.0f));
+        double phi = target ? a->target_phi[r] : a->shadow_phi[r - a->m];
+        double py = target ? a->target_py[r] : a->shadow_py[r - a->m];
+        int y = a->labels[r % a->m];
+        assert_true(phi == mla_mia_phi_from_probs(got, 3, y));
+        assert_true(py == exp(mla_mia_logpy_from_probs(got, 3, y)));
+    }
+    /* the attacks accept the released arrays; confidence sees 1 everywhere */
+    mla_mia_config mc = mla_mia_defaults();
+    mc.attacks = "loss,confidence";
+    mla_mia_result *res;
+    assert_int_equal(mla_mia_attack_arrays(a, &mc, &res), MLA_OK);
+    assert_true(mla_mia_result_find(res, "confidence")->summary.auc == 0.5);
+    mla_mia_result_free(res);
+    mla_mia_collected_free(plain);
+    mla_mia_collected_free(rel);
+    mla_dataset_free(ds);
+}
+
+/* noise draws per model and per sample from the seeds: the same run gives the same bits. */
+static void test_release_noise_reproducible(void **state) {
+    (void)state;
+    mla_dataset *ds = tiny_data(200, 8);
+    mla_mia_inputs in = {.data = ds};
+    mla_mia_audit_config cfg = tiny_config(MLA_MIA_SPLIT4, 2);
+    mla_release noise;
+    assert_int_equal(mla_release_parse("noise:1", 3, &noise), MLA_OK);
+    cfg.release = &noise;
+    mla_mia_collected *one, *two;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &one), MLA_OK);
+    assert_int_equal(mla_mia_collect(&in, &cfg, &two), MLA_OK);
+    size_t rows = (size_t)one->arrays.m;
+    assert_memory_equal(one->arrays.target_probs, two->arrays.target_probs, rows * 3 * sizeof(float));
+    assert_memory_equal(one->arrays.shadow_probs, two->arrays.shadow_probs, 2 * rows * 3 * sizeof(float));
+    check_probs(&one->arrays); /* noisy softmax rows still sum to 1 */
+    mla_mia_collected_free(one);
+    mla_mia_collected_free(two);
+    /* topk:K beyond the data's classes is refused before any training */
+    mla_release top = {.kind = MLA_RELEASE_TOPK, .k = 4, .renormalise = true, .text = "topk:4"};
+    cfg.release = &top;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &one), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "--release topk:4: K must be 1..3"));
+    mla_dataset_free(ds);
+}
+
+/* Released rows need not sum to 1: refused as softmax rows, accepted as released ones,
+ * and the flag survives a save and a load. */
+static void test_released_arrays_round_trip(void **state) {
+    (void)state;
+    const float probs[6] = {1, 1, 0, 0, 0, 0.5f}; /* round:0 of (0.5, 0.5), of (0.3, 0.3, 0.4)... */
+    int32_t labels[2] = {0, 2};
+    int8_t truth[2] = {1, 0};
+    mla_mia_arrays a = {.m = 2, .k = 0, .classes = 3, .target_probs = probs, .labels = labels, .truth = truth};
+    char dir[] = "/tmp/mla_release_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(mla_mia_arrays_save(dir, &a), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "softmax rows must sum to 1"));
+    a.released = true;
+    assert_int_equal(mla_mia_arrays_save(dir, &a), MLA_OK);
+    mla_mia_loaded *l;
+    assert_int_equal(mla_mia_arrays_load(dir, &l), MLA_OK);
+    assert_true(l->arrays.released);
+    assert_memory_equal(l->arrays.target_probs, probs, sizeof probs);
+    mla_mia_loaded_free(l);
+    const float over[6] = {1.5f, 0, 0, 0, 0, 1}; /* entries above 1 are refused even so */
+    a.target_probs = over;
+    assert_int_equal(mla_mia_arrays_save(dir, &a), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "released probabilities must be finite and in [0, 1]"));
+    a.target_probs = probs, a.released = false;
+    const float soft[6] = {0.5f, 0.5f, 0, 0.25f, 0.25f, 0.5f};
+    a.target_probs = soft;
+    assert_int_equal(mla_mia_arrays_save(dir, &a), MLA_OK); /* released.npy rewritten as 0 */
+    assert_int_equal(mla_mia_arrays_load(dir, &l), MLA_OK);
+    assert_false(l->arrays.released);
+    mla_mia_loaded_free(l);
+    const char *names[] = {"target_probs", "labels", "target_in", "released"};
+    char path[128];
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s.npy", dir, names[i]);
+        assert_int_equal(remove(path), 0);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
@@ -212,6 +328,9 @@ int main(void) {
         cmocka_unit_test(test_parallel_matches_one_thread),
         cmocka_unit_test(test_own_target_balanced_and_checked),
         cmocka_unit_test(test_bad_configs_refused),
+        cmocka_unit_test(test_release_label),
+        cmocka_unit_test(test_release_noise_reproducible),
+        cmocka_unit_test(test_released_arrays_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
