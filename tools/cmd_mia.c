@@ -125,9 +125,9 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
         {"release", CLI_STR, &a->release, 0, 0, NULL},
     };
     int n = 30;
-    n += train_flags_opts(&a->tf, 0, opts + n);
-    static char usage[sizeof mia_usage_head + 4096];
-    snprintf(usage, sizeof usage, "%s%s", mia_usage_head, train_flags_usage(0));
+    n += train_flags_opts(&a->tf, TRAIN_FLAGS_DP, opts + n);
+    static char usage[sizeof mia_usage_head + 8192];
+    snprintf(usage, sizeof usage, "%s%s", mia_usage_head, train_flags_usage(TRAIN_FLAGS_DP));
     cli_parse("mia", usage, argc, argv, opts, n);
 }
 
@@ -147,6 +147,8 @@ static void check_args(mia_args *a) {
         if (!a->members || !a->nonmembers) cli_die("mia: --target needs --members and --nonmembers");
         if (a->tf.model_seen || a->tf.spec_file_seen)
             cli_die("mia: --target is the model to audit; give the shadows' architecture with --shadow-model");
+        if (train_flags_dp_on(&a->tf))
+            cli_die("mia: DP-SGD shadows for an own --target are not supported yet (DP applies to a target mia trains)");
         return;
     }
     if (a->members || a->nonmembers || a->shadow_pool) cli_die("mia: --members, --nonmembers and --shadow-pool go with --target");
@@ -286,7 +288,27 @@ typedef struct {
     int32_t *members, *nonmembers, *shadow_pool;
     char *shadow_spec, *target_spec;
     mla_release release;
+    train_dp dp_plan;            /* with --dp-*: the target's plan (no hook of its own) */
+    mla_dpsgd_config dp;         /* what every model's hook starts from */
 } audit_inputs;
+
+/* How many images the protocol's target trains on (for DP-SGD's q and delta). */
+static int planned_target_size(const mia_args *a, int n_data) {
+    if (!strcmp(a->protocol, "lira")) {
+        int pool = a->pool ? (int)a->pool : n_data / 2;
+        return (pool - pool % 2) / 2;
+    }
+    return (a->pool ? (int)a->pool : n_data) / 4;
+}
+
+/* DP-SGD for the target and every shadow, planned for the target's training set. */
+static void dp_config(mia_args *a, audit_inputs *in, mla_mia_audit_config *cfg) {
+    int n = planned_target_size(a, mla_dataset_count(in->data));
+    if (n < 1 || !train_flags_dp_plan("mia", &a->tf, n, &in->dp_plan)) return;
+    in->dp = (mla_dpsgd_config){in->dp_plan.clip, in->dp_plan.sigma, in->dp_plan.sampling, (int)a->tf.batch,
+                                (uint64_t)a->tf.seed};
+    cfg->dp = &in->dp;
+}
 
 /* Fills the shadows' training flags from the target's record where not given. */
 static void own_target(mia_args *a, audit_inputs *in, mla_mia_inputs *mi, mla_mia_audit_config *cfg) {
@@ -314,6 +336,7 @@ static mla_mia_audit_config audit_config(mia_args *a, audit_inputs *in, mla_mia_
     if (a->target) own_target(a, in, mi, &cfg);
     else cli_check(mla_mia_protocol_parse(a->protocol, &cfg.protocol));
     cfg.train = train_flags_config("mia", &a->tf);
+    if (!a->target) dp_config(a, in, &cfg);
     cfg.train.stop = cli_stop_flag();
     if (!a->target) {
         cli_check(mla_spec_resolve(a->tf.model ? a->tf.model : a->tf.spec_file, &in->target_spec));
@@ -364,11 +387,14 @@ static void split_losses(const mla_mia_arrays *arr, double **mem, int64_t *nm, d
     }
 }
 
-static char *settings_json(const mia_args *a) {
+/* The audit's settings for mia.json; dp (taken over, may be NULL) is the target's
+ * DP-SGD accounting. */
+static char *settings_json(const mia_args *a, cJSON *dp) {
     char *training = a->from ? NULL : train_flags_to_json(&a->tf, a->data);
     cJSON *o = training ? cJSON_Parse(training) : cJSON_CreateObject();
     free(training);
     if (!o) cli_die("out of memory");
+    if (dp) cJSON_AddItemToObject(o, "dp", dp);
     cJSON_AddStringToObject(o, "attacks", a->attacks);
     cJSON_AddStringToObject(o, "batch_sizes", a->batch_sizes);
     cJSON_AddStringToObject(o, "attack_model", a->attack_model);
@@ -412,12 +438,24 @@ static void print_table(const mla_mia_result *r) {
     }
 }
 
+static void print_dp(const cJSON *dp) {
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(dp, "epsilon");
+    double delta = cJSON_GetObjectItemCaseSensitive(dp, "delta")->valuedouble;
+    double sigma = cJSON_GetObjectItemCaseSensitive(dp, "sigma")->valuedouble;
+    double steps = cJSON_GetObjectItemCaseSensitive(dp, "steps")->valuedouble;
+    if (cJSON_IsNumber(eps))
+        printf("target trained with DP-SGD: epsilon %.4g at delta %g (sigma %.4g, %.0f steps)\n", eps->valuedouble, delta,
+               sigma, steps);
+    else printf("target trained with DP-SGD clipping but no noise: no privacy guarantee (%.0f steps)\n", steps);
+}
+
 static void write_outputs(const mia_args *a, const mla_mia_arrays *arr, const mla_mia_result *r,
-                          mla_mia_report_info *info) {
+                          mla_mia_report_info *info, cJSON *dp) {
     double *mem, *non;
     split_losses(arr, &mem, &info->n_member_loss, &non, &info->n_nonmember_loss);
     info->member_loss = mem, info->nonmember_loss = non;
-    char *settings = settings_json(a);
+    if (dp && !a->json) print_dp(dp);
+    char *settings = settings_json(a, dp);
     info->settings_json = settings;
     if (a->out) {
         make_dir_for(a->out);
@@ -448,7 +486,7 @@ static int audit_from(mia_args *a, const mla_mia_config *mc, double start) {
                                 .threads = mla_get_threads(), .seconds_target = NAN, .seconds_shadows = NAN,
                                 .seconds_attacks = r->seconds_attacks};
     info.seconds_total = mla_seconds() - start;
-    write_outputs(a, &loaded->arrays, r, &info);
+    write_outputs(a, &loaded->arrays, r, &info, NULL);
     mla_mia_result_free(r);
     mla_mia_loaded_free(loaded);
     return 0;
@@ -493,7 +531,8 @@ int cmd_mia(int argc, char **argv) {
     if (a.target) snprintf(shadow_name, sizeof shadow_name, "%s", mla_net_name(in.target));
     if (!info.shadow_model) info.shadow_model = info.target_model;
     info.seconds_total = mla_seconds() - start;
-    write_outputs(&a, &col->arrays, r, &info);
+    write_outputs(&a, &col->arrays, r, &info,
+                  cfg.dp ? train_dp_epsilon_json(&in.dp_plan, col->target_dp_steps) : NULL);
     mla_mia_result_free(r);
     mla_mia_collected_free(col);
     free_inputs(&in);

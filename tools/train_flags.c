@@ -368,8 +368,7 @@ static double default_delta(int n) {
     return d < 1e-5 ? d : 1e-5;
 }
 
-bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, mla_train_config *cfg,
-                    train_dp *out) {
+bool train_flags_dp_plan(const char *cmd, train_flags *f, int n, train_dp *out) {
     *out = (train_dp){0};
     if (!train_flags_dp_on(f)) return false;
     cli_check(mla_dpsgd_sampling_parse(f->dp_sampling, &out->sampling));
@@ -386,15 +385,20 @@ bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, 
         cli_check(mla_error_prefix(mla_dp_sigma_for(out->q, f->dp_epsilon, out->planned_steps, out->delta,
                                                     MLA_DP_ORDERS_TF, 0.01, &out->sigma),
                                    "%s: --dp-epsilon %g", cmd, f->dp_epsilon));
-    mla_dpsgd_config dc = {out->clip, out->sigma, out->sampling, (int)f->batch, (uint64_t)f->seed};
-    cli_check(mla_dpsgd_create(&dc, net, n, &out->dp));
-    cfg->hook = mla_dpsgd_hook(out->dp);
     f->dp_sigma = out->sigma, f->dp_delta = out->delta, f->dp_clip = out->clip;
     return true;
 }
 
-cJSON *train_dp_json(const train_dp *dp) {
-    long steps = mla_dpsgd_state_of(dp->dp)->steps;
+bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, mla_train_config *cfg,
+                    train_dp *out) {
+    if (!train_flags_dp_plan(cmd, f, n, out)) return false;
+    mla_dpsgd_config dc = {out->clip, out->sigma, out->sampling, (int)f->batch, (uint64_t)f->seed};
+    cli_check(mla_dpsgd_create(&dc, net, n, &out->dp));
+    cfg->hook = mla_dpsgd_hook(out->dp);
+    return true;
+}
+
+cJSON *train_dp_epsilon_json(const train_dp *dp, long steps) {
     mla_dp_epsilon e = {0, 0, 0, 0};
     bool noisy = dp->sigma > 0;
     if (noisy && mla_dp_epsilon_of(dp->q, dp->sigma, steps, dp->delta, MLA_DP_ORDERS_TF, &e)) noisy = false;
@@ -417,6 +421,8 @@ cJSON *train_dp_json(const train_dp *dp) {
     cJSON_AddStringToObject(o, "sampling", mla_dpsgd_sampling_name(dp->sampling));
     return o;
 }
+
+cJSON *train_dp_json(const train_dp *dp) { return train_dp_epsilon_json(dp, mla_dpsgd_state_of(dp->dp)->steps); }
 
 void train_dp_free(train_dp *dp) {
     mla_dpsgd_free(dp->dp);

@@ -138,6 +138,11 @@ typedef struct {
  * record). Returns false and changes nothing when DP is off. */
 bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, mla_train_config *cfg,
                     train_dp *out);
+/* The same plan (delta, q, planned steps, sigma) without creating a hook (out->dp stays
+ * NULL): for commands that train several models, each with a hook of its own. */
+bool train_flags_dp_plan(const char *cmd, train_flags *f, int n, train_dp *out);
+/* The accounting of a plan after `steps` noisy steps, as train_dp_json's object. */
+cJSON *train_dp_epsilon_json(const train_dp *dp, long steps);
 /* The accounting after training, as the "dp" object of the JSON report: epsilon,
  * epsilon_classic, order, delta, sigma, clip, q, steps (taken), sampling; epsilon
  * null without noise. NULL when out of memory. */

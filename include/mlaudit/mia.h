@@ -31,6 +31,7 @@
 #include "mlaudit/core.h"
 #include "mlaudit/data.h"
 #include "mlaudit/nn.h"
+#include "mlaudit/dpsgd.h"
 #include "mlaudit/release.h"
 #include "mlaudit/scoring.h"
 #include "mlaudit/train.h"
@@ -368,6 +369,10 @@ typedef struct {
     bool aug_flips;                /* and horizontal flips */
     int aug_shadow_samples;        /* per shadow, fit samples scored for its threshold (0: 2000) */
     int eval_batch;                /* evaluation batch (0: 500) */
+    /* DP-SGD for the target and every shadow (NULL: plain training). Each model gets a
+     * hook of its own whose seed is the model's seed (batch = train.batch); the target's
+     * noisy steps and sampling rate come back in mla_mia_collected for the accountant. */
+    const mla_dpsgd_config *dp;
     /* What the models release to the attacker (NULL or none: the full softmax). When
      * active, the target's and every shadow's probability rows are the released rows
      * (the attacker knows the API, so its shadows are released the same way), and phi
@@ -413,6 +418,8 @@ typedef struct {
     int n_data;                    /* samples 0..n_data-1 of the arrays come from data,
                                       the rest from shadow_data */
     double seconds_target, seconds_shadows, seconds_outputs;
+    long target_dp_steps;          /* with cfg->dp: the target's noisy steps (0 otherwise) */
+    double target_dp_q;            /* and its sampling rate */
     int target_train_size;
     void *owned;                   /* private */
 } mla_mia_collected;

@@ -192,16 +192,30 @@ static mla_status build(const ctx *x, const mla_mia_model *mm, uint64_t seed, ml
     return s;
 }
 
+/* Trains one model (with a DP-SGD hook of its own when cfg->dp is set); its DP steps
+ * and sampling rate through *dp_steps / *dp_q when not NULL. */
 static mla_status train_model(const ctx *x, mla_net *net, const mla_dataset *ds, const int32_t *idx, int n,
-                              uint64_t seed, bool progress) {
+                              uint64_t seed, bool progress, long *dp_steps, double *dp_q) {
     mla_train_config tc = x->cfg->train;
     tc.seed = seed;
     tc.on_batch = progress ? x->cfg->on_batch : NULL;
     tc.on_epoch = NULL;
     tc.user = x->cfg->user;
     tc.stop = x->cfg->stop;
+    mla_dpsgd *dp = NULL;
+    mla_status s = MLA_OK;
+    if (x->cfg->dp) {
+        mla_dpsgd_config dc = *x->cfg->dp;
+        dc.seed = seed, dc.batch = tc.batch;
+        s = mla_dpsgd_create(&dc, net, n, &dp);
+        if (!s) tc.hook = mla_dpsgd_hook(dp);
+    }
     mla_train_stats st;
-    return mla_train(net, ds, idx, n, &tc, &st);
+    if (!s) s = mla_train(net, ds, idx, n, &tc, &st);
+    if (!s && dp && dp_steps) *dp_steps = mla_dpsgd_state_of(dp)->steps;
+    if (!s && dp && dp_q) *dp_q = mla_dpsgd_rate(dp);
+    mla_dpsgd_free(dp);
+    return s;
 }
 
 static mla_status save_shadow(const ctx *x, const mla_net *net, int s) {
@@ -225,7 +239,7 @@ static mla_status run_shadow(const ctx *x, int s, bool progress) {
     uint64_t seed = model_seed(cfg->seed, s + 1);
     mla_status st = mia_plan_shadow_train(p, s, &idx, &n);
     if (!st) st = build(x, cfg->shadow.spec_json ? &cfg->shadow : &cfg->target, seed, &net);
-    if (!st) st = train_model(x, net, x->shadow_data, idx, n, seed, progress);
+    if (!st) st = train_model(x, net, x->shadow_data, idx, n, seed, progress, NULL, NULL);
     if (!st) st = outputs(x, net, seed, o->shadow_probs + s * m * c, o->shadow_phi + s * m, o->shadow_py + s * m);
     if (!st && o->shadow_aug) {
         pick = mla_alloc(m, 1);
@@ -288,7 +302,8 @@ static mla_status run_target(const ctx *x, const mla_mia_inputs *in, mla_mia_col
     double t = mla_seconds();
     if (!net) {
         s = build(x, &cfg->target, cfg->seed, &net);
-        if (!s) s = train_model(x, net, x->data, x->plan->target_train, x->plan->n_target_train, cfg->seed, true);
+        if (!s) s = train_model(x, net, x->data, x->plan->target_train, x->plan->n_target_train, cfg->seed, true,
+                                &col->target_dp_steps, &col->target_dp_q);
     } else {
         s = mla_check_compatible(net, x->data);
     }
@@ -346,7 +361,8 @@ static mla_status check_config(const mla_mia_inputs *in, const mla_mia_audit_con
     const mla_release *rel = cfg->release;
     if (mla_release_active(rel) && rel->kind == MLA_RELEASE_TOPK && rel->k > mla_dataset_classes(in->data))
         return mla_error(MLA_ERR_INVALID, "--release %s: K must be 1..%d", rel->text, mla_dataset_classes(in->data));
-    if (cfg->train.on_epoch || cfg->train.val_idx || cfg->train.checkpoint_every || cfg->train.resume_path)
+    if (cfg->train.on_epoch || cfg->train.val_idx || cfg->train.checkpoint_every || cfg->train.resume_path ||
+        cfg->train.hook)
         return mla_error(MLA_ERR_INVALID, "mia: the models' training takes no validation, checkpoints or hooks");
     return MLA_OK;
 }

@@ -445,6 +445,21 @@ mkdir "$T/bad2"
 expect_fail 1 "target_phi.npy" "$BIN" mia --from "$T/b_trunc" --out "$T/bad2"
 [ -e "$T/bad2/mia.json" ] && bad "a failed --from left mia.json" || ok
 
+# --- 7b. DP-SGD for the target and its shadows: the target's epsilon in mia.json ---
+"$BIN" mia "${SPLIT4[@]}" --dp-clip 1 --dp-sigma 1 --json >"$T/dp.json" 2>"$T/err" \
+  && ok || bad "mia with DP-SGD failed: $(cat "$T/err")"
+pycheck "mia DP-SGD accounting" '
+import json, sys
+d = json.load(open(sys.argv[1]))["settings"]["dp"]
+print("ok" if d["sigma"] == 1 and d["clip"] == 1 and d["sampling"] == "poisson" else "dp settings %r" % d)
+print("ok" if d["q"] == 128 / 200 and d["steps"] > 0 else "q %r steps %r (200 training images, batch 128)" % (d["q"], d["steps"]))
+print("ok" if isinstance(d["epsilon"], float) and d["epsilon"] > 0 else "epsilon %r" % d["epsilon"])
+' "$T/dp.json"
+expect_fail 1 "batchnorm" "$BIN" mia --data fashion-mnist --model resnet20 --pool 800 --epochs 1 --shadows 2 \
+  --dp-sigma 1 --threads 2
+expect_fail 1 "not supported yet" "$BIN" mia --data fashion-mnist --target "$T/nonexistent.safetensors" \
+  --members "$T/x" --nonmembers "$T/y" --dp-sigma 1
+
 # --- 8. the report renders ---
 if command -v chromium >/dev/null; then
   bash "$SRC/scripts/check_report.sh" "$T/r1/report.html" random correctness loss shadow_sample lira_offline \
