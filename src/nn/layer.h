@@ -25,6 +25,12 @@ typedef struct {
     bool param_grads;    /* false when frozen: skip parameter gradients */
     bool keep_all;       /* write outputs no pass reads (mla_layer.output_optional) too */
     mla_rng *rng;
+    /* Per-sample norms pass (mla_net_per_sample_grad_norms), when not NULL: a backward
+     * adds to sq_norms[s] the squared norm of sample s's gradient of the layer's own
+     * parameters (s counts from the batch's sample 0) and accumulates nothing into grads.
+     * Ops whose mla_op.ghost_norms is false are run for them by mla_seq_backward, one
+     * sample at a time into grads (then a scratch vector), and must not see this set. */
+    double *sq_norms;
 } mla_ctx;
 
 /* A named parameter tensor of a layer, located in the flat vector. */
@@ -58,6 +64,9 @@ typedef struct {
     /* Optional: after y/dy/cache are sized for n samples, size op-private memory
      * and set l->work_floats (shared scratch) for a batch of n. */
     mla_status (*reserve)(mla_layer *l, int n);
+    /* backward honours ctx->sq_norms (adds per-sample squared parameter-gradient norms
+     * without forming the batch's gradient); ops with no parameters need not. */
+    bool ghost_norms;
 } mla_op;
 
 struct mla_layer {

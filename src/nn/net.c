@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn/layer.h"
+#include "nn/reduce.h"
 
 struct mla_net {
     char *spec;
@@ -255,6 +256,26 @@ void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx) {
     }
 }
 
+/* The per-sample norms pass for a layer whose op has no formula (mla_op.ghost_norms
+ * false): one single-sample backward per sample into the layer's part of ctx->grads
+ * (a scratch vector in that pass), then the input gradient with no parameter
+ * gradients. Batch norm in evaluation mode, depthwise and transposed convs, se. */
+static void backward_per_sample(mla_layer *l, const float *x, const float *dy, float *dx, int n0, int n,
+                                mla_ctx *ctx) {
+    mla_ctx one = *ctx;
+    one.sq_norms = NULL;
+    one.param_grads = true;
+    float *g = ctx->grads + l->param_off; /* the layer's trainable tensors, contiguous */
+    for (int s = n0; s < n0 + n; s++) {
+        memset(g, 0, l->n_trainable * sizeof(float));
+        l->op->backward(l, x, l->y, dy, NULL, s, 1, &one);
+        ctx->sq_norms[s] += mla_plane_sumsq(g, l->n_trainable);
+    }
+    if (!dx) return;
+    one.param_grads = false;
+    l->op->backward(l, x, l->y, dy, dx, n0, n, &one);
+}
+
 /* dy is the gradient of the sequence's output (the last layer's dy buffer, or for an
  * empty sequence the gradient to pass straight through to dx). */
 void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, int n0, int n, mla_ctx *ctx) {
@@ -272,7 +293,11 @@ void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, 
         if (l->fused_into_prev) continue;
         const float *lx = i > 0 ? seq->layers[i - 1].y : x;
         float *ldx = i > stop ? seq->layers[i - 1].dy : dx;
-        l->op->backward(l, lx, l->y, i == seq->n - 1 ? dy : l->dy, ldx, n0, n, ctx);
+        const float *ldy = i == seq->n - 1 ? dy : l->dy;
+        if (ctx->sq_norms && l->n_trainable && !l->op->ghost_norms)
+            backward_per_sample(l, lx, ldy, ldx, n0, n, ctx);
+        else
+            l->op->backward(l, lx, l->y, ldy, ldx, n0, n, ctx);
     }
 }
 
@@ -456,7 +481,7 @@ static mla_status net_reserve(mla_net *net, int n) {
 }
 
 static mla_ctx net_ctx(mla_net *net, bool train) {
-    mla_ctx ctx = {net->params, net->grads, net->work, train, !net->frozen, net->keep_activations, &net->rng};
+    mla_ctx ctx = {net->params, net->grads, net->work, train, !net->frozen, net->keep_activations, &net->rng, NULL};
     return ctx;
 }
 
@@ -504,6 +529,10 @@ static bool seq_used_batch_stats(const mla_seq *seq) {
     return false;
 }
 
+/* One batched backward in which each layer adds its share of every sample's squared
+ * norm (mla_ctx.sq_norms): dense and conv2d from their input and output gradient
+ * (ghost clipping), other layers with parameters sample by sample. Parameter gradients
+ * of the fallback go to a scratch vector, so the net's are untouched. */
 mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float *norms) {
     if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "per-sample gradients without a forward pass");
     if (seq_used_batch_stats(&net->seq))
@@ -511,18 +540,20 @@ mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float 
                          "per-sample gradients are undefined after a training-mode batch norm pass (samples are "
                          "not independent); run the forward pass in evaluation mode");
     float *scratch = mla_alloc_aligned(net->n_trainable ? net->n_trainable : 1, sizeof(float));
-    if (!scratch) return MLA_ERR_NOMEM;
+    double *sq = mla_alloc((size_t)net->n, sizeof(double));
+    if (!scratch || !sq) {
+        free(scratch);
+        free(sq);
+        return MLA_ERR_NOMEM;
+    }
     mla_ctx ctx = net_ctx(net, true);
     ctx.grads = scratch;
     ctx.param_grads = true;
-    for (int i = 0; i < net->n; i++) {
-        memset(scratch, 0, net->n_trainable * sizeof(float));
-        mla_seq_backward(&net->seq, net->input, dout, NULL, i, 1, &ctx);
-        double sum = 0;
-        for (size_t k = 0; k < net->n_trainable; k++) sum += (double)scratch[k] * scratch[k];
-        norms[i] = (float)sqrt(sum);
-    }
+    ctx.sq_norms = sq;
+    mla_seq_backward(&net->seq, net->input, dout, NULL, 0, net->n, &ctx);
+    for (int i = 0; i < net->n; i++) norms[i] = (float)sqrt(sq[i]);
     free(scratch);
+    free(sq);
     return MLA_OK;
 }
 

@@ -7,6 +7,7 @@
 #include "nn/blas.h"
 #include "nn/gemm.h"
 #include "nn/layer.h"
+#include "nn/reduce.h"
 
 static mla_status dense_parse(mla_layer *l, const cJSON *j, int classes) {
     static const char *const keys[] = {"units", "bias", NULL};
@@ -117,13 +118,29 @@ static void dense_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx
     mla_sgemm(false, true, n, out, in, 1.0f, x, in, w, in, l->bias ? 1.0f : 0.0f, y, out);
 }
 
+/* The per-sample norms pass: sample s's weight gradient is the outer product
+ * dy_s x_s^T, so ||dW_s||_F^2 = ||dy_s||^2 ||x_s||^2, and ||db_s||^2 = ||dy_s||^2:
+ * one pass over x and dy, no gradient formed. x and dy start at sample n0. */
+static void dense_sq_norms(const mla_layer *l, const float *x, const float *dy, int n0, int n, double *sq) {
+    int in = mla_shape_size(l->in), out = l->units;
+    double b = l->bias ? 1.0 : 0.0;
+#pragma omp parallel for schedule(static) if ((long)n * (in + out) > MLA_PAR_MIN)
+    for (int s = 0; s < n; s++) {
+        double gx = mla_plane_sumsq(x + (size_t)s * in, (size_t)in);
+        double gy = mla_plane_sumsq(dy + (size_t)s * out, (size_t)out);
+        sq[n0 + s] += gy * (gx + b);
+    }
+}
+
 static void dense_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                            mla_ctx *ctx) {
     (void)y;
     int in = mla_shape_size(l->in), out = l->units;
     x += (size_t)n0 * in;
     dy += (size_t)n0 * out;
-    if (ctx->param_grads) {
+    if (ctx->sq_norms)
+        dense_sq_norms(l, x, dy, n0, n, ctx->sq_norms);
+    else if (ctx->param_grads) {
         float *dw = mla_layer_tensor(l, ctx->grads, 0);
 #if defined(__AVX512F__)
         if (dense_weight_grad_on_kernels(l, n))
@@ -150,4 +167,4 @@ static void dense_backward(mla_layer *l, const float *x, const float *y, const f
 }
 
 const mla_op mla_op_dense = {"dense",        dense_parse,    dense_setup, dense_init, dense_forward,
-                             dense_backward, NULL, dense_reserve};
+                             dense_backward, NULL, dense_reserve, true};

@@ -161,7 +161,7 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve};
+const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve, false};
 
 /* ---- dropout ---- */
 
@@ -206,4 +206,4 @@ static void dropout_backward(mla_layer *l, const float *x, const float *y, const
 }
 
 const mla_op mla_op_dropout = {"dropout", dropout_parse, dropout_setup, NULL, dropout_forward, dropout_backward, NULL,
-                               NULL};
+                               NULL, false};

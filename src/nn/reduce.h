@@ -36,6 +36,16 @@ static inline double mla_plane_sq_dev(const float *restrict x, size_t len, float
     return mla_lanes_fold(acc);
 }
 
+/* sum x^2 over x[0..len) */
+static inline double mla_plane_sumsq(const float *restrict x, size_t len) {
+    float acc[MLA_LANES] = {0};
+    size_t q = 0;
+    for (; q + MLA_LANES <= len; q += MLA_LANES)
+        for (int k = 0; k < MLA_LANES; k++) acc[k] += x[q + k] * x[q + k];
+    for (; q < len; q++) acc[q % MLA_LANES] += x[q] * x[q];
+    return mla_lanes_fold(acc);
+}
+
 /* The mean of x[0..len) and the sum of squared deviations from it (two passes, the
  * second about the float-rounded mean, as batch norm computes them). */
 static inline void mla_plane_mean_m2(const float *restrict x, size_t len, double *mean, double *m2) {

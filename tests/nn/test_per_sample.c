@@ -1,0 +1,156 @@
+/* mla_net_per_sample_grad_norms (one batched backward, ghost norms for dense and
+ * conv2d, sample-by-sample for other layers with parameters) against a reference
+ * built from the public API: one forward and backward per sample, the norm of the
+ * gradient buffer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlaudit/core.h"
+#include "mlaudit/nn.h"
+
+enum { N = 19, CLASSES = 10 }; /* odd, above 16: the dense kernels' and the conv's thread splits */
+
+static const mla_shape fmnist = {1, 28, 28};
+
+static void random_fill(float *x, size_t n, uint64_t seed, double scale) {
+    mla_rng r;
+    mla_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(scale * (2 * mla_rng_uniform(&r) - 1));
+}
+
+/* The old implementation, through the public API: norms[i] = ||gradient of sample i
+ * alone||, with dout's row i as its output gradient (evaluation-mode forwards). */
+static void reference_norms(mla_net *net, const float *x, const float *dout, int n, double *norms) {
+    size_t in = (size_t)mla_shape_size(mla_net_input_shape(net));
+    size_t out = (size_t)mla_shape_size(mla_net_output_shape(net));
+    const float *y;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(mla_net_forward(net, x + (size_t)i * in, 1, false, &y), MLA_OK);
+        mla_net_zero_grads(net);
+        assert_int_equal(mla_net_backward(net, dout + (size_t)i * out, NULL), MLA_OK);
+        double sq = 0;
+        const float *g = mla_net_grads(net);
+        for (size_t k = 0; k < mla_net_trainable_count(net); k++) sq += (double)g[k] * g[k];
+        norms[i] = sqrt(sq);
+    }
+}
+
+/* Builds spec on 1x28x28 inputs, runs the batched norms (with keep-activations as
+ * given) on random inputs and output gradients, checks the gradient buffer is left as
+ * it was and the norms match the reference to 1e-4 relative. */
+static void check_spec(const char *spec, bool keep, uint64_t seed) {
+    mla_net *net;
+    if (mla_net_create(spec, fmnist, CLASSES, seed, &net)) fail_msg("%s", mla_last_error());
+    mla_net_set_keep_activations(net, keep);
+    size_t in = (size_t)mla_shape_size(fmnist), nt = mla_net_trainable_count(net);
+    float *x = malloc(N * in * sizeof(float)), *dout = malloc(N * CLASSES * sizeof(float));
+    float *before = malloc(nt * sizeof(float)), norms[N];
+    double ref[N];
+    random_fill(x, N * in, seed + 1, 1.0);
+    random_fill(dout, N * CLASSES, seed + 2, 0.5);
+    random_fill(before, nt, seed + 3, 1.0);
+    memcpy(mla_net_grads(net), before, nt * sizeof(float));
+    const float *y;
+    assert_int_equal(mla_net_forward(net, x, N, false, &y), MLA_OK);
+    assert_int_equal(mla_net_per_sample_grad_norms(net, dout, norms), MLA_OK);
+    assert_memory_equal(mla_net_grads(net), before, nt * sizeof(float));
+    reference_norms(net, x, dout, N, ref);
+    for (int i = 0; i < N; i++) {
+        if (!(fabs(norms[i] - ref[i]) <= 1e-4 * ref[i] + 1e-7))
+            fail_msg("sample %d: batched %.9g, reference %.9g", i, norms[i], ref[i]);
+        assert_true(ref[i] > 0);
+    }
+    free(x);
+    free(dout);
+    free(before);
+    mla_net_free(net);
+}
+
+static void check_preset(const char *name) {
+    const char *spec = mla_preset_spec(name);
+    assert_non_null(spec);
+    check_spec(spec, true, 11);
+    check_spec(spec, false, 12); /* the fused conv -> relu -> pool paths without kept activations */
+}
+
+static void test_mlp(void **state) {
+    (void)state;
+    check_preset("mlp");
+}
+
+static void test_cnn(void **state) {
+    (void)state;
+    check_preset("cnn");
+}
+
+static void test_lenet5(void **state) {
+    (void)state;
+    check_preset("lenet5");
+}
+
+/* Strided and padded convs, a pointwise conv, no bias, inside residual blocks (identity
+ * and projection shortcuts). */
+static void test_residual(void **state) {
+    (void)state;
+    static const char spec[] =
+        "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"stride\": 2, \"pad\": 1},"
+        " {\"type\": \"relu\"},"
+        " {\"type\": \"residual\", \"body\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1},"
+        "   {\"type\": \"relu\"}, {\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1, \"bias\": false}]},"
+        " {\"type\": \"relu\"},"
+        " {\"type\": \"residual\", \"body\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"stride\": 2,"
+        "   \"pad\": 1}, {\"type\": \"relu\"}, {\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"pad\": 1}],"
+        "   \"shortcut\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 1, \"stride\": 2}]},"
+        " {\"type\": \"conv2d\", \"filters\": 32, \"kernel\": 1}, {\"type\": \"relu\"},"
+        " {\"type\": \"gap\"}, {\"type\": \"dense\", \"units\": \"classes\", \"bias\": false}]}";
+    check_spec(spec, true, 21);
+    check_spec(spec, false, 22);
+}
+
+/* Layers without a formula (batch norm in evaluation mode, depthwise and transposed
+ * convs, squeeze-and-excitation) go sample by sample inside the batched pass. */
+static void test_fallback_layers(void **state) {
+    (void)state;
+    static const char spec[] =
+        "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"stride\": 2},"
+        " {\"type\": \"batchnorm\"}, {\"type\": \"relu\"},"
+        " {\"type\": \"dwconv2d\", \"kernel\": 3, \"pad\": 1},"
+        " {\"type\": \"se\", \"units\": 4},"
+        " {\"type\": \"convt2d\", \"filters\": 4, \"kernel\": 2, \"stride\": 2},"
+        " {\"type\": \"tanh\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    check_spec(spec, true, 31);
+}
+
+/* Same input, same thread count: the same bits, call after call. */
+static void test_repeatable(void **state) {
+    (void)state;
+    mla_net *net;
+    assert_int_equal(mla_net_create(mla_preset_spec("cnn"), fmnist, CLASSES, 5, &net), MLA_OK);
+    size_t in = (size_t)mla_shape_size(fmnist);
+    float *x = malloc(N * in * sizeof(float)), dout[N * CLASSES], a[N], b[N];
+    random_fill(x, N * in, 6, 1.0);
+    random_fill(dout, N * CLASSES, 7, 1.0);
+    const float *y;
+    assert_int_equal(mla_net_forward(net, x, N, false, &y), MLA_OK);
+    assert_int_equal(mla_net_per_sample_grad_norms(net, dout, a), MLA_OK);
+    assert_int_equal(mla_net_per_sample_grad_norms(net, dout, b), MLA_OK);
+    assert_memory_equal(a, b, sizeof a);
+    free(x);
+    mla_net_free(net);
+}
+
+int main(void) {
+    mla_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mlp),      cmocka_unit_test(test_cnn),
+        cmocka_unit_test(test_lenet5),   cmocka_unit_test(test_residual),
+        cmocka_unit_test(test_fallback_layers), cmocka_unit_test(test_repeatable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
