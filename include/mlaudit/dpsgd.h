@@ -48,7 +48,7 @@ mla_dpsgd_config mla_dpsgd_defaults(void);
  * run with the same bits (mla_dpsgd_state gives it; write it back in place). */
 typedef struct {
     mla_rng sampling;   /* Poisson draws */
-    mla_rng noise;      /* Gaussian noise */
+    mla_rng noise;      /* Gaussian noise: the root of the per-step, per-chunk streams */
     long steps;         /* noisy steps taken so far (the accountant's T) */
 } mla_dpsgd_state;
 
