@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: every bench/bench_*.sh, each printing its own side-by-side table
-# (bench_mia.sh with ARCH=mlp; BENCH_MIA_CNN=1 adds its cnn run, some 16 minutes for the peer alone).
+# (bench_mia.sh with ARCH=mlp; BENCH_MIA_CNN=1 adds its cnn run, some 16 minutes for the peer alone;
+# bench_dpsgd.sh's cnn DP-SGD comparison over 10 epochs takes 35-45 minutes on 2 cores).
 # Usage: bench/run.sh PATH/TO/mlaudit
 set -euo pipefail
 BIN=$(realpath "$1")
