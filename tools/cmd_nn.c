@@ -59,12 +59,17 @@ static const char *train_usage(void) {
         "  --checkpoint-every N  write it every N epochs (default 1 when --checkpoint is given)\n"
         "  --resume PATH       continue an interrupted run from its checkpoint; with the same\n"
         "                      flags, seed and threads it ends with the same bits as an\n"
-        "                      uninterrupted run. Ctrl-C / SIGTERM stop after the current batch.\n"
+        "                      uninterrupted run (DP-SGD runs too: the checkpoint keeps the\n"
+        "                      sampling and noise state, and epsilon counts every noisy step).\n"
+        "                      Ctrl-C / SIGTERM stop after the current batch.\n"
         "\n"
         "Output:\n"
         "  --out FILE          save the trained model (.safetensors, written atomically); its\n"
         "                      metadata \"mlaudit.training\" records the training flags as JSON\n"
-        "  --plots DIR         evaluate the test set after every epoch and write history.csv,\n"
+        "                      (with DP-SGD also \"dp_result\": the epsilon, delta, sigma, q and\n"
+        "                      steps achieved)\n"
+        "  --plots DIR         evaluate the test set after every epoch and write history.csv\n"
+        "                      (with DP-SGD its epsilon column holds epsilon after each epoch),\n"
         "                      learning_curve.png, accuracy_curve.png, confusion.png and\n"
         "                      test_samples.png into DIR (evaluation time is not counted in\n"
         "                      train_seconds)\n"
@@ -107,8 +112,6 @@ static void parse_train(train_args *a, int argc, char **argv) {
     train_flags_check("train", &a->f);
     if (a->checkpoint_every && !a->checkpoint) cli_die("train: --checkpoint-every needs --checkpoint PATH");
     if (a->checkpoint && !a->checkpoint_every) a->checkpoint_every = 1;
-    if (train_flags_dp_on(&a->f) && (a->checkpoint || a->resume))
-        cli_die("train: DP-SGD runs cannot be checkpointed or resumed yet (its sampling and noise state is not saved)");
 }
 
 static mla_train_config train_config(const train_args *a) {
@@ -122,7 +125,7 @@ static mla_train_config train_config(const train_args *a) {
 
 /* Saves the net to a->out with the dataset's name and the training record. */
 static void save_model(const train_args *a, const mla_net *net, const mla_dataset *tr) {
-    char *training = train_flags_to_json(&a->f, mla_dataset_name(tr));
+    char *training = train_flags_to_json_dp(&a->f, mla_dataset_name(tr), &a->dp);
     if (!training) cli_die("out of memory");
     mla_meta meta[] = {{"dataset", mla_dataset_name(tr)}, {"mlaudit.training", training}};
     mla_status s = mla_net_save(net, a->out, meta, 2);
@@ -215,6 +218,7 @@ int cmd_train(int argc, char **argv) {
     cli_progress bar;
     train_history hist;
     train_history_init(&hist, cfg.epochs, a.plots ? te : NULL, &bar);
+    if (a.dp.dp) hist.dp = &a.dp;
     cli_progress_start(&bar, "train", (long)cfg.epochs * n_train);
     cfg.on_batch = progress_cb;
     cfg.on_epoch = train_history_epoch;

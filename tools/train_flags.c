@@ -284,13 +284,29 @@ static bool add_field(cJSON *o, const train_flags *f, const field *d, double lr,
     return false;
 }
 
-char *train_flags_to_json(const train_flags *f, const char *dataset) {
+char *train_flags_to_json(const train_flags *f, const char *dataset) { return train_flags_to_json_dp(f, dataset, NULL); }
+
+/* train_dp_json's object without the keys the record holds already (clip, sampling). */
+static cJSON *dp_result_json(const train_dp *dp) {
+    cJSON *o = train_dp_json(dp);
+    if (!o) return NULL;
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "clip");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "sampling");
+    return o;
+}
+
+char *train_flags_to_json_dp(const train_flags *f, const char *dataset, const train_dp *dp) {
     cJSON *o = cJSON_CreateObject();
     bool ok = o && (!dataset || cJSON_AddStringToObject(o, "dataset", dataset));
     double lr, momentum;
     effective_opt(f, &lr, &momentum);
     for (int i = 0; ok && i < N_FIELDS; i++)
         if (FIELDS[i].key) ok = add_field(o, f, &FIELDS[i], lr, momentum);
+    if (ok && dp && dp->dp) {
+        cJSON *r = dp_result_json(dp);
+        ok = r && cJSON_AddItemToObject(o, "dp_result", r);
+        if (!ok) cJSON_Delete(r);
+    }
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;
@@ -420,6 +436,12 @@ cJSON *train_dp_epsilon_json(const train_dp *dp, long steps) {
     cJSON_AddNumberToObject(o, "steps", (double)steps);
     cJSON_AddStringToObject(o, "sampling", mla_dpsgd_sampling_name(dp->sampling));
     return o;
+}
+
+double train_dp_epsilon(const train_dp *dp, long steps) {
+    mla_dp_epsilon e;
+    if (!(dp->sigma > 0)) return INFINITY;
+    return mla_dp_epsilon_of(dp->q, dp->sigma, steps, dp->delta, MLA_DP_ORDERS_TF, &e) ? NAN : e.epsilon;
 }
 
 cJSON *train_dp_json(const train_dp *dp) { return train_dp_epsilon_json(dp, mla_dpsgd_state_of(dp->dp)->steps); }

@@ -108,6 +108,12 @@ int32_t *train_flags_hold_out(const train_flags *f, int32_t **idx, int *n, int *
  * augment, mixup, label_smoothing, val_fraction, early_stop. --threads is not
  * recorded. Returns NULL when out of memory; the caller frees the string. */
 char *train_flags_to_json(const train_flags *f, const char *dataset);
+struct train_dp;
+/* train_flags_to_json plus, when dp is not NULL and holds a hook, a "dp_result"
+ * object with what the run achieved: epsilon, epsilon_classic, order (null without
+ * noise), delta, sigma, q, steps (the noisy steps taken). train_flags_from_json
+ * ignores it. */
+char *train_flags_to_json_dp(const train_flags *f, const char *dataset, const struct train_dp *dp);
 /* Fills from `json` (train_flags_to_json's form) every field whose *_seen is
  * false, and marks it seen; "model" / "model_spec" apply only when neither was
  * set. Unknown keys (dataset included) are ignored. Returns MLA_ERR_FORMAT naming
@@ -123,7 +129,7 @@ mla_status train_flags_from_json(train_flags *f, const char *json);
 bool train_flags_dp_on(const train_flags *f);
 
 /* A DP-SGD run's hook and its accounting settings. */
-typedef struct {
+typedef struct train_dp {
     mla_dpsgd *dp;
     double clip, sigma, delta, q;
     long planned_steps;        /* epochs * ceil(n / batch) */
@@ -143,6 +149,9 @@ bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, 
 bool train_flags_dp_plan(const char *cmd, train_flags *f, int n, train_dp *out);
 /* The accounting of a plan after `steps` noisy steps, as train_dp_json's object. */
 cJSON *train_dp_epsilon_json(const train_dp *dp, long steps);
+/* The (improved) epsilon of the plan after `steps` noisy steps (TF Privacy's orders,
+ * the plan's delta); INFINITY without noise. */
+double train_dp_epsilon(const train_dp *dp, long steps);
 /* The accounting after training, as the "dp" object of the JSON report: epsilon,
  * epsilon_classic, order, delta, sigma, clip, q, steps (taken), sampling; epsilon
  * null without noise. NULL when out of memory. */

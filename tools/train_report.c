@@ -8,14 +8,16 @@
 #include <sys/stat.h>
 
 #include "mlaudit/plot.h"
+#include "train_flags.h"
 
 void train_history_init(train_history *h, int epochs, const mla_dataset *test, cli_progress *bar) {
     memset(h, 0, sizeof *h);
     h->bar = bar;
     h->test = test;
     h->epochs = epochs;
-    double **cols[5] = {&h->train_loss, &h->val_loss, &h->val_accuracy, &h->test_loss, &h->test_accuracy};
-    for (int i = 0; i < 5; i++) {
+    double **cols[6] = {&h->train_loss, &h->val_loss, &h->val_accuracy, &h->test_loss, &h->test_accuracy,
+                        &h->epsilon};
+    for (int i = 0; i < 6; i++) {
         *cols[i] = malloc((size_t)epochs * sizeof(double));
         if (!*cols[i]) cli_die("out of memory");
         for (int e = 0; e < epochs; e++) (*cols[i])[e] = NAN;
@@ -28,6 +30,7 @@ void train_history_free(train_history *h) {
     free(h->val_accuracy);
     free(h->test_loss);
     free(h->test_accuracy);
+    free(h->epsilon);
 }
 
 mla_status train_history_epoch(void *user, const mla_epoch_stats *es, mla_net *net) {
@@ -37,6 +40,7 @@ mla_status train_history_epoch(void *user, const mla_epoch_stats *es, mla_net *n
     h->val_loss[e] = es->val_loss;
     h->val_accuracy[e] = es->val_accuracy;
     h->done = e + 1;
+    if (h->dp) h->epsilon[e] = train_dp_epsilon(h->dp, mla_dpsgd_state_of(h->dp->dp)->steps);
     if (!h->test) return MLA_OK;
     mla_eval_result r;
     mla_status s = mla_evaluate(net, h->test, NULL, mla_dataset_count(h->test), 500, &r, NULL, NULL);
@@ -62,12 +66,15 @@ void make_dir(const char *dir) {
 static void join(char *buf, size_t size, const char *dir, const char *name) { snprintf(buf, size, "%s/%s", dir, name); }
 
 static void write_history_csv(const char *dir, const train_history *h) {
-    char path[4200], *text = malloc((size_t)h->done * 160 + 96);
+    char path[4200], *text = malloc((size_t)h->done * 200 + 96);
     if (!text) cli_die("out of memory");
-    size_t len = (size_t)sprintf(text, "epoch,train_loss,val_loss,val_accuracy,test_loss,test_accuracy\n");
-    for (int e = 0; e < h->done; e++)
-        len += (size_t)sprintf(text + len, "%d,%.6f,%.6f,%.6f,%.6f,%.6f\n", e + 1, h->train_loss[e], h->val_loss[e],
+    size_t len = (size_t)sprintf(text, "epoch,train_loss,val_loss,val_accuracy,test_loss,test_accuracy,epsilon\n");
+    for (int e = 0; e < h->done; e++) {
+        len += (size_t)sprintf(text + len, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,", e + 1, h->train_loss[e], h->val_loss[e],
                                h->val_accuracy[e], h->test_loss[e], h->test_accuracy[e]);
+        double eps = h->epsilon[e]; /* empty without DP (or for epochs before a resume) */
+        len += (size_t)(isnan(eps) ? sprintf(text + len, "\n") : sprintf(text + len, "%.6f\n", eps));
+    }
     join(path, sizeof path, dir, "history.csv");
     cli_check(mla_write_file_atomic(path, text, len));
     free(text);

@@ -11,6 +11,8 @@ typedef struct {
     const mla_dataset *test;  /* evaluated after every epoch when not NULL */
     int epochs, done;
     double *train_loss, *val_loss, *val_accuracy, *test_loss, *test_accuracy;
+    double *epsilon;          /* after each epoch's noisy steps; NaN without dp */
+    const struct train_dp *dp; /* NULL (train_history_init's) unless the run uses DP-SGD */
     int checkpoint_every;
     const char *checkpoint_path;
 } train_history;
@@ -22,7 +24,8 @@ mla_status train_history_epoch(void *user, const mla_epoch_stats *es, mla_net *n
 /* Makes dir (and parents) if missing; dies with a one-line error otherwise. */
 void make_dir(const char *dir);
 
-/* Writes history.csv (epoch, train/val/test loss and accuracy), learning_curve.png, accuracy_curve.png, confusion.png and
+/* Writes history.csv (epoch, train/val/test loss and accuracy, epsilon: empty without
+ * DP-SGD, inf without noise), learning_curve.png, accuracy_curve.png, confusion.png and
  * test_samples.png into dir. pred holds the test-set predictions. */
 void write_train_plots(const char *dir, const train_history *h, const mla_dataset *test, const int32_t *pred,
                        int classes);

@@ -60,7 +60,10 @@ typedef struct mla_dpsgd mla_dpsgd;
  * mla_train passes it. */
 mla_status mla_dpsgd_create(const mla_dpsgd_config *cfg, const mla_net *net, int n, mla_dpsgd **out);
 void mla_dpsgd_free(mla_dpsgd *dp);
-/* The hook to put in mla_train_config.hook (borrowed, valid until mla_dpsgd_free). */
+/* The hook to put in mla_train_config.hook (borrowed, valid until mla_dpsgd_free).
+ * It keeps state in checkpoints (state_kind "dpsgd-1": mla_dpsgd_state plus the
+ * clip, sigma, sampling, batch, seed and rate it belongs to); resuming with other
+ * DP settings fails naming both. */
 const mla_train_hook *mla_dpsgd_hook(mla_dpsgd *dp);
 /* The sampling rate q = min(1, batch / n) (also reported for SHUFFLE). */
 double mla_dpsgd_rate(const mla_dpsgd *dp);

@@ -67,15 +67,30 @@ typedef struct {
  * An empty batch (n_out = 0) still takes a step: no forward, loss or backward; the
  * gradients hook sees n = 0 and an all-zero gradient buffer, then the optimizer steps
  * (DP-SGD's noise-only step). Batches larger than cfg->batch are fine (buffers grow).
- * The hook's own state (random streams, counters) is not in checkpoints: a hook with
- * state must save and restore it itself. Training with the same hook state, seed and
- * thread count gives the same bits. */
+ * Training with the same hook state, seed and thread count gives the same bits.
+ *
+ * Hook state in checkpoints: a hook whose state changes as it runs (random streams,
+ * counters) sets state_kind, state_size, state_save and state_load; mla_train then
+ * writes that state into every checkpoint (tensor "hook_state", metadata "hook_state"
+ * = state_kind) and restores it on resume. state_kind names the hook and its layout
+ * ("dpsgd-1"): resume refuses a checkpoint whose kind differs, one without hook state
+ * for a hook that keeps some, and one with hook state for a run whose hook keeps none
+ * (or that has no hook). state_size gives the bytes state_save writes into buf (the
+ * same size for the whole run); state_load gets the saved bytes (size as written) and
+ * fails with MLA_ERR_INVALID when they do not fit (another layout, or settings that
+ * differ from the hook's: the message says which). Without state_kind (NULL) the hook
+ * keeps no state and checkpoints are as they are without a hook. */
 typedef struct mla_train_hook {
     void *user; /* passed to every callback */
     mla_status (*batch)(void *user, long step, const int32_t *pool, int n_pool, const int32_t *batch, int n,
                         int32_t *out, int *n_out);
     mla_status (*output_grads)(void *user, mla_net *net, float *dlogits, int n, int classes);
     mla_status (*gradients)(void *user, mla_net *net, int n);
+    /* Optional: the hook's state in checkpoints (all four set, or state_kind NULL). */
+    const char *state_kind;
+    size_t (*state_size)(void *user);
+    mla_status (*state_save)(void *user, void *buf);
+    mla_status (*state_load)(void *user, const void *buf, size_t size);
 } mla_train_hook;
 
 typedef struct {

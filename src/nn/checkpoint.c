@@ -1,5 +1,9 @@
 /* Training checkpoints: a .safetensors file with the parameters, the optimizer's
- * state, the random streams and the early-stopping record, written atomically. */
+ * state, the random streams, the early-stopping record and a training hook's own
+ * state (when it keeps any), written atomically. The format stays
+ * "mlaudit-checkpoint-1": a run whose hook keeps no state writes the same file as
+ * before; the hook state is one more tensor ("hook_state", U8) named by one more
+ * metadata entry ("hook_state": the hook's state_kind). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +51,24 @@ void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, cons
     if (cfg->hook && len < size) snprintf(buf + len, size - len, " hook=1");
 }
 
+/* The hook's state as a byte buffer (caller frees *buf), or *buf NULL when it keeps none. */
+static mla_status hook_state_save(const mla_train_hook *hook, unsigned char **buf, size_t *size) {
+    *buf = NULL;
+    *size = 0;
+    if (!hook || !hook->state_kind) return MLA_OK;
+    if (!hook->state_size || !hook->state_save || !hook->state_load)
+        return mla_error(MLA_ERR_INVALID, "training hook '%s' keeps state but lacks a state callback",
+                         hook->state_kind);
+    *size = hook->state_size(hook->user);
+    *buf = malloc(*size ? *size : 1);
+    if (!*buf) return MLA_ERR_NOMEM;
+    mla_status s = hook->state_save(hook->user, *buf);
+    if (s) free(*buf), *buf = NULL;
+    return s;
+}
+
 mla_status mla_checkpoint_save(const char *path, mla_net *net, mla_optimizer *opt, const mla_train_state *st,
-                               const char *fingerprint) {
+                               const mla_train_hook *hook, const char *fingerprint) {
     int64_t rngs[N_RNG][6];
     rng_pack(&st->shuffle, rngs[0]);
     rng_pack(&st->augment, rngs[1]);
@@ -56,17 +76,48 @@ mla_status mla_checkpoint_save(const char *path, mla_net *net, mla_optimizer *op
     rng_pack(mla_net_rng(net), rngs[3]);
     int64_t counters[4] = {st->next_epoch, mla_optimizer_steps(opt), st->best_epoch, st->bad_epochs};
     double best_loss = st->best_loss;
-    mla_st_tensor t[6] = {
+    unsigned char *hs;
+    size_t hs_size;
+    mla_status s = hook_state_save(hook, &hs, &hs_size);
+    if (s) return mla_error_prefix(s, "checkpoint");
+    mla_st_tensor t[7] = {
         {"params", MLA_ST_F32, 1, {(int64_t)mla_net_param_count(net)}, mla_net_params(net)},
         {"optimizer", MLA_ST_F32, 1, {(int64_t)mla_optimizer_state_size(opt)}, mla_optimizer_state(opt)},
         {"rng", MLA_ST_I64, 2, {N_RNG, 6}, rngs},
         {"counters", MLA_ST_I64, 1, {4}, counters},
         {"best_loss", MLA_ST_F64, 1, {1}, &best_loss},
-        {"best_params", MLA_ST_F32, 1, {(int64_t)mla_net_param_count(net)}, st->best_params},
     };
-    mla_st_meta meta[] = {{"format", CHECKPOINT_FORMAT}, {"fingerprint", fingerprint}, {"spec", mla_net_spec(net)}};
-    mla_status s = mla_st_write(path, t, st->best_params ? 6 : 5, meta, 3);
+    int nt = 5;
+    if (st->best_params)
+        t[nt++] = (mla_st_tensor){"best_params", MLA_ST_F32, 1, {(int64_t)mla_net_param_count(net)}, st->best_params};
+    if (hs) t[nt++] = (mla_st_tensor){"hook_state", MLA_ST_U8, 1, {(int64_t)hs_size}, hs};
+    mla_st_meta meta[] = {{"format", CHECKPOINT_FORMAT}, {"fingerprint", fingerprint}, {"spec", mla_net_spec(net)},
+                          {"hook_state", hs ? hook->state_kind : ""}};
+    s = mla_st_write(path, t, nt, meta, hs ? 4 : 3);
+    free(hs);
     return s ? mla_error_prefix(s, "checkpoint") : MLA_OK;
+}
+
+/* Checks that the checkpoint's hook state (metadata "hook_state", NULL: none) suits
+ * this run's hook, with a message that says which side lacks it. */
+static mla_status check_hook_kind(const char *path, const char *have, const mla_train_hook *hook) {
+    const char *want = hook ? hook->state_kind : NULL;
+    if (want && !have)
+        return mla_error(MLA_ERR_INVALID,
+                         "%s: this run's training hook keeps state (%s) but the checkpoint holds none: it was "
+                         "written by a run without that hook (e.g. without DP-SGD); resume with the settings it "
+                         "was written with",
+                         path, want);
+    if (!want && have)
+        return mla_error(MLA_ERR_INVALID,
+                         "%s: the checkpoint holds training-hook state (%s) but this run has no hook that keeps "
+                         "it: it was written by a run with that hook (e.g. with DP-SGD); resume with the settings "
+                         "it was written with",
+                         path, have);
+    if (want && strcmp(want, have))
+        return mla_error(MLA_ERR_INVALID, "%s: the checkpoint holds training-hook state '%s' but this run's hook keeps '%s'",
+                         path, have, want);
+    return MLA_OK;
 }
 
 /* The tensor called name with the given dtype and element count, or an error. */
@@ -82,7 +133,7 @@ static mla_status expect(const mla_st_file *f, const char *path, const char *nam
 }
 
 mla_status mla_checkpoint_load(const char *path, mla_net *net, mla_optimizer *opt, mla_train_state *st,
-                               const char *fingerprint) {
+                               const mla_train_hook *hook, const char *fingerprint) {
     mla_st_file *f;
     mla_status s = mla_st_read(path, &f);
     if (s) return s;
@@ -90,6 +141,11 @@ mla_status mla_checkpoint_load(const char *path, mla_net *net, mla_optimizer *op
     if (!format || strcmp(format, CHECKPOINT_FORMAT)) {
         mla_st_free(f);
         return mla_error(MLA_ERR_FORMAT, "%s: not an mlaudit checkpoint", path);
+    }
+    s = check_hook_kind(path, mla_st_meta_get(f, "hook_state"), hook);
+    if (s) {
+        mla_st_free(f);
+        return s;
     }
     if (!fp || strcmp(fp, fingerprint)) {
         mla_st_free(f);
@@ -106,6 +162,9 @@ mla_status mla_checkpoint_load(const char *path, mla_net *net, mla_optimizer *op
     if (!s) s = expect(f, path, "counters", MLA_ST_I64, 4, &counters);
     if (!s) s = expect(f, path, "best_loss", MLA_ST_F64, 1, &best_loss);
     if (!s && st->best_params) s = expect(f, path, "best_params", MLA_ST_F32, np, &best);
+    const mla_st_tensor *hs = hook && hook->state_kind ? mla_st_find(f, "hook_state") : NULL;
+    if (!s && hook && hook->state_kind && (!hs || hs->dtype != MLA_ST_U8 || hs->ndim != 1))
+        s = mla_error(MLA_ERR_FORMAT, "%s: checkpoint tensor 'hook_state' is missing or malformed", path);
     if (!s) {
         int64_t rngs[N_RNG][6], c[4];
         memcpy(rngs, rng->data, sizeof rngs);
@@ -123,6 +182,10 @@ mla_status mla_checkpoint_load(const char *path, mla_net *net, mla_optimizer *op
         st->best_epoch = (int)c[2];
         st->bad_epochs = (int)c[3];
         if (c[0] < 0 || c[1] < 0) s = mla_error(MLA_ERR_FORMAT, "%s: checkpoint counters are corrupt", path);
+    }
+    if (!s && hs) {
+        s = hook->state_load(hook->user, hs->data, (size_t)hs->shape[0]);
+        if (s) s = mla_error_prefix(s, "%s", path);
     }
     mla_st_free(f);
     return s;

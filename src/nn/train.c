@@ -232,7 +232,7 @@ static mla_status epoch_loop(mla_net *net, mla_optimizer *opt, const mla_dataset
         s = after_epoch(net, ds, cfg, st, &es);
         if (!s && cfg->on_epoch) s = cfg->on_epoch(cfg->user, &es, net);
         if (!s && cfg->checkpoint_every > 0 && st->next_epoch % cfg->checkpoint_every == 0)
-            s = mla_checkpoint_save(cfg->checkpoint_path, net, opt, st, fp);
+            s = mla_checkpoint_save(cfg->checkpoint_path, net, opt, st, cfg->hook, fp);
         *outside += mla_seconds() - t0;
         if (cfg->patience > 0 && st->bad_epochs >= cfg->patience) {
             stats->stopped_early = true;
@@ -261,7 +261,7 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
         if (!st.best_params) s = MLA_ERR_NOMEM;
     }
     if (!s) s = mla_optimizer_create(&cfg->opt, net, &opt);
-    if (!s && cfg->resume_path) s = mla_checkpoint_load(cfg->resume_path, net, opt, &st, fp);
+    if (!s && cfg->resume_path) s = mla_checkpoint_load(cfg->resume_path, net, opt, &st, cfg->hook, fp);
     if (!s) mla_net_zero_grads(net);
     bool keep = mla_net_keep_activations(net); /* training reads no activations */
     mla_net_set_keep_activations(net, false);

@@ -32,10 +32,12 @@ typedef struct {
 /* A string that identifies a run's settings and data; resume refuses a mismatch. */
 void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, const int32_t *idx, int n, char *buf,
                            size_t size);
+/* hook (may be NULL): its state goes into the checkpoint when it keeps any. */
 mla_status mla_checkpoint_save(const char *path, mla_net *net, mla_optimizer *opt, const mla_train_state *st,
-                               const char *fingerprint);
-/* Restores net, opt and st from path after checking the fingerprint. */
+                               const mla_train_hook *hook, const char *fingerprint);
+/* Restores net, opt, st and the hook's state from path after checking that the hook
+ * state kinds agree (train.h) and the fingerprint. */
 mla_status mla_checkpoint_load(const char *path, mla_net *net, mla_optimizer *opt, mla_train_state *st,
-                               const char *fingerprint);
+                               const mla_train_hook *hook, const char *fingerprint);
 
 #endif

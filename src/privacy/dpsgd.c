@@ -125,6 +125,81 @@ static mla_status check_config(const mla_dpsgd_config *cfg, int n) {
     return MLA_OK;
 }
 
+/* ---- the state in checkpoints (train.h's hook state) ---- */
+
+/* 20 int64 words: a tag, the sampling and noise streams (6 words each), the steps,
+ * then the settings the state belongs to (clip, sigma, sampling, batch, seed, q). */
+enum { STATE_WORDS = 20 };
+static const int64_t STATE_TAG = 0x6470736764000001LL; /* "dpsgd", layout 1 */
+
+static void rng_put(const mla_rng *r, int64_t *w) {
+    memcpy(w, r->s, 4 * sizeof(int64_t));
+    w[4] = r->has_spare;
+    memcpy(&w[5], &r->spare, 8);
+}
+
+static void rng_get(const int64_t *w, mla_rng *r) {
+    memcpy(r->s, w, 4 * sizeof(int64_t));
+    r->has_spare = (int)w[4];
+    memcpy(&r->spare, &w[5], 8);
+}
+
+static int64_t bits_of(double x) {
+    int64_t b;
+    memcpy(&b, &x, 8);
+    return b;
+}
+
+/* The settings part of the state (words 14..19). */
+static void settings_put(const mla_dpsgd *dp, int64_t *w) {
+    w[0] = bits_of(dp->cfg.clip);
+    w[1] = bits_of(dp->cfg.sigma);
+    w[2] = dp->cfg.sampling;
+    w[3] = dp->cfg.batch;
+    w[4] = (int64_t)dp->cfg.seed;
+    w[5] = bits_of(dp->q);
+}
+
+static size_t state_size(void *user) {
+    (void)user;
+    return STATE_WORDS * sizeof(int64_t);
+}
+
+static mla_status state_save(void *user, void *buf) {
+    const mla_dpsgd *dp = user;
+    int64_t w[STATE_WORDS];
+    w[0] = STATE_TAG;
+    rng_put(&dp->st.sampling, w + 1);
+    rng_put(&dp->st.noise, w + 7);
+    w[13] = dp->st.steps;
+    settings_put(dp, w + 14);
+    memcpy(buf, w, sizeof w);
+    return MLA_OK;
+}
+
+static mla_status state_load(void *user, const void *buf, size_t size) {
+    mla_dpsgd *dp = user;
+    int64_t w[STATE_WORDS], mine[6];
+    if (size != sizeof w) return mla_error(MLA_ERR_INVALID, "DP-SGD state has %zu bytes, not %zu", size, sizeof w);
+    memcpy(w, buf, sizeof w);
+    if (w[0] != STATE_TAG || w[13] < 0) return mla_error(MLA_ERR_INVALID, "DP-SGD state is not of this version or corrupt");
+    settings_put(dp, mine);
+    if (memcmp(mine, w + 14, sizeof mine)) {
+        double clip, sigma, q;
+        memcpy(&clip, &w[14], 8), memcpy(&sigma, &w[15], 8), memcpy(&q, &w[19], 8);
+        return mla_error(MLA_ERR_INVALID,
+                         "DP-SGD state was written with clip %g, sigma %.9g, %s sampling, batch %lld, seed %lld, "
+                         "q %.9g; this run has clip %g, sigma %.9g, %s sampling, batch %d, seed %llu, q %.9g",
+                         clip, sigma, mla_dpsgd_sampling_name((mla_dpsgd_sampling)w[16]), (long long)w[17],
+                         (long long)w[18], q, dp->cfg.clip, dp->cfg.sigma, mla_dpsgd_sampling_name(dp->cfg.sampling),
+                         dp->cfg.batch, (unsigned long long)dp->cfg.seed, dp->q);
+    }
+    rng_get(w + 1, &dp->st.sampling);
+    rng_get(w + 7, &dp->st.noise);
+    dp->st.steps = (long)w[13];
+    return MLA_OK;
+}
+
 mla_status mla_dpsgd_create(const mla_dpsgd_config *cfg, const mla_net *net, int n, mla_dpsgd **out) {
     *out = NULL;
     mla_status s = check_config(cfg, n);
@@ -140,7 +215,14 @@ mla_status mla_dpsgd_create(const mla_dpsgd_config *cfg, const mla_net *net, int
     /* streams of their own: mla_train's forks of the same seed use small ids */
     dp->st.sampling = mla_rng_fork(&root, 0x6470736764000001ULL);
     dp->st.noise = mla_rng_fork(&root, 0x6470736764000002ULL);
-    dp->hook = (mla_train_hook){dp, cfg->sampling == MLA_DPSGD_POISSON ? poisson_batch : NULL, clip_rows, add_noise};
+    dp->hook = (mla_train_hook){.user = dp,
+                                .batch = cfg->sampling == MLA_DPSGD_POISSON ? poisson_batch : NULL,
+                                .output_grads = clip_rows,
+                                .gradients = add_noise,
+                                .state_kind = "dpsgd-1",
+                                .state_size = state_size,
+                                .state_save = state_save,
+                                .state_load = state_load};
     *out = dp;
     return MLA_OK;
 }

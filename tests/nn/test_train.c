@@ -315,7 +315,7 @@ static void test_hook_output_grads_and_gradients(void **state) {
     float *before = malloc(np * sizeof(float));
     memcpy(before, mla_net_params(net), np * sizeof(float));
     hook_log log = {.zero_rows = true};
-    mla_train_hook hook = {&log, NULL, zero_rows, NULL};
+    mla_train_hook hook = {.user = &log, .output_grads = zero_rows};
     mla_train_config cfg = sgd_config();
     cfg.hook = &hook;
     mla_train_stats st;
@@ -337,7 +337,7 @@ static void test_hook_batch(void **state) {
     mla_dataset *ds = make_data();
     mla_net *hooked = make_net(5), *alone = make_net(5);
     hook_log log = {.fixed = 4};
-    mla_train_hook hook = {&log, fixed_batch, NULL, NULL};
+    mla_train_hook hook = {.user = &log, .batch = fixed_batch};
     mla_train_config cfg = base_config();
     cfg.epochs = 2;
     cfg.hook = &hook;
