@@ -74,7 +74,7 @@ struct mla_layer {
     char name[96];
     mla_shape in, out;
     /* Hyperparameters (meaning per op). */
-    int units, filters, kernel, stride, pad, out_pad, act;
+    int units, filters, kernel, stride, pad, out_pad, act, groups;
     bool bias;
     float alpha, rate, eps, momentum;
     mla_shape target;                 /* reshape */
@@ -153,8 +153,8 @@ mla_shape mla_seq_out_shape(const mla_seq *seq, mla_shape in);
 
 /* Ops (one per layer type). */
 extern const mla_op mla_op_dense, mla_op_conv2d, mla_op_dwconv2d, mla_op_convt2d, mla_op_maxpool,
-    mla_op_avgpool, mla_op_gap, mla_op_batchnorm, mla_op_dropout, mla_op_flatten, mla_op_reshape, mla_op_relu,
-    mla_op_leaky_relu, mla_op_sigmoid, mla_op_tanh, mla_op_silu, mla_op_residual, mla_op_se;
+    mla_op_avgpool, mla_op_gap, mla_op_batchnorm, mla_op_groupnorm, mla_op_dropout, mla_op_flatten,
+    mla_op_reshape, mla_op_relu, mla_op_leaky_relu, mla_op_sigmoid, mla_op_tanh, mla_op_silu, mla_op_residual, mla_op_se;
 
 /* Max pooling of sample s by pool (its y and argmax cache), from x = that sample's
  * input; for a conv2d that runs its fused pool sample by sample. */

@@ -29,7 +29,7 @@ struct mla_net {
 
 static const mla_op *const all_ops[] = {
     &mla_op_dense, &mla_op_conv2d, &mla_op_dwconv2d, &mla_op_convt2d, &mla_op_maxpool, &mla_op_avgpool,
-    &mla_op_gap, &mla_op_batchnorm, &mla_op_dropout, &mla_op_flatten, &mla_op_reshape, &mla_op_relu,
+    &mla_op_gap, &mla_op_batchnorm, &mla_op_groupnorm, &mla_op_dropout, &mla_op_flatten, &mla_op_reshape, &mla_op_relu,
     &mla_op_leaky_relu, &mla_op_sigmoid, &mla_op_tanh, &mla_op_silu, &mla_op_residual, &mla_op_se,
 };
 #define N_OPS (sizeof all_ops / sizeof *all_ops)

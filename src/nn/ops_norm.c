@@ -1,5 +1,6 @@
 /* batchnorm (per channel over N, H, W; PyTorch's BatchNorm2d/1d semantics: biased
- * variance to normalise, unbiased in the running estimate, momentum 0.1, eps 1e-5)
+ * variance to normalise, unbiased in the running estimate, momentum 0.1, eps 1e-5),
+ * groupnorm (per sample over each group of C/G channels x H x W; PyTorch's GroupNorm)
  * and dropout (inverted: kept values scaled by 1 / (1 - rate) in training). */
 #include <math.h>
 #include <stdlib.h>
@@ -162,6 +163,140 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
 }
 
 const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve, false};
+
+/* ---- groupnorm (Wu & He 2018) ----
+ * Per sample, the C channels split into G groups of C/G consecutive channels; each
+ * group is normalised by its own mean and biased variance over its channels x H x W,
+ * then y = gamma_c * xhat + beta_c. No batch statistics: the same in training and
+ * evaluation, and samples stay independent (per-sample gradients, DP-SGD). G = 1 is
+ * layer norm over C x H x W, G = C instance norm. Each sample is done by one thread and
+ * the batch's parameter gradients are summed over the samples in order afterwards, so
+ * the bits do not depend on the thread count. */
+
+static mla_status gn_parse(mla_layer *l, const cJSON *j, int classes) {
+    (void)classes;
+    static const char *const keys[] = {"groups", "eps", NULL};
+    mla_status s = mla_spec_keys(l, j, keys);
+    if (!s) s = mla_spec_int(l, j, "groups", -1, 1, 1 << 20, 0, &l->groups);
+    if (!s) s = mla_spec_num(l, j, "eps", 1e-5, 1e-12, 1.0, &l->eps);
+    return s;
+}
+
+/* The cache, per sample: [C][sum dy, sum dy * xhat] doubles (the backward's), then
+ * [G][mean, 1 / sqrt(var + eps)] floats (the forward's). */
+static mla_status gn_setup(mla_layer *l) {
+    int c = l->in.c;
+    if (c % l->groups)
+        return mla_error(MLA_ERR_SHAPE, "layer %s (groupnorm): %d groups do not divide the %d input channels", l->name,
+                         l->groups, c);
+    l->out = l->in;
+    mla_layer_add_tensor(l, "weight", true, 1, c, 0, 0, 0);
+    mla_layer_add_tensor(l, "bias", true, 1, c, 0, 0, 0);
+    l->cache_bytes_per_sample = 2 * (size_t)c * sizeof(double) + 2 * (size_t)l->groups * sizeof(float);
+    return MLA_OK;
+}
+
+static double *gn_sums(const mla_layer *l, int s) {
+    return (double *)((char *)l->cache + (size_t)s * l->cache_bytes_per_sample);
+}
+
+static float *gn_stats(const mla_layer *l, int s) { return (float *)(gn_sums(l, s) + 2 * (size_t)l->in.c); }
+
+static void gn_init(mla_layer *l, float *p, mla_rng *rng) {
+    (void)rng;
+    for (int i = 0; i < l->in.c; i++) {
+        mla_layer_tensor(l, p, 0)[i] = 1.0f;
+        mla_layer_tensor(l, p, 1)[i] = 0.0f;
+    }
+}
+
+static void gn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    int c = l->in.c, groups = l->groups, cg = c / groups;
+    size_t hw = (size_t)l->in.h * l->in.w, len = (size_t)cg * hw;
+    const float *gamma = mla_layer_tensor(l, ctx->params, 0), *beta = mla_layer_tensor(l, ctx->params, 1);
+#pragma omp parallel for schedule(static) if ((long)n * c * (long)hw > MLA_PAR_MIN)
+    for (int s = 0; s < n; s++) {
+        float *st = gn_stats(l, s);
+        for (int g = 0; g < groups; g++) {
+            size_t at = ((size_t)s * c + (size_t)g * cg) * hw;
+            double mu = mla_plane_sum(x + at, len) / (double)len;
+            float mean = (float)mu;
+            double var = mla_plane_sq_dev(x + at, len, mean) / (double)len;
+            float inv = (float)(1.0 / sqrt(var + l->eps));
+            st[2 * g] = mean;
+            st[2 * g + 1] = inv;
+            for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
+                const float *src = x + ((size_t)s * c + ch) * hw;
+                float *dst = y + ((size_t)s * c + ch) * hw;
+                float scale = gamma[ch] * inv, shift = beta[ch] - mean * scale;
+                for (size_t q = 0; q < hw; q++) dst[q] = src[q] * scale + shift;
+            }
+        }
+    }
+}
+
+/* Sample s's part of the backward: its per-channel sums (left in the cache), dx, and
+ * the returned squared norm of its own gamma and beta gradients. With xhat = (x - mu) *
+ * inv and M = C/G x H x W, dx = inv (gamma_c dy - mean(gamma dy) - xhat mean(gamma dy
+ * xhat)), the means over the sample's group. */
+static double gn_backward_sample(const mla_layer *l, const float *x, const float *dy, float *dx, int s,
+                                 const float *gamma) {
+    int c = l->in.c, groups = l->groups, cg = c / groups;
+    size_t hw = (size_t)l->in.h * l->in.w;
+    double m = (double)cg * (double)hw, sq = 0, *sums = gn_sums(l, s);
+    const float *st = gn_stats(l, s);
+    for (int g = 0; g < groups; g++) {
+        float mean = st[2 * g], inv = st[2 * g + 1];
+        double a = 0, b = 0; /* sum gamma dy, sum gamma dy xhat over the group */
+        for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
+            size_t at = ((size_t)s * c + ch) * hw;
+            double sg = 0, sgx = 0;
+            plane_grad_sums(dy + at, x + at, hw, mean, &sg, &sgx);
+            sgx *= inv;
+            sums[2 * ch] = sg;
+            sums[2 * ch + 1] = sgx;
+            sq += sg * sg + sgx * sgx;
+            a += gamma[ch] * sg;
+            b += gamma[ch] * sgx;
+        }
+        if (!dx) continue;
+        float ma = (float)(a / m), mb = (float)(b / m) * inv;
+        for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
+            size_t at = ((size_t)s * c + ch) * hw;
+            const float *src = x + at, *gr = dy + at;
+            float *d = dx + at, k = gamma[ch];
+            for (size_t q = 0; q < hw; q++) d[q] = inv * (k * gr[q] - ma - (src[q] - mean) * mb);
+        }
+    }
+    return sq;
+}
+
+static void gn_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
+                        mla_ctx *ctx) {
+    (void)y;
+    int c = l->in.c;
+    bool ghost = ctx->sq_norms != NULL, pgrads = ctx->param_grads && !ghost;
+    if (!dx && !pgrads && !ghost) return;
+    const float *gamma = mla_layer_tensor(l, ctx->params, 0);
+#pragma omp parallel for schedule(static) if ((long)n * c * (long)l->in.h * l->in.w > MLA_PAR_MIN)
+    for (int s = n0; s < n0 + n; s++) {
+        double sq = gn_backward_sample(l, x, dy, dx, s, gamma);
+        if (ghost) ctx->sq_norms[s] += sq;
+    }
+    if (!pgrads) return;
+    float *dgamma = mla_layer_tensor(l, ctx->grads, 0), *dbeta = mla_layer_tensor(l, ctx->grads, 1);
+    for (int ch = 0; ch < c; ch++) {
+        double sg = 0, sgx = 0;
+        for (int s = n0; s < n0 + n; s++) {
+            sg += gn_sums(l, s)[2 * ch];
+            sgx += gn_sums(l, s)[2 * ch + 1];
+        }
+        dgamma[ch] += (float)sgx;
+        dbeta[ch] += (float)sg;
+    }
+}
+
+const mla_op mla_op_groupnorm = {"groupnorm", gn_parse, gn_setup, gn_init, gn_forward, gn_backward, NULL, NULL, true};
 
 /* ---- dropout ---- */
 

@@ -14,7 +14,7 @@ extern const preset mla_presets_table[];
 
 /* Generated presets listed by name; their specs are built on first use and kept
  * for the life of the process (so mla_preset_spec can return a borrowed string). */
-static const char *const generated[] = {"resnet20", "resnet32", "resnet56", "efficientnet-b0"};
+static const char *const generated[] = {"resnet20", "resnet32", "resnet56", "resnet20-gn", "efficientnet-b0"};
 #define N_GENERATED (sizeof generated / sizeof *generated)
 static char *generated_specs[N_GENERATED];
 
@@ -60,7 +60,7 @@ mla_status mla_spec_resolve(const char *name_or_path, char **spec_out) {
             if (names[i + 1]) strcat(list, ", ");
         }
         return mla_error(MLA_ERR_INVALID,
-                         "unknown model '%s' (presets: %s; resnetN for any depth N = 6n+2; or a path to a JSON spec)",
+                         "unknown model '%s' (presets: %s; resnetN or resnetN-gn for any depth N = 6n+2; or a path to a JSON spec)",
                          name_or_path, list);
     }
     size_t size;

@@ -1,7 +1,9 @@
-/* Generated presets: the CIFAR-style ResNet family (depth 6n + 2, He et al. 2016) and
+/* Generated presets: the CIFAR-style ResNet family (depth 6n + 2, He et al. 2016; and
+ * its group-norm variants resnetN-gn for DP-SGD) and
  * EfficientNet-B0 (Tan & Le 2019) scaled for 28-32 pixel inputs. They are built
  * as JSON specs, so `mlaudit models --show` prints them like any other preset. */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,41 +42,60 @@ static cJSON *spec_root(const char *name, const char *description, cJSON **layer
 
 /* ---- ResNet-(6n+2): three stages of n basic blocks, 16/32/64 channels ---- */
 
-static cJSON *basic_block(int cin, int cout, int stride) {
+/* The normalisation after each convolution: batch norm, or (for the DP-SGD variants,
+ * whose per-sample gradients batch norm would mix) group norm with MLA_ZOO_GN_GROUPS
+ * groups. */
+static cJSON *norm(bool group) {
+    if (!group) return layer("batchnorm");
+    cJSON *l = layer("groupnorm");
+    cJSON_AddNumberToObject(l, "groups", MLA_ZOO_GN_GROUPS);
+    return l;
+}
+
+static cJSON *basic_block(int cin, int cout, int stride, bool gn) {
     cJSON *block = layer("residual");
     cJSON *body = cJSON_AddArrayToObject(block, "body");
     cJSON_AddItemToArray(body, conv(cout, 3, stride, 1));
-    cJSON_AddItemToArray(body, layer("batchnorm"));
+    cJSON_AddItemToArray(body, norm(gn));
     cJSON_AddItemToArray(body, layer("relu"));
     cJSON_AddItemToArray(body, conv(cout, 3, 1, 1));
-    cJSON_AddItemToArray(body, layer("batchnorm"));
+    cJSON_AddItemToArray(body, norm(gn));
     if (stride != 1 || cin != cout) {
         cJSON *sc = cJSON_AddArrayToObject(block, "shortcut");
         cJSON_AddItemToArray(sc, conv(cout, 1, stride, 0));
-        cJSON_AddItemToArray(sc, layer("batchnorm"));
+        cJSON_AddItemToArray(sc, norm(gn));
     }
     return block;
 }
 
-char *mla_zoo_resnet(int depth) {
+char *mla_zoo_resnet(int depth, bool gn) {
     if (depth < 8 || (depth - 2) % 6 != 0 || depth > 2000) return NULL;
     int n = (depth - 2) / 6;
-    char name[32], description[512];
-    snprintf(name, sizeof name, "resnet%d", depth);
-    snprintf(description, sizeof description,
-             "CIFAR-style ResNet-%d (He et al. 2016): 3x3 conv 16 + BN + ReLU, three stages of %d basic blocks "
-             "(16, 32, 64 channels, stride 2 entering stages 2 and 3, 1x1 conv + BN shortcut on a shape change), "
-             "global average pooling, dense classes. Bias-free convolutions%s.",
-             depth, n, depth == 20 ? " (matches the PyTorch peer's resnet20 layer for layer)" : "");
+    char name[32], description[768];
+    snprintf(name, sizeof name, "resnet%d%s", depth, gn ? "-gn" : "");
+    if (gn)
+        snprintf(description, sizeof description,
+                 "CIFAR-style ResNet-%d (He et al. 2016) with group norm (Wu & He 2018, %d groups, as De et al. "
+                 "2022 for DP-SGD) in place of every batch norm, so samples stay "
+                 "independent and DP-SGD can train it: 3x3 conv 16 + GN + ReLU, three stages of %d basic blocks "
+                 "(16, 32, 64 channels, stride 2 entering stages 2 and 3, 1x1 conv + GN shortcut on a shape "
+                 "change), global average pooling, dense classes. Bias-free convolutions.",
+                 depth, MLA_ZOO_GN_GROUPS, n);
+    else
+        snprintf(description, sizeof description,
+                 "CIFAR-style ResNet-%d (He et al. 2016): 3x3 conv 16 + BN + ReLU, three stages of %d basic blocks "
+                 "(16, 32, 64 channels, stride 2 entering stages 2 and 3, 1x1 conv + BN shortcut on a shape "
+                 "change), global average pooling, dense classes. Bias-free convolutions%s.",
+                 depth, n, depth == 20 ? " (matches the PyTorch peer's resnet20 layer for layer)" : "");
     cJSON *layers, *root = spec_root(name, description, &layers);
     cJSON_AddItemToArray(layers, conv(16, 3, 1, 1));
-    cJSON_AddItemToArray(layers, layer("batchnorm"));
+    cJSON_AddItemToArray(layers, norm(gn));
     cJSON_AddItemToArray(layers, layer("relu"));
     int cin = 16;
     static const int widths[3] = {16, 32, 64};
     for (int s = 0; s < 3; s++)
         for (int b = 0; b < n; b++) {
-            cJSON_AddItemToArray(layers, basic_block(cin, widths[s], s > 0 && b == 0 ? 2 : 1));
+            cJSON_AddItemToArray(layers, basic_block(cin, widths[s], s > 0 && b == 0 ? 2 : 1, gn));
             cJSON_AddItemToArray(layers, layer("relu"));
             cin = widths[s];
         }
@@ -162,7 +183,10 @@ char *mla_zoo_efficientnet_b0(void) {
 
 char *mla_zoo_generate(const char *name) {
     int depth, used = 0;
-    if (sscanf(name, "resnet%d%n", &depth, &used) == 1 && !name[used]) return mla_zoo_resnet(depth);
+    if (sscanf(name, "resnet%d%n", &depth, &used) == 1) {
+        if (!name[used]) return mla_zoo_resnet(depth, false);
+        if (!strcmp(name + used, "-gn")) return mla_zoo_resnet(depth, true);
+    }
     if (!strcmp(name, "efficientnet-b0")) return mla_zoo_efficientnet_b0();
     return NULL;
 }

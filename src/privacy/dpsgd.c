@@ -37,7 +37,8 @@ mla_status mla_dpsgd_check_net(const mla_net *net) {
         if (t.trainable || len <= k || strcmp(t.name + len - k, suffix)) continue;
         return mla_error(MLA_ERR_UNSUPPORTED,
                          "DP-SGD needs per-sample gradients, but layer '%.*s' (batchnorm) mixes the samples of a "
-                         "batch; use a spec without batch norm (e.g. the mlp, cnn or lenet5 preset)",
+                         "batch; use a spec without batch norm (e.g. the mlp, cnn, lenet5 or resnet20-gn preset, or "
+                         "groupnorm in its place)",
                          (int)(len - k), t.name);
     }
     return MLA_OK;

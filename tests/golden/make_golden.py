@@ -39,7 +39,10 @@ def nets():
                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
     res = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), Block(8, 16, 2),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
-    return [("cnn", cnn, (1, 28, 28), 10, 4), ("resblock", res, (3, 12, 12), 5, 6)]
+    gn = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.GroupNorm(4, 8), nn.ReLU(),
+                       nn.Conv2d(8, 8, 3, 2, 1, bias=False), nn.GroupNorm(1, 8), nn.ReLU(), nn.Conv2d(8, 8, 1),
+                       nn.GroupNorm(8, 8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+    return [("cnn", cnn, (1, 28, 28), 10, 4), ("resblock", res, (3, 12, 12), 5, 6), ("gnnet", gn, (3, 10, 10), 5, 3)]
 
 
 def params_in_mlaudit_order(net):

@@ -1,6 +1,6 @@
-/* Agreement with PyTorch: with the same weights and input, the cnn preset and a
- * ResNet basic block (batch norm in training mode, projection shortcut) give the
- * logits, loss and gradients PyTorch computes (tests/golden/make_golden.py). This
+/* Agreement with PyTorch: with the same weights and input, the cnn preset, a ResNet
+ * basic block (batch norm in training mode, projection shortcut) and a small group-norm
+ * net give the logits, loss and gradients PyTorch computes (tests/golden/make_golden.py). This
  * also pins the weight layouts to PyTorch's, so saved models port both ways. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,11 +120,28 @@ static void test_resblock_matches_pytorch(void **state) {
     mla_net_free(net);
 }
 
+/* Group norm (layer norm, 2 channels a group, instance norm) as PyTorch's GroupNorm:
+ * no batch statistics, so training-mode values are per sample. */
+static const char gnnet_spec[] =
+    "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1, \"bias\": false},"
+    " {\"type\": \"groupnorm\", \"groups\": 4}, {\"type\": \"relu\"},"
+    " {\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"stride\": 2, \"pad\": 1, \"bias\": false},"
+    " {\"type\": \"groupnorm\", \"groups\": 1}, {\"type\": \"relu\"},"
+    " {\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 1}, {\"type\": \"groupnorm\", \"groups\": 8},"
+    " {\"type\": \"relu\"}, {\"type\": \"gap\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+
+static void test_groupnorm_matches_pytorch(void **state) {
+    (void)state;
+    check(gnnet_spec, (mla_shape){3, 10, 10}, 5, 3, gnnet_logits0, gnnet_loss, gnnet_dx_sq, gnnet_grad_sum,
+          gnnet_grad_sq);
+}
+
 int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_matches_pytorch),
         cmocka_unit_test(test_resblock_matches_pytorch),
+        cmocka_unit_test(test_groupnorm_matches_pytorch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

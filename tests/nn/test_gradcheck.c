@@ -152,6 +152,22 @@ static void test_batchnorm(void **st) {
     check_spec(SPEC({"type": "batchnorm"}), IMG, false);                 /* running statistics */
     check_spec(SPEC({"type": "dense", "units": 4}, {"type": "batchnorm"}), IMG, true); /* 1-d */
 }
+static void test_groupnorm(void **st) {
+    (void)st;
+    const mla_shape six = {6, 3, 4};
+    check_spec(SPEC({"type": "groupnorm", "groups": 1}), six, true); /* layer norm */
+    check_spec(SPEC({"type": "groupnorm", "groups": 2}), six, true);
+    check_spec(SPEC({"type": "groupnorm", "groups": 3, "eps": 1e-3}), six, true);
+    check_spec(SPEC({"type": "groupnorm", "groups": 6}), six, true); /* instance norm */
+    check_spec(SPEC({"type": "groupnorm", "groups": 3}), six, false); /* evaluation: the same op */
+    /* 1-d (features after a dense layer; eps 0.1 keeps three-value groups smooth enough
+     * for finite differences), and inside a conv -> GN -> smooth activation
+     * chain with planes wider than the 16 lanes of the sums. */
+    check_spec(SPEC({"type": "dense", "units": 6}, {"type": "groupnorm", "groups": 2, "eps": 0.1}), IMG, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 4, "kernel": 3, "pad": 1, "bias": false},
+                    {"type": "groupnorm", "groups": 2}, {"type": "tanh"}),
+               (mla_shape){2, 5, 5}, true);
+}
 static void test_shape_ops(void **st) {
     (void)st;
     check_spec(SPEC({"type": "flatten"}, {"type": "dense", "units": 2}), IMG, true);
@@ -268,6 +284,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense),      cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_dwconv2d),
         cmocka_unit_test(test_convt2d),    cmocka_unit_test(test_pooling),    cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_groupnorm),
         cmocka_unit_test(test_shape_ops),  cmocka_unit_test(test_activations), cmocka_unit_test(test_residual),
         cmocka_unit_test(test_se_and_mbconv), cmocka_unit_test(test_losses),
     };

@@ -541,6 +541,83 @@ static void test_bad_specs_name_the_layer(void **state) {
                       " {\"type\": \"maxpool\", \"kernel\": 2}, {\"type\": \"maxpool\", \"kernel\": 2},"
                       " {\"type\": \"maxpool\", \"kernel\": 2}]}",
                       img, "layer 4 (maxpool)");
+    expect_spec_error("{\"layers\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3},"
+                      " {\"type\": \"groupnorm\", \"groups\": 4}]}",
+                      img, "layer 1 (groupnorm): 4 groups do not divide the 6 input channels");
+    expect_spec_error("{\"layers\": [{\"type\": \"groupnorm\", \"groups\": 0}]}", img,
+                      "layer 0 (groupnorm): \"groups\" must be an integer in [1,");
+    expect_spec_error("{\"layers\": [{\"type\": \"groupnorm\"}]}", img, "layer 0 (groupnorm): missing \"groups\"");
+    expect_spec_error("{\"layers\": [{\"type\": \"groupnorm\", \"groups\": 1, \"momentum\": 0.1}]}", img,
+                      "unknown key \"momentum\"");
+}
+
+/* Group norm against a direct double-precision computation, for G = 1 (layer norm),
+ * 2, 3 and 6 (instance norm) on 6 channels of 44 x 45: the same output in training and
+ * evaluation, and the same bits (output, input and parameter gradients) on 1 and 3
+ * threads. */
+static void test_groupnorm_forward_matches_direct(void **state) {
+    (void)state;
+    enum { C = 6, H = 44, W = 45, HW = H * W, N = 3 }; /* above the size the passes go parallel at */
+    static const int groups[] = {1, 2, 3, 6};
+    size_t bytes = (size_t)N * C * HW * sizeof(float);
+    float *x = malloc(bytes), *dy = malloc(bytes), *dx1 = malloc(bytes), *dx3 = malloc(bytes), *y1 = malloc(bytes);
+    random_fill(x, N * C * HW, 71);
+    random_fill(dy, N * C * HW, 72);
+    for (int i = 0; i < N * C * HW; i++) x[i] = 4 * x[i] - 1 + (float)(i / HW % C); /* channel offsets */
+    for (size_t k = 0; k < sizeof groups / sizeof *groups; k++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "{\"layers\": [{\"type\": \"groupnorm\", \"groups\": %d, \"eps\": 0.01}]}",
+                 groups[k]);
+        mla_net *net;
+        if (mla_net_create(spec, (mla_shape){C, H, W}, 3, 0, &net)) fail_msg("%s", mla_last_error());
+        float *p = mla_net_params(net), *gamma = p, *beta = p + C;
+        for (int c = 0; c < C; c++) {
+            assert_true(gamma[c] == 1.0f && beta[c] == 0.0f); /* PyTorch's init */
+            gamma[c] = 0.5f + 0.25f * c;
+            beta[c] = 0.1f * c - 0.2f;
+        }
+        const float *y;
+        mla_set_threads(1);
+        assert_int_equal(mla_net_forward(net, x, N, true, &y), MLA_OK);
+        memcpy(y1, y, bytes);
+        mla_net_zero_grads(net);
+        assert_int_equal(mla_net_backward(net, dy, dx1), MLA_OK);
+        float g1[2 * C];
+        memcpy(g1, mla_net_grads(net), sizeof g1);
+        int cg = C / groups[k];
+        for (int s = 0; s < N; s++)
+            for (int g = 0; g < groups[k]; g++) {
+                const float *xs = x + ((size_t)s * C + (size_t)g * cg) * HW;
+                double mu = 0, var = 0;
+                for (int i = 0; i < cg * HW; i++) mu += xs[i];
+                mu /= cg * HW;
+                for (int i = 0; i < cg * HW; i++) var += (xs[i] - mu) * (xs[i] - mu);
+                var /= cg * HW;
+                for (int i = 0; i < cg * HW; i++) {
+                    int c = g * cg + i / HW;
+                    double want = gamma[c] * (xs[i] - mu) / sqrt(var + 0.01) + beta[c];
+                    size_t at = ((size_t)s * C + (size_t)g * cg) * HW + i;
+                    if (fabs(y1[at] - want) > 1e-5 * (1 + fabs(want)))
+                        fail_msg("G=%d: y[%zu] %.9g, direct %.9g", groups[k], at, y1[at], want);
+                }
+            }
+        assert_int_equal(mla_net_forward(net, x, N, false, &y), MLA_OK);
+        assert_memory_equal(y, y1, bytes);
+        mla_set_threads(3);
+        assert_int_equal(mla_net_forward(net, x, N, true, &y), MLA_OK);
+        assert_memory_equal(y, y1, bytes);
+        mla_net_zero_grads(net);
+        assert_int_equal(mla_net_backward(net, dy, dx3), MLA_OK);
+        assert_memory_equal(dx3, dx1, bytes);
+        assert_memory_equal(mla_net_grads(net), g1, sizeof g1);
+        mla_set_threads(2);
+        mla_net_free(net);
+    }
+    free(x);
+    free(dy);
+    free(dx1);
+    free(dx3);
+    free(y1);
 }
 
 static void test_presets_build_for_both_input_shapes(void **state) {
@@ -739,6 +816,7 @@ int main(void) {
         cmocka_unit_test(test_save_load_round_trip),
         cmocka_unit_test(test_bad_model_files_refused),
         cmocka_unit_test(test_bad_specs_name_the_layer),
+        cmocka_unit_test(test_groupnorm_forward_matches_direct),
         cmocka_unit_test(test_presets_build_for_both_input_shapes),
         cmocka_unit_test(test_optimizer_rules),
         cmocka_unit_test(test_step_and_zero_matches_step),

@@ -127,6 +127,33 @@ static void test_fallback_layers(void **state) {
     check_spec(spec, true, 31);
 }
 
+/* Group norm's ghost norms (per-sample gamma and beta gradients from its own sums):
+ * layer norm, 2 channels a group and instance norm, inside residual blocks (the
+ * resnet-gn presets' pattern) and after a dense layer. */
+static void test_groupnorm(void **state) {
+    (void)state;
+    static const char spec[] =
+        "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"stride\": 2, \"bias\": false},"
+        " {\"type\": \"groupnorm\", \"groups\": 4}, {\"type\": \"relu\"},"
+        " {\"type\": \"residual\", \"body\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"stride\": 2,"
+        "   \"pad\": 1, \"bias\": false}, {\"type\": \"groupnorm\", \"groups\": 1}, {\"type\": \"relu\"},"
+        "   {\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"pad\": 1, \"bias\": false},"
+        "   {\"type\": \"groupnorm\", \"groups\": 16}],"
+        "   \"shortcut\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 1, \"stride\": 2, \"bias\": false},"
+        "   {\"type\": \"groupnorm\", \"groups\": 8}]},"
+        " {\"type\": \"relu\"}, {\"type\": \"gap\"}, {\"type\": \"dense\", \"units\": 12},"
+        " {\"type\": \"groupnorm\", \"groups\": 3}, {\"type\": \"tanh\"},"
+        " {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    check_spec(spec, true, 41);
+    check_spec(spec, false, 42);
+}
+
+/* The resnet20-gn preset, the DP-SGD variant of resnet20. */
+static void test_resnet20_gn(void **state) {
+    (void)state;
+    check_preset("resnet20-gn");
+}
+
 /* Same input, same thread count: the same bits, call after call. */
 static void test_repeatable(void **state) {
     (void)state;
@@ -150,7 +177,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp),      cmocka_unit_test(test_cnn),
         cmocka_unit_test(test_lenet5),   cmocka_unit_test(test_residual),
-        cmocka_unit_test(test_fallback_layers), cmocka_unit_test(test_repeatable),
+        cmocka_unit_test(test_fallback_layers), cmocka_unit_test(test_groupnorm),
+        cmocka_unit_test(test_resnet20_gn),     cmocka_unit_test(test_repeatable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

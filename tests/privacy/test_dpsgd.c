@@ -280,6 +280,13 @@ static void test_refusals(void **state) {
     assert_non_null(strstr(mla_last_error(), "'bn1' (batchnorm)"));
     assert_non_null(strstr(mla_last_error(), "without batch norm"));
     mla_net_free(net);
+    /* Group norm in its place is accepted (no batch statistics). */
+    const char gn[] = "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 2, \"kernel\": 3, \"pad\": 1},"
+                      " {\"type\": \"groupnorm\", \"groups\": 2}, {\"type\": \"relu\"}, {\"type\": \"flatten\"},"
+                      " {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    net = make_net(gn);
+    assert_int_equal(mla_dpsgd_check_net(net), MLA_OK);
+    mla_net_free(net);
     net = make_net(dense_spec);
     dc.clip = 0;
     assert_int_equal(mla_dpsgd_create(&dc, net, N, &dp), MLA_ERR_INVALID);
