@@ -1,24 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests for classic / pca / explore: JSON keys, model files, figures, clean failures.
 # Usage: tests/cli/classic.sh PATH/TO/mlaudit
-set -u
-BIN=$1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_fail NEEDLE CMD...: exits non-zero, prints exactly one line on stderr containing NEEDLE.
-expect_fail() {
-  local needle=$1; shift
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" -eq 0 ]; then bad "$* succeeded"; return; fi
-  if [ "$lines" -ne 1 ]; then bad "$* printed $lines stderr lines: $(cat "$T/err")"; return; fi
-  grep -qF -- "$needle" "$T/err" || { bad "$* stderr lacks '$needle': $(cat "$T/err")"; return; }
-  ok
-}
+source "$(dirname "$0")/../common/cli_harness.sh" "$@"
 
 has_keys() { # FILE KEY...
   local f=$1; shift
@@ -93,17 +76,16 @@ done
 [ -s "$T/explore/mean_images.png" ] && [ -s "$T/explore/sd_images.png" ] && ok || bad "no explore plots"
 
 # --- bad input: one line, non-zero exit ---
-expect_fail "unknown model kind 'tree'" "$BIN" classic "${SMALL[@]}" --model tree
-expect_fail "unknown feature set 'pixels'" "$BIN" classic "${SMALL[@]}" --model knn --features pixels
-expect_fail "empty grid" "$BIN" classic "${SMALL[@]}" --model knn --cv 3 --grid k=
-expect_fail "'x' is not a number" "$BIN" classic "${SMALL[@]}" --model knn --cv 3 --grid k=1,x
-expect_fail "unknown hyperparameter 'depth'" "$BIN" classic "${SMALL[@]}" --model knn --grid depth=3
-expect_fail "larger than the training set" "$BIN" classic "${SMALL[@]}" --model knn --grid k=500
-expect_fail "--subset 70000 is larger than the 60000" "$BIN" classic --model knn --subset 70000
-expect_fail "no --cv" "$BIN" classic "${SMALL[@]}" --model knn --grid k=1,3
-expect_fail "--model is required" "$BIN" classic "${SMALL[@]}"
-expect_fail "--plots DIR is required" "$BIN" explore --data fashion-mnist
-expect_fail "--variance" "$BIN" pca --variance 1.5
+expect_fail any "unknown model kind 'tree'" "$BIN" classic "${SMALL[@]}" --model tree
+expect_fail any "unknown feature set 'pixels'" "$BIN" classic "${SMALL[@]}" --model knn --features pixels
+expect_fail any "empty grid" "$BIN" classic "${SMALL[@]}" --model knn --cv 3 --grid k=
+expect_fail any "'x' is not a number" "$BIN" classic "${SMALL[@]}" --model knn --cv 3 --grid k=1,x
+expect_fail any "unknown hyperparameter 'depth'" "$BIN" classic "${SMALL[@]}" --model knn --grid depth=3
+expect_fail any "larger than the training set" "$BIN" classic "${SMALL[@]}" --model knn --grid k=500
+expect_fail any "--subset 70000 is larger than the 60000" "$BIN" classic --model knn --subset 70000
+expect_fail any "no --cv" "$BIN" classic "${SMALL[@]}" --model knn --grid k=1,3
+expect_fail any "--model is required" "$BIN" classic "${SMALL[@]}"
+expect_fail any "--plots DIR is required" "$BIN" explore --data fashion-mnist
+expect_fail any "--variance" "$BIN" pca --variance 1.5
 
-echo "classic CLI: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_finish classic

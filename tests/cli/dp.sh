@@ -1,25 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests for `mlaudit dp`: the published accountant values, --help, and clean failures.
 # Usage: tests/cli/dp.sh PATH/TO/mlaudit
-set -u
-BIN=$1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_fail NEEDLE CMD...: exits non-zero, prints exactly one line on stderr containing NEEDLE, nothing on stdout.
-expect_fail() {
-  local needle=$1; shift
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" -eq 0 ]; then bad "$* succeeded"; return; fi
-  if [ "$lines" -ne 1 ]; then bad "$* printed $lines stderr lines: $(cat "$T/err")"; return; fi
-  if [ -s "$T/out" ]; then bad "$* printed on stdout: $(cat "$T/out")"; return; fi
-  grep -qF -- "$needle" "$T/err" || { bad "$* stderr lacks '$needle': $(cat "$T/err")"; return; }
-  ok
-}
+source "$(dirname "$0")/../common/cli_harness.sh" "$@"
 
 # expect_value KEY WANT TOL CMD...: CMD prints one JSON line whose KEY is within TOL of WANT.
 expect_value() {
@@ -72,26 +54,25 @@ done
 "$BIN" --help | grep -q "^  dp " && ok || bad "mlaudit --help lacks dp"
 
 # --- clean failures ---
-expect_fail "give a subcommand" "$BIN" dp
-expect_fail "unknown subcommand 'budget'" "$BIN" dp budget
-expect_fail "--sigma is required" "$BIN" dp epsilon --q 0.1 --steps 10 --delta 1e-5
-expect_fail "--epsilon is required" "$BIN" dp sigma --q 0.1 --steps 10 --delta 1e-5
-expect_fail "--delta is required" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps 10
-expect_fail "needs --q and --steps" "$BIN" dp epsilon --q 0.1 --sigma 1 --delta 1e-5
-expect_fail "go together" "$BIN" dp epsilon --batch 10 --n 100 --sigma 1 --delta 1e-5
-expect_fail "not both" "$BIN" dp epsilon --q 0.1 --steps 10 --batch 10 --sigma 1 --delta 1e-5
-expect_fail "--q must be between 0 and 1" "$BIN" dp epsilon --q 1.5 --sigma 1 --steps 10 --delta 1e-5
-expect_fail "q would be above 1" "$BIN" dp epsilon --batch 200 --n 100 --epochs 1 --sigma 1 --delta 1e-5
-expect_fail "sigma must be positive" "$BIN" dp epsilon --q 0.1 --sigma -1 --steps 10 --delta 1e-5
-expect_fail "sigma must be positive" "$BIN" dp epsilon --q 0.1 --sigma 0 --steps 10 --delta 1e-5
-expect_fail "delta must lie in (0, 1)" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps 10 --delta 1
-expect_fail "--steps must be between" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps -5 --delta 1e-5
-expect_fail "out of reach" "$BIN" dp sigma --q 1 --epsilon 1e-4 --steps 1000000 --delta 1e-5
-expect_fail "tolerance must be positive" "$BIN" dp sigma --q 0.1 --epsilon 1 --steps 10 --delta 1e-5 --tol 0
-expect_fail "epsilon must be positive" "$BIN" dp sigma --q 0.1 --epsilon -2 --steps 10 --delta 1e-5
-expect_fail "unknown order set 'moments'" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps 10 --delta 1e-5 --orders moments
-expect_fail "unknown flag '--noise'" "$BIN" dp epsilon --q 0.1 --noise 1 --steps 10 --delta 1e-5
-expect_fail "--sigma expects a number" "$BIN" dp epsilon --q 0.1 --sigma lots --steps 10 --delta 1e-5
+expect_fail any "give a subcommand" "$BIN" dp
+expect_fail any "unknown subcommand 'budget'" "$BIN" dp budget
+expect_fail any "--sigma is required" "$BIN" dp epsilon --q 0.1 --steps 10 --delta 1e-5
+expect_fail any "--epsilon is required" "$BIN" dp sigma --q 0.1 --steps 10 --delta 1e-5
+expect_fail any "--delta is required" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps 10
+expect_fail any "needs --q and --steps" "$BIN" dp epsilon --q 0.1 --sigma 1 --delta 1e-5
+expect_fail any "go together" "$BIN" dp epsilon --batch 10 --n 100 --sigma 1 --delta 1e-5
+expect_fail any "not both" "$BIN" dp epsilon --q 0.1 --steps 10 --batch 10 --sigma 1 --delta 1e-5
+expect_fail any "--q must be between 0 and 1" "$BIN" dp epsilon --q 1.5 --sigma 1 --steps 10 --delta 1e-5
+expect_fail any "q would be above 1" "$BIN" dp epsilon --batch 200 --n 100 --epochs 1 --sigma 1 --delta 1e-5
+expect_fail any "sigma must be positive" "$BIN" dp epsilon --q 0.1 --sigma -1 --steps 10 --delta 1e-5
+expect_fail any "sigma must be positive" "$BIN" dp epsilon --q 0.1 --sigma 0 --steps 10 --delta 1e-5
+expect_fail any "delta must lie in (0, 1)" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps 10 --delta 1
+expect_fail any "--steps must be between" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps -5 --delta 1e-5
+expect_fail any "out of reach" "$BIN" dp sigma --q 1 --epsilon 1e-4 --steps 1000000 --delta 1e-5
+expect_fail any "tolerance must be positive" "$BIN" dp sigma --q 0.1 --epsilon 1 --steps 10 --delta 1e-5 --tol 0
+expect_fail any "epsilon must be positive" "$BIN" dp sigma --q 0.1 --epsilon -2 --steps 10 --delta 1e-5
+expect_fail any "unknown order set 'moments'" "$BIN" dp epsilon --q 0.1 --sigma 1 --steps 10 --delta 1e-5 --orders moments
+expect_fail any "unknown flag '--noise'" "$BIN" dp epsilon --q 0.1 --noise 1 --steps 10 --delta 1e-5
+expect_fail any "--sigma expects a number" "$BIN" dp epsilon --q 0.1 --sigma lots --steps 10 --delta 1e-5
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_finish

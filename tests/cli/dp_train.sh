@@ -2,24 +2,7 @@
 # CLI tests for DP-SGD training (train --dp-*): the accounting report, the training
 # record, and one-line refusals.
 # Usage: tests/cli/dp_train.sh PATH/TO/mlaudit
-set -u
-BIN=$1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_fail CODE NEEDLE CMD...: exits with CODE, prints exactly one line on stderr containing NEEDLE.
-expect_fail() {
-  local code=$1 needle=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" -ne "$code" ]; then bad "$* exited $rc, wanted $code: $(cat "$T/err")"; return; fi
-  if [ "$lines" -ne 1 ]; then bad "$* printed $lines stderr lines: $(cat "$T/err")"; return; fi
-  grep -qF -- "$needle" "$T/err" || { bad "$* stderr lacks '$needle': $(cat "$T/err")"; return; }
-  ok
-}
+source "$(dirname "$0")/../common/cli_harness.sh" "$@"
 
 R="--data fashion-mnist --model mlp --subset 512 --epochs 1 --batch 64 --threads 2"
 "$BIN" train $R --dp-clip 1 --dp-sigma 1 --json --out "$T/m.safetensors" >"$T/dp.json" 2>"$T/err" \
@@ -111,5 +94,4 @@ expect_fail 1 "needs --dp-sigma or --dp-epsilon" "$BIN" train $R --dp-clip 1
 expect_fail 1 "--mixup" "$BIN" train $R --dp-sigma 1 --mixup 0.2
 expect_fail 1 "poisson or shuffle" "$BIN" train $R --dp-sigma 1 --dp-sampling uniform
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_finish

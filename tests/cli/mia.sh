@@ -3,25 +3,8 @@
 # hand-written arrays, the lira and shadows protocols, an own target, clean failures, and
 # the report in a browser.
 # Usage: tests/cli/mia.sh PATH/TO/mlaudit   (MLA_SOURCE_DIR: the source tree, for scripts/)
-set -u
-BIN=$1
+source "$(dirname "$0")/../common/cli_harness.sh" "$@"
 SRC=${MLA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_fail CODE NEEDLE CMD...: exits with CODE, prints exactly one line on stderr containing NEEDLE.
-expect_fail() {
-  local code=$1 needle=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" -ne "$code" ]; then bad "$* exited $rc, wanted $code: $(cat "$T/err")"; return; fi
-  if [ "$lines" -ne 1 ]; then bad "$* printed $lines stderr lines: $(cat "$T/err")"; return; fi
-  grep -qF -- "$needle" "$T/err" || { bad "$* stderr lacks '$needle': $(cat "$T/err")"; return; }
-  ok
-}
 
 # pycheck WHAT SCRIPT ARGS...: runs a python check that prints one line per check, "ok" or
 # a failure message; each counts.
@@ -468,5 +451,4 @@ else
   echo "SKIP chromium"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_finish

@@ -1,24 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests for train / eval / predict / models: results, files, and clean failures.
 # Usage: tests/cli/nn.sh PATH/TO/mlaudit
-set -u
-BIN=$1
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# expect_fail CODE NEEDLE CMD...: exits with CODE, prints exactly one line on stderr containing NEEDLE.
-expect_fail() {
-  local code=$1 needle=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ "$rc" -ne "$code" ]; then bad "$* exited $rc, wanted $code: $(cat "$T/err")"; return; fi
-  if [ "$lines" -ne 1 ]; then bad "$* printed $lines stderr lines: $(cat "$T/err")"; return; fi
-  grep -qF -- "$needle" "$T/err" || { bad "$* stderr lacks '$needle': $(cat "$T/err")"; return; }
-  ok
-}
+source "$(dirname "$0")/../common/cli_harness.sh" "$@"
 
 # training_get FILE.safetensors KEY: the value of KEY in the model's "mlaudit.training"
 # metadata (the header: 8-byte little-endian length, then JSON with "__metadata__");
@@ -167,5 +150,4 @@ expect_fail 1 "--release topk:0: K must be 1..10" "$BIN" predict --model "$T/m.s
   --out "$T/pbad.npy" --release topk:0
 expect_fail 2 "unknown command" "$BIN" frobnicate
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+cli_finish
