@@ -12,27 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/tmpdir.h"
 #include "mlaudit/safetensors.h"
-
-static char tmpdir[64];
-static char path_buf[256];
-
-static const char *tmp_path(const char *name) {
-    snprintf(path_buf, sizeof path_buf, "%s/%s", tmpdir, name);
-    return path_buf;
-}
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mla_st_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_tmpdir_create("st");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove();
 }
 
 /* Writes raw bytes (plain stdio: the fuzz loop writes hundreds of files). */
@@ -77,7 +67,7 @@ static void test_round_trip(void **state) {
         {.name = "empty", .dtype = MLA_ST_F32, .ndim = 2, .shape = {0, 4}, .data = NULL},
     };
     mla_st_meta meta[] = {{"format", "pt"}, {"spec", "{\"layers\": [\"dense\"]}"}};
-    const char *path = tmp_path("round.safetensors");
+    const char *path = test_tmp_path("round.safetensors");
     assert_int_equal(mla_st_write(path, t, 6, meta, 2), MLA_OK);
 
     mla_st_file *f;
@@ -111,7 +101,7 @@ static void test_golden_bytes(void **state) {
     float v[2] = {1.0f, -2.0f};
     mla_st_tensor t = {.name = "a", .dtype = MLA_ST_F32, .ndim = 1, .shape = {2}, .data = v};
     mla_st_meta m = {"k", "v"};
-    const char *path = tmp_path("golden.safetensors");
+    const char *path = test_tmp_path("golden.safetensors");
     assert_int_equal(mla_st_write(path, &t, 1, &m, 1), MLA_OK);
 
     const char json[] =
@@ -156,7 +146,7 @@ static void test_reads_python_layout(void **state) {
     float weight[4] = {1, 2, 3, 4};
     memcpy(data, bias, 16);
     memcpy(data + 16, weight, 16);
-    const char *path = tmp_path("python.safetensors");
+    const char *path = test_tmp_path("python.safetensors");
     write_file(path, header, data, sizeof data);
 
     mla_st_file *f;
@@ -249,7 +239,7 @@ static void expect_format_error(const char *path, const char *piece) {
 static void test_hostile_headers(void **state) {
     (void)state;
     static const char zeros[16];
-    const char *path = tmp_path("hostile.safetensors");
+    const char *path = test_tmp_path("hostile.safetensors");
     for (size_t i = 0; i < sizeof HOSTILE / sizeof HOSTILE[0]; i++) {
         write_file(path, HOSTILE[i].header, zeros, HOSTILE[i].data_len);
         expect_format_error(path, HOSTILE[i].message);
@@ -258,7 +248,7 @@ static void test_hostile_headers(void **state) {
 
 static void test_hostile_lengths(void **state) {
     (void)state;
-    const char *path = tmp_path("length.safetensors");
+    const char *path = test_tmp_path("length.safetensors");
     write_bytes(path, "\x10\0\0\0", 4); /* truncated length prefix */
     expect_format_error(path, "truncated");
     write_bytes(path, "", 0);
@@ -275,14 +265,14 @@ static void test_hostile_lengths(void **state) {
     expect_format_error(path, "not valid JSON");
     /* A missing file is an i/o error, named. */
     mla_st_file *f;
-    assert_int_equal(mla_st_read(tmp_path("missing.safetensors"), &f), MLA_ERR_IO);
+    assert_int_equal(mla_st_read(test_tmp_path("missing.safetensors"), &f), MLA_ERR_IO);
     assert_non_null(strstr(mla_last_error(), "missing.safetensors"));
 }
 
 static void test_writer_refuses_bad_input(void **state) {
     (void)state;
     float x = 1;
-    const char *path = tmp_path("bad.safetensors");
+    const char *path = test_tmp_path("bad.safetensors");
     mla_st_tensor t[2] = {
         {.name = "a", .dtype = MLA_ST_F32, .ndim = 1, .shape = {1}, .data = &x},
         {.name = "a", .dtype = MLA_ST_F32, .ndim = 1, .shape = {1}, .data = &x},
@@ -336,7 +326,7 @@ static void test_byte_flip_fuzz(void **state) {
         {.name = "idx", .dtype = MLA_ST_I64, .ndim = 1, .shape = {3}, .data = idx},
     };
     mla_st_meta m = {"format", "pt"};
-    const char *src = tmp_path("fuzz-src.safetensors");
+    const char *src = test_tmp_path("fuzz-src.safetensors");
     assert_int_equal(mla_st_write(src, t, 2, &m, 1), MLA_OK);
     char *orig;
     size_t n;
@@ -344,7 +334,7 @@ static void test_byte_flip_fuzz(void **state) {
     char *buf = malloc(n);
     assert_non_null(buf);
     char fuzz[256];
-    snprintf(fuzz, sizeof fuzz, "%s", tmp_path("fuzz.safetensors"));
+    snprintf(fuzz, sizeof fuzz, "%s", test_tmp_path("fuzz.safetensors"));
     static const unsigned char flips[] = {0x01, 0x20, 0xff}; /* digits, case and spaces, bytes */
     for (size_t pos = 0; pos < n; pos++) {
         for (size_t k = 0; k < sizeof flips; k++) {

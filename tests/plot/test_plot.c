@@ -15,34 +15,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/tmpdir.h"
 #include "mlaudit/plot.h"
 #include "plot/plot_impl.h"
 
-static char tmpdir[64];
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][256];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 256, "%s/%s", tmpdir, name);
-    return p;
-}
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mla_plot_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_tmpdir_create("plot");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove();
 }
 
 static int count_dir_entries(void) {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(test_tmpdir);
     assert_non_null(d);
     int n = 0;
     struct dirent *e;
@@ -119,8 +108,8 @@ static void test_lines_png_svg_and_pixels(void **state) {
                             {.name = "broken", .x = x, .y = y2, .n = 3, .dashed = 1}};
     mla_plot_line_opts o = {.frame.title = "Lines", .x = {"x", 0, 1, 0},
                             .y = {"y", 0, 1, 0}, .diagonal = 1};
-    assert_int_equal(mla_plot_lines(tmp_path("lines.png"), s, 2, &o), MLA_OK);
-    png_image im = read_png(tmp_path("lines.png"));
+    assert_int_equal(mla_plot_lines(test_tmp_path("lines.png"), s, 2, &o), MLA_OK);
+    png_image im = read_png(test_tmp_path("lines.png"));
     assert_int_equal(im.w, 800);
     assert_int_equal(im.h, 600);
     /* The flat series crosses the middle column in tab10 blue; the second is orange. */
@@ -129,8 +118,8 @@ static void test_lines_png_svg_and_pixels(void **state) {
     assert_true(blue_in_column >= 1);
     assert_true(count_color(&im, TAB_ORANGE) > 20);
     cairo_surface_destroy(im.s);
-    assert_int_equal(mla_plot_lines(tmp_path("lines.svg"), s, 2, &o), MLA_OK);
-    check_svg(tmp_path("lines.svg"));
+    assert_int_equal(mla_plot_lines(test_tmp_path("lines.svg"), s, 2, &o), MLA_OK);
+    check_svg(test_tmp_path("lines.svg"));
 
     /* Log x (ROC at low FPR), automatic ranges, custom size, NULL options. */
     double fpr[50], tpr[50];
@@ -142,10 +131,10 @@ static void test_lines_png_svg_and_pixels(void **state) {
     mla_plot_series roc = {.name = "attack", .x = fpr, .y = tpr, .n = 50};
     mla_plot_line_opts lo = {.frame = {640, 480, "ROC"}, .x = {.title = "FPR", .log_scale = 1},
                              .diagonal = 1, .legend = MLA_LEGEND_BOTTOM_RIGHT};
-    assert_int_equal(mla_plot_lines(tmp_path("roc.png"), &roc, 1, &lo), MLA_OK);
-    check_png_size(tmp_path("roc.png"), 640, 480);
-    assert_int_equal(mla_plot_lines(tmp_path("plain.PNG"), &roc, 1, NULL), MLA_OK);
-    check_png_size(tmp_path("plain.PNG"), 800, 600);
+    assert_int_equal(mla_plot_lines(test_tmp_path("roc.png"), &roc, 1, &lo), MLA_OK);
+    check_png_size(test_tmp_path("roc.png"), 640, 480);
+    assert_int_equal(mla_plot_lines(test_tmp_path("plain.PNG"), &roc, 1, NULL), MLA_OK);
+    check_png_size(test_tmp_path("plain.PNG"), 800, 600);
 }
 
 static void test_lines_bad_input(void **state) {
@@ -153,14 +142,14 @@ static void test_lines_bad_input(void **state) {
     int before = count_dir_entries();
     double x[2] = {NAN, 1}, y[2] = {1, NAN};
     mla_plot_series s = {.x = x, .y = y, .n = 2};
-    const char *p = tmp_path("bad.png");
+    const char *p = test_tmp_path("bad.png");
     assert_int_equal(mla_plot_lines(p, &s, 0, NULL), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), p));
     assert_int_equal(mla_plot_lines(p, &s, 1, NULL), MLA_ERR_INVALID); /* nothing finite */
     assert_non_null(strstr(mla_last_error(), "no drawable"));
     double xs[2] = {0, 1}, ys[2] = {0, 1};
     mla_plot_series ok = {.x = xs, .y = ys, .n = 2};
-    assert_int_equal(mla_plot_lines(tmp_path("bad.jpg"), &ok, 1, NULL), MLA_ERR_INVALID);
+    assert_int_equal(mla_plot_lines(test_tmp_path("bad.jpg"), &ok, 1, NULL), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "bad.jpg: unknown plot format"));
     assert_int_equal(mla_plot_lines("/nonexistent-dir/x.png", &ok, 1, NULL), MLA_ERR_IO);
     assert_non_null(strstr(mla_last_error(), "/nonexistent-dir/x.png"));
@@ -189,25 +178,25 @@ static void test_bars(void **state) {
     mla_plot_bar_opts o = {.frame.title = "Bars", .x_title = "class", .y.title = "accuracy",
                            .value_labels = 1, .value_format = "%.2f", .ref_line = 1,
                            .ref_value = 0.1, .ref_label = "chance"};
-    assert_int_equal(mla_plot_bars(tmp_path("bars.png"), cats, 3, s, 2, &o), MLA_OK);
-    png_image im = read_png(tmp_path("bars.png"));
+    assert_int_equal(mla_plot_bars(test_tmp_path("bars.png"), cats, 3, s, 2, &o), MLA_OK);
+    png_image im = read_png(test_tmp_path("bars.png"));
     assert_int_equal(im.w, 800);
     assert_true(count_color(&im, TAB_BLUE) > 1000); /* solid bars */
     assert_true(count_color(&im, TAB_ORANGE) > 1000);
     cairo_surface_destroy(im.s);
-    assert_int_equal(mla_plot_bars(tmp_path("bars.svg"), cats, 3, s, 2, &o), MLA_OK);
-    check_svg(tmp_path("bars.svg"));
+    assert_int_equal(mla_plot_bars(test_tmp_path("bars.svg"), cats, 3, s, 2, &o), MLA_OK);
+    check_svg(test_tmp_path("bars.svg"));
 
     /* One unnamed series filling a fixed range: the canvas centre is inside the bar. */
     double one[1] = {1};
     mla_plot_bar_series single = {.values = one};
     mla_plot_bar_opts fixed = {.y = {.min = 0, .max = 1}};
-    assert_int_equal(mla_plot_bars(tmp_path("bar1.png"), NULL, 1, &single, 1, &fixed), MLA_OK);
-    im = read_png(tmp_path("bar1.png"));
+    assert_int_equal(mla_plot_bars(test_tmp_path("bar1.png"), NULL, 1, &single, 1, &fixed), MLA_OK);
+    im = read_png(test_tmp_path("bar1.png"));
     assert_int_equal(pixel(&im, im.w / 2, im.h / 2), TAB_BLUE);
     cairo_surface_destroy(im.s);
 
-    const char *p = tmp_path("badbars.png");
+    const char *p = test_tmp_path("badbars.png");
     assert_int_equal(mla_plot_bars(p, cats, 0, s, 2, &o), MLA_ERR_INVALID);
     assert_int_equal(mla_plot_bars(p, cats, 3, s, 0, &o), MLA_ERR_INVALID);
     mla_plot_bar_opts badfmt = {.value_format = "%s"};
@@ -238,8 +227,8 @@ static void test_scatter(void **state) {
     mla_plot_scatter_opts o = {.frame.title = "Scatter", .x.title = "PC 1", .y.title = "PC 2",
                                .class_names = names, .n_classes = K, .texts = texts,
                                .n_texts = 2, .opacity = 1};
-    assert_int_equal(mla_plot_scatter(tmp_path("scatter.png"), x, y, cls, N, &o), MLA_OK);
-    png_image im = read_png(tmp_path("scatter.png"));
+    assert_int_equal(mla_plot_scatter(test_tmp_path("scatter.png"), x, y, cls, N, &o), MLA_OK);
+    png_image im = read_png(test_tmp_path("scatter.png"));
     assert_int_equal(im.w, 800);
     assert_true(count_color(&im, TAB_BLUE) > 20);
     double rgb[3];
@@ -249,10 +238,10 @@ static void test_scatter(void **state) {
     assert_int_equal(c11, 0xffbb78);
     assert_true(count_color(&im, c11) > 20);
     cairo_surface_destroy(im.s);
-    assert_int_equal(mla_plot_scatter(tmp_path("scatter.svg"), x, y, NULL, N, NULL), MLA_OK);
-    check_svg(tmp_path("scatter.svg"));
+    assert_int_equal(mla_plot_scatter(test_tmp_path("scatter.svg"), x, y, NULL, N, NULL), MLA_OK);
+    check_svg(test_tmp_path("scatter.svg"));
 
-    const char *p = tmp_path("badscatter.png");
+    const char *p = test_tmp_path("badscatter.png");
     cls[3] = -1;
     assert_int_equal(mla_plot_scatter(p, x, y, cls, N, &o), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "negative class"));
@@ -273,8 +262,8 @@ static void test_heatmap_cells(void **state) {
     double m[4] = {1, 0, 0, 1};
     mla_plot_heatmap_opts o = {.vmin = 0, .vmax = 1, .cmap = MLA_CMAP_BLUES,
                                .no_colorbar = 1};
-    assert_int_equal(mla_plot_heatmap(tmp_path("heat.png"), m, 2, 2, &o), MLA_OK);
-    png_image im = read_png(tmp_path("heat.png"));
+    assert_int_equal(mla_plot_heatmap(test_tmp_path("heat.png"), m, 2, 2, &o), MLA_OK);
+    png_image im = read_png(test_tmp_path("heat.png"));
     const uint32_t dark = 0x08306b, light = 0xf7fbff;
     int x0 = im.w, y0 = im.h, x1 = -1, y1 = -1;
     for (int y = 0; y < im.h; y++)
@@ -297,15 +286,15 @@ static void test_heatmap_cells(void **state) {
     mla_plot_heatmap_opts co = {.frame.title = "Confusion", .x_title = "predicted",
                                 .y_title = "true", .row_labels = names, .col_labels = names,
                                 .show_values = 1, .value_format = "%.0f"};
-    assert_int_equal(mla_plot_heatmap(tmp_path("cm.png"), cm, 3, 3, &co), MLA_OK);
-    check_png_size(tmp_path("cm.png"), 800, 600);
+    assert_int_equal(mla_plot_heatmap(test_tmp_path("cm.png"), cm, 3, 3, &co), MLA_OK);
+    check_png_size(test_tmp_path("cm.png"), 800, 600);
     co.cmap = MLA_CMAP_SIGNED;
-    assert_int_equal(mla_plot_heatmap(tmp_path("cm.svg"), cm, 3, 3, &co), MLA_OK);
-    check_svg(tmp_path("cm.svg"));
+    assert_int_equal(mla_plot_heatmap(test_tmp_path("cm.svg"), cm, 3, 3, &co), MLA_OK);
+    check_svg(test_tmp_path("cm.svg"));
     double same[4] = {2, 2, 2, 2}; /* a flat matrix still gets a colour range */
-    assert_int_equal(mla_plot_heatmap(tmp_path("flat.png"), same, 2, 2, NULL), MLA_OK);
+    assert_int_equal(mla_plot_heatmap(test_tmp_path("flat.png"), same, 2, 2, NULL), MLA_OK);
 
-    const char *p = tmp_path("badheat.png");
+    const char *p = test_tmp_path("badheat.png");
     assert_int_equal(mla_plot_heatmap(p, cm, 0, 3, &co), MLA_ERR_INVALID);
     assert_int_equal(mla_plot_heatmap(p, NULL, 3, 3, &co), MLA_ERR_INVALID);
     co.value_format = "%d";
@@ -325,8 +314,8 @@ static void test_image_grid_pixels(void **state) {
     mla_plot_images im8 = {.pixels = u8, .type = MLA_PIXELS_U8, .n = 2, .channels = 1,
                            .height = 2, .width = 2};
     mla_plot_grid_opts o = {.scale = 3};
-    assert_int_equal(mla_plot_image_grid(tmp_path("grid.png"), &im8, &o), MLA_OK);
-    png_image im = read_png(tmp_path("grid.png"));
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("grid.png"), &im8, &o), MLA_OK);
+    png_image im = read_png(test_tmp_path("grid.png"));
     assert_int_equal(im.w, 2 * MARGIN + 2 * 6 + GAP);
     assert_int_equal(im.h, 2 * MARGIN + 6);
     assert_int_equal(pixel(&im, MARGIN, MARGIN), 0x000000);
@@ -342,8 +331,8 @@ static void test_image_grid_pixels(void **state) {
     mla_plot_images imf = {.pixels = rgb, .type = MLA_PIXELS_F32, .n = 1, .channels = 3,
                            .height = 1, .width = 2};
     mla_plot_grid_opts of = {.scale = 2};
-    assert_int_equal(mla_plot_image_grid(tmp_path("rgb.png"), &imf, &of), MLA_OK);
-    im = read_png(tmp_path("rgb.png"));
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("rgb.png"), &imf, &of), MLA_OK);
+    im = read_png(test_tmp_path("rgb.png"));
     assert_int_equal(pixel(&im, MARGIN, MARGIN), 0xff0080);
     assert_int_equal(pixel(&im, MARGIN + 3, MARGIN + 1), 0xff00ff);
     cairo_surface_destroy(im.s);
@@ -353,8 +342,8 @@ static void test_image_grid_pixels(void **state) {
     mla_plot_images ims = {.pixels = pc, .type = MLA_PIXELS_F32, .n = 1, .channels = 1,
                            .height = 1, .width = 3};
     mla_plot_grid_opts os = {.scale = 1, .signed_map = 1};
-    assert_int_equal(mla_plot_image_grid(tmp_path("signed.png"), &ims, &os), MLA_OK);
-    im = read_png(tmp_path("signed.png"));
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("signed.png"), &ims, &os), MLA_OK);
+    im = read_png(test_tmp_path("signed.png"));
     assert_int_equal(pixel(&im, MARGIN, MARGIN), 0xffffff);
     assert_int_equal(pixel(&im, MARGIN + 1, MARGIN), 0x67001f);
     assert_int_equal(pixel(&im, MARGIN + 2, MARGIN), 0x053061);
@@ -371,25 +360,25 @@ static void test_image_grid_captions_svg_and_errors(void **state) {
     const char *rows[2] = {"real", "fake"};
     mla_plot_grid_opts o = {.frame.title = "Samples", .cols = 3, .tile_captions = caps,
                             .row_captions = rows};
-    assert_int_equal(mla_plot_image_grid(tmp_path("caps.png"), &ims, &o), MLA_OK);
-    png_image im = read_png(tmp_path("caps.png"));
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("caps.png"), &ims, &o), MLA_OK);
+    png_image im = read_png(test_tmp_path("caps.png"));
     assert_true(im.w > 3 * 8 && im.h > 2 * 8);
     cairo_surface_destroy(im.s);
-    assert_int_equal(mla_plot_image_grid(tmp_path("caps.svg"), &ims, &o), MLA_OK);
-    check_svg(tmp_path("caps.svg"));
-    assert_int_equal(mla_plot_image_grid(tmp_path("auto.png"), &ims, NULL), MLA_OK);
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("caps.svg"), &ims, &o), MLA_OK);
+    check_svg(test_tmp_path("caps.svg"));
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("auto.png"), &ims, NULL), MLA_OK);
     /* Only rows with a caption make room for one. */
     const char *row0_only[5] = {"a", "b", "c", NULL, NULL};
     mla_plot_grid_opts partial = {.cols = 3, .scale = 1, .tile_captions = row0_only};
     mla_plot_grid_opts full = {.cols = 3, .scale = 1, .tile_captions = caps};
-    assert_int_equal(mla_plot_image_grid(tmp_path("partial.png"), &ims, &partial), MLA_OK);
-    assert_int_equal(mla_plot_image_grid(tmp_path("full.png"), &ims, &full), MLA_OK);
-    png_image a = read_png(tmp_path("partial.png")), b = read_png(tmp_path("full.png"));
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("partial.png"), &ims, &partial), MLA_OK);
+    assert_int_equal(mla_plot_image_grid(test_tmp_path("full.png"), &ims, &full), MLA_OK);
+    png_image a = read_png(test_tmp_path("partial.png")), b = read_png(test_tmp_path("full.png"));
     assert_true(a.h < b.h);
     cairo_surface_destroy(a.s);
     cairo_surface_destroy(b.s);
 
-    const char *p = tmp_path("badgrid.png");
+    const char *p = test_tmp_path("badgrid.png");
     mla_plot_grid_opts small = {.rows = 1, .cols = 2};
     assert_int_equal(mla_plot_image_grid(p, &ims, &small), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "cannot hold 5 images"));

@@ -17,29 +17,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/tmpdir.h"
 #include "mlaudit/report.h"
 
-static char tmpdir[64];
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][256];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 256, "%s/%s", tmpdir, name);
-    return p;
-}
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mla_report_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_tmpdir_create("report");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_remove();
 }
 
 /* ---- the hand-made result ----
@@ -144,7 +133,7 @@ static char *slurp(const char *path) {
 
 static int file_exists(const char *name) {
     struct stat st;
-    return stat(tmp_path(name), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+    return stat(test_tmp_path(name), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
 static double get_num(const cJSON *o, const char *key) {
@@ -295,15 +284,15 @@ static void test_write_all(void **state) {
     make_result(&f);
     mla_mia_report_info info = make_info();
     char dir[256];
-    snprintf(dir, sizeof dir, "%s", tmp_path("out"));
+    snprintf(dir, sizeof dir, "%s", test_tmp_path("out"));
     assert_int_equal(mla_mia_report_write(dir, &f.r, &info), MLA_OK);
     static const char *const files[] = {"out/mia.json", "out/scores.csv", "out/roc.csv", "out/roc.png",
                                         "out/roc_log.png", "out/loss_hist.png", "out/batch.png", "out/report.html"};
     for (int i = 0; i < 8; i++) assert_true(file_exists(files[i]));
-    check_json(tmp_path("out/mia.json"));
-    check_scores(tmp_path("out/scores.csv"));
-    check_roc(tmp_path("out/roc.csv"));
-    check_html(tmp_path("out/report.html"));
+    check_json(test_tmp_path("out/mia.json"));
+    check_scores(test_tmp_path("out/scores.csv"));
+    check_roc(test_tmp_path("out/roc.csv"));
+    check_html(test_tmp_path("out/report.html"));
     /* again into the existing folder: fine */
     assert_int_equal(mla_mia_report_write(dir, &f.r, NULL), MLA_OK);
 }
@@ -314,7 +303,7 @@ static void test_optional_figures(void **state) {
     fixture f;
     make_result(&f);
     f.r.n_attacks = 3;
-    assert_int_equal(mla_mia_report_write(tmp_path("few"), &f.r, NULL), MLA_OK);
+    assert_int_equal(mla_mia_report_write(test_tmp_path("few"), &f.r, NULL), MLA_OK);
     assert_true(file_exists("few/report.html"));
     assert_false(file_exists("few/batch.png"));
     assert_false(file_exists("few/loss_hist.png"));
@@ -333,22 +322,22 @@ static void test_unwritable(void **state) {
     fixture f;
     make_result(&f);
     /* a folder under a regular file cannot be made (root ignores permissions) */
-    FILE *fp = fopen(tmp_path("plain"), "w");
+    FILE *fp = fopen(test_tmp_path("plain"), "w");
     assert_non_null(fp);
     fclose(fp);
     char bad[256];
-    snprintf(bad, sizeof bad, "%s", tmp_path("plain/out"));
+    snprintf(bad, sizeof bad, "%s", test_tmp_path("plain/out"));
     assert_int_equal(mla_mia_report_write(bad, &f.r, NULL), MLA_ERR_IO);
     assert_non_null(strstr(mla_last_error(), bad));
     /* report.html cannot replace a folder: the write fails naming it, and neither a
      * temporary nor a partial page is left */
-    assert_int_equal(mkdir(tmp_path("blocked"), 0755), 0);
-    assert_int_equal(mkdir(tmp_path("blocked/report.html"), 0755), 0);
-    assert_int_equal(mla_mia_report_write(tmp_path("blocked"), &f.r, NULL), MLA_ERR_IO);
+    assert_int_equal(mkdir(test_tmp_path("blocked"), 0755), 0);
+    assert_int_equal(mkdir(test_tmp_path("blocked/report.html"), 0755), 0);
+    assert_int_equal(mla_mia_report_write(test_tmp_path("blocked"), &f.r, NULL), MLA_ERR_IO);
     assert_non_null(strstr(mla_last_error(), "blocked/report.html"));
-    assert_no_temporaries(tmp_path("blocked"));
+    assert_no_temporaries(test_tmp_path("blocked"));
     struct stat st;
-    assert_int_equal(stat(tmp_path("blocked/report.html"), &st), 0);
+    assert_int_equal(stat(test_tmp_path("blocked/report.html"), &st), 0);
     assert_true(S_ISDIR(st.st_mode));
 }
 
@@ -363,7 +352,7 @@ static void test_bad_arguments(void **state) {
     assert_null(json);
     assert_non_null(strstr(mla_last_error(), "settings"));
     f.at[0].name[0] = '\0';
-    assert_int_equal(mla_mia_report_write(tmp_path("bad"), &f.r, NULL), MLA_ERR_INVALID);
+    assert_int_equal(mla_mia_report_write(test_tmp_path("bad"), &f.r, NULL), MLA_ERR_INVALID);
     assert_int_equal(mla_mia_report_write("", &f.r, NULL), MLA_ERR_INVALID);
 }
 
@@ -385,7 +374,7 @@ static void test_html_builder(void **state) {
     mla_html_table_opts o = {.caption = "cap", .numeric_from = 1, .highlight_row = 2};
     assert_int_equal(mla_html_table(h, head, 2, cells, 2, &o), MLA_OK);
     mla_html_paragraph(h, "%d%% & more", 5);
-    assert_int_equal(mla_html_figure_png(h, tmp_path("missing.png"), "x", NULL), MLA_ERR_IO);
+    assert_int_equal(mla_html_figure_png(h, test_tmp_path("missing.png"), "x", NULL), MLA_ERR_IO);
     assert_non_null(strstr(mla_last_error(), "missing.png"));
     char *page = NULL;
     assert_int_equal(mla_html_finish(h, &page, NULL), MLA_ERR_IO); /* the failure is kept */
