@@ -16,10 +16,10 @@
 #       RUNS     default 1; THREADS default 2; EPSILON default 8; DELTA default 1e-5
 #       SUBSET   train both on N stratified/sampled images (--subset N) for a quick check
 #       MLA_PEERS  folder holding dpsgd_peer.py (default ../shared/peers beside the repository)
-# Time, defaults (cnn, 10 epochs, 2 threads, 2-core AMD EPYC shared with other work): the
-# peer ran DP cnn at 291-410 samples/s on one-epoch --subset 7680 and 2560 runs, so its
-# 600,000 samples take about 25-35 minutes a run (extrapolated, not run); mlaudit ran DP and
-# plain cnn at about 1,900 samples/s there, some 5 minutes each: 35-45 minutes a run in all.
+# Time, defaults (cnn, 10 epochs, 2 threads): one run took about 9.5 minutes on a quiet
+# 2-core AMD EPYC (peer DP 2,922 samples/s, mlaudit DP 7,004, mlaudit plain 11,298); on a
+# machine shared with other work the peer ran at 291-410 samples/s, which would make it
+# 35-45 minutes.
 # SUBSET=2560 EPOCHS=1 takes under a minute (its figures are too short to judge accuracy).
 # Plain SGD at lr 2 without clipping can diverge (accuracy 0.1): its row is there for the time.
 set -euo pipefail
