@@ -36,8 +36,15 @@ static mla_status write_json(const char *path, const mla_mia_result *r, const ml
     char *text = NULL;
     mla_status s = mla_mia_report_json(r, info, &text);
     if (s != MLA_OK) return s;
-    s = mla_write_file_atomic(path, text, strlen(text));
-    free(text);
+    size_t len = strlen(text);
+    char *line = realloc(text, len + 2); /* a text file ends with a newline, as --json prints it */
+    if (!line) {
+        free(text);
+        return mla_error(MLA_ERR_NOMEM, "out of memory writing %s", path);
+    }
+    line[len] = '\n', line[len + 1] = 0;
+    s = mla_write_file_atomic(path, line, len + 1);
+    free(line);
     return s;
 }
 
