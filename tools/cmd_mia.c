@@ -83,7 +83,6 @@ typedef struct {
     long shadows, parallel, pool, population, attack_hidden, attack_epochs, aug_radius;
     double shadow_fraction, rmia_a, rmia_gamma;
     bool offline, aug_flips, json;
-    bool aug_radius_seen;
 } mia_args;
 
 static void parse_mia(int argc, char **argv, mia_args *a) {
@@ -117,7 +116,7 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
         {"attack-epochs", CLI_INT, &a->attack_epochs, 1, 100000, NULL},
         {"rmia-a", CLI_DOUBLE, &a->rmia_a, 0, 1, NULL},
         {"rmia-gamma", CLI_DOUBLE, &a->rmia_gamma, 1e-9, 1e9, NULL},
-        {"aug-radius", CLI_INT, &a->aug_radius, 0, 8, &a->aug_radius_seen},
+        {"aug-radius", CLI_INT, &a->aug_radius, 0, 8, NULL},
         {"aug-flips", CLI_FLAG, &a->aug_flips, 0, 0, NULL},
         {"out", CLI_STR, &a->out, 0, 0, NULL},
         {"save-arrays", CLI_STR, &a->save_arrays, 0, 0, NULL},
@@ -137,6 +136,7 @@ static void check_args(mia_args *a) {
     if (a->from) {
         if (a->data || a->target || a->tf.model_seen || a->tf.spec_file_seen)
             cli_die("mia: --from scores saved arrays; it takes no --data, --target or --model");
+        if (a->save_arrays) cli_die("mia: --save-arrays saves what an audit collects; --from reads arrays already saved");
         if (a->release)
             cli_die("mia: --release applies as the audit collects the models' outputs; --from arrays are scored as "
                     "saved (released.npy marks released rows)");
@@ -458,7 +458,6 @@ static void write_outputs(const mia_args *a, const mla_mia_arrays *arr, const ml
     char *settings = settings_json(a, dp);
     info->settings_json = settings;
     if (a->out) {
-        make_dir_for(a->out);
         cli_check(mla_mia_report_write(a->out, r, info));
     }
     if (a->json) {

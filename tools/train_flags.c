@@ -120,7 +120,7 @@ int train_flags_opts(train_flags *f, unsigned groups, cli_opt *opts) {
     "  --dp-clip C         clip every sample's gradient to L2 norm C (default 1 with DP)\n"                  \
     "  --dp-sigma S        noise multiplier: N(0, (S C)^2) added to the clipped sum\n"                       \
     "  --dp-epsilon E      solve the noise multiplier for (E, delta) over the planned steps\n"              \
-    "  --dp-delta D        delta (default min(1e-5, 1/N rounded down to a power of ten))\n"                 \
+    "  --dp-delta D        delta (default min(1e-5, the largest power of ten below 1/N))\n"                 \
     "  --dp-sampling S     poisson (each image joins a step with probability batch/N; the\n"               \
     "                      accountant's assumption) | shuffle (fixed batches; epsilon only\n"              \
     "                      indicative) (default poisson)\n"                                                 \
@@ -379,8 +379,11 @@ mla_status train_flags_from_json(train_flags *f, const char *json) {
 bool train_flags_dp_on(const train_flags *f) { return f->dp_clip_seen || f->dp_sigma_seen || f->dp_epsilon_seen; }
 
 /* min(1e-5, 1/n rounded down to a power of ten) */
+/* min(1e-5, the largest power of ten strictly below 1/n): 1/n itself (n = 100,000)
+ * would fail the delta < 1/N rule below. */
 static double default_delta(int n) {
     double d = pow(10, floor(log10(1.0 / n)));
+    if (d >= 1.0 / n) d /= 10;
     return d < 1e-5 ? d : 1e-5;
 }
 

@@ -71,6 +71,10 @@ void mla_rng_permutation(mla_rng *r, int32_t *out, int32_t n); /* a shuffle of 0
 void mla_rng_shuffle(mla_rng *r, int32_t *a, int32_t n);
 double mla_rng_gamma(mla_rng *r, double shape);  /* Marsaglia-Tsang; shape > 0 */
 double mla_rng_beta(mla_rng *r, double a, double b);
+/* A generator's whole state as 6 int64 words (checkpoints), and back: the four state
+ * words, the Box-Muller flag, the spare value's bits. */
+void mla_rng_pack(const mla_rng *r, int64_t out[6]);
+void mla_rng_unpack(const int64_t in[6], mla_rng *r);
 
 /* ---- threads ---- */
 /* One setting for both our OpenMP loops and OpenBLAS (which is built on the same

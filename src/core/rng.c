@@ -1,6 +1,8 @@
 /* xoshiro256** (Blackman & Vigna), seeded with splitmix64. */
 #include "mlaudit/core.h"
 
+#include <string.h>
+
 #include <math.h>
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -105,4 +107,16 @@ double mla_rng_gamma(mla_rng *r, double shape) {
 double mla_rng_beta(mla_rng *r, double a, double b) {
     double x = mla_rng_gamma(r, a), y = mla_rng_gamma(r, b);
     return x + y > 0 ? x / (x + y) : 0.5;
+}
+
+void mla_rng_pack(const mla_rng *r, int64_t out[6]) {
+    for (int i = 0; i < 4; i++) memcpy(&out[i], &r->s[i], 8);
+    out[4] = r->has_spare;
+    memcpy(&out[5], &r->spare, 8);
+}
+
+void mla_rng_unpack(const int64_t in[6], mla_rng *r) {
+    for (int i = 0; i < 4; i++) memcpy(&r->s[i], &in[i], 8);
+    r->has_spare = (int)in[4];
+    memcpy(&r->spare, &in[5], 8);
 }

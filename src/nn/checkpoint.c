@@ -15,18 +15,6 @@
 #define CHECKPOINT_FORMAT "mlaudit-checkpoint-1"
 #define N_RNG 4
 
-static void rng_pack(const mla_rng *r, int64_t out[6]) {
-    for (int i = 0; i < 4; i++) memcpy(&out[i], &r->s[i], 8);
-    out[4] = r->has_spare;
-    memcpy(&out[5], &r->spare, 8);
-}
-
-static void rng_unpack(const int64_t in[6], mla_rng *r) {
-    for (int i = 0; i < 4; i++) memcpy(&r->s[i], &in[i], 8);
-    r->has_spare = (int)in[4];
-    memcpy(&r->spare, &in[5], 8);
-}
-
 static uint64_t fnv1a(const void *data, size_t n, uint64_t h) {
     const unsigned char *p = data;
     for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
@@ -55,10 +43,7 @@ void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, cons
 static mla_status hook_state_save(const mla_train_hook *hook, unsigned char **buf, size_t *size) {
     *buf = NULL;
     *size = 0;
-    if (!hook || !hook->state_kind) return MLA_OK;
-    if (!hook->state_size || !hook->state_save || !hook->state_load)
-        return mla_error(MLA_ERR_INVALID, "training hook '%s' keeps state but lacks a state callback",
-                         hook->state_kind);
+    if (!hook || !hook->state_kind) return MLA_OK; /* callbacks checked by mla_train's config check */
     *size = hook->state_size(hook->user);
     *buf = malloc(*size ? *size : 1);
     if (!*buf) return MLA_ERR_NOMEM;
@@ -70,10 +55,10 @@ static mla_status hook_state_save(const mla_train_hook *hook, unsigned char **bu
 mla_status mla_checkpoint_save(const char *path, mla_net *net, mla_optimizer *opt, const mla_train_state *st,
                                const mla_train_hook *hook, const char *fingerprint) {
     int64_t rngs[N_RNG][6];
-    rng_pack(&st->shuffle, rngs[0]);
-    rng_pack(&st->augment, rngs[1]);
-    rng_pack(&st->mixup, rngs[2]);
-    rng_pack(mla_net_rng(net), rngs[3]);
+    mla_rng_pack(&st->shuffle, rngs[0]);
+    mla_rng_pack(&st->augment, rngs[1]);
+    mla_rng_pack(&st->mixup, rngs[2]);
+    mla_rng_pack(mla_net_rng(net), rngs[3]);
     int64_t counters[4] = {st->next_epoch, mla_optimizer_steps(opt), st->best_epoch, st->bad_epochs};
     double best_loss = st->best_loss;
     unsigned char *hs;
@@ -173,10 +158,10 @@ mla_status mla_checkpoint_load(const char *path, mla_net *net, mla_optimizer *op
         memcpy(mla_optimizer_state(opt), state->data, mla_optimizer_state_size(opt) * sizeof(float));
         if (best) memcpy(st->best_params, best->data, np * sizeof(float));
         memcpy(&st->best_loss, best_loss->data, sizeof st->best_loss);
-        rng_unpack(rngs[0], &st->shuffle);
-        rng_unpack(rngs[1], &st->augment);
-        rng_unpack(rngs[2], &st->mixup);
-        rng_unpack(rngs[3], mla_net_rng(net));
+        mla_rng_unpack(rngs[0], &st->shuffle);
+        mla_rng_unpack(rngs[1], &st->augment);
+        mla_rng_unpack(rngs[2], &st->mixup);
+        mla_rng_unpack(rngs[3], mla_net_rng(net));
         st->next_epoch = (int)c[0];
         mla_optimizer_set_steps(opt, (long)c[1]);
         st->best_epoch = (int)c[2];

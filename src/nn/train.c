@@ -40,6 +40,9 @@ static mla_status check_config(const mla_train_config *cfg, int n) {
         return mla_error(MLA_ERR_INVALID, "early stopping needs a validation set");
     if (cfg->checkpoint_every > 0 && !cfg->checkpoint_path)
         return mla_error(MLA_ERR_INVALID, "checkpoints need a path");
+    const mla_train_hook *h = cfg->hook;
+    if (h && h->state_kind && (!h->state_size || !h->state_save || !h->state_load))
+        return mla_error(MLA_ERR_INVALID, "training hook '%s' keeps state but lacks a state callback", h->state_kind);
     return MLA_OK;
 }
 

@@ -133,18 +133,6 @@ static mla_status check_config(const mla_dpsgd_config *cfg, int n) {
 enum { STATE_WORDS = 20 };
 static const int64_t STATE_TAG = 0x6470736764000001LL; /* "dpsgd", layout 1 */
 
-static void rng_put(const mla_rng *r, int64_t *w) {
-    memcpy(w, r->s, 4 * sizeof(int64_t));
-    w[4] = r->has_spare;
-    memcpy(&w[5], &r->spare, 8);
-}
-
-static void rng_get(const int64_t *w, mla_rng *r) {
-    memcpy(r->s, w, 4 * sizeof(int64_t));
-    r->has_spare = (int)w[4];
-    memcpy(&r->spare, &w[5], 8);
-}
-
 static int64_t bits_of(double x) {
     int64_t b;
     memcpy(&b, &x, 8);
@@ -170,8 +158,8 @@ static mla_status state_save(void *user, void *buf) {
     const mla_dpsgd *dp = user;
     int64_t w[STATE_WORDS];
     w[0] = STATE_TAG;
-    rng_put(&dp->st.sampling, w + 1);
-    rng_put(&dp->st.noise, w + 7);
+    mla_rng_pack(&dp->st.sampling, w + 1);
+    mla_rng_pack(&dp->st.noise, w + 7);
     w[13] = dp->st.steps;
     settings_put(dp, w + 14);
     memcpy(buf, w, sizeof w);
@@ -195,8 +183,8 @@ static mla_status state_load(void *user, const void *buf, size_t size) {
                          (long long)w[18], q, dp->cfg.clip, dp->cfg.sigma, mla_dpsgd_sampling_name(dp->cfg.sampling),
                          dp->cfg.batch, (unsigned long long)dp->cfg.seed, dp->q);
     }
-    rng_get(w + 1, &dp->st.sampling);
-    rng_get(w + 7, &dp->st.noise);
+    mla_rng_unpack(w + 1, &dp->st.sampling);
+    mla_rng_unpack(w + 7, &dp->st.noise);
     dp->st.steps = (long)w[13];
     return MLA_OK;
 }

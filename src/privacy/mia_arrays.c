@@ -88,7 +88,7 @@ static mla_status check_masks(const mla_mia_arrays *a) {
             return mla_error(MLA_ERR_INVALID, "shadow_in: entry %lld is %d, not 0 or 1", (long long)i, a->shadow_in[i]);
     for (int i = 0; a->truth && i < a->m; i++)
         if (a->truth[i] < -1 || a->truth[i] > 1)
-            return mla_error(MLA_ERR_INVALID, "target_in: entry %d is %d, not 0 or 1", i, a->truth[i]);
+            return mla_error(MLA_ERR_INVALID, "target_in: entry %d is %d, not -1, 0 or 1", i, a->truth[i]);
     return MLA_OK;
 }
 

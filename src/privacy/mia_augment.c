@@ -11,6 +11,7 @@
 #include "mlaudit/mia.h"
 #include "mlaudit/train.h"
 #include "nn/train_impl.h"
+#include "privacy/mia_impl.h"
 
 static mla_status check_args(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, int radius, int batch,
                              const int32_t *counts, const int *n_aug) {
@@ -30,13 +31,6 @@ static mla_status check_args(mla_net *net, const mla_dataset *ds, const int32_t 
         if (idx[i] < 0 || idx[i] >= count)
             return mla_error(MLA_ERR_INVALID, "augmentation attack: index %d outside the dataset's %d samples", idx[i], count);
     return MLA_OK;
-}
-
-static int argmax(const float *z, int k) {
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (z[j] > z[best]) best = j;
-    return best;
 }
 
 /* Writes copy a of img (above) to dst. */
@@ -77,7 +71,7 @@ static mla_status run_copies(mla_net *net, const mla_dataset *ds, const int32_t 
         const float *z;
         st = mla_net_forward(net, in, b, false, &z);
         if (st != MLA_OK) return st;
-        for (int i = 0; i < b; i++) counts[sc->owner[i]] += argmax(z + (size_t)i * k, k) == sc->label[i];
+        for (int i = 0; i < b; i++) counts[sc->owner[i]] += mia_argmax(z + (size_t)i * k, k) == sc->label[i];
     }
     return MLA_OK;
 }

@@ -100,16 +100,18 @@ static mla_status check_nan(folder *f, const char *name, const mla_npy_array *a)
 }
 
 /* One model's rows of logits into probabilities, phi and p_y. */
-static void from_logits(const double *z, int64_t m, int c, const int32_t *labels, float *probs, double *phi,
-                        double *py) {
-    float *row = malloc((size_t)c * sizeof(float));
-    for (int64_t i = 0; row && i < m; i++) {
+static mla_status from_logits(const double *z, int64_t m, int c, const int32_t *labels, float *probs, double *phi,
+                              double *py) {
+    float *row = mla_alloc((size_t)c, sizeof(float));
+    if (!row) return MLA_ERR_NOMEM;
+    for (int64_t i = 0; i < m; i++) {
         for (int j = 0; j < c; j++) row[j] = (float)z[i * c + j];
         mla_softmax_rows(row, 1, c, probs + i * c);
         phi[i] = mla_mia_phi_from_logits(row, c, labels[i]);
         py[i] = exp(mla_mia_logpy_from_logits(row, c, labels[i]));
     }
     free(row);
+    return MLA_OK;
 }
 
 static mla_status load_probs(folder *f, const char *who, layout *l, bundle *b, const int32_t *labels, bool shadow) {
@@ -129,8 +131,8 @@ static mla_status load_probs(folder *f, const char *who, layout *l, bundle *b, c
         double *phi = mla_alloc(rows, sizeof(double)), *py = mla_alloc(rows, sizeof(double));
         if (!phi || !py) s = MLA_ERR_NOMEM;
         for (int64_t r = 0; !s && r < (shadow ? l->k : 1); r++)
-            from_logits(a.f64 + r * l->m * l->c, l->m, (int)l->c, labels, p + r * l->m * l->c, phi + r * l->m,
-                        py + r * l->m);
+            s = from_logits(a.f64 + r * l->m * l->c, l->m, (int)l->c, labels, p + r * l->m * l->c, phi + r * l->m,
+                            py + r * l->m);
         if (shadow) b->shadow_phi = phi, b->shadow_py = py;
         else b->target_phi = phi, b->target_py = py;
     } else if (!s) {
@@ -270,9 +272,10 @@ static mla_status load_all(folder *f, bundle *b, mla_mia_arrays *a) {
     bool has_probs = l.probs || l.logits;
     if (!s && has_probs) s = load_ints(f, "labels", 1, m1, 0, 65535, &b->labels, NULL);
     if (!s && has_probs) s = load_probs(f, "target", &l, b, b->labels, false);
-    if (!s && has_probs && l.k > 0) s = load_probs(f, "shadow", &l, b, b->labels, true);
+    bool shadow_probs = exists(f, "shadow_probs") || exists(f, "shadow_logits"); /* else shadow_phi alone */
+    if (!s && has_probs && l.k > 0 && shadow_probs) s = load_probs(f, "shadow", &l, b, b->labels, true);
     if (!s && l.phi) s = load_phi(f, &l, b, false);
-    if (!s && l.phi && l.k > 0 && exists(f, "shadow_phi")) s = load_phi(f, &l, b, true);
+    if (!s && l.k > 0 && exists(f, "shadow_phi")) s = load_phi(f, &l, b, true);
     if (!s && l.k > 0) s = load_mask(f, "shadow_in", &l, &b->shadow_in);
     if (!s) s = load_truth(f, &l, b, &n_pop);
     if (!s) s = load_extras(f, &l, b, a);

@@ -200,7 +200,7 @@ static void say_gap(text *t, const mla_mia_result *r) {
 }
 
 static void say_batch(text *t, const mla_mia_result *r) {
-    const mla_mia_attack_result *best = NULL, *ref = mia_find(r, "shadow_sample");
+    const mla_mia_attack_result *best = NULL, *ref = mla_mia_result_find(r, "shadow_sample");
     for (int a = 0; a < r->n_attacks; a++) {
         const mla_mia_attack_result *at = &r->attacks[a];
         if (at->batch_size > 0 && isfinite(at->summary.accuracy) &&

@@ -15,12 +15,6 @@ mla_status mia_report_path(char *buf, size_t n, const char *dir, const char *nam
     return MLA_OK;
 }
 
-const mla_mia_attack_result *mia_find(const mla_mia_result *r, const char *name) {
-    for (int a = 0; a < r->n_attacks; a++)
-        if (strcmp(r->attacks[a].name, name) == 0) return &r->attacks[a];
-    return NULL;
-}
-
 int mia_attack_has_roc(const mla_mia_attack_result *a) {
     return a->pos && a->neg && a->n_pos > 0 && a->n_neg > 0;
 }
@@ -194,7 +188,7 @@ static mla_status write_batch(const char *path, const mla_mia_result *r, int *dr
         acc[k] = at->summary.accuracy;
         auc[k++] = at->summary.auc;
     }
-    const mla_mia_attack_result *ref = mia_find(r, "shadow_sample");
+    const mla_mia_attack_result *ref = mla_mia_result_find(r, "shadow_sample");
     double lo = b[0], hi = b[0];
     for (int i = 1; i < nb; i++) {
         lo = fmin(lo, b[i]);

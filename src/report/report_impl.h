@@ -19,8 +19,5 @@ mla_status mia_report_path(char *buf, size_t n, const char *dir, const char *nam
 /* True when the attack has members and non-members to draw a curve from. */
 int mia_attack_has_roc(const mla_mia_attack_result *a);
 
-/* The attack named `name`, or NULL (mia.h's mla_mia_result_find, kept here so the
- * report depends only on the result's layout). */
-const mla_mia_attack_result *mia_find(const mla_mia_result *r, const char *name);
 
 #endif
