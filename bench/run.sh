@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: every bench/bench_*.sh, each printing its own side-by-side table
 # (bench_mia.sh with ARCH=mlp; BENCH_MIA_CNN=1 adds its cnn run, some 16 minutes for the peer alone;
-# bench_dpsgd.sh's cnn DP-SGD comparison over 10 epochs takes 35-45 minutes on 2 cores).
+# bench_dpsgd.sh's cnn DP-SGD comparison over 10 epochs takes about 10 minutes on 2 quiet cores,
+# 35-45 on a shared machine).
 # Usage: bench/run.sh PATH/TO/mlaudit
 set -euo pipefail
 BIN=$(realpath "$1")

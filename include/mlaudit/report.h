@@ -118,7 +118,8 @@ mla_status mla_roc_figure(const char *path, const mla_roc_input *in, int n, cons
  * ====================================================================== */
 
 /* What the result does not hold: the setting the audit ran in. Every pointer is
- * borrowed; zero-initialise and fill what applies. */
+ * borrowed; zero-initialise and fill what applies, but set the seconds_* of a phase that
+ * did not happen to NaN (0 reads as "took 0 s"). */
 typedef struct {
     const char *protocol, *dataset, *target_model, *shadow_model; /* NULL where not applicable */
     int shadows;

@@ -530,8 +530,10 @@ static bool seq_used_batch_stats(const mla_seq *seq) {
 }
 
 /* One batched backward in which each layer adds its share of every sample's squared
- * norm (mla_ctx.sq_norms): dense and conv2d from their input and output gradient
- * (ghost clipping), other layers with parameters sample by sample. Parameter gradients
+ * norm (mla_ctx.sq_norms): ops with mla_op.ghost_norms add their own (dense from its
+ * input and output gradient, conv2d from each sample's weight gradient formed in its
+ * own loop, groupnorm, residual by recursion); the others go through
+ * backward_per_sample, sample by sample. Parameter gradients
  * of the fallback go to a scratch vector, so the net's are untouched. */
 mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float *norms) {
     if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "per-sample gradients without a forward pass");
