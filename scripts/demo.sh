@@ -16,8 +16,9 @@ echo "with 16 shadow models ($(nproc) threads; a few minutes). Running:"
 echo "  ${cmd[*]}"
 "${cmd[@]}"
 if command -v chromium >/dev/null; then
-  bash "$(dirname "$0")/check_report.sh" "$OUT/report.html" random correctness loss shadow_sample lira_online \
-    lira_offline rmia_offline similarity label_augment >"$OUT/report_check.txt" \
+  mapfile -t attacks < <(python3 -c 'import json, sys; print(*json.load(open(sys.argv[1]))["attacks"], sep="\n")' \
+    "$OUT/mia.json")
+  bash "$(dirname "$0")/check_report.sh" "$OUT/report.html" "${attacks[@]}" >"$OUT/report_check.txt" \
     && echo "report.html renders in headless chromium and names every attack ($OUT/report_check.txt)" \
     || { echo "report.html failed its chromium check:"; cat "$OUT/report_check.txt"; exit 1; }
 fi
