@@ -45,6 +45,8 @@ static const char mia_usage_head[] =
     "                      every attack sees only the released rows\n"
     "  --target FILE       audit a trained model (.safetensors) instead of training one;\n"
     "                      shadows train as its recorded settings say unless flags are given\n"
+    "                      (a DP-SGD target: its noise multiplier and clip; --dp-sigma S\n"
+    "                      gives DP shadows to any target)\n"
     "  --members FILE      its members: indices into DATA (.npy of ints, or one per line)\n"
     "  --nonmembers FILE   its non-members (the larger list is subsampled to the smaller)\n"
     "  --shadow-pool FILE  the shadows' data (default: every sample not named)\n"
@@ -147,8 +149,9 @@ static void check_args(mia_args *a) {
         if (!a->members || !a->nonmembers) cli_die("mia: --target needs --members and --nonmembers");
         if (a->tf.model_seen || a->tf.spec_file_seen)
             cli_die("mia: --target is the model to audit; give the shadows' architecture with --shadow-model");
-        if (train_flags_dp_on(&a->tf))
-            cli_die("mia: DP-SGD shadows for an own --target are not supported yet (DP applies to a target mia trains)");
+        if (a->tf.dp_epsilon_seen)
+            cli_die("mia: with --target the shadows train with a noise multiplier (--dp-sigma; default: the target's "
+                    "recorded one), not --dp-epsilon: the target's budget is already spent");
         return;
     }
     if (a->members || a->nonmembers || a->shadow_pool) cli_die("mia: --members, --nonmembers and --shadow-pool go with --target");
@@ -290,6 +293,7 @@ typedef struct {
     mla_release release;
     train_dp dp_plan;            /* with --dp-*: the target's plan (no hook of its own) */
     mla_dpsgd_config dp;         /* what every model's hook starts from */
+    cJSON *target_dp;            /* own target trained with DP-SGD: its record's dp_result */
 } audit_inputs;
 
 /* How many images the protocol's target trains on (for DP-SGD's q and delta). */
@@ -310,11 +314,44 @@ static void dp_config(mia_args *a, audit_inputs *in, mla_mia_audit_config *cfg) 
     cfg->dp = &in->dp;
 }
 
+/* The record's "dp_result" (the target's own accounting), when it has the fields
+ * mia.json's settings.dp reports; NULL otherwise. */
+static cJSON *record_dp_result(const char *record) {
+    cJSON *o = cJSON_Parse(record), *r = cJSON_DetachItemFromObjectCaseSensitive(o, "dp_result");
+    cJSON_Delete(o);
+    const char *need[] = {"epsilon", "delta", "sigma", "steps"};
+    for (size_t i = 0; r && i < sizeof need / sizeof *need; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, need[i]);
+        if (!cJSON_IsNumber(v) && !(i == 0 && cJSON_IsNull(v))) cJSON_Delete(r), r = NULL;
+    }
+    return r;
+}
+
+/* DP-SGD shadows for an own target: they follow the target's recipe, so its noise
+ * multiplier, clip and sampling (from the record, or the flags given) with each
+ * shadow's own sampling rate (batch / its training size). The shadows need no budget of
+ * their own, so sigma is taken as it is rather than solved from an epsilon. */
+static void own_target_dp(mia_args *a, audit_inputs *in, mla_mia_audit_config *cfg) {
+    train_flags *f = &a->tf;
+    if (!train_flags_dp_on(f)) return;
+    f->dp_epsilon_seen = false; /* the record holds the epsilon solved for the target: the sigma is the recipe */
+    if (!f->dp_sigma_seen) cli_die("mia: DP-SGD shadows for --target need --dp-sigma (the target's record has none)");
+    if (f->dp_clip_seen && !(f->dp_clip > 0)) cli_die("mia: --dp-clip must be positive, got %g", f->dp_clip);
+    mla_dpsgd_sampling sampling;
+    if (mla_dpsgd_sampling_parse(f->dp_sampling, &sampling))
+        cli_die("mia: --dp-sampling must be poisson or shuffle, got '%s'", f->dp_sampling);
+    in->dp = (mla_dpsgd_config){f->dp_clip_seen ? f->dp_clip : 1.0, f->dp_sigma, sampling, (int)f->batch,
+                                (uint64_t)f->seed};
+    f->dp_clip = in->dp.clip, f->dp_clip_seen = true;
+    cfg->dp = &in->dp;
+}
+
 /* Fills the shadows' training flags from the target's record where not given. */
 static void own_target(mia_args *a, audit_inputs *in, mla_mia_inputs *mi, mla_mia_audit_config *cfg) {
     char *record = NULL;
     cli_check(mla_net_load(a->target, &in->target, "mlaudit.training", &record));
     if (record) cli_check(mla_error_prefix(train_flags_from_json(&a->tf, record), "%s", a->target));
+    if (record) in->target_dp = record_dp_result(record);
     free(record);
     cli_check(mla_check_compatible(in->target, in->data));
     mi->target = in->target;
@@ -337,6 +374,7 @@ static mla_mia_audit_config audit_config(mia_args *a, audit_inputs *in, mla_mia_
     else cli_check(mla_mia_protocol_parse(a->protocol, &cfg.protocol));
     cfg.train = train_flags_config("mia", &a->tf);
     if (!a->target) dp_config(a, in, &cfg);
+    else own_target_dp(a, in, &cfg);
     cfg.train.stop = cli_stop_flag();
     if (!a->target) {
         cli_check(mla_spec_resolve(a->tf.model ? a->tf.model : a->tf.spec_file, &in->target_spec));
@@ -368,6 +406,7 @@ static void free_inputs(audit_inputs *in) {
     mla_dataset_free(in->data), mla_dataset_free(in->shadow_data);
     mla_net_free(in->target);
     free(in->members), free(in->nonmembers), free(in->shadow_pool), free(in->shadow_spec), free(in->target_spec);
+    cJSON_Delete(in->target_dp);
 }
 
 /* The target's losses on evaluated members and non-members (loss_hist.png). */
@@ -530,8 +569,9 @@ int cmd_mia(int argc, char **argv) {
     if (a.target) snprintf(shadow_name, sizeof shadow_name, "%s", mla_net_name(in.target));
     if (!info.shadow_model) info.shadow_model = info.target_model;
     info.seconds_total = mla_seconds() - start;
-    write_outputs(&a, &col->arrays, r, &info,
-                  cfg.dp ? train_dp_epsilon_json(&in.dp_plan, col->target_dp_steps) : NULL);
+    cJSON *target_dp = a.target ? in.target_dp : cfg.dp ? train_dp_epsilon_json(&in.dp_plan, col->target_dp_steps) : NULL;
+    in.target_dp = NULL; /* write_outputs takes it over */
+    write_outputs(&a, &col->arrays, r, &info, target_dp);
     mla_mia_result_free(r);
     mla_mia_collected_free(col);
     free_inputs(&in);

@@ -440,8 +440,38 @@ print("ok" if isinstance(d["epsilon"], float) and d["epsilon"] > 0 else "epsilon
 ' "$T/dp.json"
 expect_fail 1 "batchnorm" "$BIN" mia --data fashion-mnist --model resnet20 --pool 800 --epochs 1 --shadows 2 \
   --dp-sigma 1 --threads 2
-expect_fail 1 "not supported yet" "$BIN" mia --data fashion-mnist --target "$T/nonexistent.safetensors" \
-  --members "$T/x" --nonmembers "$T/y" --dp-sigma 1
+expect_fail 1 "not --dp-epsilon" "$BIN" mia --data fashion-mnist --target "$T/nonexistent.safetensors" \
+  --members "$T/x" --nonmembers "$T/y" --dp-epsilon 8
+# An own target trained with DP-SGD: its shadows follow its recorded recipe (sigma, clip,
+# sampling), which is the same audit as naming that sigma; mia.json reports the target's
+# own accounting from its record. A plain target with --dp-sigma gets DP shadows.
+"$BIN" train --data fashion-mnist --model mlp --epochs 2 --subset 500 --seed 2 --threads 2 --dp-sigma 0.8 \
+  --out "$T/mdp.safetensors" --json >"$T/mdp_train.json" 2>"$T/err" || bad "DP train failed: $(cat "$T/err")"
+OWNDP=(--data fashion-mnist --shadow-pool "$T/pool.txt" --shadows 2 --batch-sizes 8,16 --threads 2
+       --members "$T/mem.txt" --nonmembers "$T/non.txt" --attacks loss,lira_offline,rmia_offline --json)
+"$BIN" mia "${OWNDP[@]}" --target "$T/mdp.safetensors" >"$T/owndp.json" 2>"$T/err" \
+  && ok || bad "own DP target failed: $(cat "$T/err")"
+"$BIN" mia "${OWNDP[@]}" --target "$T/mdp.safetensors" --dp-sigma 0.8 >"$T/owndp_flag.json" 2>"$T/err" \
+  && ok || bad "own DP target with --dp-sigma failed: $(cat "$T/err")"
+"$BIN" mia "${OWNDP[@]}" --target "$T/m.safetensors" >"$T/ownplain.json" 2>"$T/err" \
+  && ok || bad "own plain target failed: $(cat "$T/err")"
+"$BIN" mia "${OWNDP[@]}" --target "$T/m.safetensors" --dp-sigma 0.8 >"$T/ownplain_dp.json" 2>"$T/err" \
+  && ok || bad "own plain target with DP shadows failed: $(cat "$T/err")"
+pycheck "own target with DP-SGD shadows" '
+import json, sys
+t, dp, flag, plain, plain_dp = (json.load(open(p)) for p in sys.argv[1:6])
+want = t["dp"]
+got = dp["settings"].get("dp")
+print("ok" if got and all(got[k] == want[k] for k in ("epsilon", "delta", "sigma", "q", "steps"))
+      else "settings.dp %r, the target was trained with %r" % (got, want))
+print("ok" if dp["settings"]["dp_sigma"] == 0.8 else "shadows sigma %r" % dp["settings"]["dp_sigma"])
+print("ok" if dp["attacks"] == flag["attacks"] else "the recorded recipe and --dp-sigma 0.8 gave different audits")
+print("ok" if "dp" not in plain["settings"] and "dp" not in plain_dp["settings"] else "a plain target reports a dp budget")
+sh = lambda d: d["attacks"]["lira_offline"]["auc"]
+print("ok" if sh(plain) != sh(plain_dp) else "--dp-sigma did not change the shadows (lira_offline AUC %r both)" % sh(plain))
+print("ok" if plain["attacks"]["loss"]["auc"] == plain_dp["attacks"]["loss"]["auc"]
+      else "DP shadows changed the loss AUC, a score of the target alone")
+' "$T/mdp_train.json" "$T/owndp.json" "$T/owndp_flag.json" "$T/ownplain.json" "$T/ownplain_dp.json"
 
 # --- 8. the report renders ---
 if command -v chromium >/dev/null; then
