@@ -38,6 +38,10 @@ static const char mia_usage_head[] =
     "  --parallel N        train N shadows at once, one thread each (default 1: one after\n"
     "                      another with every thread); only outputs are kept in memory\n"
     "  --keep-shadows DIR  also save every shadow model there\n"
+    "  --early-stop N      every model stops after N epochs without a better validation\n"
+    "                      loss and keeps its best epoch; all validate on the same images,\n"
+    "                      drawn from samples the protocol leaves unused (not --target)\n"
+    "  --val-size N        those validation images (default 1000)\n"
     "  --release POLICY    what the target (and so the attacker's shadows) releases:\n"
     "                      none (default: the full softmax) | topk:K (the K largest,\n"
     "                      renormalised) | topk:K:raw | round:D | label (one-hot argmax) |\n"
@@ -82,7 +86,7 @@ typedef struct {
     const char *data, *protocol, *shadow_model, *shadow_data, *keep, *target, *members, *nonmembers, *shadow_pool;
     const char *from, *attacks, *batch_sizes, *attack_model, *attack_features, *out, *save_arrays, *release;
     char release_text[64];       /* the parsed policy's canonical spelling */
-    long shadows, parallel, pool, population, attack_hidden, attack_epochs, aug_radius;
+    long shadows, parallel, pool, population, attack_hidden, attack_epochs, aug_radius, early_stop, val_size;
     double shadow_fraction, rmia_a, rmia_gamma;
     bool offline, aug_flips, json;
 } mia_args;
@@ -124,8 +128,10 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
         {"save-arrays", CLI_STR, &a->save_arrays, 0, 0, NULL},
         {"json", CLI_FLAG, &a->json, 0, 0, NULL},
         {"release", CLI_STR, &a->release, 0, 0, NULL},
+        {"early-stop", CLI_INT, &a->early_stop, 1, 100000, NULL},
+        {"val-size", CLI_INT, &a->val_size, 1, 1L << 30, NULL},
     };
-    int n = 30;
+    int n = 32;
     n += train_flags_opts(&a->tf, TRAIN_FLAGS_DP, opts + n);
     static char usage[sizeof mia_usage_head + 8192];
     snprintf(usage, sizeof usage, "%s%s", mia_usage_head, train_flags_usage(TRAIN_FLAGS_DP));
@@ -149,12 +155,16 @@ static void check_args(mia_args *a) {
         if (!a->members || !a->nonmembers) cli_die("mia: --target needs --members and --nonmembers");
         if (a->tf.model_seen || a->tf.spec_file_seen)
             cli_die("mia: --target is the model to audit; give the shadows' architecture with --shadow-model");
+        if (a->early_stop || a->val_size)
+            cli_die("mia: --early-stop applies to a target mia trains (an own target's shadows have no validation set)");
         if (a->tf.dp_epsilon_seen)
             cli_die("mia: with --target the shadows train with a noise multiplier (--dp-sigma; default: the target's "
                     "recorded one), not --dp-epsilon: the target's budget is already spent");
         return;
     }
     if (a->members || a->nonmembers || a->shadow_pool) cli_die("mia: --members, --nonmembers and --shadow-pool go with --target");
+    if (a->val_size && !a->early_stop) cli_die("mia: --val-size goes with --early-stop");
+    if (a->early_stop && !a->val_size) a->val_size = 1000;
     if (a->offline && strcmp(a->protocol, "lira")) cli_die("mia: --offline applies to --protocol lira");
     if (a->population && strcmp(a->protocol, "lira")) cli_die("mia: --population applies to --protocol lira");
     train_flags_check("mia", &a->tf);
@@ -352,6 +362,7 @@ static void own_target(mia_args *a, audit_inputs *in, mla_mia_inputs *mi, mla_mi
     cli_check(mla_net_load(a->target, &in->target, "mlaudit.training", &record));
     if (record) cli_check(mla_error_prefix(train_flags_from_json(&a->tf, record), "%s", a->target));
     if (record) in->target_dp = record_dp_result(record);
+    a->tf.early_stop = 0, a->tf.val_fraction = 0; /* the shadows have no validation set: they train every epoch */
     free(record);
     cli_check(mla_check_compatible(in->target, in->data));
     mi->target = in->target;
@@ -375,6 +386,7 @@ static mla_mia_audit_config audit_config(mia_args *a, audit_inputs *in, mla_mia_
     cfg.train = train_flags_config("mia", &a->tf);
     if (!a->target) dp_config(a, in, &cfg);
     else own_target_dp(a, in, &cfg);
+    cfg.train.patience = (int)a->early_stop, cfg.val_size = (int)a->val_size;
     cfg.train.stop = cli_stop_flag();
     if (!a->target) {
         cli_check(mla_spec_resolve(a->tf.model ? a->tf.model : a->tf.spec_file, &in->target_spec));
@@ -428,12 +440,22 @@ static void split_losses(const mla_mia_arrays *arr, double **mem, int64_t *nm, d
 
 /* The audit's settings for mia.json; dp (taken over, may be NULL) is the target's
  * DP-SGD accounting. */
-static char *settings_json(const mia_args *a, cJSON *dp) {
+static char *settings_json(const mia_args *a, cJSON *dp, const mla_mia_collected *col) {
     char *training = a->from ? NULL : train_flags_to_json(&a->tf, a->data);
     cJSON *o = training ? cJSON_Parse(training) : cJSON_CreateObject();
     free(training);
     if (!o) cli_die("out of memory");
     if (dp) cJSON_AddItemToObject(o, "dp", dp);
+    if (a->early_stop) { /* mia's own flags, not the record's validation hold-out */
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "early_stop");
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "val_fraction");
+        cJSON_AddNumberToObject(o, "early_stop", (double)a->early_stop);
+        cJSON_AddNumberToObject(o, "val_size", (double)a->val_size);
+    }
+    if (col && col->target_epochs_run) {
+        cJSON_AddNumberToObject(o, "target_epochs_run", col->target_epochs_run);
+        cJSON_AddNumberToObject(o, "target_epoch_kept", col->target_epoch_kept);
+    }
     cJSON_AddStringToObject(o, "attacks", a->attacks);
     cJSON_AddStringToObject(o, "batch_sizes", a->batch_sizes);
     cJSON_AddStringToObject(o, "attack_model", a->attack_model);
@@ -489,12 +511,12 @@ static void print_dp(const cJSON *dp) {
 }
 
 static void write_outputs(const mia_args *a, const mla_mia_arrays *arr, const mla_mia_result *r,
-                          mla_mia_report_info *info, cJSON *dp) {
+                          mla_mia_report_info *info, cJSON *dp, const mla_mia_collected *col) {
     double *mem, *non;
     split_losses(arr, &mem, &info->n_member_loss, &non, &info->n_nonmember_loss);
     info->member_loss = mem, info->nonmember_loss = non;
     if (dp && !a->json) print_dp(dp);
-    char *settings = settings_json(a, dp);
+    char *settings = settings_json(a, dp, col);
     info->settings_json = settings;
     if (a->out) {
         cli_check(mla_mia_report_write(a->out, r, info));
@@ -524,7 +546,7 @@ static int audit_from(mia_args *a, const mla_mia_config *mc, double start) {
                                 .threads = mla_get_threads(), .seconds_target = NAN, .seconds_shadows = NAN,
                                 .seconds_attacks = r->seconds_attacks};
     info.seconds_total = mla_seconds() - start;
-    write_outputs(a, &loaded->arrays, r, &info, NULL);
+    write_outputs(a, &loaded->arrays, r, &info, NULL, NULL);
     mla_mia_result_free(r);
     mla_mia_loaded_free(loaded);
     return 0;
@@ -571,7 +593,7 @@ int cmd_mia(int argc, char **argv) {
     info.seconds_total = mla_seconds() - start;
     cJSON *target_dp = a.target ? in.target_dp : cfg.dp ? train_dp_epsilon_json(&in.dp_plan, col->target_dp_steps) : NULL;
     in.target_dp = NULL; /* write_outputs takes it over */
-    write_outputs(&a, &col->arrays, r, &info, target_dp);
+    write_outputs(&a, &col->arrays, r, &info, target_dp, col);
     mla_mia_result_free(r);
     mla_mia_collected_free(col);
     free_inputs(&in);

@@ -355,7 +355,8 @@ typedef struct {
     mla_mia_model target, shadow;  /* shadow.spec_json NULL: the target's */
     /* How the target and the shadows train (epochs, batch, optimizer, regularisers).
      * The seed is replaced per model (the target: seed; shadow s: derived from seed
-     * and s); callbacks, validation and checkpoints must be unset. */
+     * and s); callbacks, validation indices and checkpoints must be unset (patience > 0
+     * asks for early stopping on val_size images, below). */
     mla_train_config train;
     int shadows;                   /* K >= 1 */
     int parallel;                  /* shadows trained at once, each on one thread (1: one
@@ -369,6 +370,12 @@ typedef struct {
     bool aug_flips;                /* and horizontal flips */
     int aug_shadow_samples;        /* per shadow, fit samples scored for its threshold (0: 2000) */
     int eval_batch;                /* evaluation batch (0: 500) */
+    /* Early stopping (train.patience > 0): every model mia trains validates on the same
+     * val_size images of data, drawn (seeded) from samples the protocol leaves unused
+     * (outside split4's pool, or LiRA's candidates, population and offline pool), so no
+     * candidate's membership changes; each model keeps its best epoch (mla_train).
+     * Needs val_size >= 1 and room for it; not with shadow_data or an own target. */
+    int val_size;
     /* DP-SGD for the target and every shadow (NULL: plain training). Each model gets a
      * hook of its own whose seed is the model's seed (batch = train.batch); the target's
      * noisy steps and sampling rate come back in mla_mia_collected for the accountant. */
@@ -420,6 +427,10 @@ typedef struct {
     double seconds_target, seconds_shadows, seconds_outputs;
     long target_dp_steps;          /* with cfg->dp: the target's noisy steps (0 otherwise) */
     double target_dp_q;            /* and its sampling rate */
+    int target_epochs_run;         /* the target's epochs (early stopping: fewer than planned) */
+    int target_epoch_kept;         /* the 1-based epoch whose weights it kept */
+    const int32_t *val_index;      /* early stopping: the validation images (indices into data) */
+    int n_val;
     int target_train_size;
     void *owned;                   /* private */
 } mla_mia_collected;

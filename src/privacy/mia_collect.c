@@ -192,11 +192,13 @@ static mla_status build(const ctx *x, const mla_mia_model *mm, uint64_t seed, ml
     return s;
 }
 
-/* Trains one model (with a DP-SGD hook of its own when cfg->dp is set); its DP steps
+/* Trains one model (with a DP-SGD hook of its own when cfg->dp is set, validating on
+ * the plan's images when early stopping); its training stats through *st, its DP steps
  * and sampling rate through *dp_steps / *dp_q when not NULL. */
 static mla_status train_model(const ctx *x, mla_net *net, const mla_dataset *ds, const int32_t *idx, int n,
-                              uint64_t seed, bool progress, long *dp_steps, double *dp_q) {
+                              uint64_t seed, bool progress, mla_train_stats *st, long *dp_steps, double *dp_q) {
     mla_train_config tc = x->cfg->train;
+    if (tc.patience > 0) tc.val_idx = x->plan->val, tc.n_val = x->plan->n_val;
     tc.seed = seed;
     tc.on_batch = progress ? x->cfg->on_batch : NULL;
     tc.on_epoch = NULL;
@@ -210,8 +212,7 @@ static mla_status train_model(const ctx *x, mla_net *net, const mla_dataset *ds,
         s = mla_dpsgd_create(&dc, net, n, &dp);
         if (!s) tc.hook = mla_dpsgd_hook(dp);
     }
-    mla_train_stats st;
-    if (!s) s = mla_train(net, ds, idx, n, &tc, &st);
+    if (!s) s = mla_train(net, ds, idx, n, &tc, st);
     if (!s && dp && dp_steps) *dp_steps = mla_dpsgd_state_of(dp)->steps;
     if (!s && dp && dp_q) *dp_q = mla_dpsgd_rate(dp);
     mla_dpsgd_free(dp);
@@ -239,7 +240,8 @@ static mla_status run_shadow(const ctx *x, int s, bool progress) {
     uint64_t seed = model_seed(cfg->seed, s + 1);
     mla_status st = mia_plan_shadow_train(p, s, &idx, &n);
     if (!st) st = build(x, cfg->shadow.spec_json ? &cfg->shadow : &cfg->target, seed, &net);
-    if (!st) st = train_model(x, net, x->shadow_data, idx, n, seed, progress, NULL, NULL);
+    mla_train_stats ts;
+    if (!st) st = train_model(x, net, x->shadow_data, idx, n, seed, progress, &ts, NULL, NULL);
     if (!st) st = outputs(x, net, seed, o->shadow_probs + s * m * c, o->shadow_phi + s * m, o->shadow_py + s * m);
     if (!st && o->shadow_aug) {
         pick = mla_alloc(m, 1);
@@ -302,8 +304,10 @@ static mla_status run_target(const ctx *x, const mla_mia_inputs *in, mla_mia_col
     double t = mla_seconds();
     if (!net) {
         s = build(x, &cfg->target, cfg->seed, &net);
-        if (!s) s = train_model(x, net, x->data, x->plan->target_train, x->plan->n_target_train, cfg->seed, true,
+        mla_train_stats ts;
+        if (!s) s = train_model(x, net, x->data, x->plan->target_train, x->plan->n_target_train, cfg->seed, true, &ts,
                                 &col->target_dp_steps, &col->target_dp_q);
+        if (!s) col->target_epochs_run = ts.epochs_run, col->target_epoch_kept = ts.epoch_kept;
     } else {
         s = mla_check_compatible(net, x->data);
     }
@@ -347,6 +351,7 @@ static void fill_arrays(mla_mia_collected *col, owned_arrays *o, int c, bool rel
     a->released = released;
     col->n_data = p->n_data;
     col->target_train_size = p->n_target_train;
+    col->val_index = p->val, col->n_val = p->n_val;
 }
 
 static mla_status check_config(const mla_mia_inputs *in, const mla_mia_audit_config *cfg) {

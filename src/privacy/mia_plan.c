@@ -49,6 +49,7 @@ static mla_status plan_alloc(mia_plan *p, int m, int n_data, int k) {
 
 void mia_plan_free(mia_plan *p) {
     free(p->ds_index), free(p->truth), free(p->shadow_in), free(p->fit), free(p->population), free(p->target_train);
+    free(p->val);
     memset(p, 0, sizeof *p);
 }
 
@@ -101,9 +102,26 @@ static mla_status pool_of(const mla_mia_audit_config *cfg, int n, int want, uint
     return MLA_OK;
 }
 
+/* Early stopping's validation images (cfg->train.patience > 0): the last val_size of
+ * the pool permutation perm of the n samples of data, of which the protocol takes the
+ * first `used`; the two must not meet. */
+static mla_status plan_validation(const mla_mia_audit_config *cfg, const int32_t *perm, int n, int used, mia_plan *p) {
+    if (cfg->train.patience <= 0) return MLA_OK;
+    int v = cfg->val_size;
+    if (v < 1) return mla_error(MLA_ERR_INVALID, "early stopping needs validation images (--val-size >= 1)");
+    if (v > n - used)
+        return mla_error(MLA_ERR_INVALID, "early stopping's %d validation images do not fit: the protocol uses %d of "
+                                          "the %d samples (lower --pool or --val-size)", v, used, n);
+    p->val = mla_alloc((size_t)v, sizeof(int32_t));
+    if (!p->val) return MLA_ERR_NOMEM;
+    memcpy(p->val, perm + n - v, (size_t)v * sizeof(int32_t));
+    p->n_val = v;
+    return MLA_OK;
+}
+
 static mla_status plan_split4(const mla_mia_inputs *in, const mla_mia_audit_config *cfg, mia_plan *p) {
     int n = mla_dataset_count(in->data), count = 0;
-    int32_t *perm;
+    int32_t *perm = NULL;
     mla_status s = pool_of(cfg, n, cfg->pool, STREAM_POOL, &perm, &count);
     if (s) return s;
     int q = count / 4;
@@ -115,6 +133,7 @@ static mla_status plan_split4(const mla_mia_inputs *in, const mla_mia_audit_conf
     }
     if (!s && q < 2) s = mla_error(MLA_ERR_INVALID, "too few samples (%d) to cut into four parts", count);
     if (!s) s = plan_alloc(p, 4 * q, in->shadow_data ? 2 * q : 4 * q, cfg->shadows);
+    if (!s && (s = plan_validation(cfg, perm, n, count, p))) mia_plan_free(p);
     if (s) {
         free(perm), free(sperm);
         return s;
@@ -177,6 +196,7 @@ static mla_status plan_lira(const mla_mia_inputs *in, const mla_mia_audit_config
     int m = pool + (cfg->offline ? shadow_n : extra);
     mla_status s = perm && (!in->shadow_data || sperm) ? MLA_OK : MLA_ERR_NOMEM;
     if (!s) s = plan_alloc(p, m, in->shadow_data ? pool : m, cfg->shadows);
+    if (!s && (s = plan_validation(cfg, perm, n, in->shadow_data ? pool : m, p))) mia_plan_free(p);
     if (s) {
         free(perm), free(sperm);
         return s;
@@ -287,6 +307,9 @@ mla_status mia_plan_build(const mla_mia_inputs *in, const mla_mia_audit_config *
                              mla_dataset_name(in->shadow_data), c2, h2, w2, mla_dataset_classes(in->shadow_data),
                              mla_dataset_name(in->data), c1, h1, w1, mla_dataset_classes(in->data));
     }
+    if (cfg->train.patience > 0 && (in->shadow_data || cfg->protocol == MLA_MIA_OWN_TARGET))
+        return mla_error(MLA_ERR_INVALID, "early stopping applies to models mia trains on --data alone (not with %s)",
+                         in->shadow_data ? "--shadow-data" : "an own --target");
     switch (cfg->protocol) {
     case MLA_MIA_SPLIT4:
     case MLA_MIA_SHADOWS: return plan_split4(in, cfg, p);

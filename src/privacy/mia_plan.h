@@ -19,6 +19,8 @@ typedef struct {
     int n_population;
     int32_t *target_train; /* dataset indices (into data) the target trains on */
     int n_target_train;
+    int32_t *val;          /* early stopping: dataset indices (into data) every model validates on */
+    int n_val;
 } mia_plan;
 
 /* Lays out cfg's protocol over the inputs; fails with a message naming the flag or

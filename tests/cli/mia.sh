@@ -473,6 +473,21 @@ print("ok" if plain["attacks"]["loss"]["auc"] == plain_dp["attacks"]["loss"]["au
       else "DP shadows changed the loss AUC, a score of the target alone")
 ' "$T/mdp_train.json" "$T/owndp.json" "$T/owndp_flag.json" "$T/ownplain.json" "$T/ownplain_dp.json"
 
+# --- 7c. early stopping: every model validates on images the protocol leaves unused ---
+"$BIN" mia "${SPLIT4[@]}" --epochs 6 --lr 0.5 --early-stop 1 --val-size 300 --attacks loss --json \
+  >"$T/es.json" 2>"$T/err" && ok || bad "mia --early-stop failed: $(cat "$T/err")"
+pycheck "mia early stopping" '
+import json, sys
+s = json.load(open(sys.argv[1]))["settings"]
+print("ok" if (s.get("early_stop"), s.get("val_size")) == (1, 300) else "early_stop %r val_size %r" % (s.get("early_stop"), s.get("val_size")))
+r, k = s.get("target_epochs_run"), s.get("target_epoch_kept")
+print("ok" if r is not None and 1 <= k <= r <= 6 else "target epochs run %r kept %r" % (r, k))
+' "$T/es.json"
+expect_fail 1 "--val-size goes with --early-stop" "$BIN" mia "${SPLIT4[@]}" --val-size 10
+expect_fail 1 "validation images do not fit" "$BIN" mia "${SPLIT4[@]}" --early-stop 2 --val-size 69201
+expect_fail 1 "an own target's shadows have no validation set" "$BIN" mia --data fashion-mnist \
+  --target "$T/m.safetensors" --members "$T/mem.txt" --nonmembers "$T/non.txt" --early-stop 2
+
 # --- 8. the report renders ---
 if command -v chromium >/dev/null; then
   bash "$SRC/scripts/check_report.sh" "$T/r1/report.html" random correctness loss shadow_sample lira_offline \

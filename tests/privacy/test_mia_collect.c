@@ -140,6 +140,48 @@ static void test_lira_online_balanced(void **state) {
     mla_dataset_free(ds);
 }
 
+/* Early stopping: every model validates on images the protocol leaves unused (never a
+ * candidate, population or shadow sample), the target stops and keeps its best epoch,
+ * and a validation set without room, or with --shadow-data, is refused. */
+static void test_early_stopping_validation_outside_the_audit(void **state) {
+    (void)state;
+    mla_dataset *ds = tiny_data(300, 5);
+    mla_mia_inputs in = {.data = ds};
+    mla_mia_protocol protocols[] = {MLA_MIA_SPLIT4, MLA_MIA_LIRA, MLA_MIA_LIRA};
+    for (int t = 0; t < 3; t++) {
+        mla_mia_audit_config cfg = tiny_config(protocols[t], 2);
+        cfg.pool = 100, cfg.offline = t == 2;
+        cfg.train.epochs = 40, cfg.train.patience = 1, cfg.val_size = 50;
+        cfg.train.opt.lr = 2.0f; /* far too large: the validation loss soon stops improving */
+        mla_mia_collected *col;
+        assert_int_equal(mla_mia_collect(&in, &cfg, &col), MLA_OK);
+        const mla_mia_arrays *a = &col->arrays;
+        assert_int_equal(col->n_val, 50);
+        uint8_t used[300] = {0};
+        for (int i = 0; i < a->m; i++) used[a->sample_index[i]] = 1;
+        for (int v = 0; v < col->n_val; v++) {
+            assert_true(col->val_index[v] >= 0 && col->val_index[v] < 300);
+            assert_int_equal(used[col->val_index[v]], 0);
+            used[col->val_index[v]] = 2; /* and no image twice */
+        }
+        assert_true(col->target_epochs_run >= 1 && col->target_epochs_run < 40); /* stopped (seeded) */
+        assert_true(col->target_epoch_kept >= 1 && col->target_epoch_kept <= col->target_epochs_run);
+        mla_mia_collected_free(col);
+        /* No room: lira online uses 100 candidates + 50 population of the 300. */
+        cfg.val_size = t == 0 ? 201 : t == 1 ? 151 : 101;
+        assert_int_equal(mla_mia_collect(&in, &cfg, &col), MLA_ERR_INVALID);
+        assert_non_null(strstr(mla_last_error(), "validation images do not fit"));
+    }
+    mla_mia_audit_config cfg = tiny_config(MLA_MIA_SPLIT4, 2);
+    cfg.pool = 100, cfg.train.patience = 1, cfg.val_size = 0;
+    mla_mia_collected *col;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &col), MLA_ERR_INVALID);
+    in.shadow_data = ds, cfg.val_size = 10;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &col), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "--shadow-data"));
+    mla_dataset_free(ds);
+}
+
 static void test_parallel_matches_one_thread(void **state) {
     (void)state;
     mla_dataset *ds = tiny_data(400, 4);
@@ -325,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_split4_layout),
         cmocka_unit_test(test_shadows_protocol_samples_own_datasets),
         cmocka_unit_test(test_lira_online_balanced),
+        cmocka_unit_test(test_early_stopping_validation_outside_the_audit),
         cmocka_unit_test(test_parallel_matches_one_thread),
         cmocka_unit_test(test_own_target_balanced_and_checked),
         cmocka_unit_test(test_bad_configs_refused),
