@@ -55,6 +55,7 @@ static const field FIELDS[] = {
     F("dp-epsilon", "dp_epsilon", CLI_DOUBLE, dp_epsilon, -1e300, 1e300, true, TRAIN_FLAGS_DP),
     F("dp-delta", "dp_delta", CLI_DOUBLE, dp_delta, -1e300, 1e300, true, TRAIN_FLAGS_DP),
     F("dp-sampling", "dp_sampling", CLI_STR, dp_sampling, 0, 0, false, TRAIN_FLAGS_DP),
+    F("dp-orders", "dp_orders", CLI_STR, dp_orders, 0, 0, false, TRAIN_FLAGS_DP),
     F("force", NULL, CLI_FLAG, force, 0, 0, false, TRAIN_FLAGS_DP),
 };
 #undef F
@@ -66,7 +67,8 @@ static bool *seen_of(const train_flags *f, const field *d) { return (bool *)((ch
 
 void train_flags_init(train_flags *f) {
     *f = (train_flags){.optimizer = "adam", .schedule = "constant", .epochs = 10, .batch = 128,
-                       .lr_step = 10, .lr_gamma = 0.1, .dp_sampling = "poisson"};
+                       .lr_step = 10, .lr_gamma = 0.1, .dp_sampling = "poisson",
+                       .dp_orders = "tf"};
 }
 
 void train_flags_free(train_flags *f) {
@@ -124,6 +126,8 @@ int train_flags_opts(train_flags *f, unsigned groups, cli_opt *opts) {
     "  --dp-sampling S     poisson (each image joins a step with probability batch/N; the\n"               \
     "                      accountant's assumption) | shuffle (fixed batches; epsilon only\n"              \
     "                      indicative) (default poisson)\n"                                                 \
+    "  --dp-orders SET     the accountant's Renyi orders: tf (default; TF Privacy's) |\n"           \
+    "                      opacus (1.1..10.9 by 0.1, 12..63) | int (2..64)\n"                              \
     "  --force             accept --dp-delta >= 1/N\n"
 
 const char *train_flags_usage(unsigned groups) {
@@ -158,6 +162,9 @@ void train_flags_check(const char *cmd, const train_flags *f) {
         cli_die("%s: --dp-delta must be in (0, 1), got %g", cmd, f->dp_delta);
     if (mla_dpsgd_sampling_parse(f->dp_sampling, &sampling))
         cli_die("%s: --dp-sampling must be poisson or shuffle, got '%s'", cmd, f->dp_sampling);
+    mla_dp_orders orders;
+    if (mla_dp_orders_parse(f->dp_orders, &orders))
+        cli_die("%s: --dp-orders must be tf, opacus or int, got '%s'", cmd, f->dp_orders);
     if (f->mixup) cli_die("%s: --mixup mixes samples and voids DP-SGD's per-sample clipping; drop one", cmd);
 }
 
@@ -292,6 +299,7 @@ static cJSON *dp_result_json(const train_dp *dp) {
     if (!o) return NULL;
     cJSON_DeleteItemFromObjectCaseSensitive(o, "clip");
     cJSON_DeleteItemFromObjectCaseSensitive(o, "sampling");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "orders");
     return o;
 }
 
@@ -391,6 +399,7 @@ bool train_flags_dp_plan(const char *cmd, train_flags *f, int n, train_dp *out) 
     *out = (train_dp){0};
     if (!train_flags_dp_on(f)) return false;
     cli_check(mla_dpsgd_sampling_parse(f->dp_sampling, &out->sampling));
+    cli_check(mla_dp_orders_parse(f->dp_orders, &out->orders));
     out->clip = f->dp_clip_seen ? f->dp_clip : 1.0;
     out->delta = f->dp_delta_seen ? f->dp_delta : default_delta(n);
     if (out->delta >= 1.0 / n && !f->force)
@@ -402,7 +411,7 @@ bool train_flags_dp_plan(const char *cmd, train_flags *f, int n, train_dp *out) 
     out->sigma = f->dp_sigma;
     if (f->dp_epsilon_seen)
         cli_check(mla_error_prefix(mla_dp_sigma_for(out->q, f->dp_epsilon, out->planned_steps, out->delta,
-                                                    MLA_DP_ORDERS_TF, 0.01, &out->sigma),
+                                                    out->orders, 0.01, &out->sigma),
                                    "%s: --dp-epsilon %g", cmd, f->dp_epsilon));
     f->dp_sigma = out->sigma, f->dp_delta = out->delta, f->dp_clip = out->clip;
     return true;
@@ -420,7 +429,7 @@ bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, 
 cJSON *train_dp_epsilon_json(const train_dp *dp, long steps) {
     mla_dp_epsilon e = {0, 0, 0, 0};
     bool noisy = dp->sigma > 0;
-    if (noisy && mla_dp_epsilon_of(dp->q, dp->sigma, steps, dp->delta, MLA_DP_ORDERS_TF, &e)) noisy = false;
+    if (noisy && mla_dp_epsilon_of(dp->q, dp->sigma, steps, dp->delta, dp->orders, &e)) noisy = false;
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     if (noisy) {
@@ -438,13 +447,14 @@ cJSON *train_dp_epsilon_json(const train_dp *dp, long steps) {
     cJSON_AddNumberToObject(o, "q", dp->q);
     cJSON_AddNumberToObject(o, "steps", (double)steps);
     cJSON_AddStringToObject(o, "sampling", mla_dpsgd_sampling_name(dp->sampling));
+    cJSON_AddStringToObject(o, "orders", mla_dp_orders_name(dp->orders));
     return o;
 }
 
 double train_dp_epsilon(const train_dp *dp, long steps) {
     mla_dp_epsilon e;
     if (!(dp->sigma > 0)) return INFINITY;
-    return mla_dp_epsilon_of(dp->q, dp->sigma, steps, dp->delta, MLA_DP_ORDERS_TF, &e) ? NAN : e.epsilon;
+    return mla_dp_epsilon_of(dp->q, dp->sigma, steps, dp->delta, dp->orders, &e) ? NAN : e.epsilon;
 }
 
 cJSON *train_dp_json(const train_dp *dp) { return train_dp_epsilon_json(dp, mla_dpsgd_state_of(dp->dp)->steps); }

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "mlaudit/data.h"
+#include "mlaudit/dp.h"
 #include "mlaudit/dpsgd.h"
 #include "mlaudit/nn.h"
 #include "mlaudit/train.h"
@@ -35,15 +36,15 @@ typedef struct {
     /* DP-SGD (TRAIN_FLAGS_DP): 0 = not given; dp_sigma becomes the sigma used
      * (solved from dp_epsilon) once train_flags_dp ran */
     double dp_clip, dp_sigma, dp_epsilon, dp_delta;
-    const char *dp_sampling;
+    const char *dp_sampling, *dp_orders;
     bool force;
-    bool dp_clip_seen, dp_sigma_seen, dp_epsilon_seen, dp_delta_seen, dp_sampling_seen, force_seen;
+    bool dp_clip_seen, dp_sigma_seen, dp_epsilon_seen, dp_delta_seen, dp_sampling_seen, dp_orders_seen, force_seen;
     bool model_seen, spec_file_seen, optimizer_seen, schedule_seen;
     bool epochs_seen, batch_seen, subset_seen, seed_seen, threads_seen, lr_step_seen, early_stop_seen;
     bool lr_seen, momentum_seen, weight_decay_seen, lr_gamma_seen, dropout_seen, mixup_seen,
         label_smoothing_seen, val_fraction_seen;
     bool nesterov_seen, augment_seen;
-    char *owned[5]; /* strings allocated by train_flags_from_json; train_flags_free frees them */
+    char *owned[6]; /* strings allocated by train_flags_from_json; train_flags_free frees them */
 } train_flags;
 
 /* Optional groups of flags, or-ed into `groups`; the rest are always present. */
@@ -134,12 +135,13 @@ typedef struct train_dp {
     double clip, sigma, delta, q;
     long planned_steps;        /* epochs * ceil(n / batch) */
     mla_dpsgd_sampling sampling;
+    mla_dp_orders orders;      /* the accountant's orders (--dp-orders) */
 } train_dp;
 
 /* With DP on: the delta (--dp-delta, else min(1e-5, 1/n rounded down to a power of
  * ten)), which must be below 1/n unless --force; sigma (--dp-sigma, or solved with
- * mla_dp_sigma_for for --dp-epsilon over the planned steps at q = batch / n, TF
- * Privacy's orders); the hook for net (dies naming a batch-norm layer), put into
+ * mla_dp_sigma_for for --dp-epsilon over the planned steps at q = batch / n, over
+ * --dp-orders' set, TF Privacy's by default); the hook for net (dies naming a batch-norm layer), put into
  * cfg->hook. f->dp_sigma / dp_delta / dp_clip receive the values used (for the
  * record). Returns false and changes nothing when DP is off. */
 bool train_flags_dp(const char *cmd, train_flags *f, const mla_net *net, int n, mla_train_config *cfg,

@@ -10,14 +10,15 @@ R="--data fashion-mnist --model mlp --subset 512 --epochs 1 --batch 64 --threads
 python3 - "$T/dp.json" "$T/m.safetensors" <<'PY' && ok || bad "DP report or record: $(cat "$T/dp.json")"
 import json, math, struct, sys
 dp = json.load(open(sys.argv[1]))["dp"]
-assert set(dp) == {"epsilon", "epsilon_classic", "order", "delta", "sigma", "clip", "q", "steps", "sampling"}, dp
+assert set(dp) == {"epsilon", "epsilon_classic", "order", "delta", "sigma", "clip", "q", "steps", "sampling", "orders"}, dp
 assert 0 < dp["epsilon"] <= dp["epsilon_classic"] and math.isfinite(dp["epsilon"]), dp
 assert dp["delta"] == 1e-5 and dp["sigma"] == 1 and dp["clip"] == 1 and dp["q"] == 0.125, dp
-assert dp["steps"] == 8 and dp["sampling"] == "poisson", dp
+assert dp["steps"] == 8 and dp["sampling"] == "poisson" and dp["orders"] == "tf", dp
 with open(sys.argv[2], "rb") as f:
     n = struct.unpack("<Q", f.read(8))[0]
     rec = json.loads(json.loads(f.read(n))["__metadata__"]["mlaudit.training"])
 assert rec["dp_clip"] == 1 and rec["dp_sigma"] == 1 and rec["dp_delta"] == 1e-5 and rec["dp_sampling"] == "poisson", rec
+assert rec["dp_orders"] == "tf", rec
 res = rec["dp_result"]  # what the run achieved, as the report says
 assert set(res) == {"epsilon", "epsilon_classic", "order", "delta", "sigma", "q", "steps"}, res
 assert all(res[k] == dp[k] for k in res), (res, dp)
@@ -29,6 +30,28 @@ python3 -c "
 import json, sys
 dp = json.load(open(sys.argv[1]))['dp']
 assert 7.9 < dp['epsilon'] <= 8 and dp['sigma'] > 0, dp" "$T/eps.json" && ok || bad "--dp-epsilon 8: $(cat "$T/eps.json")"
+
+# --dp-orders: training's epsilon is the accountant's (mlaudit dp epsilon) over that set, and
+# --dp-epsilon solves sigma over it too.
+for set in opacus int; do
+  "$BIN" train $R --dp-sigma 1 --dp-orders $set --json >"$T/o_$set.json" 2>"$T/err" || bad "--dp-orders $set: $(cat "$T/err")"
+  "$BIN" dp epsilon --q 0.125 --sigma 1 --steps 8 --delta 1e-5 --orders $set >"$T/a_$set.json" 2>"$T/err" \
+    || bad "dp epsilon --orders $set: $(cat "$T/err")"
+  python3 -c "
+import json, sys
+t = json.load(open(sys.argv[1]))['dp']; a = json.loads(open(sys.argv[2]).read())
+assert t['orders'] == sys.argv[3] and t['epsilon'] == a['epsilon'] and t['order'] == a['order'], (t, a)
+assert t['epsilon_classic'] == a['epsilon_classic'], (t, a)" "$T/o_$set.json" "$T/a_$set.json" $set \
+    && ok || bad "--dp-orders $set: train $(cat "$T/o_$set.json" | tail -c 300) vs dp $(cat "$T/a_$set.json")"
+done
+"$BIN" train $R --dp-epsilon 8 --dp-orders opacus --json >"$T/eps_o.json" 2>"$T/err" || bad "--dp-epsilon --dp-orders opacus: $(cat "$T/err")"
+"$BIN" dp sigma --q 0.125 --epsilon 8 --steps 8 --delta 1e-5 --orders opacus --tol 0.01 >"$T/s_o.json" 2>"$T/err" \
+  || bad "dp sigma --orders opacus: $(cat "$T/err")"
+python3 -c "
+import json, sys
+t = json.load(open(sys.argv[1]))['dp']; a = json.loads(open(sys.argv[2]).read())
+assert t['sigma'] == a['sigma'] and t['orders'] == 'opacus', (t, a)" "$T/eps_o.json" "$T/s_o.json" \
+  && ok || bad "--dp-epsilon over opacus orders: sigma $(cat "$T/eps_o.json" | tail -c 300) vs $(cat "$T/s_o.json")"
 
 # A plain run records no DP keys.
 "$BIN" train $R --out "$T/plain.safetensors" >/dev/null 2>&1 || bad "plain run failed"
@@ -93,5 +116,6 @@ expect_fail 1 "(batchnorm)" "$BIN" train $R --model resnet20 --dp-sigma 1
 expect_fail 1 "needs --dp-sigma or --dp-epsilon" "$BIN" train $R --dp-clip 1
 expect_fail 1 "--mixup" "$BIN" train $R --dp-sigma 1 --mixup 0.2
 expect_fail 1 "poisson or shuffle" "$BIN" train $R --dp-sigma 1 --dp-sampling uniform
+expect_fail 1 "--dp-orders must be tf, opacus or int" "$BIN" train $R --dp-sigma 1 --dp-orders renyi
 
 cli_finish
