@@ -149,11 +149,38 @@ mla_status mla_dknn_calibrate(mla_dknn *d, const float *const *queries, const in
 mla_status mla_dknn_predict(const mla_dknn *d, const float *const *queries, int m, int32_t *pred, float *credibility,
                             float *confidence, float *pvalues);
 
+/* The same from neighbour labels already found (m x layers x k, mla_dknn_neighbors), so a
+ * caller that also wants one layer's kNN vote searches once. */
+mla_status mla_dknn_predict_from_neighbors(const mla_dknn *d, const int32_t *nb_labels, int m, int32_t *pred,
+                                           float *credibility, float *confidence, float *pvalues);
+
 /* Indices of a seeded calibration set: per_class samples of each class, drawn from
  * labels[0..n) (out: classes x per_class indices, sorted ascending). MLA_ERR_INVALID
  * when a class has fewer than per_class samples. */
 mla_status mla_dknn_calibration_indices(const int32_t *labels, int n, int classes, int per_class, uint64_t seed,
                                         int32_t *out);
+
+/* ---- audit metrics ---- */
+/* Accuracy of clean and adversarial predictions (fractions of n) and the attack's success
+ * rate: untargeted, over the samples predicted right when clean, the fraction predicted
+ * wrong after the attack; targeted (targets not NULL), the fraction of all n predicted as
+ * their target. NaN when no sample qualifies. */
+typedef struct {
+    double clean, adversarial, success_rate;
+} mla_robust_rates;
+mla_robust_rates mla_robust_rates_of(const int32_t *labels, const int32_t *targets, const int32_t *clean_pred,
+                                     const int32_t *adv_pred, int n);
+
+/* Perturbation sizes adv - x (raw [0, 1] scale) over all n samples, and over the samples
+ * where success[i] (success may be NULL: then the _success fields are NaN). Medians of an
+ * even count average the two middle values; statistics of no samples are NaN. */
+typedef struct {
+    double l2_mean, l2_median, linf_mean, linf_max;
+    double l2_mean_success, l2_median_success, linf_mean_success;
+    int n_success;
+} mla_perturbation;
+mla_status mla_perturbation_of(const float *x, const float *adv, int n, int dim, const bool *success,
+                               mla_perturbation *out);
 
 #ifdef __cplusplus
 }

@@ -276,15 +276,13 @@ static float p_value(const mla_dknn *d, int alpha) {
     return (float)((double)(d->n_calib - lo) / d->n_calib);
 }
 
-mla_status mla_dknn_predict(const mla_dknn *d, const float *const *queries, int m, int32_t *pred, float *credibility,
-                            float *confidence, float *pvalues) {
+mla_status mla_dknn_predict_from_neighbors(const mla_dknn *d, const int32_t *nb, int m, int32_t *pred,
+                                           float *credibility, float *confidence, float *pvalues) {
     if (!d->calib) return mla_error(MLA_ERR_INVALID, "DkNN: predict before calibrate");
     int L = d->n_layers, k = d->opt.k, C = d->classes;
-    int32_t *nb = mla_alloc((size_t)m * L * k, sizeof(int32_t));
     int *count = mla_alloc((size_t)C, sizeof(int));
     float *p = mla_alloc((size_t)C, sizeof(float));
-    mla_status s = nb && count && p ? MLA_OK : MLA_ERR_NOMEM;
-    if (!s) s = mla_dknn_neighbors(d, queries, m, nb, NULL);
+    mla_status s = count && p ? MLA_OK : MLA_ERR_NOMEM;
     for (int i = 0; !s && i < m; i++) {
         label_counts(nb, i, L, k, C, count);
         int best = 0;
@@ -300,9 +298,19 @@ mla_status mla_dknn_predict(const mla_dknn *d, const float *const *queries, int 
         if (confidence) confidence[i] = 1 - second;
         if (pvalues) memcpy(pvalues + (size_t)i * C, p, (size_t)C * sizeof(float));
     }
-    free(nb);
     free(count);
     free(p);
+    return s;
+}
+
+mla_status mla_dknn_predict(const mla_dknn *d, const float *const *queries, int m, int32_t *pred, float *credibility,
+                            float *confidence, float *pvalues) {
+    if (!d->calib) return mla_error(MLA_ERR_INVALID, "DkNN: predict before calibrate");
+    int32_t *nb = mla_alloc((size_t)m * d->n_layers * d->opt.k, sizeof(int32_t));
+    if (!nb) return MLA_ERR_NOMEM;
+    mla_status s = mla_dknn_neighbors(d, queries, m, nb, NULL);
+    if (!s) s = mla_dknn_predict_from_neighbors(d, nb, m, pred, credibility, confidence, pvalues);
+    free(nb);
     return s;
 }
 
