@@ -43,6 +43,7 @@
 #include <stdbool.h>
 
 #include "mlaudit/core.h"
+#include "mlaudit/data.h"
 #include "mlaudit/nn.h"
 
 #ifdef __cplusplus
@@ -181,6 +182,54 @@ typedef struct {
 } mla_perturbation;
 mla_status mla_perturbation_of(const float *x, const float *adv, int n, int dim, const bool *success,
                                mla_perturbation *out);
+
+/* ---- the audit: DNN, kNN and DkNN, clean and under attack ---- */
+typedef struct {
+    const char *const *layers; /* DkNN's layers (borrowed), n_layers of them */
+    int n_layers;
+    int knn_layer;             /* index into layers: the plain kNN's layer */
+    mla_dknn_options dknn;
+    int calibration;           /* calibration images taken from the test split (a multiple of the class count) */
+    int train_subset;          /* training images indexed (stratified, seeded); 0: all */
+    int test_subset;           /* evaluated images after the calibration set is removed (seeded); 0: all */
+    uint64_t seed;
+    mla_adv_config attack;     /* its eps is replaced by each of eps[] in turn */
+    const float *eps;          /* n_eps >= 1 values */
+    int n_eps;
+    float credibility_threshold; /* rejection below it */
+    int batch;                 /* forward batch for features */
+} mla_robust_config;
+
+/* One attack strength's results. */
+typedef struct {
+    float eps;
+    mla_robust_rates dnn, knn, dknn;
+    mla_perturbation perturbation;  /* success: against the DNN */
+    double credibility;             /* mean DkNN credibility of the adversarial images */
+    double rejected;                /* fraction of adversarial images below the threshold */
+} mla_robust_point;
+
+/* Owned by the caller: mla_robust_result_free. */
+typedef struct {
+    int n_train, n_calibration, n_eval;
+    int32_t *eval_idx;              /* n_eval test-split indices evaluated */
+    double credibility_clean;       /* mean DkNN credibility of the clean images */
+    double rejected_clean;          /* fraction of clean images below the threshold */
+    double accuracy_kept;           /* DkNN accuracy on the clean images kept (NaN if none) */
+    mla_robust_point *points;       /* n_eps, in the order given */
+    int n_points;
+    float *examples;                /* n_eval x dim: the adversarial images of eps[0] */
+    float *cred_clean, *cred_adv;   /* n_eval credibilities: clean, and under eps[0] */
+} mla_robust_result;
+
+/* Runs the audit of net (evaluation mode) with train's images as the kNN reference set and
+ * test's as calibration and evaluation images. Bad settings (k above the training set, a
+ * calibration set larger than the test split or not a multiple of the classes, an
+ * unknown layer, a net whose input shape the data do not fit) fail with one-line
+ * messages. */
+mla_status mla_robust_audit(mla_net *net, const mla_dataset *train, const mla_dataset *test,
+                            const mla_robust_config *cfg, mla_robust_result *out);
+void mla_robust_result_free(mla_robust_result *r);
 
 #ifdef __cplusplus
 }
