@@ -64,9 +64,9 @@ typedef struct {
     bool seen_step, seen_iter;
 } robust_args;
 
-/* Splits a comma list into at most max items (pointers into a copy kept until exit). */
-static int split_list(const char *flag, const char *text, char **items, int max) {
-    char *copy = strdup(text);
+/* Splits a comma list into at most max items, pointers into *copy (the caller frees it). */
+static int split_list(const char *flag, const char *text, char **items, int max, char **copy_out) {
+    char *copy = *copy_out = strdup(text);
     if (!copy) cli_die("out of memory");
     int n = 0;
     for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
@@ -130,8 +130,8 @@ static mla_adv_config attack_config(const robust_args *a, float *eps, int *n_eps
     *n_eps = 1;
     eps[0] = c.eps;
     if (a->eps) {
-        char *items[64];
-        *n_eps = split_list("eps", a->eps, items, 64);
+        char *items[64], *copy;
+        *n_eps = split_list("eps", a->eps, items, 64, &copy);
         for (int i = 0; i < *n_eps; i++) {
             char *end;
             double v = strtod(items[i], &end);
@@ -141,6 +141,7 @@ static mla_adv_config attack_config(const robust_args *a, float *eps, int *n_eps
             if (!(v > 0) || (linf && v > 1) || !isfinite(v))
                 cli_die("robust: --eps %s must be %s", items[i], linf ? "in (0, 1]" : "> 0");
         }
+        free(copy);
     }
     return c;
 }
@@ -307,8 +308,8 @@ int cmd_robust(int argc, char **argv) {
                            .seed = (uint64_t)a.seed, .credibility_threshold = (float)a.threshold, .batch = (int)a.batch};
     c.attack = attack_config(&a, eps, &c.n_eps);
     c.eps = eps;
-    char *layers[64];
-    c.n_layers = split_list("layers", a.layers, layers, 64);
+    char *layers[64], *layer_text;
+    c.n_layers = split_list("layers", a.layers, layers, 64, &layer_text);
     c.layers = (const char *const *)layers;
     const char *knn = a.knn_layer ? a.knn_layer : NULL;
     c.knn_layer = c.n_layers - 1;
@@ -342,5 +343,6 @@ int cmd_robust(int argc, char **argv) {
     mla_net_free(net);
     mla_dataset_free(train);
     mla_dataset_free(test);
+    free(layer_text);
     return 0;
 }

@@ -324,20 +324,26 @@ mla_status mla_dknn_calibration_indices(const int32_t *labels, int n, int classe
         free(taken);
         return MLA_ERR_NOMEM;
     }
-    mla_rng r;
-    mla_rng_seed(&r, seed);
-    mla_rng_permutation(&r, perm, n);
-    int got = 0;
-    for (int i = 0; i < n; i++) {
-        int c = labels[perm[i]];
-        if (c >= 0 && c < classes && taken[c] < per_class) taken[c]++, out[got++] = perm[i];
-    }
+    /* Every class must have enough samples before anything is written to out. */
+    for (int i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < classes) taken[labels[i]]++;
     mla_status s = MLA_OK;
     for (int c = 0; c < classes && !s; c++)
         if (taken[c] < per_class)
             s = mla_error(MLA_ERR_INVALID, "calibration: class %d has %d samples, fewer than the %d asked for", c,
                           taken[c], per_class);
-    if (!s) qsort(out, (size_t)got, sizeof(int32_t), cmp_int);
+    if (!s) {
+        mla_rng r;
+        mla_rng_seed(&r, seed);
+        mla_rng_permutation(&r, perm, n);
+        memset(taken, 0, (size_t)classes * sizeof *taken);
+        int got = 0;
+        for (int i = 0; i < n; i++) {
+            int c = labels[perm[i]];
+            if (c >= 0 && c < classes && taken[c] < per_class) taken[c]++, out[got++] = perm[i];
+        }
+        qsort(out, (size_t)got, sizeof(int32_t), cmp_int);
+    }
     free(perm);
     free(taken);
     return s;

@@ -59,7 +59,7 @@ static void check_gradient(mla_net *net, mla_adv_kind kind, bool targeted, int c
     assert_int_equal(mla_adv_loss(&m, &cfg, x, x0, y, t, c, N, NULL, g), MLA_OK);
     int bad = 0;
     for (int s = 0; s < count; s++) {
-        size_t j = (size_t)s * total / count + (size_t)s % 7;
+        size_t j = ((size_t)s * total / count + (size_t)s % 7) % total;
         float keep = x[j];
         const double h = 1e-3;
         x[j] = keep + (float)h;
