@@ -30,6 +30,7 @@ static const command commands[] = {
     {"models", cmd_models, "list the architecture presets, print one, or summarise a spec"},
     {"mia", cmd_mia, "membership-inference audit: target, shadows, every attack, report.html"},
     {"dp", cmd_dp, "DP-SGD's privacy accountant: epsilon of a training plan, or the noise for a budget"},
+    {"robust", cmd_robust, "robustness audit: attacks on a model, its DNN, kNN and Deep kNN side by side"},
     {"classic", cmd_classic, "fit and score a classical model (knn, svm, logreg, nb, rf, gbm) with CV"},
     {"pca", cmd_pca, "principal components of a dataset's training images"},
     {"explore", cmd_explore, "pixel statistics: mean and standard-deviation images per class"},

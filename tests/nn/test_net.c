@@ -643,6 +643,22 @@ static void test_presets_build_for_both_input_shapes(void **state) {
     mla_net_create(mla_preset_spec("cnn"), (mla_shape){1, 28, 28}, 10, 0, &net);
     assert_int_equal(mla_net_trainable_count(net), 32 * 9 + 32 + 64 * 32 * 9 + 64 + 1600 * 128 + 128 + 1280 + 10);
     mla_net_free(net);
+    /* dknn (the DkNN paper's MNIST net): 28 -> 14 ('same', pad 3) -> 5 -> 1, named layers. */
+    mla_net_create(mla_preset_spec("dknn"), (mla_shape){1, 28, 28}, 10, 0, &net);
+    assert_int_equal(mla_net_trainable_count(net),
+                     64 * 64 + 64 + 128 * 64 * 36 + 128 + 128 * 128 * 25 + 128 + 128 * 10 + 10);
+    float x[784] = {0};
+    const float *y, *act;
+    mla_shape sh;
+    int n;
+    assert_int_equal(mla_net_forward(net, x, 1, false, &y), MLA_OK);
+    static const char *const layers[] = {"relu1", "relu2", "relu3", "logits"};
+    static const mla_shape want[] = {{64, 14, 14}, {128, 5, 5}, {128, 1, 1}, {10, 1, 1}};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(mla_net_activation(net, layers[i], &act, &sh, &n), MLA_OK);
+        assert_true(sh.c == want[i].c && sh.h == want[i].h && sh.w == want[i].w && n == 1);
+    }
+    mla_net_free(net);
 }
 
 /* A bias-free dense layer from one input to `units` outputs: `units` parameters. */

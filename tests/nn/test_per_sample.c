@@ -94,6 +94,11 @@ static void test_lenet5(void **state) {
     check_preset("lenet5");
 }
 
+static void test_dknn(void **state) {
+    (void)state;
+    check_preset("dknn");
+}
+
 /* Strided and padded convs, a pointwise conv, no bias, inside residual blocks (identity
  * and projection shortcuts). */
 static void test_residual(void **state) {
@@ -176,7 +181,8 @@ int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp),      cmocka_unit_test(test_cnn),
-        cmocka_unit_test(test_lenet5),   cmocka_unit_test(test_residual),
+        cmocka_unit_test(test_lenet5),   cmocka_unit_test(test_dknn),
+        cmocka_unit_test(test_residual),
         cmocka_unit_test(test_fallback_layers), cmocka_unit_test(test_groupnorm),
         cmocka_unit_test(test_resnet20_gn),     cmocka_unit_test(test_repeatable),
     };

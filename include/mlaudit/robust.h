@@ -1,0 +1,237 @@
+/* mlaudit robust: white-box adversarial attacks, and kNN / Deep kNN classifiers over a
+ * net's layers, for robustness audits (`mlaudit robust`).
+ *
+ * Images are float32 in [0, 1], n x dim (dim = C*H*W of the net's input), sample-major.
+ * Every attack returns images inside [0, 1]; the L_inf attacks stay within eps of the
+ * clean image in every pixel, PGD-L2 within eps in L2.
+ *
+ * Attack models. An attack sees its victim through an mla_adv_model: a forward that
+ * gives logits for a batch and a backward that turns d(loss)/d(logits) of that batch
+ * into d(loss)/d(input). mla_adv_model_net wraps one net (evaluation mode); any other
+ * differentiable chain (a trunk and a head on one of its layers) fills the two callbacks.
+ *
+ * Losses (per sample; the attack follows their input gradient):
+ *   FGSM, BIM, PGD, PGD-L2  untargeted: ascend CE(logits, y); targeted: descend CE(logits, t)
+ *   C&W L2                  ||x' - x||^2 + c * f(x'), x' = (tanh(w) + 1) / 2, with
+ *                           f = max(Z_y - max_{j != y} Z_j, -kappa) (untargeted) or
+ *                           max(max_{j != t} Z_j - Z_t, -kappa) (targeted); Adam on w,
+ *                           binary search on c per sample, the smallest-L2 success kept
+ *                           (the clean image when none succeeds).
+ * Updates:
+ *   FGSM    x' = clip01(x + eps * sign(g))                    (g: the loss gradient; minus when targeted)
+ *   BIM     x_{i+1} = clip_{x,eps}(clip01(x_i + step * sign(g))), x_0 = x, `iterations` steps
+ *   PGD     BIM from x_0 = clip01(x + U(-eps, eps)^dim)        (Madry et al.)
+ *   PGD-L2  x_{i+1} = clip01(x + proj_eps(x_i + step * g / ||g|| - x)); x_0 from delta =
+ *           eps * u * z / ||z||, z standard normal, u ~ U(0, 1) (torchattacks' start);
+ *           proj_eps scales a delta longer than eps back to eps.
+ * Randomness: sample i's start draws from mla_rng_fork(seed, i), so results do not depend
+ * on the batch size; the same seed and thread count give the same bits.
+ *
+ * kNN / DkNN (Papernot & McDaniel 2018). Features are a net's activations at named layers
+ * (flattened), optionally L2-normalised and then mean-centred (the centre is the mean of
+ * the normalised training features; queries get the same transform), as cleverhans' DkNN.
+ * Neighbours come from the exact kNN index (knn.h, Euclidean; ties by smaller index).
+ *   kNN      majority label among the k neighbours at one layer (ties: smaller class).
+ *   DkNN     alpha_j(x) = sum over layers of the neighbours whose label != j; the
+ *            calibration scores A = { alpha_{y_c}(x_c) } over the calibration set; p_j(x) =
+ *            |{a in A : a >= alpha_j(x)}| / |A|; prediction argmax_j p_j (ties: smaller
+ *            class), credibility = max_j p_j, confidence = 1 - the second largest p_j.
+ */
+#ifndef MLAUDIT_ROBUST_H
+#define MLAUDIT_ROBUST_H
+
+#include <stdbool.h>
+
+#include "mlaudit/core.h"
+#include "mlaudit/data.h"
+#include "mlaudit/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- attack models ---- */
+typedef struct {
+    void *user;
+    int dim;      /* input floats per sample */
+    int classes;  /* logits per sample */
+    /* Logits of n inputs (n x dim); *logits (n x classes) borrowed until the next call. */
+    mla_status (*forward)(void *user, const float *x, int n, const float **logits);
+    /* For the last forward's batch: dx (n x dim) = J^T dlogits, per sample. */
+    mla_status (*backward)(void *user, const float *dlogits, float *dx);
+} mla_adv_model;
+
+/* A model over one net in evaluation mode (borrowed; must outlive the model). */
+mla_adv_model mla_adv_model_net(mla_net *net);
+
+/* ---- attacks ---- */
+typedef enum { MLA_ADV_FGSM = 0, MLA_ADV_BIM, MLA_ADV_PGD, MLA_ADV_PGD_L2, MLA_ADV_CW } mla_adv_kind;
+
+/* "fgsm", "bim", "pgd", "pgd-l2", "cw". */
+mla_status mla_adv_kind_parse(const char *name, mla_adv_kind *out);
+const char *mla_adv_kind_name(mla_adv_kind kind);
+
+typedef struct {
+    mla_adv_kind kind;
+    float eps;          /* L_inf radius (fgsm, bim, pgd) or L2 radius (pgd-l2); in (0, 1] for L_inf */
+    float step;         /* bim, pgd, pgd-l2 step size */
+    int iterations;     /* bim, pgd, pgd-l2 */
+    bool targeted;      /* aim at targets[i] instead of away from labels[i] */
+    int batch;          /* samples per forward/backward */
+    uint64_t seed;      /* pgd's random start */
+    /* C&W L2 */
+    float cw_c;         /* initial c */
+    int cw_search;      /* binary-search steps on c */
+    int cw_iterations;  /* Adam steps per search step */
+    float cw_lr;        /* Adam's learning rate on w */
+    float cw_kappa;     /* confidence margin */
+} mla_adv_config;
+
+/* The DkNN paper's defaults for kind: FGSM eps 0.25; BIM eps 0.25, step 0.01, 100
+ * iterations; PGD eps 0.3, step 0.01, 40 iterations; PGD-L2 eps 2, step 0.1, 40
+ * iterations; C&W c 0.01, 6 search steps, 100 iterations, lr 0.01, kappa 0. Batch 100. */
+mla_adv_config mla_adv_defaults(mla_adv_kind kind);
+
+/* Checks the config (eps, step, counts in range) with a one-line message. */
+mla_status mla_adv_check(const mla_adv_config *cfg);
+
+/* Runs the attack on n images x (n x dim, in [0, 1]) with true labels (and targets when
+ * cfg->targeted; labels and targets in [0, classes)), writing adv (n x dim). */
+mla_status mla_adv_run(const mla_adv_model *m, const mla_adv_config *cfg, const float *x,
+                          const int32_t *labels, const int32_t *targets, int n, float *adv);
+
+/* The loss an attack's steps follow, per sample, and its input gradient, at images x
+ * (n x dim): CE to labels (untargeted) or -CE to targets (targeted) for the gradient
+ * attacks (ascended); for C&W, -(||x - x0||^2 + c[i] f(x)) (so every attack ascends
+ * it). loss (n) and grad (n x dim) may be NULL. For tests and custom loops. */
+mla_status mla_adv_loss(const mla_adv_model *m, const mla_adv_config *cfg, const float *x, const float *x0,
+                           const int32_t *labels, const int32_t *targets, const float *c, int n, double *loss,
+                           float *grad);
+
+/* ---- kNN and DkNN over layer features ---- */
+typedef struct {
+    int k;              /* neighbours per layer (75) */
+    bool normalize;     /* L2-normalise each feature vector */
+    bool center;        /* subtract the training features' mean (after normalising) */
+    bool trim_zeros;    /* drop feature columns that are zero for every training sample */
+} mla_dknn_options;
+
+mla_dknn_options mla_dknn_defaults(void); /* k 75, all transforms off */
+
+/* Activations of n images at each of n_layers named layers, flattened: feats[l] gets a
+ * new n x dims[l] array (mla_alloc; the caller frees each). Runs net in evaluation mode
+ * with keep-activations on, in batches of `batch`. An unknown layer fails with
+ * MLA_ERR_INVALID, the message listing the net's layers. */
+mla_status mla_net_layer_features(mla_net *net, const float *x, int n, const char *const *layers, int n_layers,
+                                  int batch, float **feats, int *dims);
+
+typedef struct mla_dknn mla_dknn;
+
+/* A kNN / DkNN over n training samples: feats[l] (n x dims[l]) per layer and their
+ * labels in [0, classes). Copies what it keeps. Fails if k > n. */
+mla_status mla_dknn_create(const float *const *feats, const int *dims, int n_layers, const int32_t *labels, int n,
+                           int classes, const mla_dknn_options *opt, mla_dknn **out);
+void mla_dknn_free(mla_dknn *d);
+int mla_dknn_layers(const mla_dknn *d);
+
+/* The k nearest training labels of m queries at every layer: labels_out (m x layers x k). */
+mla_status mla_dknn_neighbors(const mla_dknn *d, const float *const *queries, int m, int32_t *labels_out,
+                              int32_t *idx_out);
+
+/* kNN prediction at one layer from its neighbour labels (m x k): majority, ties to the
+ * smaller class. */
+void mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *pred);
+
+/* Sets the calibration scores from m calibration samples (queries per layer, labels). */
+mla_status mla_dknn_calibrate(mla_dknn *d, const float *const *queries, const int32_t *labels, int m);
+
+/* DkNN predictions of m queries: pred, credibility, confidence (each m; any may be
+ * NULL) and p-values (m x classes; may be NULL). Needs a calibration. */
+mla_status mla_dknn_predict(const mla_dknn *d, const float *const *queries, int m, int32_t *pred, float *credibility,
+                            float *confidence, float *pvalues);
+
+/* The same from neighbour labels already found (m x layers x k, mla_dknn_neighbors), so a
+ * caller that also wants one layer's kNN vote searches once. */
+mla_status mla_dknn_predict_from_neighbors(const mla_dknn *d, const int32_t *nb_labels, int m, int32_t *pred,
+                                           float *credibility, float *confidence, float *pvalues);
+
+/* Indices of a seeded calibration set: per_class samples of each class, drawn from
+ * labels[0..n) (out: classes x per_class indices, sorted ascending). MLA_ERR_INVALID
+ * when a class has fewer than per_class samples. */
+mla_status mla_dknn_calibration_indices(const int32_t *labels, int n, int classes, int per_class, uint64_t seed,
+                                        int32_t *out);
+
+/* ---- audit metrics ---- */
+/* Accuracy of clean and adversarial predictions (fractions of n) and the attack's success
+ * rate: untargeted, over the samples predicted right when clean, the fraction predicted
+ * wrong after the attack; targeted (targets not NULL), the fraction of all n predicted as
+ * their target. NaN when no sample qualifies. */
+typedef struct {
+    double clean, adversarial, success_rate;
+} mla_robust_rates;
+mla_robust_rates mla_robust_rates_of(const int32_t *labels, const int32_t *targets, const int32_t *clean_pred,
+                                     const int32_t *adv_pred, int n);
+
+/* Perturbation sizes adv - x (raw [0, 1] scale) over all n samples, and over the samples
+ * where success[i] (success may be NULL: then the _success fields are NaN). Medians of an
+ * even count average the two middle values; statistics of no samples are NaN. */
+typedef struct {
+    double l2_mean, l2_median, linf_mean, linf_max;
+    double l2_mean_success, l2_median_success, linf_mean_success;
+    int n_success;
+} mla_perturbation;
+mla_status mla_perturbation_of(const float *x, const float *adv, int n, int dim, const bool *success,
+                               mla_perturbation *out);
+
+/* ---- the audit: DNN, kNN and DkNN, clean and under attack ---- */
+typedef struct {
+    const char *const *layers; /* DkNN's layers (borrowed), n_layers of them */
+    int n_layers;
+    int knn_layer;             /* index into layers: the plain kNN's layer */
+    mla_dknn_options dknn;
+    int calibration;           /* calibration images taken from the test split (a multiple of the class count) */
+    int train_subset;          /* training images indexed (stratified, seeded); 0: all */
+    int test_subset;           /* evaluated images after the calibration set is removed (seeded); 0: all */
+    uint64_t seed;
+    mla_adv_config attack;     /* its eps is replaced by each of eps[] in turn */
+    const float *eps;          /* n_eps >= 1 values */
+    int n_eps;
+    float credibility_threshold; /* rejection below it */
+    int batch;                 /* forward batch for features */
+} mla_robust_config;
+
+/* One attack strength's results. */
+typedef struct {
+    float eps;
+    mla_robust_rates dnn, knn, dknn;
+    mla_perturbation perturbation;  /* success: against the DNN */
+    double credibility;             /* mean DkNN credibility of the adversarial images */
+    double rejected;                /* fraction of adversarial images below the threshold */
+} mla_robust_point;
+
+/* Owned by the caller: mla_robust_result_free. */
+typedef struct {
+    int n_train, n_calibration, n_eval;
+    int32_t *eval_idx;              /* n_eval test-split indices evaluated */
+    double credibility_clean;       /* mean DkNN credibility of the clean images */
+    double rejected_clean;          /* fraction of clean images below the threshold */
+    double accuracy_kept;           /* DkNN accuracy on the clean images kept (NaN if none) */
+    mla_robust_point *points;       /* n_eps, in the order given */
+    int n_points;
+    float *examples;                /* n_eval x dim: the adversarial images of eps[0] */
+    float *cred_clean, *cred_adv;   /* n_eval credibilities: clean, and under eps[0] */
+} mla_robust_result;
+
+/* Runs the audit of net (evaluation mode) with train's images as the kNN reference set and
+ * test's as calibration and evaluation images. Bad settings (k above the training set, a
+ * calibration set larger than the test split or not a multiple of the classes, an
+ * unknown layer, a net whose input shape the data do not fit) fail with one-line
+ * messages. */
+mla_status mla_robust_audit(mla_net *net, const mla_dataset *train, const mla_dataset *test,
+                            const mla_robust_config *cfg, mla_robust_result *out);
+void mla_robust_result_free(mla_robust_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

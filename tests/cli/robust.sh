@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# CLI tests for robust: a tiny synthetic dataset and net (seconds), robust.json's names and
+# ranges, the perturbation figures recomputed from examples.npy, reproducibility, the
+# files, and one-line failures for every bad input the issue names.
+# Usage: tests/cli/robust.sh PATH/TO/mlaudit
+source "$(dirname "$0")/../common/cli_harness.sh" "$@"
+
+# 4 classes of 8x8 images: a bright 3x3 block in quadrant c over uint8 noise.
+mkdir -p "$T/data"
+python3 - "$T/data" <<'PY'
+import random, struct, sys
+def npy_save(path, data, shape, descr):
+    fmt = {'<i8': 'q', '|u1': 'B'}[descr]
+    shp = '(%d,)' % shape[0] if len(shape) == 1 else '(' + ', '.join('%d' % s for s in shape) + ')'
+    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shp)
+    hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\n'
+    with open(path, 'wb') as f:
+        f.write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(hdr)) + hdr.encode('latin1'))
+        f.write(struct.pack('<%d%s' % (len(data), fmt), *data))
+r = random.Random(1)
+for split, n in (('train', 400), ('test', 200)):
+    xs, ys = [], []
+    for i in range(n):
+        c = i % 4
+        img = [r.randrange(0, 90) for _ in range(64)]
+        oy, ox = (c // 2) * 4 + 1, (c % 2) * 4 + 1
+        for dy in range(3):
+            for dx in range(3):
+                img[(oy + dy) * 8 + ox + dx] = r.randrange(150, 256)
+        xs += img
+        ys.append(c)
+    npy_save('%s/x_%s.npy' % (sys.argv[1], split), xs, (n, 8, 8), '|u1')
+    npy_save('%s/y_%s.npy' % (sys.argv[1], split), ys, (n,), '<i8')
+PY
+cat >"$T/net.json" <<'EOF'
+{"name": "tiny", "layers": [
+  {"type": "conv2d", "filters": 4, "kernel": 3, "name": "c1"}, {"type": "relu", "name": "r1"},
+  {"type": "flatten"}, {"type": "dense", "units": 16, "name": "d1"}, {"type": "relu", "name": "r2"},
+  {"type": "dense", "units": "classes", "name": "logits"}]}
+EOF
+D=npy:$T/data
+"$BIN" train --data "$D" --model "$T/net.json" --epochs 8 --batch 32 --seed 1 --threads 2 --out "$T/m.safetensors" \
+  >/dev/null 2>"$T/err" || bad "train failed: $(cat "$T/err")"
+
+RUN=(robust --model "$T/m.safetensors" --data "$D" --layers r1,r2,logits --knn-layer r2 --k 9 --calibration 40
+     --threads 2 --seed 3)
+"$BIN" "${RUN[@]}" --attack fgsm --eps 0.1,0.3 --out "$T/o1" --json >"$T/o1.json" 2>"$T/err" \
+  || bad "robust fgsm failed: $(cat "$T/err")"
+for f in robust.json examples.npy indices.npy credibility.png acc_vs_l2.png; do
+  [ -s "$T/o1/$f" ] && ok || bad "no $f"
+done
+cmp -s "$T/o1.json" "$T/o1/robust.json" && ok || bad "--json differs from robust.json"
+
+# Names, ranges and the perturbation figures recomputed from examples.npy and indices.npy.
+python3 - "$T/o1/robust.json" "$T/o1" "$T/data" <<'PY' && ok || bad "robust.json content"
+import json, math, struct, sys
+d = json.load(open(sys.argv[1]))
+def frac(v): assert 0 <= v <= 1, v
+for side in ("clean", "adversarial"):
+    for c in ("dnn", "knn", "dknn"): frac(d["accuracy"][side][c])
+for c in ("dnn", "knn", "dknn"): frac(d["success_rate"][c])
+for c in ("clean", "adversarial"): frac(d["credibility"][c])
+assert d["accuracy"]["clean"]["dnn"] > 0.9 and d["accuracy"]["clean"]["dknn"] > 0.9, d["accuracy"]
+assert d["accuracy"]["adversarial"]["dnn"] <= d["accuracy"]["clean"]["dnn"]
+s = d["settings"]
+assert s["attack"] == "fgsm" and s["eps"] == 0.1 and s["eps_list"] == [0.1, 0.3] and s["k"] == 9
+assert s["n_eval"] == 160 and s["calibration"] == 40 and s["n_train"] == 400 and s["knn_layer"] == "r2"
+assert [p["eps"] for p in d["curve"]] == [0.1, 0.3]
+assert d["curve"][0]["accuracy"] == d["accuracy"]["adversarial"]
+assert d["curve"][1]["accuracy"]["dnn"] <= d["curve"][0]["accuracy"]["dnn"]
+def npy(path):
+    b = open(path, 'rb').read()
+    n = struct.unpack('<H', b[8:10])[0]
+    hdr, body = b[10:10 + n].decode(), b[10 + n:]
+    fmt = 'f' if "'<f4'" in hdr else 'i' if "'<i4'" in hdr else 'B'
+    return struct.unpack('<%d%s' % (len(body) // struct.calcsize(fmt), fmt), body), hdr
+adv, hdr = npy(sys.argv[2] + '/examples.npy')
+assert "(160, 1, 8, 8)" in hdr, hdr
+idx, _ = npy(sys.argv[2] + '/indices.npy')
+test, _ = npy(sys.argv[3] + '/x_test.npy')
+l2, linf = [], []
+for i, t in enumerate(idx):
+    diff = [adv[i * 64 + j] - test[t * 64 + j] / 255 for j in range(64)]
+    assert all(0 <= adv[i * 64 + j] <= 1 for j in range(64))
+    l2.append(math.sqrt(sum(x * x for x in diff)))
+    linf.append(max(abs(x) for x in diff))
+assert max(linf) <= 0.1 + 1e-6, max(linf)
+l2s = sorted(l2)
+med = (l2s[79] + l2s[80]) / 2
+assert abs(d["l2"]["mean"] - sum(l2) / 160) < 1e-5 and abs(d["l2"]["median"] - med) < 1e-5, (d["l2"], med)
+assert abs(d["linf"]["mean"] - sum(linf) / 160) < 1e-6 and abs(d["linf"]["max"] - max(linf)) < 1e-6
+PY
+
+# PGD (random start) and C&W: same seed, same bits; C&W's images stay in [0, 1].
+"$BIN" "${RUN[@]}" --attack pgd --eps 0.2 --iterations 5 --step 0.05 --json >"$T/p1.json" 2>"$T/err" || bad "pgd: $(cat "$T/err")"
+"$BIN" "${RUN[@]}" --attack pgd --eps 0.2 --iterations 5 --step 0.05 --json >"$T/p2.json" 2>"$T/err" || bad "pgd: $(cat "$T/err")"
+cmp -s "$T/p1.json" "$T/p2.json" && ok || bad "pgd runs with one seed differ"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['linf']['max'] <= 0.2 + 1e-6 else 1)" \
+  "$T/p1.json" && ok || bad "pgd beyond eps"
+"$BIN" "${RUN[@]}" --attack cw --cw-iterations 20 --cw-search 3 --targeted --json >"$T/cw.json" 2>"$T/err" \
+  && ok || bad "cw: $(cat "$T/err")"
+"$BIN" "${RUN[@]}" --attack pgd-l2 --eps 1.5 --iterations 5 --step 0.5 --json >"$T/l2.json" 2>"$T/err" \
+  && ok || bad "pgd-l2: $(cat "$T/err")"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['l2']['median'] <= 1.5 + 1e-5 else 1)" \
+  "$T/l2.json" && ok || bad "pgd-l2 beyond eps"
+
+# Bad input: one line, non-zero exit, nothing written.
+expect_fail 1 "unknown layer 'nope' (layers: input, c1, r1" "$BIN" "${RUN[@]}" --layers r1,nope --knn-layer r1 --out "$T/bad"
+expect_fail 1 "--eps 0 must be in (0, 1]" "$BIN" "${RUN[@]}" --eps 0 --out "$T/bad"
+expect_fail 1 "--eps 1.5 must be in (0, 1]" "$BIN" "${RUN[@]}" --eps 1.5 --out "$T/bad"
+expect_fail 1 "larger than the training set" "$BIN" "${RUN[@]}" --k 401 --out "$T/bad"
+expect_fail 1 "larger than the test set" "$BIN" "${RUN[@]}" --calibration 400 --out "$T/bad"
+expect_fail 1 "multiple of the 4 classes" "$BIN" "${RUN[@]}" --calibration 42 --out "$T/bad"
+expect_fail 1 "--knn-layer c1 is not one of --layers" "$BIN" "${RUN[@]}" --knn-layer c1 --out "$T/bad"
+expect_fail 1 "unknown attack 'deepfool'" "$BIN" "${RUN[@]}" --attack deepfool --out "$T/bad"
+expect_fail 1 "1x8x8" "$BIN" robust --model "$T/m.safetensors" --data mnist --out "$T/bad"
+[ -e "$T/bad/robust.json" ] && bad "a failed run left robust.json" || ok
+
+cli_finish robust

@@ -1,0 +1,348 @@
+/* mlaudit robust: the robustness audit from the command line. Parses flags, loads the
+ * model and data, calls mla_robust_audit (robust.h) and writes robust.json,
+ * examples.npy, indices.npy and the figures; no audit logic lives here. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mlaudit/plot.h"
+#include "mlaudit/robust.h"
+#include "train_report.h"
+
+static const char robust_usage[] =
+    "usage: mlaudit robust --model M.safetensors --data DATA [flags]\n"
+    "\n"
+    "Robustness audit: white-box attacks on the model (the DNN) and their effect on the DNN,\n"
+    "a kNN on one of its layers and a Deep kNN (Papernot & McDaniel 2018) over several,\n"
+    "side by side. The kNN reference set is DATA's training split; the DkNN's calibration\n"
+    "set (per class, seeded) comes from the test split and is removed from the evaluation.\n"
+    "\n"
+    "  --model FILE        a model saved by 'mlaudit train ... --out FILE' (e.g. of the dknn preset)\n"
+    "  --data DATA         mnist | fashion-mnist | npy:DIR | ... (as train)\n"
+    "Attack (on the DNN, pixels in [0, 1], clipped):\n"
+    "  --attack A          fgsm | bim (default) | pgd | pgd-l2 | cw\n"
+    "  --eps LIST          eps, or a comma list for an accuracy-vs-eps curve (the first one\n"
+    "                      gives the top-level figures and examples.npy); L_inf attacks take\n"
+    "                      (0, 1]; pgd-l2 an L2 radius > 0; cw ignores it. Defaults: fgsm\n"
+    "                      and bim 0.25 (the DkNN paper's), pgd 0.3, pgd-l2 2\n"
+    "  --step S            bim / pgd / pgd-l2 step (defaults 0.01, 0.01, 0.1)\n"
+    "  --iterations N      bim / pgd / pgd-l2 steps (defaults 100, 40, 40)\n"
+    "  --targeted          aim every image at a seeded random class other than its label\n"
+    "  --cw-c C --cw-search N --cw-iterations N --cw-lr LR --cw-kappa K\n"
+    "                      C&W L2: initial c (0.01), binary-search steps (6), Adam steps per\n"
+    "                      search step (100), learning rate (0.01), margin (0)\n"
+    "kNN / DkNN:\n"
+    "  --layers LIST       DkNN layers (default relu1,relu2,relu3,logits: the dknn preset's)\n"
+    "  --knn-layer NAME    the kNN's layer, one of --layers (default relu3 when listed, else\n"
+    "                      the last of --layers)\n"
+    "  --k K               neighbours (default 75)\n"
+    "  --calibration N     DkNN calibration images, N / classes a class (default 750)\n"
+    "  --normalize         L2-normalise the activations (cleverhans' option; off)\n"
+    "  --center            then subtract the training activations' mean (off)\n"
+    "  --trim-zeros        drop feature columns zero on every training image (off)\n"
+    "  --threshold T       credibility below which the DkNN rejects an input (default 0.1)\n"
+    "Subsets and run:\n"
+    "  --train-subset N    index N training images (stratified, seeded; default all)\n"
+    "  --test-subset N     evaluate N of the test images left (seeded; default all)\n"
+    "  --seed S            calibration, subsets, random starts and targets (default 0)\n"
+    "  --threads N         threads (default: all cores); same seed and threads, same bits\n"
+    "  --batch N           images per forward / attack batch (default 100)\n"
+    "Output:\n"
+    "  --out DIR           write robust.json, examples.npy (the adversarial images of the\n"
+    "                      first eps, N x C x H x W), indices.npy (the test indices\n"
+    "                      evaluated), credibility.png and acc_vs_l2.png\n"
+    "  --json              print robust.json's object on stdout\n";
+
+typedef struct {
+    const char *model, *data, *attack, *eps, *layers, *knn_layer, *out;
+    double step, cw_c, cw_lr, cw_kappa, threshold;
+    long iterations, cw_search, cw_iterations, k, calibration, train_subset, test_subset, seed, threads, batch;
+    bool targeted, normalize, center, trim_zeros, json;
+    bool seen_step, seen_iter;
+} robust_args;
+
+/* Splits a comma list into at most max items, pointers into *copy (the caller frees it). */
+static int split_list(const char *flag, const char *text, char **items, int max, char **copy_out) {
+    char *copy = *copy_out = strdup(text);
+    if (!copy) cli_die("out of memory");
+    int n = 0;
+    for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max) cli_die("robust: --%s has more than %d items", flag, max);
+        items[n++] = tok;
+    }
+    if (!n) cli_die("robust: --%s is empty", flag);
+    return n;
+}
+
+static robust_args parse(int argc, char **argv) {
+    robust_args a = {.attack = "bim", .layers = "relu1,relu2,relu3,logits", .cw_c = 0.01, .cw_lr = 0.01,
+                     .threshold = 0.1, .cw_search = 6, .cw_iterations = 100, .k = 75, .calibration = 750, .batch = 100};
+    cli_opt opts[] = {
+        {"model", CLI_STR, &a.model, 0, 0, NULL},
+        {"data", CLI_STR, &a.data, 0, 0, NULL},
+        {"attack", CLI_STR, &a.attack, 0, 0, NULL},
+        {"eps", CLI_STR, &a.eps, 0, 0, NULL},
+        {"step", CLI_DOUBLE, &a.step, 1e-9, 1e9, &a.seen_step},
+        {"iterations", CLI_INT, &a.iterations, 1, 1000000, &a.seen_iter},
+        {"targeted", CLI_FLAG, &a.targeted, 0, 0, NULL},
+        {"cw-c", CLI_DOUBLE, &a.cw_c, 1e-12, 1e12, NULL},
+        {"cw-search", CLI_INT, &a.cw_search, 1, 100, NULL},
+        {"cw-iterations", CLI_INT, &a.cw_iterations, 1, 1000000, NULL},
+        {"cw-lr", CLI_DOUBLE, &a.cw_lr, 1e-12, 1e3, NULL},
+        {"cw-kappa", CLI_DOUBLE, &a.cw_kappa, 0, 1e6, NULL},
+        {"layers", CLI_STR, &a.layers, 0, 0, NULL},
+        {"knn-layer", CLI_STR, &a.knn_layer, 0, 0, NULL},
+        {"k", CLI_INT, &a.k, 1, 1000000, NULL},
+        {"calibration", CLI_INT, &a.calibration, 1, 100000000, NULL},
+        {"normalize", CLI_FLAG, &a.normalize, 0, 0, NULL},
+        {"center", CLI_FLAG, &a.center, 0, 0, NULL},
+        {"trim-zeros", CLI_FLAG, &a.trim_zeros, 0, 0, NULL},
+        {"threshold", CLI_DOUBLE, &a.threshold, 0, 1, NULL},
+        {"train-subset", CLI_INT, &a.train_subset, 1, 100000000, NULL},
+        {"test-subset", CLI_INT, &a.test_subset, 1, 100000000, NULL},
+        {"seed", CLI_INT, &a.seed, 0, 9e15, NULL},
+        {"threads", CLI_INT, &a.threads, 0, 4096, NULL},
+        {"batch", CLI_INT, &a.batch, 1, 1000000, NULL},
+        {"out", CLI_STR, &a.out, 0, 0, NULL},
+        {"json", CLI_FLAG, &a.json, 0, 0, NULL},
+    };
+    cli_parse("robust", robust_usage, argc, argv, opts, sizeof opts / sizeof *opts);
+    if (!a.model || !a.data) cli_die("robust: --model and --data are required (see 'mlaudit robust --help')");
+    if (!a.out && !a.json) cli_die("robust: nothing to write: give --out DIR and/or --json");
+    return a;
+}
+
+/* The attack's settings from the flags over its defaults; eps values parsed into eps. */
+static mla_adv_config attack_config(const robust_args *a, float *eps, int *n_eps) {
+    mla_adv_kind kind;
+    cli_check(mla_adv_kind_parse(a->attack, &kind));
+    mla_adv_config c = mla_adv_defaults(kind);
+    if (a->seen_step) c.step = (float)a->step;
+    if (a->seen_iter) c.iterations = (int)a->iterations;
+    c.targeted = a->targeted;
+    c.batch = (int)a->batch;
+    c.seed = (uint64_t)a->seed;
+    c.cw_c = (float)a->cw_c, c.cw_search = (int)a->cw_search, c.cw_iterations = (int)a->cw_iterations;
+    c.cw_lr = (float)a->cw_lr, c.cw_kappa = (float)a->cw_kappa;
+    *n_eps = 1;
+    eps[0] = c.eps;
+    if (a->eps) {
+        char *items[64], *copy;
+        *n_eps = split_list("eps", a->eps, items, 64, &copy);
+        for (int i = 0; i < *n_eps; i++) {
+            char *end;
+            double v = strtod(items[i], &end);
+            if (*end || end == items[i]) cli_die("robust: --eps: '%s' is not a number", items[i]);
+            eps[i] = (float)v;
+            bool linf = kind != MLA_ADV_PGD_L2 && kind != MLA_ADV_CW;
+            if (!(v > 0) || (linf && v > 1) || !isfinite(v))
+                cli_die("robust: --eps %s must be %s", items[i], linf ? "in (0, 1]" : "> 0");
+        }
+        free(copy);
+    }
+    return c;
+}
+
+static void add_num(cJSON *o, const char *key, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+/* A float setting as the decimal it was given (0.1, not 0.10000000149011612). */
+static double short_float(float v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", v);
+    return strtod(buf, NULL);
+}
+
+static cJSON *triple(double dnn, double knn, double dknn) {
+    cJSON *o = cJSON_CreateObject();
+    add_num(o, "dnn", dnn);
+    add_num(o, "knn", knn);
+    add_num(o, "dknn", dknn);
+    return o;
+}
+
+static cJSON *settings_json(const robust_args *a, const mla_robust_config *c, const mla_robust_result *r,
+                            const mla_net *net) {
+    cJSON *s = cJSON_CreateObject();
+    const mla_adv_config *ac = &c->attack;
+    cJSON_AddStringToObject(s, "model", mla_net_name(net));
+    cJSON_AddStringToObject(s, "model_file", a->model);
+    cJSON_AddStringToObject(s, "attack", mla_adv_kind_name(ac->kind));
+    cJSON_AddStringToObject(s, "through", "dnn");
+    add_num(s, "eps", short_float(c->eps[0]));
+    cJSON *eps = cJSON_AddArrayToObject(s, "eps_list");
+    for (int i = 0; i < c->n_eps; i++) cJSON_AddItemToArray(eps, cJSON_CreateNumber(short_float(c->eps[i])));
+    add_num(s, "step", short_float(ac->step));
+    cJSON_AddNumberToObject(s, "iterations", ac->kind == MLA_ADV_FGSM ? 1 : ac->iterations);
+    cJSON_AddBoolToObject(s, "targeted", ac->targeted);
+    if (ac->kind == MLA_ADV_CW) {
+        add_num(s, "cw_c", short_float(ac->cw_c));
+        cJSON_AddNumberToObject(s, "cw_search", ac->cw_search);
+        cJSON_AddNumberToObject(s, "cw_iterations", ac->cw_iterations);
+        add_num(s, "cw_lr", short_float(ac->cw_lr));
+        add_num(s, "cw_kappa", short_float(ac->cw_kappa));
+    }
+    cJSON *layers = cJSON_AddArrayToObject(s, "layers");
+    for (int i = 0; i < c->n_layers; i++) cJSON_AddItemToArray(layers, cJSON_CreateString(c->layers[i]));
+    cJSON_AddStringToObject(s, "knn_layer", c->layers[c->knn_layer]);
+    cJSON_AddNumberToObject(s, "k", c->dknn.k);
+    cJSON_AddBoolToObject(s, "normalize", c->dknn.normalize);
+    cJSON_AddBoolToObject(s, "center", c->dknn.center);
+    cJSON_AddBoolToObject(s, "trim_zeros", c->dknn.trim_zeros);
+    cJSON_AddNumberToObject(s, "calibration", r->n_calibration);
+    cJSON_AddNumberToObject(s, "n_train", r->n_train);
+    cJSON_AddNumberToObject(s, "n_eval", r->n_eval);
+    cJSON_AddNumberToObject(s, "seed", (double)c->seed);
+    cJSON_AddNumberToObject(s, "threads", mla_get_threads());
+    return s;
+}
+
+static cJSON *result_json(const robust_args *a, const mla_robust_config *c, const mla_robust_result *r,
+                          const mla_net *net, const char *dataset) {
+    const mla_robust_point *p = &r->points[0];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "dataset", dataset);
+    cJSON *acc = cJSON_AddObjectToObject(o, "accuracy");
+    cJSON_AddItemToObject(acc, "clean", triple(p->dnn.clean, p->knn.clean, p->dknn.clean));
+    cJSON_AddItemToObject(acc, "adversarial", triple(p->dnn.adversarial, p->knn.adversarial, p->dknn.adversarial));
+    cJSON_AddItemToObject(o, "success_rate", triple(p->dnn.success_rate, p->knn.success_rate, p->dknn.success_rate));
+    const mla_perturbation *q = &p->perturbation;
+    cJSON *l2 = cJSON_AddObjectToObject(o, "l2");
+    add_num(l2, "mean", q->l2_mean);
+    add_num(l2, "median", q->l2_median);
+    add_num(l2, "mean_successful", q->l2_mean_success);
+    add_num(l2, "median_successful", q->l2_median_success);
+    cJSON *linf = cJSON_AddObjectToObject(o, "linf");
+    add_num(linf, "mean", q->linf_mean);
+    add_num(linf, "max", q->linf_max);
+    add_num(linf, "mean_successful", q->linf_mean_success);
+    cJSON_AddNumberToObject(o, "n_successful", q->n_success);
+    cJSON *cred = cJSON_AddObjectToObject(o, "credibility");
+    add_num(cred, "clean", r->credibility_clean);
+    add_num(cred, "adversarial", p->credibility);
+    cJSON *rej = cJSON_AddObjectToObject(o, "rejection");
+    add_num(rej, "threshold", short_float(c->credibility_threshold));
+    add_num(rej, "clean", r->rejected_clean);
+    add_num(rej, "adversarial", p->rejected);
+    add_num(rej, "accuracy_kept", r->accuracy_kept);
+    cJSON *curve = cJSON_AddArrayToObject(o, "curve");
+    for (int i = 0; i < r->n_points; i++) {
+        const mla_robust_point *pt = &r->points[i];
+        cJSON *e = cJSON_CreateObject();
+        add_num(e, "eps", short_float(pt->eps));
+        cJSON_AddItemToObject(e, "accuracy", triple(pt->dnn.adversarial, pt->knn.adversarial, pt->dknn.adversarial));
+        cJSON_AddItemToObject(e, "success_rate", triple(pt->dnn.success_rate, pt->knn.success_rate, pt->dknn.success_rate));
+        add_num(e, "l2_mean", pt->perturbation.l2_mean);
+        add_num(e, "linf_max", pt->perturbation.linf_max);
+        add_num(e, "credibility", pt->credibility);
+        cJSON_AddItemToArray(curve, e);
+    }
+    cJSON_AddItemToObject(o, "settings", settings_json(a, c, r, net));
+    return o;
+}
+
+/* credibility.png: histograms of the DkNN credibility, clean and adversarial (the
+ * study's Figure 5), as fractions per tenth. */
+static void plot_credibility(const char *path, const mla_robust_result *r) {
+    double clean[10] = {0}, adv[10] = {0};
+    const char *cats[10] = {"0-.1", ".1-.2", ".2-.3", ".3-.4", ".4-.5", ".5-.6", ".6-.7", ".7-.8", ".8-.9", ".9-1"};
+    for (int i = 0; i < r->n_eval; i++) {
+        int b = (int)(r->cred_clean[i] * 10), c = (int)(r->cred_adv[i] * 10);
+        clean[b > 9 ? 9 : b] += 1.0 / r->n_eval;
+        adv[c > 9 ? 9 : c] += 1.0 / r->n_eval;
+    }
+    mla_plot_bar_series s[2] = {{"clean", clean, 0}, {"adversarial", adv, 0}};
+    mla_plot_bar_opts o = {.frame = {.title = "DkNN credibility"}, .x_title = "credibility",
+                           .y = {.title = "fraction of images"}};
+    cli_check(mla_plot_bars(path, cats, 10, s, 2, &o));
+}
+
+/* acc_vs_l2.png: adversarial accuracy of each classifier against the mean L2 of the
+ * perturbations, one point per eps plus the clean point (the study's Figure 4). */
+static void plot_acc_l2(const char *path, const mla_robust_result *r) {
+    int n = r->n_points + 1;
+    double *x = calloc((size_t)n, sizeof(double)), *y = calloc((size_t)3 * n, sizeof(double));
+    if (!x || !y) cli_die("out of memory");
+    const mla_robust_point *p0 = &r->points[0];
+    y[0] = p0->dnn.clean, y[n] = p0->knn.clean, y[2 * n] = p0->dknn.clean;
+    for (int i = 0; i < r->n_points; i++) {
+        const mla_robust_point *p = &r->points[i];
+        x[i + 1] = p->perturbation.l2_mean;
+        y[i + 1] = p->dnn.adversarial, y[n + i + 1] = p->knn.adversarial, y[2 * n + i + 1] = p->dknn.adversarial;
+    }
+    mla_plot_series s[3] = {{"DNN", x, y, n, 1, 0, 0}, {"kNN", x, y + n, n, 1, 0, 0}, {"DkNN", x, y + 2 * n, n, 1, 0, 0}};
+    mla_plot_line_opts o = {.frame = {.title = "Accuracy under attack"}, .x = {.title = "mean L2 of the perturbation"},
+                            .y = {.title = "accuracy", .min = 0, .max = 1}};
+    cli_check(mla_plot_lines(path, s, 3, &o));
+    free(x);
+    free(y);
+}
+
+static void write_outputs(const char *dir, const char *json, const mla_robust_result *r, mla_shape in) {
+    make_dir(dir);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/examples.npy", dir);
+    int64_t shape[4] = {r->n_eval, in.c, in.h, in.w};
+    cli_check(mla_npy_write_f32(path, r->examples, 4, shape));
+    snprintf(path, sizeof path, "%s/indices.npy", dir);
+    cli_check(mla_npy_write_i32(path, r->eval_idx, 1, shape));
+    snprintf(path, sizeof path, "%s/credibility.png", dir);
+    plot_credibility(path, r);
+    snprintf(path, sizeof path, "%s/acc_vs_l2.png", dir);
+    plot_acc_l2(path, r);
+    snprintf(path, sizeof path, "%s/robust.json", dir);
+    cli_check(mla_write_file_atomic(path, json, strlen(json)));
+}
+
+int cmd_robust(int argc, char **argv) {
+    robust_args a = parse(argc, argv);
+    mla_set_threads((int)a.threads);
+    float eps[64];
+    mla_robust_config c = {.dknn = mla_dknn_defaults(), .calibration = (int)a.calibration,
+                           .train_subset = (int)a.train_subset, .test_subset = (int)a.test_subset,
+                           .seed = (uint64_t)a.seed, .credibility_threshold = (float)a.threshold, .batch = (int)a.batch};
+    c.attack = attack_config(&a, eps, &c.n_eps);
+    c.eps = eps;
+    char *layers[64], *layer_text;
+    c.n_layers = split_list("layers", a.layers, layers, 64, &layer_text);
+    c.layers = (const char *const *)layers;
+    const char *knn = a.knn_layer ? a.knn_layer : NULL;
+    c.knn_layer = c.n_layers - 1;
+    for (int i = 0; i < c.n_layers; i++)
+        if (knn ? !strcmp(layers[i], knn) : !strcmp(layers[i], "relu3")) c.knn_layer = i;
+    if (knn && strcmp(layers[c.knn_layer], knn)) cli_die("robust: --knn-layer %s is not one of --layers %s", knn, a.layers);
+    c.dknn.k = (int)a.k;
+    c.dknn.normalize = a.normalize, c.dknn.center = a.center, c.dknn.trim_zeros = a.trim_zeros;
+
+    mla_net *net;
+    mla_dataset *train, *test;
+    cli_check(mla_net_load(a.model, &net, NULL, NULL));
+    cli_check(mla_dataset_load(a.data, MLA_SPLIT_TRAIN, &train));
+    cli_check(mla_dataset_load(a.data, MLA_SPLIT_TEST, &test));
+    mla_robust_result r;
+    cli_check(mla_robust_audit(net, train, test, &c, &r));
+    cJSON *o = result_json(&a, &c, &r, net, mla_dataset_name(test));
+    char *text = cJSON_PrintUnformatted(o);
+    if (!text) cli_die("out of memory formatting JSON");
+    size_t len = strlen(text);
+    char *line = malloc(len + 2);
+    if (!line) cli_die("out of memory");
+    memcpy(line, text, len);
+    memcpy(line + len, "\n", 2);
+    if (a.out) write_outputs(a.out, line, &r, mla_net_input_shape(net));
+    if (a.json) fputs(line, stdout);
+    free(line);
+    free(text);
+    cJSON_Delete(o);
+    mla_robust_result_free(&r);
+    mla_net_free(net);
+    mla_dataset_free(train);
+    mla_dataset_free(test);
+    free(layer_text);
+    return 0;
+}
