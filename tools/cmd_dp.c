@@ -63,8 +63,7 @@ static void resolve_plan(const char *cmd, dp_args *a) {
         if (!(a->has_batch && a->has_n && a->has_epochs))
             cli_die("%s: --batch, --n and --epochs go together (all three are needed)", cmd);
         if (a->batch > a->n) cli_die("%s: --batch %ld exceeds --n %ld (q would be above 1)", cmd, a->batch, a->n);
-        a->q = (double)a->batch / (double)a->n;
-        a->steps = a->epochs * ((a->n + a->batch - 1) / a->batch);
+        mla_dp_plan(a->batch, a->n, a->epochs, &a->q, &a->steps);
     } else if (!(a->has_q && a->has_steps)) {
         cli_die("%s: the plan needs --q and --steps (or --batch, --n and --epochs)", cmd);
     }

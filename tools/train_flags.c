@@ -406,8 +406,7 @@ bool train_flags_dp_plan(const char *cmd, train_flags *f, int n, train_dp *out) 
         cli_die("%s: --dp-delta %g is not below 1/N = %g for %d training images (a mechanism that leaks one "
                 "image outright meets it); use a smaller delta or --force",
                 cmd, out->delta, 1.0 / n, n);
-    out->q = fmin(1.0, (double)f->batch / n);
-    out->planned_steps = f->epochs * ((n + f->batch - 1) / f->batch);
+    mla_dp_plan(f->batch, n, f->epochs, &out->q, &out->planned_steps);
     out->sigma = f->dp_sigma;
     if (f->dp_epsilon_seen)
         cli_check(mla_error_prefix(mla_dp_sigma_for(out->q, f->dp_epsilon, out->planned_steps, out->delta,

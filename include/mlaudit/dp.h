@@ -37,6 +37,11 @@ const char *mla_dp_orders_name(mla_dp_orders set);
 /* The orders of a set, ascending (borrowed, static); their count through *n. */
 const double *mla_dp_order_list(mla_dp_orders set, int *n);
 
+/* A DP-SGD run's plan as the trainers lay it out (mlaudit train, mia, dp --batch --n
+ * --epochs): q = min(1, batch / n) and steps = epochs * ceil(n / batch), Poisson
+ * sampling taking as many steps an epoch as a shuffled pass would. batch, n >= 1. */
+void mla_dp_plan(long batch, long n, long epochs, double *q, long *steps);
+
 /* RDP at order alpha (> 1) of ONE step of the Poisson-subsampled Gaussian mechanism
  * with sampling rate q in [0, 1] and noise multiplier sigma > 0. q = 0 gives 0; q = 1
  * gives alpha / (2 sigma^2). +inf when it overflows. NaN for bad arguments. */

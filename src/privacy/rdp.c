@@ -227,3 +227,8 @@ mla_status mla_dp_sigma_for(double q, double epsilon, long steps, double delta, 
     *sigma = high;
     return MLA_OK;
 }
+
+void mla_dp_plan(long batch, long n, long epochs, double *q, long *steps) {
+    *q = fmin(1.0, (double)batch / (double)n);
+    *steps = epochs * ((n + batch - 1) / batch);
+}

@@ -189,8 +189,25 @@ static void test_refusals(void **state) {
     assert_true(isfinite(e.epsilon) && e.epsilon >= 0);
 }
 
+/* The trainers' plan: q = min(1, batch / n), ceil(n / batch) steps an epoch. */
+static void test_plan(void **state) {
+    (void)state;
+    double q;
+    long steps;
+    mla_dp_plan(256, 60000, 60, &q, &steps);
+    assert_true(q == 256.0 / 60000.0);
+    assert_int_equal(steps, 60 * 235); /* 234 full batches and one of 96 an epoch */
+    mla_dp_plan(100, 1000, 3, &q, &steps);
+    assert_true(q == 0.1);
+    assert_int_equal(steps, 30);
+    mla_dp_plan(500, 200, 2, &q, &steps); /* a batch above n: every sample every step */
+    assert_true(q == 1.0);
+    assert_int_equal(steps, 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan),
         cmocka_unit_test(test_tf_mnist_tutorial),
         cmocka_unit_test(test_abadi_2016),
         cmocka_unit_test(test_opacus),
