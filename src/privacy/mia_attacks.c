@@ -317,6 +317,13 @@ static const double *ref_table(const run *r, ref_kind kind) {
     return kind == REF_LIRA ? r->v.phi : kind == REF_RMIA ? r->v.py : r->v.loss;
 }
 
+/* Whether some shadow other than j left sample i out (RMIA needs an OUT reference). */
+static bool out_elsewhere(const mla_mia_arrays *a, int j, int i) {
+    for (int s = 0; s < a->k; s++)
+        if (s != j && !a->shadow_in[(size_t)s * a->m + i]) return true;
+    return false;
+}
+
 /* Appends to pos/neg shadow j's scores as a target against the other shadows. */
 static mla_status loo_one(const run *r, const ref_attack *ra, int j, double *refs, uint8_t *refs_in, int32_t *pop,
                           double *score, double *pos, int64_t *np, double *neg, int64_t *nn) {
@@ -330,14 +337,16 @@ static mla_status loo_one(const run *r, const ref_attack *ra, int j, double *ref
         o++;
     }
     const uint8_t *in_j = a->shadow_in + j * m;
-    int n_pop = 0; /* shadow j's population: the target's population points j did not train on */
+    /* Shadow j's population: the target's population points j did not train on that
+     * another shadow left out (the others are dropped by RMIA itself); none: j gives no
+     * leave-one-out scores. */
+    int n_pop = 0;
     for (int i = 0; ra->kind == REF_RMIA && i < a->n_population; i++)
-        if (!in_j[a->population[i]]) pop[n_pop++] = a->population[i];
+        if (!in_j[a->population[i]] && out_elsewhere(a, j, a->population[i])) pop[n_pop++] = a->population[i];
     if (ra->kind == REF_RMIA && !n_pop) return MLA_OK;
     int64_t excluded, pop_used;
     mla_status s = ref_scores(r, ra, mia_row(table, a->m, j + 1), refs, refs_in, a->k - 1, pop, n_pop,
                               a->fit ? a->fit + j * m : NULL, score, &excluded, &pop_used);
-    if (s == MLA_ERR_INVALID && ra->kind == REF_RMIA) return MLA_OK; /* no usable population for j */
     if (s) return s;
     for (size_t i = 0; i < m; i++) {
         if (!fit_sample(a, j, (int)i) || isnan(score[i])) continue;
