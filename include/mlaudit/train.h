@@ -164,6 +164,13 @@ typedef struct {
 mla_status mla_evaluate(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, int batch,
                         mla_eval_result *res, float *probs, int32_t *pred);
 
+/* A string that identifies a run's settings and data (space-separated key=value
+ * tokens: the spec's and idx's hash, n, epochs, batch, seed, optimizer, schedule,
+ * regularisers, validation); checkpoints store it and resume refuses a mismatch.
+ * Federated checkpoints (fl.h) use it too. */
+void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, const int32_t *idx, int n, char *buf,
+                           size_t size);
+
 /* Checks that ds can feed net (image shape, label range); the error names both. */
 mla_status mla_check_compatible(const mla_net *net, const mla_dataset *ds);
 
