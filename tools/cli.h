@@ -52,5 +52,6 @@ int cmd_predict(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_mia(int argc, char **argv);
 int cmd_dp(int argc, char **argv);
+int cmd_fl(int argc, char **argv);
 
 #endif
