@@ -55,6 +55,20 @@ assert fed["clients"] == 4 and fed["rounds"] == 3 and fed["local_epochs"] == 2 a
 assert rec["epochs"] == 6 and rec["model"] == "mlp", rec
 PY
 
+# ---- DP-SGD per client: epsilon of a client taken every round, as mlaudit dp computes it ----
+# 3 clients of 200, batch 32: q = 0.16, 2 rounds x 2 local epochs x 7 steps = 28 steps.
+"$BIN" fl $B --clients 3 --rounds 2 --local-epochs 2 --dp-clip 1 --dp-sigma 1.1 --json >"$T/dp.json" 2>"$T/err" \
+  && ok || bad "DP fl run: $(cat "$T/err")"
+"$BIN" dp epsilon --q 0.16 --sigma 1.1 --steps 28 --delta 1e-5 >"$T/acct.json" 2>"$T/err" || bad "dp epsilon"
+python3 - "$T/dp.json" "$T/acct.json" <<'PY' && ok || bad "DP per client: $(tail -1 "$T/dp.json" | head -c 400)"
+import json, sys
+d = json.loads(open(sys.argv[1]).read().splitlines()[-1])["dp_per_client"]
+a = json.load(open(sys.argv[2]))
+assert d["q"] == 0.16 and d["steps"] == 28 and d["sigma"] == 1.1 and d["delta"] == 1e-5, d
+assert d["epsilon"] == a["epsilon"] and d["epsilon_classic"] == a["epsilon_classic"], (d, a)
+PY
+expect_fail any "(batchnorm) mixes the samples" "$BIN" fl --data fashion-mnist --model resnet20 --subset 100 --clients 2 --rounds 1 --dp-sigma 1
+
 # ---- the same bits for any thread count; a shard partition ----
 S="--data fashion-mnist --model mlp --subset 400 --batch 32 --clients 5 --rounds 2 --partition shards:2 --drop-prob 0.3"
 "$BIN" fl $S --threads 1 --out "$T/t1.safetensors" >/dev/null 2>"$T/err" || bad "1 thread: $(cat "$T/err")"
