@@ -103,9 +103,10 @@ void mla_fl_dirichlet(mla_rng *r, const double *conc, int k, double *q);
 /* How many clients a round takes: max(1, floor(fraction * clients + 1e-9)). */
 int mla_fl_clients_per_round(int clients, double fraction);
 /* Round `round`'s attempt `attempt`: writes the m taken client ids (sorted) to taken
- * and for each whether it drops (1) or reports (0) to dropped. */
-void mla_fl_select(uint64_t seed, int round, int attempt, int clients, int m, double drop_prob, int32_t *taken,
-                   uint8_t *dropped);
+ * and for each whether it drops (1) or reports (0) to dropped. MLA_ERR_INVALID unless
+ * 1 <= m <= clients; MLA_ERR_NOMEM. */
+mla_status mla_fl_select(uint64_t seed, int round, int attempt, int clients, int m, double drop_prob,
+                         int32_t *taken, uint8_t *dropped);
 /* The local-training seed of `client` in `round`, and the dropout stream its net
  * starts that training with (net_rng may be NULL). */
 void mla_fl_client_streams(uint64_t seed, int round, int client, uint64_t *train_seed, mla_rng *net_rng);
@@ -182,7 +183,8 @@ mla_fl_config mla_fl_defaults(void);
 typedef struct {
     int rounds_run;                /* counting those before a resume */
     int resumed_from;              /* rounds done when the run started (0: fresh) */
-    mla_fl_round_stats *history;   /* rounds_run entries (rank 0; owned: mla_fl_result_free) */
+    mla_fl_round_stats *history;   /* rounds_run entries (rank 0; owned: mla_fl_result_free,
+                                      after a failed run too) */
     double seconds;                /* this call's wall time */
     long samples;                  /* samples trained by this call: rank 0 counts every rank's
                                       reporting clients, another rank its own */

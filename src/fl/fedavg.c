@@ -44,22 +44,18 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-void mla_fl_select(uint64_t seed, int round, int attempt, int clients, int m, double drop_prob, int32_t *taken,
-                   uint8_t *dropped) {
+mla_status mla_fl_select(uint64_t seed, int round, int attempt, int clients, int m, double drop_prob, int32_t *taken,
+                         uint8_t *dropped) {
+    if (m < 1 || m > clients) return mla_error(MLA_ERR_INVALID, "cannot take %d of %d clients", m, clients);
     mla_rng r = stream3(seed, 2, (uint64_t)round, (uint64_t)attempt);
-    /* The first m of a Fisher-Yates permutation, as mla_rng_permutation draws it,
-     * without materialising all N when m is small: a partial shuffle is the same
-     * sequence of draws only for the whole array, so the whole permutation is used. */
-    int32_t *perm = malloc((size_t)clients * sizeof *perm);
-    if (perm) {
-        mla_rng_permutation(&r, perm, clients);
-        memcpy(taken, perm, (size_t)m * sizeof *taken);
-        free(perm);
-    } else { /* no memory for the permutation: cannot happen for sane N; keep going */
-        for (int i = 0; i < m; i++) taken[i] = i;
-    }
+    int32_t *perm = mla_alloc((size_t)clients, sizeof *perm);
+    if (!perm) return MLA_ERR_NOMEM;
+    mla_rng_permutation(&r, perm, clients);
+    memcpy(taken, perm, (size_t)m * sizeof *taken);
+    free(perm);
     qsort(taken, (size_t)m, sizeof *taken, cmp_i32);
     for (int i = 0; i < m; i++) dropped[i] = mla_rng_uniform(&r) < drop_prob;
+    return MLA_OK;
 }
 
 void mla_fl_client_streams(uint64_t seed, int round, int client, uint64_t *train_seed, mla_rng *net_rng) {
@@ -242,7 +238,8 @@ static mla_status choose(fl_run *x, int r) {
     const mla_fl_config *cfg = x->cfg;
     int n_clients = mla_fl_clients_count(x->clients), tries = cfg->max_attempts ? cfg->max_attempts : 100;
     for (int a = 0; a < tries; a++) {
-        mla_fl_select(cfg->seed, r, a, n_clients, x->n_taken, cfg->drop_prob, x->taken, x->dropped);
+        mla_status s = mla_fl_select(cfg->seed, r, a, n_clients, x->n_taken, cfg->drop_prob, x->taken, x->dropped);
+        if (s) return s;
         x->n_surv = 0;
         for (int i = 0; i < x->n_taken; i++)
             if (!x->dropped[i]) x->survivors[x->n_surv++] = x->taken[i];

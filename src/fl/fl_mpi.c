@@ -38,23 +38,25 @@ static mla_status mpi_fail(int rc, const char *what) {
 
 static mla_status mpi_send(void *user, const void *buf, size_t bytes, int to) {
     (void)user;
-    for (size_t at = 0; at < bytes || bytes == 0; at += CHUNK) {
+    size_t at = 0;
+    do {
         size_t n = bytes - at < CHUNK ? bytes - at : CHUNK;
         int rc = MPI_Send((const char *)buf + at, (int)n, MPI_BYTE, to, 17, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "send");
-        if (bytes == 0) break;
-    }
+        at += n;
+    } while (at < bytes);
     return MLA_OK;
 }
 
 static mla_status mpi_recv(void *user, void *buf, size_t bytes, int from) {
     (void)user;
-    for (size_t at = 0; at < bytes || bytes == 0; at += CHUNK) {
+    size_t at = 0;
+    do {
         size_t n = bytes - at < CHUNK ? bytes - at : CHUNK;
         int rc = MPI_Recv((char *)buf + at, (int)n, MPI_BYTE, from, 17, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) return mpi_fail(rc, "receive");
-        if (bytes == 0) break;
-    }
+        at += n;
+    } while (at < bytes);
     return MLA_OK;
 }
 

@@ -103,8 +103,8 @@ static void test_selection(void **state) {
     uint8_t da[20], db[20];
     long drops = 0, draws = 0, hits[50] = {0};
     for (int r = 0; r < 400; r++) {
-        mla_fl_select(5, r, 0, 50, 20, 0.3, a, da);
-        mla_fl_select(5, r, 0, 50, 20, 0.3, b, db);
+        assert_int_equal(mla_fl_select(5, r, 0, 50, 20, 0.3, a, da), MLA_OK);
+        assert_int_equal(mla_fl_select(5, r, 0, 50, 20, 0.3, b, db), MLA_OK);
         assert_memory_equal(a, b, sizeof a);
         assert_memory_equal(da, db, sizeof da);
         for (int i = 0; i < 20; i++) {
@@ -115,9 +115,11 @@ static void test_selection(void **state) {
     }
     assert_true(fabs((double)drops / draws - 0.3) < 0.02);
     for (int c = 0; c < 50; c++) assert_true(hits[c] > 400 * 0.4 * 0.75 && hits[c] < 400 * 0.4 * 1.25);
-    mla_fl_select(5, 1, 1, 50, 20, 0.3, b, db); /* a retry draws afresh */
-    mla_fl_select(5, 1, 0, 50, 20, 0.3, a, da);
+    assert_int_equal(mla_fl_select(5, 1, 1, 50, 20, 0.3, b, db), MLA_OK); /* a retry draws afresh */
+    assert_int_equal(mla_fl_select(5, 1, 0, 50, 20, 0.3, a, da), MLA_OK);
     assert_memory_not_equal(a, b, sizeof a);
+    assert_int_equal(mla_fl_select(5, 0, 0, 50, 51, 0, a, da), MLA_ERR_INVALID);
+    assert_int_equal(mla_fl_select(5, 0, 0, 50, 0, 0, a, da), MLA_ERR_INVALID);
 }
 
 /* Local training of `client` in `round` exactly as fl.h specifies, on one thread. */
@@ -170,7 +172,7 @@ static void weighted_case(mla_fl_weighting weighting) {
     assert_int_equal(mla_fl_run(fl, ds, c, &cfg, &res), MLA_OK);
     int32_t taken[3];
     uint8_t dropped[3];
-    mla_fl_select(cfg.seed, 0, 0, 4, 3, 0, taken, dropped);
+    assert_int_equal(mla_fl_select(cfg.seed, 0, 0, 4, 3, 0, taken, dropped), MLA_OK);
     size_t count = mla_net_param_count(fl);
     double *sum = calloc(count, sizeof *sum), total = 0;
     for (int i = 0; i < 3; i++) {
@@ -242,7 +244,7 @@ static void test_drops_and_min_clients(void **state) {
         uint8_t dropped[8];
         int a = 0, reported;
         for (;; a++) {
-            mla_fl_select(cfg.seed, r, a, 8, 8, 0.5, taken, dropped);
+            assert_int_equal(mla_fl_select(cfg.seed, r, a, 8, 8, 0.5, taken, dropped), MLA_OK);
             reported = 0;
             for (int i = 0; i < 8; i++) reported += !dropped[i];
             if (reported >= 5) break;
@@ -316,10 +318,12 @@ static void test_checkpoint_resume(void **state) {
     assert_int_equal(mla_fl_run(other, ds, c, &cfg, &b), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "epochs=2"));
     assert_non_null(strstr(mla_last_error(), "epochs=3"));
+    mla_fl_result_free(&b);
     cfg.local_epochs = 2;
     cfg.drop_prob = 0.25;
     assert_int_equal(mla_fl_run(other, ds, c, &cfg, &b), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "drop="));
+    mla_fl_result_free(&b);
     cfg.drop_prob = 0.2;
     /* The resumed run starts from the checkpoint's model, not its own. */
     assert_int_equal(mla_fl_run(other, ds, c, &cfg, &b), MLA_OK);
