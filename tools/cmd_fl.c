@@ -21,7 +21,7 @@ typedef struct {
     const char *data, *partition, *weighting, *backend, *out, *plots, *checkpoint, *resume;
     long clients, rounds, local_epochs, min_clients;
     double fraction, drop_prob;
-    bool json, compare_central;
+    bool json, compare_central, keep_client_state;
     mla_fl_transport mpi;    /* size 0: local backend */
     train_dp dp;             /* the DP plan per client (dp.dp stays NULL) */
 } fl_args;
@@ -35,8 +35,8 @@ static const char *fl_usage(void) {
         "into N clients; every round a fraction F of them (at least one) trains E local epochs\n"
         "from the global model with the training flags below, and the global model becomes the\n"
         "average of their parameters (and batch-norm statistics), weighted by sample count.\n"
-        "Each client's optimizer state is fresh every round. Same seed: the same bits for any\n"
-        "--threads and any number of MPI ranks.\n"
+        "Each client's optimizer state is fresh every round unless --keep-client-state. Same\n"
+        "seed: the same bits for any --threads and any number of MPI ranks.\n"
         "\n"
         "  --data DATA         mnist | fashion-mnist | cifar10:DIR | cifar100:DIR | npy:DIR | DIR of IDX files\n"
         "  --clients N         clients (at most one per training image)\n"
@@ -49,6 +49,8 @@ static const char *fl_usage(void) {
         "  --weighting W       samples | uniform: the average's client weights (default samples)\n"
         "  --drop-prob P       a taken client fails before reporting with probability P, in [0, 1)\n"
         "  --min-clients K     a round needs K reports, else it is retried (default 1)\n"
+        "  --keep-client-state each client's optimizer state carries over to its next round\n"
+        "                      (memory for N optimizer states; --backend local only)\n"
         "  --backend B         local | mpi (run under mpirun: clients dealt to ranks, rank 0 averages)\n"
         "  --compare-central   also train the central baseline (E x R epochs on the clients' pooled\n"
         "                      data, same flags) and report both\n"
@@ -92,8 +94,9 @@ static void parse_fl(fl_args *a, int argc, char **argv) {
         {"out", CLI_STR, &a->out, 0, 0, NULL},
         {"plots", CLI_STR, &a->plots, 0, 0, NULL},
         {"json", CLI_FLAG, &a->json, 0, 0, NULL},
+        {"keep-client-state", CLI_FLAG, &a->keep_client_state, 0, 0, NULL},
     };
-    int n = 16;
+    int n = 17;
     n += train_flags_opts(&a->f, FL_GROUPS, opts + n);
     cli_parse("fl", fl_usage(), argc, argv, opts, n);
     if (!a->data) cli_die("fl: --data is required (see 'mlaudit fl --help')");
@@ -113,6 +116,8 @@ static void parse_fl(fl_args *a, int argc, char **argv) {
     if (mla_fl_partition_parse(a->partition, &p)) cli_die("fl: --partition: %s", mla_last_error());
     if (strcmp(a->backend, "local") && strcmp(a->backend, "mpi"))
         cli_die("fl: --backend must be local or mpi, got '%s'", a->backend);
+    if (!strcmp(a->backend, "mpi") && a->keep_client_state)
+        cli_die("fl: --keep-client-state needs --backend local (clients move between ranks from round to round)");
     if (!strcmp(a->backend, "mpi") && !mla_fl_mpi_built())
         cli_die("fl: --backend mpi: this build has no MPI support (install openmpi-bin and libopenmpi-dev, "
                 "e.g. scripts/deps.sh mpi, and rebuild)");
@@ -238,6 +243,7 @@ static void save_global(const fl_args *a, const mla_net *net, const mla_dataset 
     cJSON_AddStringToObject(fed, "weighting", a->weighting);
     cJSON_AddNumberToObject(fed, "drop_prob", a->drop_prob);
     cJSON_AddNumberToObject(fed, "min_clients", (double)a->min_clients);
+    cJSON_AddBoolToObject(fed, "keep_client_state", a->keep_client_state);
     char *fed_text = cJSON_PrintUnformatted(fed);
     cJSON_Delete(fed);
     if (!fed_text) cli_die("out of memory");
@@ -289,6 +295,7 @@ static void report(const fl_args *a, const mla_net *net, const fl_outcome *o) {
     cJSON_AddStringToObject(j, "weighting", a->weighting);
     cJSON_AddNumberToObject(j, "drop_prob", a->drop_prob);
     cJSON_AddNumberToObject(j, "min_clients", (double)a->min_clients);
+    cJSON_AddBoolToObject(j, "keep_client_state", a->keep_client_state);
     cJSON_AddNumberToObject(j, "seed", (double)a->f.seed);
     cJSON_AddStringToObject(j, "backend", a->backend);
     cJSON_AddNumberToObject(j, "ranks", a->mpi.size ? a->mpi.size : 1);
@@ -336,6 +343,7 @@ static mla_fl_config fl_config(fl_args *a, const mla_dataset *te, const mla_fl_h
     cfg.seed = (uint64_t)a->f.seed;
     cfg.threads = mla_get_threads();
     cfg.dropout = a->f.dropout_seen ? (float)a->f.dropout : -1;
+    cfg.keep_client_state = a->keep_client_state;
     cfg.train = train_flags_config("fl", &a->f);
     cfg.train.stop = cli_stop_flag();
     cfg.hook = hook;

@@ -47,7 +47,8 @@
  *
  * Local training is mla_train (train.h) on the client's indices with the shared
  * training config: epochs = E, seed = the client's train seed; the optimizer is
- * created by mla_train, so its state is per client and reset every round. Memory:
+ * created by mla_train, so its state is per client and reset every round (unless
+ * keep_client_state: then each client's optimizer state carries over). Memory:
  * the global model, a double accumulator the size of the parameter vector (plus a
  * receive buffer on MPI rank 0), and one model (with mla_train's optimizer) per
  * worker thread.
@@ -160,6 +161,10 @@ typedef struct {
     uint64_t seed;
     int threads;             /* workers training clients side by side; <= 0: mla_get_threads() */
     float dropout;           /* < 0: the spec's rates; else every dropout layer's rate in workers */
+    /* Keep each client's optimizer state (moments, step count) from one of its rounds to
+     * the next instead of starting it afresh: memory for N optimizer states, saved in
+     * checkpoints; one process only (MLA_ERR_UNSUPPORTED with a transport of size > 1). */
+    bool keep_client_state;
     /* Local training: epochs, seed, hook and checkpoint fields are set per client (the
      * latter left empty); everything else (optimizer, batch, schedule over the E local
      * epochs, regularisers, stop flag) applies to every client. */
@@ -177,7 +182,7 @@ typedef struct {
 } mla_fl_config;
 
 /* Defaults: 10 rounds, 1 local epoch, fraction 1, sample weighting, no drops,
- * min_clients 1, seed 0, threads 0, dropout -1, mla_train_defaults(). */
+ * min_clients 1, seed 0, threads 0, dropout -1, client state reset, mla_train_defaults(). */
 mla_fl_config mla_fl_defaults(void);
 
 typedef struct {

@@ -131,6 +131,12 @@ typedef struct {
     const volatile sig_atomic_t *stop;
     /* Takes part in every step (NULL: none); borrowed for the call. See mla_train_hook. */
     const mla_train_hook *hook;
+    /* The optimizer to step (NULL: mla_train creates one from `opt` with a fresh state and
+     * frees it at the end). Given, it must have been created for this net's parameters;
+     * it is used with the state it holds (moments, step count: a federated client's state
+     * kept between rounds), left with the state training ends with, and not freed; `opt`
+     * then serves only as the schedule's base learning rate. Borrowed for the call. */
+    mla_optimizer *optimizer;
 } mla_train_config;
 
 /* Defaults: 10 epochs, batch 128, seed 0, Adam 1e-3, constant schedule. */

@@ -96,9 +96,13 @@ static mla_status check_config(const mla_fl_config *cfg, int n_clients) {
     if (cfg->train.patience > 0 || cfg->train.n_val > 0)
         return mla_error(MLA_ERR_INVALID, "local training takes no validation set or early stopping");
     if (cfg->train.hook) return mla_error(MLA_ERR_INVALID, "local training hooks come from mla_fl_config.hook");
+    if (cfg->train.optimizer) return mla_error(MLA_ERR_INVALID, "local optimizers are the run's own");
     const mla_fl_transport *t = cfg->transport;
     if (t && (t->size < 1 || t->rank < 0 || t->rank >= t->size || !t->send || !t->recv || !t->bcast))
         return mla_error(MLA_ERR_INVALID, "malformed transport (rank %d of %d)", t->rank, t->size);
+    if (t && t->size > 1 && cfg->keep_client_state)
+        return mla_error(MLA_ERR_UNSUPPORTED, "keeping client optimizer state needs one process (clients move "
+                                              "between ranks from round to round)");
     return MLA_OK;
 }
 
@@ -106,13 +110,19 @@ static mla_status check_config(const mla_fl_config *cfg, int n_clients) {
 
 /* Trains client `client` of round `round` on worker w from the global parameters;
  * fills its report. Runs on one thread (the caller's region). */
-static mla_status train_client(fl_run *x, mla_net *w, int round, int client, fl_report *rep) {
+static mla_status train_client(fl_run *x, mla_net *w, mla_optimizer *opt, int round, int client, fl_report *rep) {
     const mla_fl_config *cfg = x->cfg;
     memcpy(mla_net_params(w), mla_net_params(x->global), x->count * sizeof(float));
     uint64_t seed;
     mla_fl_client_streams(cfg->seed, round, client, &seed, mla_net_rng(w));
     mla_train_config tc = fl_local_config(cfg);
     tc.seed = seed;
+    float *kept = x->client_opt ? x->client_opt + (size_t)client * x->opt_size : NULL;
+    if (kept) { /* the client's optimizer state from its last round (all zeros: fresh) */
+        memcpy(mla_optimizer_state(opt), kept, x->opt_size * sizeof(float));
+        mla_optimizer_set_steps(opt, (long)x->client_steps[client]);
+        tc.optimizer = opt;
+    }
     int n = mla_fl_client_size(x->clients, client);
     void *hook_state = NULL;
     mla_status s = MLA_OK;
@@ -121,6 +131,10 @@ static mla_status train_client(fl_run *x, mla_net *w, int round, int client, fl_
     if (!s) s = mla_train(w, x->train, mla_fl_client_indices(x->clients, client), n, &tc, &st);
     if (cfg->hook && hook_state) cfg->hook->destroy(cfg->hook->user, hook_state);
     if (s) return s == MLA_ERR_INTERRUPTED ? s : mla_error_prefix(s, "round %d, client %d", round + 1, client);
+    if (kept) {
+        memcpy(kept, mla_optimizer_state(opt), x->opt_size * sizeof(float));
+        x->client_steps[client] = mla_optimizer_steps(opt);
+    }
 #pragma omp atomic
     x->own_samples += (long)n * cfg->local_epochs;
     *rep = (fl_report){.client = client, .n = n, .loss = st.last_epoch_loss,
@@ -193,13 +207,14 @@ static mla_status train_own(fl_run *x, int round) {
 #pragma omp parallel num_threads(workers > 0 ? workers : 1)
     {
         mla_net *w = x->workers[omp_get_thread_num()];
+        mla_optimizer *opt = x->worker_opts ? x->worker_opts[omp_get_thread_num()] : NULL;
 #pragma omp for ordered schedule(static, 1)
         for (int q = 0; q < own; q++) {
             int p = x->rank + q * x->size, failed;
             fl_report rep = {0};
 #pragma omp atomic read
             failed = x->err;
-            mla_status s = failed ? MLA_OK : train_client(x, w, round, x->survivors[p], &rep);
+            mla_status s = failed ? MLA_OK : train_client(x, w, opt, round, x->survivors[p], &rep);
             if (s) record_error(x, s);
 #pragma omp ordered
             {
@@ -290,7 +305,7 @@ static mla_status run_round(fl_run *x, int r, mla_fl_result *res, const char *fp
         s = finish_round(x, r, t0, &res->history[r]);
         if (!s) res->rounds_run = r + 1;
         /* The checkpoint first: a callback that stops the run leaves this round saved. */
-        if (!s && cfg->checkpoint_path) s = fl_checkpoint_save(cfg->checkpoint_path, x->global, r + 1, res->history, fp);
+        if (!s && cfg->checkpoint_path) s = fl_checkpoint_save(cfg->checkpoint_path, x, r + 1, res->history, fp);
         if (!s && cfg->on_round) s = cfg->on_round(cfg->user, &res->history[r], x->survivors, x->global);
     }
     if (!s) s = bcast_params(x);
@@ -298,6 +313,21 @@ static mla_status run_round(fl_run *x, int r, mla_fl_result *res, const char *fp
 }
 
 /* ---- setup ---- */
+
+/* keep_client_state: an optimizer per worker, and every client's state (zeros: fresh). */
+static mla_status make_client_state(fl_run *x) {
+    x->worker_opts = mla_alloc((size_t)x->n_workers, sizeof *x->worker_opts);
+    if (!x->worker_opts) return MLA_ERR_NOMEM;
+    for (int i = 0; i < x->n_workers; i++) {
+        mla_status s = mla_optimizer_create(&x->cfg->train.opt, x->workers[i], &x->worker_opts[i]);
+        if (s) return s;
+    }
+    size_t n = (size_t)mla_fl_clients_count(x->clients);
+    x->opt_size = mla_optimizer_state_size(x->worker_opts[0]);
+    x->client_opt = mla_alloc(n * x->opt_size + 1, sizeof *x->client_opt);
+    x->client_steps = mla_alloc(n, sizeof *x->client_steps);
+    return x->client_opt && x->client_steps ? MLA_OK : MLA_ERR_NOMEM;
+}
 
 static mla_status make_workers(fl_run *x) {
     const mla_fl_config *cfg = x->cfg;
@@ -313,7 +343,7 @@ static mla_status make_workers(fl_run *x) {
         if (!s && cfg->dropout >= 0) s = mla_net_set_dropout(x->workers[i], cfg->dropout, NULL);
         if (s) return s;
     }
-    return MLA_OK;
+    return cfg->keep_client_state ? make_client_state(x) : MLA_OK;
 }
 
 static mla_status run_alloc(fl_run *x) {
@@ -332,7 +362,11 @@ static mla_status run_alloc(fl_run *x) {
 
 static void run_free(fl_run *x) {
     for (int i = 0; x->workers && i < x->n_workers; i++) mla_net_free(x->workers[i]);
+    for (int i = 0; x->worker_opts && i < x->n_workers; i++) mla_optimizer_free(x->worker_opts[i]);
     free(x->workers);
+    free(x->worker_opts);
+    free(x->client_opt);
+    free(x->client_steps);
     free(x->acc);
     free(x->recv);
     free(x->taken);
@@ -350,7 +384,7 @@ static mla_status start(fl_run *x, mla_fl_result *res, const char *fp) {
         if (!res->history) return MLA_ERR_NOMEM;
         if (cfg->resume_path) {
             int d = 0;
-            s = fl_checkpoint_load(cfg->resume_path, x->global, &d, res->history, cfg->rounds, fp);
+            s = fl_checkpoint_load(cfg->resume_path, x, &d, res->history, cfg->rounds, fp);
             done = d;
         }
     }

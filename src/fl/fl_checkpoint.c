@@ -19,9 +19,10 @@ void fl_fingerprint(const mla_net *global, const mla_fl_clients *clients, const 
     mla_train_fingerprint(global, &tc, mla_fl_client_indices(clients, 0), mla_fl_clients_total(clients), train,
                           sizeof train);
     snprintf(buf, size, "%s clients=%d fraction=%.17g weighting=%d drop=%.17g min_clients=%d max_attempts=%d "
-             "dropout=%.9g hook=%s",
+             "dropout=%.9g hook=%s keep_client_state=%d",
              train, mla_fl_clients_count(clients), cfg->fraction, (int)cfg->weighting, cfg->drop_prob,
-             cfg->min_clients, cfg->max_attempts, cfg->dropout, cfg->hook && cfg->hook->id ? cfg->hook->id : "none");
+             cfg->min_clients, cfg->max_attempts, cfg->dropout, cfg->hook && cfg->hook->id ? cfg->hook->id : "none",
+             cfg->keep_client_state);
 }
 
 static void pack_history(const mla_fl_round_stats *h, int n, double *out) {
@@ -42,20 +43,22 @@ static void unpack_history(const double *in, int n, mla_fl_round_stats *h) {
     }
 }
 
-mla_status fl_checkpoint_save(const char *path, const mla_net *global, int rounds_done,
-                              const mla_fl_round_stats *history, const char *fingerprint) {
+mla_status fl_checkpoint_save(const char *path, const fl_run *x, int rounds_done, const mla_fl_round_stats *history,
+                              const char *fingerprint) {
     double *hist = mla_alloc((size_t)rounds_done * HISTORY_COLS + 1, sizeof *hist);
     if (!hist) return MLA_ERR_NOMEM;
     pack_history(history, rounds_done, hist);
-    int64_t done = rounds_done;
-    mla_st_tensor t[3] = {
-        {"params", MLA_ST_F32, 1, {(int64_t)mla_net_param_count(global)}, mla_net_params((mla_net *)global)},
+    int64_t done = rounds_done, n_clients = mla_fl_clients_count(x->clients);
+    mla_st_tensor t[5] = {
+        {"params", MLA_ST_F32, 1, {(int64_t)x->count}, mla_net_params(x->global)},
         {"rounds_done", MLA_ST_I64, 1, {1}, &done},
         {"history", MLA_ST_F64, 2, {rounds_done, HISTORY_COLS}, hist},
+        {"client_opt", MLA_ST_F32, 2, {n_clients, (int64_t)x->opt_size}, x->client_opt},
+        {"client_steps", MLA_ST_I64, 1, {n_clients}, x->client_steps},
     };
     mla_st_meta meta[] = {{"format", FL_CHECKPOINT_FORMAT}, {"fingerprint", fingerprint},
-                          {"spec", mla_net_spec(global)}};
-    mla_status s = mla_st_write(path, t, 3, meta, 3);
+                          {"spec", mla_net_spec(x->global)}};
+    mla_status s = mla_st_write(path, t, x->client_opt ? 5 : 3, meta, 3);
     free(hist);
     return s ? mla_error_prefix(s, "federated checkpoint") : MLA_OK;
 }
@@ -80,8 +83,21 @@ static mla_status mismatch(const char *path, const char *have, const char *want)
                      path);
 }
 
-mla_status fl_checkpoint_load(const char *path, mla_net *global, int *rounds_done, mla_fl_round_stats *history,
+/* The clients' optimizer states of a keep_client_state run, checked against x. */
+static mla_status load_client_opt(const mla_st_file *f, const char *path, fl_run *x) {
+    const mla_st_tensor *o = mla_st_find(f, "client_opt"), *st = mla_st_find(f, "client_steps");
+    int64_t n = mla_fl_clients_count(x->clients);
+    if (!o || o->dtype != MLA_ST_F32 || o->ndim != 2 || o->shape[0] != n || o->shape[1] != (int64_t)x->opt_size ||
+        !st || st->dtype != MLA_ST_I64 || st->ndim != 1 || st->shape[0] != n)
+        return mla_error(MLA_ERR_FORMAT, "%s: federated checkpoint lacks the clients' optimizer states", path);
+    memcpy(x->client_opt, o->data, (size_t)n * x->opt_size * sizeof(float));
+    memcpy(x->client_steps, st->data, (size_t)n * sizeof(int64_t));
+    return MLA_OK;
+}
+
+mla_status fl_checkpoint_load(const char *path, fl_run *x, int *rounds_done, mla_fl_round_stats *history,
                               int max_rounds, const char *fingerprint) {
+    mla_net *global = x->global;
     mla_st_file *f;
     mla_status s = mla_st_read(path, &f);
     if (s) return s;
@@ -112,6 +128,7 @@ mla_status fl_checkpoint_load(const char *path, mla_net *global, int *rounds_don
         }
         *rounds_done = (int)d;
     }
+    if (!s && x->client_opt) s = load_client_opt(f, path, x);
     mla_st_free(f);
     return s;
 }

@@ -22,7 +22,11 @@ typedef struct {
     int rank, size;
     size_t count;                 /* floats in the flat parameter vector */
     mla_net **workers;
+    mla_optimizer **worker_opts;  /* keep_client_state: one optimizer per worker */
     int n_workers;
+    float *client_opt;            /* keep_client_state: [clients][opt_size] optimizer states */
+    int64_t *client_steps;        /* their step counts (0: fresh) */
+    size_t opt_size;
     double *acc;                  /* rank 0: the weighted sum */
     float *recv;                  /* rank 0 under a transport: one received vector */
     int32_t *taken, *survivors;   /* the round's choice; survivors in id order */
@@ -43,12 +47,13 @@ mla_train_config fl_local_config(const mla_fl_config *cfg);
  * count, as space-separated key=value tokens. */
 void fl_fingerprint(const mla_net *global, const mla_fl_clients *clients, const mla_fl_config *cfg, char *buf,
                     size_t size);
-/* Writes the global parameters, rounds_done and the history atomically. */
-mla_status fl_checkpoint_save(const char *path, const mla_net *global, int rounds_done,
-                              const mla_fl_round_stats *history, const char *fingerprint);
+/* Writes the global parameters, rounds_done, the history and (keep_client_state) the
+ * clients' optimizer states atomically. */
+mla_status fl_checkpoint_save(const char *path, const fl_run *x, int rounds_done, const mla_fl_round_stats *history,
+                              const char *fingerprint);
 /* Restores them (history has room for max_rounds); checks the format and the
  * fingerprint, naming the first setting that differs. */
-mla_status fl_checkpoint_load(const char *path, mla_net *global, int *rounds_done, mla_fl_round_stats *history,
+mla_status fl_checkpoint_load(const char *path, fl_run *x, int *rounds_done, mla_fl_round_stats *history,
                               int max_rounds, const char *fingerprint);
 
 #endif

@@ -74,6 +74,12 @@ S="--data fashion-mnist --model mlp --subset 400 --batch 32 --clients 5 --rounds
 "$BIN" fl $S --threads 1 --out "$T/t1.safetensors" >/dev/null 2>"$T/err" || bad "1 thread: $(cat "$T/err")"
 "$BIN" fl $S --threads 2 --out "$T/t2.safetensors" >/dev/null 2>"$T/err" || bad "2 threads: $(cat "$T/err")"
 cmp -s "$T/t1.safetensors" "$T/t2.safetensors" && ok || bad "1 and 2 threads differ"
+"$BIN" fl $S --threads 1 --keep-client-state --out "$T/k1.safetensors" --json >"$T/k1.json" 2>"$T/err" \
+  || bad "--keep-client-state: $(cat "$T/err")"
+"$BIN" fl $S --threads 2 --keep-client-state --out "$T/k2.safetensors" >/dev/null 2>"$T/err" || bad "keep, 2 threads"
+cmp -s "$T/k1.safetensors" "$T/k2.safetensors" && ok || bad "--keep-client-state: 1 and 2 threads differ"
+! cmp -s "$T/k1.safetensors" "$T/t1.safetensors" && tail -1 "$T/k1.json" | grep -q '"keep_client_state":true' \
+  && ok || bad "--keep-client-state changed nothing or is not reported"
 
 # ---- a kill mid-run, then --resume: the same bits as a straight run ----
 K="--data fashion-mnist --model mlp --subset 900 --batch 16 --clients 3 --rounds 5 --threads 1"
@@ -125,6 +131,7 @@ expect_fail any "--epochs does not apply" "$BIN" fl $F --clients 4 --epochs 3
 expect_fail any "--clients and --rounds are required" "$BIN" fl --data fashion-mnist --model mlp --rounds 1
 expect_fail any "must be started by mpirun" "$BIN" fl $F --clients 4 --backend mpi
 expect_fail any "--backend must be local or mpi" "$BIN" fl $F --clients 4 --backend ray
+expect_fail any "--keep-client-state needs --backend local" "$BIN" fl $F --clients 4 --keep-client-state --backend mpi
 "$BIN" fl $F --clients 4 --checkpoint "$T/f.safetensors" >/dev/null 2>&1 || bad "checkpoint run"
 rm -f "$T/bad.safetensors"
 expect_fail any "written by a federated run with epochs=1, this run has epochs=2" \

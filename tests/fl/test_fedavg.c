@@ -288,6 +288,95 @@ static void test_drops_and_min_clients(void **state) {
     mla_dataset_free(ds);
 }
 
+static mla_status stop_after_two(void *user, const mla_fl_round_stats *st, const int32_t *reported, mla_net *g);
+
+/* Two rounds of one client: with fresh optimizers, two mla_train calls from the same
+ * net; keeping client state, the second call continues the first one's optimizer. */
+static void test_one_client_two_rounds(void **state) {
+    (void)state;
+    mla_dataset *ds = make_data();
+    mla_fl_clients *c = make_clients(ds, 1, "iid");
+    mla_fl_config cfg = base_config();
+    size_t bytes;
+    for (int keep = 0; keep <= 1; keep++) {
+        cfg.keep_client_state = keep;
+        mla_net *fl = make_net(6), *direct = make_net(6);
+        mla_fl_result res;
+        assert_int_equal(mla_fl_run(fl, ds, c, &cfg, &res), MLA_OK);
+        mla_optimizer *opt;
+        assert_int_equal(mla_optimizer_create(&cfg.train.opt, direct, &opt), MLA_OK);
+        mla_fl_config hand = cfg;
+        hand.train.optimizer = keep ? opt : NULL;
+        train_by_hand(direct, ds, c, 0, 0, &hand);
+        train_by_hand(direct, ds, c, 0, 1, &hand);
+        if (keep) assert_int_equal(mla_optimizer_steps(opt), 2 * 2 * (N / 16));
+        bytes = mla_net_param_count(fl) * sizeof(float);
+        assert_memory_equal(mla_net_params(fl), mla_net_params(direct), bytes);
+        mla_optimizer_free(opt);
+        mla_fl_result_free(&res);
+        mla_net_free(fl), mla_net_free(direct);
+    }
+    mla_fl_clients_free(c);
+    mla_dataset_free(ds);
+}
+
+static mla_status no_message(void *user, void *buf, size_t bytes, int peer) {
+    (void)user, (void)buf, (void)bytes, (void)peer;
+    return mla_error(MLA_ERR_IO, "no message expected");
+}
+static mla_status no_send(void *user, const void *buf, size_t bytes, int peer) {
+    return no_message(user, (void *)buf, bytes, peer);
+}
+static mla_status no_bcast(void *user, void *buf, size_t bytes) { return no_message(user, buf, bytes, 0); }
+
+/* Kept client state, interrupted and resumed: the same bits; refused across ranks. */
+static void test_keep_client_state_resume(void **state) {
+    (void)state;
+    mla_dataset *ds = make_data();
+    mla_fl_clients *c = make_clients(ds, 4, "iid");
+    mla_fl_config cfg = base_config();
+    cfg.rounds = 3;
+    cfg.fraction = 0.5;
+    cfg.keep_client_state = true;
+    mla_net *straight = make_net(7), *part = make_net(7), *fresh = make_net(7);
+    mla_fl_result a, b;
+    assert_int_equal(mla_fl_run(straight, ds, c, &cfg, &a), MLA_OK);
+    mla_fl_config reset = cfg;
+    reset.keep_client_state = false;
+    assert_int_equal(mla_fl_run(fresh, ds, c, &reset, &b), MLA_OK);
+    size_t bytes = mla_net_param_count(straight) * sizeof(float);
+    assert_memory_not_equal(mla_net_params(straight), mla_net_params(fresh), bytes);
+    mla_fl_result_free(&b);
+    const char *ck = test_tmp_path("keep.safetensors");
+    cfg.checkpoint_path = ck;
+    cfg.on_round = stop_after_two;
+    assert_int_equal(mla_fl_run(part, ds, c, &cfg, &b), MLA_ERR_INTERRUPTED);
+    mla_fl_result_free(&b);
+    cfg.on_round = NULL;
+    cfg.resume_path = ck;
+    mla_net_free(part);
+    part = make_net(1);
+    assert_int_equal(mla_fl_run(part, ds, c, &cfg, &b), MLA_OK);
+    assert_memory_equal(mla_net_params(straight), mla_net_params(part), bytes);
+    mla_fl_result_free(&a), mla_fl_result_free(&b);
+    /* A reset run's checkpoint does not resume a kept-state run. */
+    reset.checkpoint_path = test_tmp_path("reset.safetensors");
+    assert_int_equal(mla_fl_run(fresh, ds, c, &reset, &b), MLA_OK);
+    mla_fl_result_free(&b);
+    cfg.resume_path = reset.checkpoint_path;
+    assert_int_equal(mla_fl_run(part, ds, c, &cfg, &b), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "keep_client_state=0"));
+    mla_fl_result_free(&b);
+    mla_fl_transport t = {NULL, 0, 2, no_send, no_message, no_bcast};
+    cfg.resume_path = NULL;
+    cfg.transport = &t;
+    assert_int_equal(mla_fl_run(part, ds, c, &cfg, &b), MLA_ERR_UNSUPPORTED);
+    mla_fl_result_free(&b);
+    mla_net_free(straight), mla_net_free(part), mla_net_free(fresh);
+    mla_fl_clients_free(c);
+    mla_dataset_free(ds);
+}
+
 static mla_status stop_after_two(void *user, const mla_fl_round_stats *st, const int32_t *reported, mla_net *g) {
     (void)user, (void)reported, (void)g;
     return st->round == 1 ? mla_error(MLA_ERR_INTERRUPTED, "stopped") : MLA_OK;
@@ -366,6 +455,8 @@ int main(void) {
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_drops_and_min_clients),
         cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_one_client_two_rounds),
+        cmocka_unit_test(test_keep_client_state_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
