@@ -165,14 +165,17 @@ typedef struct {
      * the next instead of starting it afresh: memory for N optimizer states, saved in
      * checkpoints; one process only (MLA_ERR_UNSUPPORTED with a transport of size > 1). */
     bool keep_client_state;
-    /* Local training: epochs, seed, hook and checkpoint fields are set per client (the
-     * latter left empty); everything else (optimizer, batch, schedule over the E local
-     * epochs, regularisers, stop flag) applies to every client. */
+    /* Local training: epochs, seed, hook, optimizer and checkpoint fields are set per
+     * client (the latter left empty), the callbacks are not called, and a validation set,
+     * early stopping, a hook or an optimizer given here are refused; everything else
+     * (optimizer settings, batch, schedule over the E local epochs, regularisers, stop
+     * flag) applies to every client. */
     mla_train_config train;
     const mla_fl_hook_factory *hook;   /* NULL: none */
     const mla_dataset *test;           /* evaluated after every round when not NULL (rank 0) */
     int eval_batch;                    /* 0 -> 500 */
-    /* After every round, on rank 0, once its checkpoint is written (may be NULL); non-OK
+    /* After every round, on rank 0, once its checkpoint is written (may be NULL), with
+     * the reporting clients' ids (st->reported of them; borrowed for the call); non-OK
      * stops the run (the round stays in the checkpoint). */
     mla_status (*on_round)(void *user, const mla_fl_round_stats *st, const int32_t *reported, mla_net *global);
     void *user;
