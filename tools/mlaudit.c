@@ -29,6 +29,7 @@ static const command commands[] = {
     {"predict", cmd_predict, "write a saved model's softmax outputs as .npy"},
     {"models", cmd_models, "list the architecture presets, print one, or summarise a spec"},
     {"mia", cmd_mia, "membership-inference audit: target, shadows, every attack, report.html"},
+    {"fl", cmd_fl, "federated learning (FedAvg) in one process or over MPI: clients, rounds, global model"},
     {"dp", cmd_dp, "DP-SGD's privacy accountant: epsilon of a training plan, or the noise for a budget"},
     {"robust", cmd_robust, "robustness audit: attacks on a model, its DNN, kNN and Deep kNN side by side"},
     {"classic", cmd_classic, "fit and score a classical model (knn, svm, logreg, nb, rf, gbm) with CV"},

@@ -131,6 +131,12 @@ typedef struct {
     const volatile sig_atomic_t *stop;
     /* Takes part in every step (NULL: none); borrowed for the call. See mla_train_hook. */
     const mla_train_hook *hook;
+    /* The optimizer to step (NULL: mla_train creates one from `opt` with a fresh state and
+     * frees it at the end). Given, it must have been created for this net's parameters;
+     * it is used with the state it holds (moments, step count: a federated client's state
+     * kept between rounds), left with the state training ends with, and not freed; `opt`
+     * then serves only as the schedule's base learning rate. Borrowed for the call. */
+    mla_optimizer *optimizer;
 } mla_train_config;
 
 /* Defaults: 10 epochs, batch 128, seed 0, Adam 1e-3, constant schedule. */
@@ -163,6 +169,13 @@ typedef struct {
  * (n x classes) and pred (n) may be NULL. */
 mla_status mla_evaluate(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, int batch,
                         mla_eval_result *res, float *probs, int32_t *pred);
+
+/* A string that identifies a run's settings and data (space-separated key=value
+ * tokens: the spec's and idx's hash, n, epochs, batch, seed, optimizer, schedule,
+ * regularisers, validation); checkpoints store it and resume refuses a mismatch.
+ * Federated checkpoints (fl.h) use it too. */
+void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, const int32_t *idx, int n, char *buf,
+                           size_t size);
 
 /* Checks that ds can feed net (image shape, label range); the error names both. */
 mla_status mla_check_compatible(const mla_net *net, const mla_dataset *ds);

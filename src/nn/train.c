@@ -263,7 +263,8 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
         st.best_params = mla_alloc_aligned(mla_net_param_count(net), sizeof(float));
         if (!st.best_params) s = MLA_ERR_NOMEM;
     }
-    if (!s) s = mla_optimizer_create(&cfg->opt, net, &opt);
+    if (!s && cfg->optimizer) opt = cfg->optimizer; /* the caller's, state and all */
+    else if (!s) s = mla_optimizer_create(&cfg->opt, net, &opt);
     if (!s && cfg->resume_path) s = mla_checkpoint_load(cfg->resume_path, net, opt, &st, cfg->hook, fp);
     if (!s) mla_net_zero_grads(net);
     bool keep = mla_net_keep_activations(net); /* training reads no activations */
@@ -278,7 +279,7 @@ mla_status mla_train(mla_net *net, const mla_dataset *ds, const int32_t *idx, in
         memcpy(mla_net_params(net), st.best_params, mla_net_param_count(net) * sizeof(float));
         stats->epoch_kept = st.best_epoch + 1;
     }
-    mla_optimizer_free(opt);
+    if (opt != cfg->optimizer) mla_optimizer_free(opt);
     free(st.best_params);
     bufs_free(&bb);
     return s;

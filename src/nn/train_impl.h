@@ -29,9 +29,6 @@ typedef struct {
     float *best_params;  /* param_count floats (owned by the loop) */
 } mla_train_state;
 
-/* A string that identifies a run's settings and data; resume refuses a mismatch. */
-void mla_train_fingerprint(const mla_net *net, const mla_train_config *cfg, const int32_t *idx, int n, char *buf,
-                           size_t size);
 /* hook (may be NULL): its state goes into the checkpoint when it keeps any. */
 mla_status mla_checkpoint_save(const char *path, mla_net *net, mla_optimizer *opt, const mla_train_state *st,
                                const mla_train_hook *hook, const char *fingerprint);

@@ -1,0 +1,201 @@
+/* The exchange between ranks without MPI: P "ranks" are threads of this process
+ * joined by an in-memory transport (one FIFO per ordered pair of ranks), each running
+ * mla_fl_run with its own global net. Every rank must end with the bits of a
+ * one-process run, for P = 2 and 3, with drops, partial rounds and 1 or 2 worker
+ * threads per rank; rank 0 alone keeps the history. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlaudit/fl.h"
+
+enum { N = 180, C = 1, H = 6, W = 6, K = 3, MAXP = 3 };
+
+static const char spec[] =
+    "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 12}, {\"type\": \"relu\"},"
+    " {\"type\": \"dense\", \"units\": \"classes\"}]}";
+
+/* ---- an in-memory transport ---- */
+typedef struct msg {
+    struct msg *next;
+    size_t bytes;
+    unsigned char data[];
+} msg;
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    msg *head[MAXP][MAXP], *tail[MAXP][MAXP]; /* [from][to] */
+    int size;
+} mailbox;
+
+typedef struct {
+    mailbox *box;
+    int rank;
+} endpoint;
+
+static mla_status box_send(void *user, const void *buf, size_t bytes, int to) {
+    endpoint *e = user;
+    msg *m = malloc(sizeof *m + bytes);
+    if (!m) return MLA_ERR_NOMEM;
+    m->next = NULL;
+    m->bytes = bytes;
+    memcpy(m->data, buf, bytes);
+    pthread_mutex_lock(&e->box->lock);
+    msg **tail = &e->box->tail[e->rank][to];
+    if (*tail) (*tail)->next = m;
+    else e->box->head[e->rank][to] = m;
+    *tail = m;
+    pthread_cond_broadcast(&e->box->cond);
+    pthread_mutex_unlock(&e->box->lock);
+    return MLA_OK;
+}
+
+static mla_status box_recv(void *user, void *buf, size_t bytes, int from) {
+    endpoint *e = user;
+    pthread_mutex_lock(&e->box->lock);
+    while (!e->box->head[from][e->rank]) pthread_cond_wait(&e->box->cond, &e->box->lock);
+    msg *m = e->box->head[from][e->rank];
+    e->box->head[from][e->rank] = m->next;
+    if (!m->next) e->box->tail[from][e->rank] = NULL;
+    pthread_mutex_unlock(&e->box->lock);
+    mla_status s = m->bytes == bytes ? MLA_OK : mla_error(MLA_ERR_FORMAT, "message of %zu bytes, %zu expected",
+                                                         m->bytes, bytes);
+    if (!s) memcpy(buf, m->data, bytes);
+    free(m);
+    return s;
+}
+
+static mla_status box_bcast(void *user, void *buf, size_t bytes) {
+    endpoint *e = user;
+    if (e->rank != 0) return box_recv(user, buf, bytes, 0);
+    for (int r = 1; r < e->box->size; r++) {
+        mla_status s = box_send(user, buf, bytes, r);
+        if (s) return s;
+    }
+    return MLA_OK;
+}
+
+/* ---- the runs ---- */
+static mla_dataset *make_data(void) {
+    uint8_t *px = malloc((size_t)N * C * H * W);
+    int32_t y[N];
+    mla_rng r;
+    mla_rng_seed(&r, 5);
+    for (int i = 0; i < N; i++) {
+        y[i] = i % K;
+        for (int p = 0; p < H * W; p++)
+            px[i * H * W + p] = (uint8_t)((p / W) / 2 == y[i] ? 140 + mla_rng_below(&r, 110) : mla_rng_below(&r, 120));
+    }
+    mla_dataset *ds;
+    assert_int_equal(mla_dataset_from_memory(N, C, H, W, px, NULL, y, K, &ds), MLA_OK);
+    free(px);
+    return ds;
+}
+
+typedef struct {
+    const mla_dataset *ds;
+    const mla_fl_clients *clients;
+    mla_fl_config cfg;       /* transport set per rank */
+    mla_fl_transport t;
+    endpoint e;
+    mla_net *net;
+    mla_fl_result res;
+    mla_status status;
+} rank_job;
+
+static void *run_rank(void *arg) {
+    rank_job *j = arg;
+    j->cfg.transport = &j->t;
+    j->status = mla_fl_run(j->net, j->ds, j->clients, &j->cfg, &j->res);
+    return NULL;
+}
+
+static mla_fl_config config(const mla_dataset *ds, int threads) {
+    mla_fl_config cfg = mla_fl_defaults();
+    cfg.rounds = 3;
+    cfg.local_epochs = 1;
+    cfg.fraction = 0.8;
+    cfg.drop_prob = 0.25;
+    cfg.min_clients = 2;
+    cfg.seed = 12;
+    cfg.threads = threads;
+    cfg.test = ds;
+    cfg.train.batch = 20;
+    cfg.train.opt.lr = 5e-3f;
+    return cfg;
+}
+
+static void ranks_case(int size, int threads) {
+    mla_dataset *ds = make_data();
+    mla_fl_partition p = {.kind = MLA_FL_DIRICHLET, .alpha = 1};
+    mla_fl_clients *clients;
+    assert_int_equal(mla_fl_partition_make(&p, mla_dataset_labels(ds), K, NULL, N, 6, 3, &clients), MLA_OK);
+    mla_net *local;
+    assert_int_equal(mla_net_create(spec, (mla_shape){C, H, W}, K, 1, &local), MLA_OK);
+    mla_fl_config cfg = config(ds, 1);
+    mla_fl_result want;
+    assert_int_equal(mla_fl_run(local, ds, clients, &cfg, &want), MLA_OK);
+
+    mailbox box = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .size = size};
+    rank_job jobs[MAXP];
+    pthread_t th[MAXP];
+    for (int r = 0; r < size; r++) {
+        jobs[r] = (rank_job){.ds = ds, .clients = clients, .cfg = config(ds, threads), .e = {&box, r}};
+        jobs[r].t = (mla_fl_transport){&jobs[r].e, r, size, box_send, box_recv, box_bcast};
+        /* Another starting model on every rank but 0: rank 0's is broadcast. */
+        assert_int_equal(mla_net_create(spec, (mla_shape){C, H, W}, K, r == 0 ? 1 : 100 + r, &jobs[r].net), MLA_OK);
+        assert_int_equal(pthread_create(&th[r], NULL, run_rank, &jobs[r]), 0);
+    }
+    for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
+    size_t bytes = mla_net_param_count(local) * sizeof(float);
+    for (int r = 0; r < size; r++) {
+        if (jobs[r].status) fail_msg("rank %d of %d: status %d", r, size, (int)jobs[r].status);
+        assert_int_equal(jobs[r].res.rounds_run, 3);
+        assert_memory_equal(mla_net_params(jobs[r].net), mla_net_params(local), bytes);
+        assert_true(r == 0 ? jobs[r].res.history != NULL : jobs[r].res.history == NULL);
+    }
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(jobs[0].res.history[i].reported, want.history[i].reported);
+        assert_int_equal(jobs[0].res.history[i].samples, want.history[i].samples);
+        assert_true(jobs[0].res.history[i].train_loss == want.history[i].train_loss);
+        assert_true(jobs[0].res.history[i].test_accuracy == want.history[i].test_accuracy);
+    }
+    assert_int_equal(jobs[0].res.samples, want.samples);
+    for (int a = 0; a < MAXP; a++)
+        for (int b = 0; b < MAXP; b++) assert_null(box.head[a][b]); /* every message was read */
+    for (int r = 0; r < size; r++) {
+        mla_fl_result_free(&jobs[r].res);
+        mla_net_free(jobs[r].net);
+    }
+    mla_fl_result_free(&want);
+    mla_net_free(local);
+    mla_fl_clients_free(clients);
+    mla_dataset_free(ds);
+}
+
+static void test_two_ranks(void **state) {
+    (void)state;
+    ranks_case(2, 1);
+    ranks_case(2, 2);
+}
+
+static void test_three_ranks(void **state) {
+    (void)state;
+    ranks_case(3, 1);
+    ranks_case(3, 2);
+}
+
+int main(void) {
+    mla_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_ranks),
+        cmocka_unit_test(test_three_ranks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
