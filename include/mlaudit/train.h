@@ -58,7 +58,10 @@ typedef struct {
  *      The hook may change dlogits in place; the backward then adds
  *      sum_i J_i^T dlogits_i to the (zero) gradient buffer: scaling row i by n * f_i
  *      yields sum_i f_i g_i, with g_i sample i's parameter gradient.
- *   4. backward.
+ *   4. backward: mla_net_backward(net, dlogits), or the hook's own `backward` when
+ *      set, which must add this step's gradient to the (zero) gradient buffer from
+ *      dlogits itself (DP-SGD: mla_net_backward_weighted, the per-sample norms and
+ *      the clipped sum in one pass where the net allows it).
  *   5. gradients: mla_net_grads(net) holds this step's gradient (the backward's
  *      result); the hook may change it (add noise, rescale, add a proximal term).
  *      n is the batch size.
@@ -85,6 +88,7 @@ typedef struct mla_train_hook {
     mla_status (*batch)(void *user, long step, const int32_t *pool, int n_pool, const int32_t *batch, int n,
                         int32_t *out, int *n_out);
     mla_status (*output_grads)(void *user, mla_net *net, float *dlogits, int n, int classes);
+    mla_status (*backward)(void *user, mla_net *net, float *dlogits, int n, int classes);
     mla_status (*gradients)(void *user, mla_net *net, int n);
     /* Optional: the hook's state in checkpoints (all four set, or state_kind NULL). */
     const char *state_kind;

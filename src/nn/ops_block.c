@@ -88,7 +88,7 @@ static void residual_destroy(mla_layer *l) {
 }
 
 const mla_op mla_op_residual = {"residual",        residual_parse,   residual_setup,  NULL, residual_forward,
-                                residual_backward, residual_destroy, residual_reserve, true};
+                                residual_backward, residual_destroy, residual_reserve, true, false, NULL};
 
 /* ---- squeeze-and-excitation ---- */
 
@@ -209,4 +209,4 @@ static void se_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_se = {"se", se_parse, se_setup, se_init, se_forward, se_backward, NULL, se_reserve, false};
+const mla_op mla_op_se = {"se", se_parse, se_setup, se_init, se_forward, se_backward, NULL, se_reserve, false, false, NULL};

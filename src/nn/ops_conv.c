@@ -211,7 +211,8 @@ static mla_status conv2d_setup(mla_layer *l) {
  * region OpenBLAS runs single-threaded. A 1x1, stride-1, unpadded conv needs no im2col. */
 typedef struct {
     float *col, *dcol, *dw, *db;
-    float *dy; /* with a fused relu: the sample's output (forward), its own output gradient (backward) */
+    float *dy; /* with a fused relu: the sample's output (forward); its own output gradient (backward,
+                  fused or weighted: the scaled one) */
 } conv2d_scratch;
 
 /* Floats of one unfolded sample; a pointwise conv reads and writes samples in place and needs none. */
@@ -225,7 +226,7 @@ static size_t conv2d_col_floats(const mla_layer *l) {
  * layers sharing it may leave any values there, which only reach dropped lanes. */
 static size_t conv2d_thread_floats(const mla_layer *l) {
     size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
-    size_t own_dy = l->fused_relu ? (size_t)mla_shape_size(l->out) : 0;
+    size_t own_dy = (size_t)mla_shape_size(l->out);
     return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters + own_dy + 2 * MLA_SLACK_FLOATS;
 }
 
@@ -380,19 +381,65 @@ static void conv2d_reduce(mla_layer *l, mla_ctx *ctx, int threads) {
 
 /* The per-sample norms pass: the squared norm of one sample's parameter gradient,
  * given its weight gradient dw (cout x rows, in either layout) and its output
- * gradient dys (cout x P), whose plane sums are the bias gradient. Forming dw costs
+ * gradient dys (cout x P), whose plane sums are the bias gradient (written to db
+ * unless NULL: what the weighted pass keeps after dw). Forming dw costs
  * cout * rows * P; the Gram identity sum_{p,q} (a_p . a_q)(g_p . g_q) would cost
  * P^2 (rows + cout), more for every preset's convs (cnn's second: 2.2M against 5.1M
  * multiply-adds), so it is not used. */
-static double conv2d_sample_sq_norm(const mla_layer *l, const float *dys, const float *dw) {
+static double conv2d_sample_sq_norm(const mla_layer *l, const float *dys, const float *dw, float *db) {
     int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     double sq = mla_plane_sumsq(dw, (size_t)cout * rows);
     if (l->bias)
         for (int co = 0; co < cout; co++) {
             double b = mla_plane_sum(dys + (size_t)co * p, (size_t)p);
             sq += b * b;
+            if (db) db[co] = (float)b;
         }
     return sq;
+}
+
+/* Book-keeping (Bu et al. 2022): the norms pass forms each sample's weight gradient
+ * anyway; kept (in the layout it was formed in, then the bias gradient), the weighted
+ * pass is one weighted sum over the samples, a read of the kept floats, where forming
+ * them again would cost a product per sample. */
+static size_t conv2d_kept_floats(const mla_layer *l) {
+    return (size_t)l->filters * l->in.c * l->kernel * l->kernel + (l->bias ? (size_t)l->filters : 0);
+}
+
+/* grads += sum_s w[s] kept_s over samples [n0, n0 + n): blocks of the kept vector, one
+ * thread each, summed over the samples in order (the bits do not depend on the thread
+ * count), then put in place (a transposed weight gradient turned back). */
+static void conv2d_weighted_from_kept(const mla_layer *l, const float *weights, int n0, int n, mla_ctx *ctx) {
+    enum { BLOCK = 256 };
+    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel;
+    size_t nw = (size_t)cout * rows, kf = conv2d_kept_floats(l), blocks = (kf + BLOCK - 1) / BLOCK;
+    float *dw = mla_layer_tensor(l, ctx->grads, 0);
+    float *db = l->bias ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
+    bool transposed = conv2d_grad_transposed(l);
+#pragma omp parallel for schedule(static) if (kf * n > MLA_PAR_MIN)
+    for (size_t b = 0; b < blocks; b++) {
+        size_t j0 = b * BLOCK, m = kf - j0 < BLOCK ? kf - j0 : BLOCK;
+        float acc[BLOCK] = {0};
+        for (int s = n0; s < n0 + n; s++) {
+            const float *src = l->kept + (size_t)s * kf + j0;
+            float w = weights[s];
+            for (size_t k = 0; k < m; k++) acc[k] += w * src[k];
+        }
+        for (size_t k = 0; k < m; k++) {
+            size_t j = j0 + k;
+            if (j >= nw)
+                db[j - nw] += acc[k];
+            else if (transposed) /* j = r cout + co */
+                dw[(j % cout) * rows + j / cout] += acc[k];
+            else
+                dw[j] += acc[k];
+        }
+    }
+}
+
+/* The weighted pass's own output gradient: dys scaled by w into own (which may be dys). */
+static void scale_into(float *own, const float *dys, float w, size_t len) {
+    for (size_t q = 0; q < len; q++) own[q] = dys[q] * w;
 }
 
 static void conv2d_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
@@ -404,6 +451,11 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     bool ghost = ctx->sq_norms != NULL, pgrads = ctx->param_grads || ghost, pointwise = conv2d_is_pointwise(l);
     bool transposed = conv2d_grad_transposed(l);
     (void)transposed; /* read only with AVX-512 */
+    const float *weights = ctx->sample_weights;
+    if (weights && l->kept) {
+        conv2d_weighted_from_kept(l, weights, n0, n, ctx);
+        return;
+    }
     /* The team may be smaller than asked (a pass inside another parallel region runs on one
      * thread): only the scratch of threads that ran is summed. */
     int threads = conv2d_threads(l, n), team = 1;
@@ -431,17 +483,25 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
                 dys = sc.dy;
                 dys_slack = true;
             }
+            if (weights) { /* recomputed: this sample's share of the weighted sum */
+                scale_into(sc.dy, dys, weights[s], out_size);
+                dys = sc.dy;
+                dys_slack = true;
+            }
             if (pgrads) {
-                if (ghost) memset(sc.dw, 0, (size_t)cout * rows * sizeof(float)); /* this sample's alone */
+                /* The norms pass forms this sample's gradient alone: in the kept slot,
+                 * when the net gave the layer one, else in scratch. */
+                float *dws = ghost && l->kept ? l->kept + (size_t)s * conv2d_kept_floats(l) : sc.dw;
+                if (ghost) memset(dws, 0, (size_t)cout * rows * sizeof(float));
                 const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
 #if defined(__AVX512F__)
                 if (transposed) /* dcol is free until the input gradient */
-                    conv2d_weight_grad_t(dys, col, cout, rows, p, sc.dw, sc.dcol);
+                    conv2d_weight_grad_t(dys, col, cout, rows, p, dws, sc.dcol);
                 else
 #endif
-                    conv2d_weight_grad(dys, col, cout, rows, p, sc.dw);
+                    conv2d_weight_grad(dys, col, cout, rows, p, dws);
                 if (ghost)
-                    ctx->sq_norms[s] += conv2d_sample_sq_norm(l, dys, sc.dw);
+                    ctx->sq_norms[s] += conv2d_sample_sq_norm(l, dys, dws, l->kept ? dws + (size_t)cout * rows : NULL);
                 else if (l->bias)
                     for (int co = 0; co < cout; co++) sc.db[co] += (float)mla_plane_sum(dys + (size_t)co * p, (size_t)p);
             }
@@ -460,5 +520,6 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     if (pgrads && !ghost) conv2d_reduce(l, ctx, team);
 }
 
-const mla_op mla_op_conv2d = {"conv2d",        conv2d_parse, conv2d_setup, mla_conv_init, conv2d_forward,
-                              conv2d_backward, NULL,         conv2d_reserve, true};
+const mla_op mla_op_conv2d = {"conv2d",       conv2d_parse,   conv2d_setup, mla_conv_init, conv2d_forward,
+                              conv2d_backward, NULL,         conv2d_reserve, true,        true,
+                              conv2d_kept_floats};

@@ -162,7 +162,7 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve, false};
+const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve, false, false, NULL};
 
 /* ---- groupnorm (Wu & He 2018) ----
  * Per sample, the C channels split into G groups of C/G consecutive channels; each
@@ -296,7 +296,7 @@ static void gn_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_groupnorm = {"groupnorm", gn_parse, gn_setup, gn_init, gn_forward, gn_backward, NULL, NULL, true};
+const mla_op mla_op_groupnorm = {"groupnorm", gn_parse, gn_setup, gn_init, gn_forward, gn_backward, NULL, NULL, true, false, NULL};
 
 /* ---- dropout ---- */
 
@@ -341,4 +341,4 @@ static void dropout_backward(mla_layer *l, const float *x, const float *y, const
 }
 
 const mla_op mla_op_dropout = {"dropout", dropout_parse, dropout_setup, NULL, dropout_forward, dropout_backward, NULL,
-                               NULL, false};
+                               NULL, false, false, NULL};
