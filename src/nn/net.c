@@ -641,9 +641,10 @@ static mla_status scaled_backward(mla_net *net, const float *dout, const float *
 
 mla_status mla_net_backward_weighted(mla_net *net, const float *dout, mla_sample_weigh_fn weigh, void *user) {
     int n = net->n;
+    size_t rows = n > 0 ? (size_t)n : 1;
     bool weighted = seq_weighted(&net->seq) && !net->frozen;
-    double *sq = mla_alloc(n > 0 ? (size_t)n : 1, sizeof(double));
-    float *norms = mla_alloc(n > 0 ? (size_t)n : 1, sizeof(float)), *w = mla_alloc(n > 0 ? (size_t)n : 1, sizeof(float));
+    double *sq = mla_alloc(rows, sizeof(double));
+    float *norms = mla_alloc(rows, sizeof(float)), *w = mla_alloc(rows, sizeof(float));
     mla_status s = sq && norms && w ? MLA_OK : MLA_ERR_NOMEM;
     if (!s && weighted) s = kept_assign(net, n);
     if (!s) s = norms_pass(net, dout, sq);

@@ -209,4 +209,5 @@ static void se_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_se = {"se", se_parse, se_setup, se_init, se_forward, se_backward, NULL, se_reserve, false, false, NULL};
+const mla_op mla_op_se = {"se", se_parse, se_setup, se_init, se_forward, se_backward,
+                          NULL, se_reserve, false, false, NULL};

@@ -75,4 +75,5 @@ static void ct_backward(mla_layer *l, const float *x, const float *y, const floa
 
 static mla_status ct_parse(mla_layer *l, const cJSON *j, int classes) { return mla_conv_parse_common(l, j, classes, true); }
 
-const mla_op mla_op_convt2d = {"convt2d", ct_parse, ct_setup, ct_init, ct_forward, ct_backward, NULL, ct_reserve, false, false, NULL};
+const mla_op mla_op_convt2d = {"convt2d", ct_parse, ct_setup, ct_init, ct_forward, ct_backward,
+                               NULL, ct_reserve, false, false, NULL};

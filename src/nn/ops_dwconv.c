@@ -198,4 +198,5 @@ static void dw_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_dwconv2d = {"dwconv2d", dw_parse, dw_setup, mla_conv_init, dw_forward, dw_backward, NULL, NULL, false, false, NULL};
+const mla_op mla_op_dwconv2d = {"dwconv2d", dw_parse, dw_setup, mla_conv_init, dw_forward, dw_backward,
+                                NULL, NULL, false, false, NULL};

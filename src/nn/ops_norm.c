@@ -162,7 +162,8 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve, false, false, NULL};
+const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward,
+                                 NULL, bn_reserve, false, false, NULL};
 
 /* ---- groupnorm (Wu & He 2018) ----
  * Per sample, the C channels split into G groups of C/G consecutive channels; each
@@ -296,7 +297,8 @@ static void gn_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_groupnorm = {"groupnorm", gn_parse, gn_setup, gn_init, gn_forward, gn_backward, NULL, NULL, true, false, NULL};
+const mla_op mla_op_groupnorm = {"groupnorm", gn_parse, gn_setup, gn_init, gn_forward, gn_backward,
+                                 NULL, NULL, true, false, NULL};
 
 /* ---- dropout ---- */
 
