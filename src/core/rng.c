@@ -176,10 +176,28 @@ static double zig_slow(uint64_t *s, double u, int i) {
     }
 }
 
-/* Blocks of this many draws: the 64-bit draws first (the generator's serial chain),
- * then the rectangle test on the whole block (vectorised: gathers from the tables),
- * then the few misses in order, each drawing on from the same stream. */
-enum { ZIG_BLOCK = 256 };
+/* Blocks of this many draws: the 64-bit draws first, from eight xoshiro256** lanes
+ * side by side (one vector register a step: a single generator's serial chain took
+ * most of the time), then the rectangle test on the whole block (vectorised: gathers
+ * from the tables), then the few misses in order, each drawing on from the caller's
+ * own stream. */
+enum { ZIG_BLOCK = 256, ZIG_LANES = 8 };
+
+/* b[0..m) (m a multiple of ZIG_LANES) from the lanes, state st[word][lane]. */
+static void xoshiro_lanes(uint64_t (*restrict st)[ZIG_LANES], uint64_t *restrict b, int m) {
+    for (int j = 0; j < m; j += ZIG_LANES)
+        for (int l = 0; l < ZIG_LANES; l++) {
+            uint64_t s0 = st[0][l], s1 = st[1][l], s2 = st[2][l], s3 = st[3][l];
+            b[j + l] = rotl(s1 * 5, 7) * 9;
+            uint64_t t = s1 << 17;
+            s2 ^= s0;
+            s3 ^= s1;
+            s1 ^= s2;
+            s0 ^= s3;
+            s2 ^= t;
+            st[0][l] = s0, st[1][l] = s1, st[2][l] = s2, st[3][l] = rotl(s3, 45);
+        }
+}
 
 /* The rectangle test on m draws b: o[k] the candidate, miss[k] whether it failed
  * (then o[k] is replaced); returns the number of misses. 64-bit lanes throughout,
@@ -198,13 +216,21 @@ static int64_t zig_rectangles(const uint64_t *restrict b, double *restrict o, in
 
 void mla_rng_normals(mla_rng *r, double *out, size_t n) {
     pthread_once(&zig_once, zig_init);
-    uint64_t s[4], b[ZIG_BLOCK];
+    /* r takes one step, so that the next call forks other lanes; the lanes are
+     * forks of it, and the slow paths draw on r itself. */
+    mla_rng_u64(r);
+    uint64_t lanes[4][ZIG_LANES], b[ZIG_BLOCK];
+    for (int l = 0; l < ZIG_LANES; l++) {
+        mla_rng f = mla_rng_fork(r, (uint64_t)l);
+        for (int w = 0; w < 4; w++) lanes[w][l] = f.s[w];
+    }
     int64_t miss[ZIG_BLOCK];
+    uint64_t s[4];
     memcpy(s, r->s, sizeof s);
     for (size_t k0 = 0; k0 < n; k0 += ZIG_BLOCK) {
         int m = n - k0 < ZIG_BLOCK ? (int)(n - k0) : ZIG_BLOCK;
         double *o = out + k0;
-        for (int k = 0; k < m; k++) b[k] = xoshiro_next(s);
+        xoshiro_lanes(lanes, b, (m + ZIG_LANES - 1) / ZIG_LANES * ZIG_LANES);
         int64_t misses = zig_rectangles(b, o, miss, m);
         for (int k = 0; misses && k < m; k++)
             if (miss[k]) {
