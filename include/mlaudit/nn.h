@@ -141,12 +141,13 @@ typedef mla_status (*mla_sample_weigh_fn)(void *user, const float *norms, int n,
  * weigh for weights w_i, and adds sum_i w_i g_i to the gradient buffer (unless frozen),
  * g_i sample i's parameter gradient for dout's row i: what mla_net_backward adds given
  * dout with row i scaled by w_i, up to rounding. No second pass through the net where
- * every layer with parameters allows it (dense, conv2d at the top level: Bu et al.
- * 2022's book-keeping): each forms its share from its input and the output gradient the
- * norms pass left, conv2d from each sample's weight gradient formed in that pass and
- * kept, as far as the net's per-sample memory allows (else formed again). Other nets
- * (residual blocks, group norm, ...) get that second backward. Same refusals as
- * mla_net_per_sample_grad_norms. */
+ * every layer with parameters allows it (dense, conv2d, groupnorm, and residual blocks
+ * of these: Bu et al. 2022's book-keeping): each forms its share from its input and
+ * the output gradient the norms pass left, conv2d from each sample's weight gradient
+ * formed in that pass and kept, as far as the net's per-sample memory allows (else
+ * formed again), groupnorm from the per-sample sums of that pass. Other nets
+ * (depthwise or transposed convs, squeeze-and-excitation, batch norm in evaluation
+ * mode) get that second backward. Same refusals as mla_net_per_sample_grad_norms. */
 mla_status mla_net_backward_weighted(mla_net *net, const float *dout, mla_sample_weigh_fn weigh, void *user);
 /* Memory mla_net_backward_weighted may keep between its passes (default
  * MLA_PER_SAMPLE_MEMORY_DEFAULT bytes; 0: keep nothing, recompute). */

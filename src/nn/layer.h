@@ -189,6 +189,9 @@ const mla_seq *mla_net_seq(const mla_net *net);
 mla_status mla_seq_reserve(mla_seq *seq, int n);
 void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx);
 void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, int n0, int n, mla_ctx *ctx);
+/* The weighted pass (ctx->sample_weights) of the sequence's layers with parameters,
+ * after a norms pass: see mla_net_backward_weighted. */
+void mla_seq_weighted(mla_seq *seq, const float *x, const float *dy, int n0, int n, mla_ctx *ctx);
 const float *mla_seq_output(const mla_seq *seq, const float *x);
 void mla_seq_layout(mla_seq *seq, size_t *param_off, size_t *buffer_off, double *macs);
 void mla_seq_init(mla_seq *seq, float *params, mla_rng *rng);

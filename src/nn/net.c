@@ -571,25 +571,48 @@ mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float 
 
 void mla_net_set_per_sample_memory(mla_net *net, size_t bytes) { net->kept_limit = bytes; }
 
-/* Whether every layer with parameters has a weighted pass (mla_op.weighted): the
- * top-level sequence only (a residual block has none). */
+/* Whether every layer with parameters has a weighted pass (mla_op.weighted), inside
+ * residual blocks too. */
 static bool seq_weighted(const mla_seq *seq) {
     for (int i = 0; i < seq->n; i++) {
         const mla_layer *l = &seq->layers[i];
         if (layer_trainable(l) && !l->op->weighted) return false;
+        if (l->body && !seq_weighted(l->body)) return false;
+        if (l->shortcut && !seq_weighted(l->shortcut)) return false;
     }
     return true;
 }
 
-/* Gives layers room to keep per-sample quantities for n samples (mla_layer.kept), in
- * sequence order while the total stays within the net's limit; the rest recompute. */
-static mla_status kept_assign(mla_net *net, int n) {
-    size_t total = 0;
-    for (int i = 0; i < net->seq.n; i++) {
-        const mla_layer *l = &net->seq.layers[i];
-        size_t need = l->op->kept_floats && layer_trainable(l) ? l->op->kept_floats(l) * (size_t)n : 0;
-        if (need && (total + need) * sizeof(float) <= net->kept_limit) total += need;
+/* Walks the layers in order (residual branches included) giving each whose op keeps
+ * per-sample quantities room for n samples while *total stays within limit floats:
+ * counts only (base NULL), or points l->kept into base. */
+static void seq_kept(mla_seq *seq, int n, float *base, size_t limit, size_t *total) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        size_t need = l->op->kept_floats && l->n_trainable ? l->op->kept_floats(l) * (size_t)n : 0;
+        if (need && *total + need <= limit) {
+            if (base) l->kept = base + *total;
+            *total += need;
+        }
+        if (l->body) seq_kept(l->body, n, base, limit, total);
+        if (l->shortcut) seq_kept(l->shortcut, n, base, limit, total);
     }
+}
+
+static void seq_kept_clear(mla_seq *seq) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        l->kept = NULL;
+        if (l->body) seq_kept_clear(l->body);
+        if (l->shortcut) seq_kept_clear(l->shortcut);
+    }
+}
+
+/* Gives layers room to keep per-sample quantities for n samples (mla_layer.kept), in
+ * order while the total stays within the net's limit; the rest recompute. */
+static mla_status kept_assign(mla_net *net, int n) {
+    size_t total = 0, limit = net->kept_limit / sizeof(float);
+    seq_kept(&net->seq, n, NULL, limit, &total);
     if (total > net->kept_cap) {
         free(net->kept);
         net->kept = mla_alloc_aligned(total, sizeof(float));
@@ -597,34 +620,28 @@ static mla_status kept_assign(mla_net *net, int n) {
         if (!net->kept) return MLA_ERR_NOMEM;
     }
     total = 0;
-    for (int i = 0; i < net->seq.n; i++) {
-        mla_layer *l = &net->seq.layers[i];
-        size_t need = l->op->kept_floats && layer_trainable(l) ? l->op->kept_floats(l) * (size_t)n : 0;
-        if (!need || (total + need) * sizeof(float) > net->kept_limit) continue;
-        l->kept = net->kept + total;
-        total += need;
-    }
+    seq_kept(&net->seq, n, net->kept, limit, &total);
     return MLA_OK;
 }
 
-static void kept_clear(mla_net *net) {
-    for (int i = 0; i < net->seq.n; i++) net->seq.layers[i].kept = NULL;
+/* The weighted pass over a sequence: each layer with parameters adds its share of
+ * sum_i w_i g_i from its input and the output gradient the norms pass left in its dy
+ * buffer (the sequence's last layer: dy), and from what it kept; a residual block
+ * recurses into its branches. No input gradients. */
+void mla_seq_weighted(mla_seq *seq, const float *x, const float *dy, int n0, int n, mla_ctx *ctx) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        if (l->fused_into_prev || !layer_trainable(l)) continue;
+        const float *lx = i > 0 ? seq->layers[i - 1].y : x;
+        const float *ldy = i == seq->n - 1 ? dy : l->dy;
+        l->op->backward(l, lx, l->y, ldy, NULL, n0, n, ctx);
+    }
 }
 
-/* The weighted pass: each layer with parameters adds its share of sum_i w_i g_i from
- * its input and the output gradient the norms pass left in its dy buffer (the
- * sequence's last layer: dout), and from what it kept. No input gradients. */
 static void weighted_pass(mla_net *net, const float *dout, const float *weights) {
     mla_ctx ctx = net_ctx(net, true);
     ctx.sample_weights = weights;
-    mla_seq *seq = &net->seq;
-    for (int i = 0; i < seq->n; i++) {
-        mla_layer *l = &seq->layers[i];
-        if (l->fused_into_prev || !l->n_trainable) continue;
-        const float *lx = i > 0 ? seq->layers[i - 1].y : net->input;
-        const float *ldy = i == seq->n - 1 ? dout : l->dy;
-        l->op->backward(l, lx, l->y, ldy, NULL, 0, net->n, &ctx);
-    }
+    mla_seq_weighted(&net->seq, net->input, dout, 0, net->n, &ctx);
 }
 
 /* Without a weighted pass for some layer: one backward of dout with row i scaled by w_i. */
@@ -656,7 +673,7 @@ mla_status mla_net_backward_weighted(mla_net *net, const float *dout, mla_sample
         weighted_pass(net, dout, w);
     else if (!s && !net->frozen)
         s = scaled_backward(net, dout, w);
-    kept_clear(net);
+    seq_kept_clear(&net->seq);
     free(sq);
     free(norms);
     free(w);

@@ -174,7 +174,7 @@ static void test_weighted_presets(void **state) {
 
 /* Strided and padded convs, a 32-filter conv whose per-sample gradient is formed
  * transposed, a pointwise conv, no bias, a dense without bias; kept and formed again.
- * A net with residual blocks has no weighted pass: a second backward. */
+ * A residual block with group norm (the branches' own weighted passes). */
 static void test_weighted_convs(void **state) {
     (void)state;
     static const char spec[] =
@@ -193,6 +193,7 @@ static void test_weighted_convs(void **state) {
         "   {\"type\": \"groupnorm\", \"groups\": 2}]},"
         " {\"type\": \"gap\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
     check_weighted(residual, false, MLA_PER_SAMPLE_MEMORY_DEFAULT, 63);
+    check_weighted(residual, true, 0, 64);
 }
 
 static void test_lenet5(void **state) {
@@ -231,6 +232,7 @@ static void test_fallback_layers(void **state) {
         " {\"type\": \"convt2d\", \"filters\": 4, \"kernel\": 2, \"stride\": 2},"
         " {\"type\": \"tanh\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
     check_spec(spec, true, 31);
+    check_weighted(spec, false, MLA_PER_SAMPLE_MEMORY_DEFAULT, 32); /* no weighted pass: a second backward */
 }
 
 /* Group norm's ghost norms (per-sample gamma and beta gradients from its own sums):
@@ -252,12 +254,14 @@ static void test_groupnorm(void **state) {
         " {\"type\": \"dense\", \"units\": \"classes\"}]}";
     check_spec(spec, true, 41);
     check_spec(spec, false, 42);
+    check_weighted(spec, false, MLA_PER_SAMPLE_MEMORY_DEFAULT, 43);
 }
 
 /* The resnet20-gn preset, the DP-SGD variant of resnet20. */
 static void test_resnet20_gn(void **state) {
     (void)state;
     check_preset("resnet20-gn");
+    check_weighted(mla_preset_spec("resnet20-gn"), false, MLA_PER_SAMPLE_MEMORY_DEFAULT, 44);
 }
 
 /* Same input, same thread count: the same bits, call after call. */
