@@ -88,13 +88,14 @@ typedef struct mla_train_hook {
     mla_status (*batch)(void *user, long step, const int32_t *pool, int n_pool, const int32_t *batch, int n,
                         int32_t *out, int *n_out);
     mla_status (*output_grads)(void *user, mla_net *net, float *dlogits, int n, int classes);
-    mla_status (*backward)(void *user, mla_net *net, float *dlogits, int n, int classes);
     mla_status (*gradients)(void *user, mla_net *net, int n);
     /* Optional: the hook's state in checkpoints (all four set, or state_kind NULL). */
     const char *state_kind;
     size_t (*state_size)(void *user);
     mla_status (*state_save)(void *user, void *buf);
     mla_status (*state_load)(void *user, const void *buf, size_t size);
+    /* Optional: replaces stage 4 (last, so that hooks written before it still compile). */
+    mla_status (*backward)(void *user, mla_net *net, float *dlogits, int n, int classes);
 } mla_train_hook;
 
 typedef struct {
