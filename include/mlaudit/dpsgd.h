@@ -8,8 +8,9 @@
  *     fixed-size shuffled batches (NOT what the Poisson accountant of dp.h assumes:
  *     its epsilon is then only indicative);
  *   - clips each sample's parameter gradient g_i to L2 norm C: factor
- *     f_i = min(1, C / (||g_i|| + 1e-6)) (Opacus's), norms from
- *     mla_net_per_sample_grad_norms;
+ *     f_i = min(1, C / (||g_i|| + 1e-6)) (Opacus's), the norms and the clipped
+ *     sum from mla_net_backward_weighted (one backward for both where the net's
+ *     layers allow: dense and conv2d; else a second);
  *   - sums the clipped gradients, adds N(0, (sigma C)^2) to every trainable
  *     coordinate from its own seeded stream, and divides by the expected batch size
  *     q n (POISSON) or by the batch's size (SHUFFLE); the optimizer then steps.

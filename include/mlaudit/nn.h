@@ -133,6 +133,26 @@ mla_status mla_net_backward(mla_net *net, const float *dout, float *dx);
  * buffer as it was. Refused (MLA_ERR_UNSUPPORTED) when batch norm ran in training
  * mode, since samples are then not independent. */
 mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float *norms);
+/* Chooses each sample's weight from the per-sample norms (as mla_net_per_sample_grad_norms
+ * gives them): writes weights[0..n); a non-OK status is returned by the caller. */
+typedef mla_status (*mla_sample_weigh_fn)(void *user, const float *norms, int n, float *weights);
+/* A backward that weighs each sample by its gradient's norm (DP-SGD's clipping): runs
+ * the per-sample norms pass on dout (n x output size, the last forward's batch), asks
+ * weigh for weights w_i, and adds sum_i w_i g_i to the gradient buffer (unless frozen),
+ * g_i sample i's parameter gradient for dout's row i: what mla_net_backward adds given
+ * dout with row i scaled by w_i, up to rounding. No second pass through the net where
+ * every layer with parameters allows it (dense, conv2d, groupnorm, and residual blocks
+ * of these: Bu et al. 2022's book-keeping): each forms its share from its input and
+ * the output gradient the norms pass left, conv2d from each sample's weight gradient
+ * formed in that pass and kept, as far as the net's per-sample memory allows (else
+ * formed again), groupnorm from the per-sample sums of that pass. Other nets
+ * (depthwise or transposed convs, squeeze-and-excitation, batch norm in evaluation
+ * mode) get that second backward. Same refusals as mla_net_per_sample_grad_norms. */
+mla_status mla_net_backward_weighted(mla_net *net, const float *dout, mla_sample_weigh_fn weigh, void *user);
+/* Memory mla_net_backward_weighted may keep between its passes (default
+ * MLA_PER_SAMPLE_MEMORY_DEFAULT bytes; 0: keep nothing, recompute). */
+#define MLA_PER_SAMPLE_MEMORY_DEFAULT ((size_t)64 << 20)
+void mla_net_set_per_sample_memory(mla_net *net, size_t bytes);
 /* The activations a named layer produced in the last forward: *data (n x size
  * floats) is borrowed until the next forward. "input" names the net's input. Refused
  * for the layers a forward without keep-activations skipped (below). */

@@ -58,7 +58,10 @@ typedef struct {
  *      The hook may change dlogits in place; the backward then adds
  *      sum_i J_i^T dlogits_i to the (zero) gradient buffer: scaling row i by n * f_i
  *      yields sum_i f_i g_i, with g_i sample i's parameter gradient.
- *   4. backward.
+ *   4. backward: mla_net_backward(net, dlogits), or the hook's own `backward` when
+ *      set, which must add this step's gradient to the (zero) gradient buffer from
+ *      dlogits itself (DP-SGD: mla_net_backward_weighted, the per-sample norms and
+ *      the clipped sum in one pass where the net allows it).
  *   5. gradients: mla_net_grads(net) holds this step's gradient (the backward's
  *      result); the hook may change it (add noise, rescale, add a proximal term).
  *      n is the batch size.
@@ -91,6 +94,8 @@ typedef struct mla_train_hook {
     size_t (*state_size)(void *user);
     mla_status (*state_save)(void *user, void *buf);
     mla_status (*state_load)(void *user, const void *buf, size_t size);
+    /* Optional: replaces stage 4 (last, so that hooks written before it still compile). */
+    mla_status (*backward)(void *user, mla_net *net, float *dlogits, int n, int classes);
 } mla_train_hook;
 
 typedef struct {

@@ -31,6 +31,13 @@ typedef struct {
      * Ops whose mla_op.ghost_norms is false are run for them by mla_seq_backward, one
      * sample at a time into grads (then a scratch vector), and must not see this set. */
     double *sq_norms;
+    /* Weighted pass (mla_net_backward_weighted), when not NULL: the backward of an op
+     * with mla_op.weighted, given dx NULL, adds sum_s sample_weights[s] g_s to grads,
+     * g_s sample s's parameter gradient: what it adds with dy's row s scaled by
+     * sample_weights[s]. It runs after a per-sample norms pass on the same forward and
+     * output gradient, which left every layer's dy buffer as it wrote it, and, where
+     * the layer's `kept` was set, what the op keeps there. */
+    const float *sample_weights;
 } mla_ctx;
 
 /* A named parameter tensor of a layer, located in the flat vector. */
@@ -67,6 +74,13 @@ typedef struct {
     /* backward honours ctx->sq_norms (adds per-sample squared parameter-gradient norms
      * without forming the batch's gradient); ops with no parameters need not. */
     bool ghost_norms;
+    /* backward honours ctx->sample_weights (book-keeping: the clipped sum from what the
+     * norms pass left, no second pass through the net); ops with no parameters need not. */
+    bool weighted;
+    /* Optional: floats per sample the op would keep in the norms pass (into l->kept)
+     * so that its weighted pass need not recompute them (conv2d: each sample's weight
+     * and bias gradient). NULL: none. */
+    size_t (*kept_floats)(const mla_layer *l);
 } mla_op;
 
 struct mla_layer {
@@ -113,6 +127,10 @@ struct mla_layer {
     size_t cache_bytes_per_sample;
     bool batch_stats_used;            /* batchnorm ran in training mode last forward */
     mla_seq *body, *shortcut;         /* residual */
+    /* Set by mla_net_backward_weighted for the norms pass and the weighted pass of one
+     * step (room for the batch's op->kept_floats per sample; the net owns it), NULL
+     * otherwise: where it is NULL the op recomputes what it would keep. */
+    float *kept;
 };
 
 struct mla_seq {
@@ -171,6 +189,9 @@ const mla_seq *mla_net_seq(const mla_net *net);
 mla_status mla_seq_reserve(mla_seq *seq, int n);
 void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx);
 void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, int n0, int n, mla_ctx *ctx);
+/* The weighted pass (ctx->sample_weights) of the sequence's layers with parameters,
+ * after a norms pass: see mla_net_backward_weighted. */
+void mla_seq_weighted(mla_seq *seq, const float *x, const float *dy, int n0, int n, mla_ctx *ctx);
 const float *mla_seq_output(const mla_seq *seq, const float *x);
 void mla_seq_layout(mla_seq *seq, size_t *param_off, size_t *buffer_off, double *macs);
 void mla_seq_init(mla_seq *seq, float *params, mla_rng *rng);

@@ -25,6 +25,10 @@ struct mla_net {
     bool kept_all;          /* the last forward ran with keep_activations on */
     double macs;
     mla_rng rng;
+    /* Book-keeping (mla_net_backward_weighted): what layers keep from the norms pass,
+     * one block for all of them, reused from step to step, and its limit. */
+    float *kept;
+    size_t kept_cap, kept_limit; /* bytes */
 };
 
 static const mla_op *const all_ops[] = {
@@ -344,6 +348,7 @@ mla_status mla_net_create(const char *spec_json, mla_shape input, int classes, u
     net->in = input;
     net->classes = classes;
     net->keep_activations = true;
+    net->kept_limit = MLA_PER_SAMPLE_MEMORY_DEFAULT;
     net->spec = strdup(spec_json);
     mla_status s = net->spec ? MLA_OK : mla_error(MLA_ERR_NOMEM, "out of memory");
     if (!s) s = parse_spec(net, spec_json, classes);
@@ -368,6 +373,7 @@ void mla_net_free(mla_net *net) {
     free(net->grads);
     free(net->work);
     free(net->input);
+    free(net->kept);
     free(net);
 }
 
@@ -481,7 +487,8 @@ static mla_status net_reserve(mla_net *net, int n) {
 }
 
 static mla_ctx net_ctx(mla_net *net, bool train) {
-    mla_ctx ctx = {net->params, net->grads, net->work, train, !net->frozen, net->keep_activations, &net->rng, NULL};
+    mla_ctx ctx = {net->params, net->grads, net->work, train,
+                   !net->frozen, net->keep_activations, &net->rng, NULL, NULL};
     return ctx;
 }
 
@@ -534,29 +541,143 @@ static bool seq_used_batch_stats(const mla_seq *seq) {
  * input and output gradient, conv2d from each sample's weight gradient formed in its
  * own loop, groupnorm, residual by recursion); the others go through
  * backward_per_sample, sample by sample. Parameter gradients
- * of the fallback go to a scratch vector, so the net's are untouched. */
-mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float *norms) {
+ * of the fallback go to a scratch vector, so the net's are untouched. sq: net->n. */
+static mla_status norms_pass(mla_net *net, const float *dout, double *sq) {
     if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "per-sample gradients without a forward pass");
     if (seq_used_batch_stats(&net->seq))
         return mla_error(MLA_ERR_UNSUPPORTED,
                          "per-sample gradients are undefined after a training-mode batch norm pass (samples are "
                          "not independent); run the forward pass in evaluation mode");
     float *scratch = mla_alloc_aligned(net->n_trainable ? net->n_trainable : 1, sizeof(float));
-    double *sq = mla_alloc((size_t)net->n, sizeof(double));
-    if (!scratch || !sq) {
-        free(scratch);
-        free(sq);
-        return MLA_ERR_NOMEM;
-    }
+    if (!scratch) return MLA_ERR_NOMEM;
+    memset(sq, 0, (size_t)net->n * sizeof(double));
     mla_ctx ctx = net_ctx(net, true);
     ctx.grads = scratch;
     ctx.param_grads = true;
     ctx.sq_norms = sq;
     mla_seq_backward(&net->seq, net->input, dout, NULL, 0, net->n, &ctx);
-    for (int i = 0; i < net->n; i++) norms[i] = (float)sqrt(sq[i]);
     free(scratch);
-    free(sq);
     return MLA_OK;
+}
+
+mla_status mla_net_per_sample_grad_norms(mla_net *net, const float *dout, float *norms) {
+    double *sq = mla_alloc(net->n > 0 ? (size_t)net->n : 1, sizeof(double));
+    if (!sq) return MLA_ERR_NOMEM;
+    mla_status s = norms_pass(net, dout, sq);
+    for (int i = 0; !s && i < net->n; i++) norms[i] = (float)sqrt(sq[i]);
+    free(sq);
+    return s;
+}
+
+void mla_net_set_per_sample_memory(mla_net *net, size_t bytes) { net->kept_limit = bytes; }
+
+/* Whether every layer with parameters has a weighted pass (mla_op.weighted), inside
+ * residual blocks too. */
+static bool seq_weighted(const mla_seq *seq) {
+    for (int i = 0; i < seq->n; i++) {
+        const mla_layer *l = &seq->layers[i];
+        if (layer_trainable(l) && !l->op->weighted) return false;
+        if (l->body && !seq_weighted(l->body)) return false;
+        if (l->shortcut && !seq_weighted(l->shortcut)) return false;
+    }
+    return true;
+}
+
+/* Walks the layers in order (residual branches included) giving each whose op keeps
+ * per-sample quantities room for n samples while *total stays within limit floats:
+ * counts only (base NULL), or points l->kept into base. */
+static void seq_kept(mla_seq *seq, int n, float *base, size_t limit, size_t *total) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        size_t need = l->op->kept_floats && l->n_trainable ? l->op->kept_floats(l) * (size_t)n : 0;
+        if (need && *total + need <= limit) {
+            if (base) l->kept = base + *total;
+            *total += need;
+        }
+        if (l->body) seq_kept(l->body, n, base, limit, total);
+        if (l->shortcut) seq_kept(l->shortcut, n, base, limit, total);
+    }
+}
+
+static void seq_kept_clear(mla_seq *seq) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        l->kept = NULL;
+        if (l->body) seq_kept_clear(l->body);
+        if (l->shortcut) seq_kept_clear(l->shortcut);
+    }
+}
+
+/* Gives layers room to keep per-sample quantities for n samples (mla_layer.kept), in
+ * order while the total stays within the net's limit; the rest recompute. */
+static mla_status kept_assign(mla_net *net, int n) {
+    size_t total = 0, limit = net->kept_limit / sizeof(float);
+    seq_kept(&net->seq, n, NULL, limit, &total);
+    if (total > net->kept_cap) {
+        free(net->kept);
+        net->kept = mla_alloc_aligned(total, sizeof(float));
+        net->kept_cap = net->kept ? total : 0;
+        if (!net->kept) return MLA_ERR_NOMEM;
+    }
+    total = 0;
+    seq_kept(&net->seq, n, net->kept, limit, &total);
+    return MLA_OK;
+}
+
+/* The weighted pass over a sequence: each layer with parameters adds its share of
+ * sum_i w_i g_i from its input and the output gradient the norms pass left in its dy
+ * buffer (the sequence's last layer: dy), and from what it kept; a residual block
+ * recurses into its branches. No input gradients. */
+void mla_seq_weighted(mla_seq *seq, const float *x, const float *dy, int n0, int n, mla_ctx *ctx) {
+    for (int i = 0; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        if (l->fused_into_prev || !layer_trainable(l)) continue;
+        const float *lx = i > 0 ? seq->layers[i - 1].y : x;
+        const float *ldy = i == seq->n - 1 ? dy : l->dy;
+        l->op->backward(l, lx, l->y, ldy, NULL, n0, n, ctx);
+    }
+}
+
+static void weighted_pass(mla_net *net, const float *dout, const float *weights) {
+    mla_ctx ctx = net_ctx(net, true);
+    ctx.sample_weights = weights;
+    mla_seq_weighted(&net->seq, net->input, dout, 0, net->n, &ctx);
+}
+
+/* Without a weighted pass for some layer: one backward of dout with row i scaled by w_i. */
+static mla_status scaled_backward(mla_net *net, const float *dout, const float *weights) {
+    size_t row = (size_t)mla_shape_size(net->out);
+    float *scaled = mla_alloc((size_t)net->n * row, sizeof(float));
+    if (!scaled) return MLA_ERR_NOMEM;
+    for (int i = 0; i < net->n; i++)
+        for (size_t j = 0; j < row; j++) scaled[(size_t)i * row + j] = dout[(size_t)i * row + j] * weights[i];
+    mla_status s = mla_net_backward(net, scaled, NULL);
+    free(scaled);
+    return s;
+}
+
+mla_status mla_net_backward_weighted(mla_net *net, const float *dout, mla_sample_weigh_fn weigh, void *user) {
+    int n = net->n;
+    size_t rows = n > 0 ? (size_t)n : 1;
+    bool weighted = seq_weighted(&net->seq) && !net->frozen;
+    double *sq = mla_alloc(rows, sizeof(double));
+    float *norms = mla_alloc(rows, sizeof(float)), *w = mla_alloc(rows, sizeof(float));
+    mla_status s = sq && norms && w ? MLA_OK : MLA_ERR_NOMEM;
+    if (!s && weighted) s = kept_assign(net, n);
+    if (!s) s = norms_pass(net, dout, sq);
+    if (!s) {
+        for (int i = 0; i < n; i++) norms[i] = (float)sqrt(sq[i]);
+        s = weigh(user, norms, n, w);
+    }
+    if (!s && weighted)
+        weighted_pass(net, dout, w);
+    else if (!s && !net->frozen)
+        s = scaled_backward(net, dout, w);
+    seq_kept_clear(&net->seq);
+    free(sq);
+    free(norms);
+    free(w);
+    return s;
 }
 
 static const mla_layer *find_layer(const mla_seq *seq, const char *name) {

@@ -65,8 +65,13 @@ ACTIVATION(sigm, mla_sigmoidf(v), g * o * (1.0f - o))
 ACTIVATION(tanh, tanhf(v), g * (1.0f - o * o))
 ACTIVATION(silu, v * mla_sigmoidf(v), g * silu_slope(v))
 
-const mla_op mla_op_relu = {"relu", act_parse, act_setup, NULL, relu_forward, relu_backward, NULL, NULL, false};
-const mla_op mla_op_leaky_relu = {"leaky_relu", leaky_parse, act_setup, NULL, leaky_forward, leaky_backward, NULL, NULL, false};
-const mla_op mla_op_sigmoid = {"sigmoid", act_parse, act_setup, NULL, sigm_forward, sigm_backward, NULL, NULL, false};
-const mla_op mla_op_tanh = {"tanh", act_parse, act_setup, NULL, tanh_forward, tanh_backward, NULL, NULL, false};
-const mla_op mla_op_silu = {"silu", act_parse, act_setup, NULL, silu_forward, silu_backward, NULL, NULL, false};
+const mla_op mla_op_relu = {"relu", act_parse, act_setup, NULL, relu_forward, relu_backward,
+                            NULL, NULL, false, false, NULL};
+const mla_op mla_op_leaky_relu = {"leaky_relu", leaky_parse, act_setup, NULL, leaky_forward, leaky_backward,
+                                  NULL, NULL, false, false, NULL};
+const mla_op mla_op_sigmoid = {"sigmoid", act_parse, act_setup, NULL, sigm_forward, sigm_backward,
+                               NULL, NULL, false, false, NULL};
+const mla_op mla_op_tanh = {"tanh", act_parse, act_setup, NULL, tanh_forward, tanh_backward,
+                            NULL, NULL, false, false, NULL};
+const mla_op mla_op_silu = {"silu", act_parse, act_setup, NULL, silu_forward, silu_backward,
+                            NULL, NULL, false, false, NULL};

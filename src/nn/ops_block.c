@@ -69,6 +69,11 @@ static void residual_forward(mla_layer *l, const float *x, float *y, int n, mla_
 static void residual_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                               mla_ctx *ctx) {
     (void)y;
+    if (ctx->sample_weights) { /* the branches' own weighted passes: no second pass through them */
+        mla_seq_weighted(l->body, x, dy, n0, n, ctx);
+        mla_seq_weighted(l->shortcut, x, dy, n0, n, ctx);
+        return;
+    }
     size_t size = (size_t)mla_shape_size(l->in);
     float *dbody = dx ? l->cache : NULL, *dshort = dx ? (float *)l->cache + (size_t)l->cap * size : NULL;
     mla_seq_backward(l->body, x, dy, dbody, n0, n, ctx);
@@ -88,7 +93,7 @@ static void residual_destroy(mla_layer *l) {
 }
 
 const mla_op mla_op_residual = {"residual",        residual_parse,   residual_setup,  NULL, residual_forward,
-                                residual_backward, residual_destroy, residual_reserve, true};
+                                residual_backward, residual_destroy, residual_reserve, true, true, NULL};
 
 /* ---- squeeze-and-excitation ---- */
 
@@ -209,4 +214,5 @@ static void se_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_se = {"se", se_parse, se_setup, se_init, se_forward, se_backward, NULL, se_reserve, false};
+const mla_op mla_op_se = {"se", se_parse, se_setup, se_init, se_forward, se_backward,
+                          NULL, se_reserve, false, false, NULL};

@@ -1,261 +1,17 @@
-/* Convolutions, NCHW:
- *   conv2d   weight [out, in, k, k], bias [out]; per sample: im2col + one sgemm (see conv2d_scratch)
- *   dwconv2d weight [c, 1, k, k], bias [c]; direct loops by rows (depthwise, one filter per channel)
- *   convt2d  weight [in, out, k, k], bias [out]; the adjoint of conv2d (PyTorch's ConvTranspose2d)
- * Output size: conv (h + 2 pad - k) / stride + 1; transposed (h - 1) stride - 2 pad + k + out_pad. */
+/* conv2d, NCHW: weight [out, in, k, k], bias [out]; per sample im2col + one sgemm (see
+ * conv2d_scratch). Output size: (h + 2 pad - k) / stride + 1. The other convolutions live in
+ * ops_dwconv.c (depthwise) and ops_convt.c (transposed); im2col in im2col.c. */
 #include <omp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "nn/blas.h"
+#include "nn/conv.h"
 #include "nn/gemm.h"
 #include "nn/layer.h"
 #include "nn/reduce.h"
 #include "nn/runs.h"
-
-/* ---- im2col / col2im ---- */
-
-/* Output columns ox whose input column ox * stride - pad + j lies inside [0, w): [*lo, *hi). */
-static void valid_columns(int w, int stride, int pad, int j, int ow, int *lo, int *hi) {
-    int first = pad - j > 0 ? (pad - j + stride - 1) / stride : 0;
-    int last = (w - 1 + pad - j) >= 0 ? (w - 1 + pad - j) / stride + 1 : 0;
-    *lo = first < ow ? first : ow;
-    *hi = last < ow ? last : ow;
-    if (*hi < *lo) *hi = *lo;
-}
-
-/* Output rows oy whose input row oy * stride - pad + i lies inside [0, h): [*lo, *hi). */
-static void valid_rows(int h, int stride, int pad, int i, int oh, int *lo, int *hi) {
-    valid_columns(h, stride, pad, i, oh, lo, hi);
-}
-
-#if defined(__AVX512F__)
-
-/* Stride-1 im2col, 16 output columns per masked load: lanes whose input column falls
- * in the padding are not read and come out zero, so padding costs nothing extra. */
-static void im2col_channel_s1(const float *x, int h, int w, int k, int pad, int oh, int ow, float *col, size_t ldc) {
-    for (int i = 0; i < k; i++) {
-        int ylo, yhi;
-        valid_rows(h, 1, pad, i, oh, &ylo, &yhi);
-        for (int j = 0; j < k; j++) {
-            float *row = col + (size_t)(i * k + j) * ldc;
-            int lo, hi;
-            valid_columns(w, 1, pad, j, ow, &lo, &hi);
-            int shift = j - pad; /* input column = ox + shift */
-            mla_zero_run(row, ylo * ow);
-            mla_zero_run(row + (size_t)yhi * ow, (oh - yhi) * ow);
-            const float *src = x + (ptrdiff_t)(ylo - pad + i) * w + shift;
-            float *dst = row + (size_t)ylo * ow;
-            for (int x0 = 0; x0 < ow; x0 += 16) {
-                __mmask16 out = mla_lanes_between(0, ow - x0), in = out & mla_lanes_between(lo - x0, hi - x0);
-                for (int r = 0; r < yhi - ylo; r++)
-                    _mm512_mask_storeu_ps(dst + (size_t)r * ow + x0, out,
-                                          _mm512_maskz_loadu_ps(in, src + (ptrdiff_t)r * w + x0));
-            }
-        }
-    }
-}
-
-/* Stride-2 im2col, 16 output columns at a time: the 32 input floats they span are
- * loaded (lanes outside the input row masked off, so they come out zero, as padding
- * does) and the even ones picked. ResNet's downsampling convs and 1x1 shortcuts. */
-static void im2col_channel_s2(const float *x, int h, int w, int k, int pad, int oh, int ow, float *col, size_t ldc) {
-    const __m512i even = mla_even_lanes();
-    for (int i = 0; i < k; i++) {
-        int ylo, yhi;
-        valid_rows(h, 2, pad, i, oh, &ylo, &yhi);
-        for (int j = 0; j < k; j++) {
-            float *row = col + (size_t)(i * k + j) * ldc;
-            int shift = j - pad; /* input column = 2 ox + shift */
-            mla_zero_run(row, ylo * ow);
-            mla_zero_run(row + (size_t)yhi * ow, (oh - yhi) * ow);
-            for (int oy = ylo; oy < yhi; oy++) {
-                const float *src = x + (ptrdiff_t)(2 * oy - pad + i) * w;
-                float *dst = row + (size_t)oy * ow;
-                for (int x0 = 0; x0 < ow; x0 += 16) {
-                    int first = 2 * x0 + shift; /* input column of lane 0 */
-                    __mmask16 lo = mla_lanes_between(-first, w - first), hi = mla_lanes_between(-first - 16, w - first - 16);
-                    __m512 a = _mm512_maskz_loadu_ps(lo, src + first), b = _mm512_maskz_loadu_ps(hi, src + first + 16);
-                    _mm512_mask_storeu_ps(dst + x0, mla_lanes_between(0, ow - x0), _mm512_permutex2var_ps(a, even, b));
-                }
-            }
-        }
-    }
-}
-#endif
-
-/* Stride 1 with 'same' padding (output planes the size of the input, as in ResNets):
- * tap (i, j)'s row is the input plane shifted by s = (i - pad) w + (j - pad), so it is
- * one straight copy, full-width and in order, after which the columns whose input lies
- * across the left or right edge (the copy wrapped them to the neighbouring row) and
- * the rows beyond the top or bottom are zeroed. Row by row with masked loads and
- * stores this was a sixth of resnet20's training time. */
-static void im2col_channel_same(const float *restrict x, int h, int w, int k, int pad, float *restrict col,
-                                size_t ldc) {
-    const ptrdiff_t plane = (ptrdiff_t)h * w;
-    for (int i = 0; i < k; i++) {
-        int ylo, yhi;
-        valid_rows(h, 1, pad, i, h, &ylo, &yhi);
-        for (int j = 0; j < k; j++) {
-            float *restrict row = col + (size_t)(i * k + j) * ldc;
-            ptrdiff_t s = (ptrdiff_t)(i - pad) * w + (j - pad);
-            /* Outputs [a, b) read x[q + s] inside the plane; the few just outside the
-             * valid rows' span that this trims are edge columns, zeroed below. */
-            ptrdiff_t a = (ptrdiff_t)ylo * w, b = (ptrdiff_t)yhi * w;
-            if (a < -s) a = -s;
-            if (a > plane) a = plane; /* a plane smaller than the padding */
-            if (b > plane - s) b = plane - s;
-            if (b < a) b = a;
-            memset(row, 0, (size_t)a * sizeof(float));
-            memcpy(row + a, x + a + s, (size_t)(b - a) * sizeof(float));
-            memset(row + b, 0, (size_t)(plane - b) * sizeof(float));
-            int lo, hi;
-            valid_columns(w, 1, pad, j, w, &lo, &hi);
-            /* Down the (at most pad) edge columns: strided stores, where row by row the
-             * compiler made each one-or-two-float span a memset call. */
-            for (int ox = 0; ox < lo; ox++)
-                for (int oy = ylo; oy < yhi; oy++) row[(size_t)oy * w + ox] = 0.0f;
-            for (int ox = hi; ox < w; ox++)
-                for (int oy = ylo; oy < yhi; oy++) row[(size_t)oy * w + ox] = 0.0f;
-        }
-    }
-}
-
-/* One channel's k*k rows of the im2col matrix. Output positions whose input falls in
- * the padding are zeros; the rest is a block of (rows x columns) the tap (i, j) reads. */
-static void im2col_channel(const float *restrict x, int h, int w, int k, int stride, int pad, int oh, int ow,
-                           float *restrict col, size_t ldc) {
-    for (int i = 0; i < k; i++) {
-        int ylo, yhi;
-        valid_rows(h, stride, pad, i, oh, &ylo, &yhi);
-        for (int j = 0; j < k; j++) {
-            float *row = col + (size_t)(i * k + j) * ldc;
-            int lo, hi;
-            valid_columns(w, stride, pad, j, ow, &lo, &hi);
-            int shift = j - pad; /* input column = ox * stride + shift */
-            /* A tap that reaches into the padding: zero its whole row first (one memset
-             * beats a zero run on each side of every output row). */
-            if (ylo > 0 || yhi < oh || lo > 0 || hi < ow) memset(row, 0, (size_t)oh * ow * sizeof(float));
-            if (ylo >= yhi) continue;
-            const float *src = x + (size_t)(ylo * stride - pad + i) * w;
-            float *dst = row + (size_t)ylo * ow;
-            if (stride == 1)
-                for (int oy = 0; oy < yhi - ylo; oy++)
-                    for (int ox = lo; ox < hi; ox++) dst[(size_t)oy * ow + ox] = src[(size_t)oy * w + ox + shift];
-            else
-                for (int oy = 0; oy < yhi - ylo; oy++)
-                    for (int ox = lo; ox < hi; ox++)
-                        dst[(size_t)oy * ow + ox] = src[(size_t)oy * stride * w + ox * stride + shift];
-        }
-    }
-}
-
-#if defined(__AVX512F__)
-
-/* Stride-1 col2im as a gather: each input row is built in registers, 16 columns at a
- * time, from the k*k taps that read it, then stored once. A scatter instead adds the
- * taps one after another onto overlapping spans of the same row, and each masked
- * load then waits for the masked store before it (no store forwarding). Taps are
- * added in the scatter's order (i, then j), so the sums are the same bits; two rows
- * are built side by side so that two addition chains overlap. */
-static void col2im_channel_s1(const float *col, size_t ldc, int h, int w, int k, int pad, int oh, int ow, float *x,
-                              bool add) {
-    for (int x0 = 0; x0 < w; x0 += 16) {
-        __mmask16 row_mask = mla_lanes_between(0, w - x0);
-        for (int y = 0; y < h; y += 2) {
-            bool pair = y + 1 < h;
-            float *dst0 = x + (size_t)y * w + x0, *dst1 = dst0 + w;
-            __m512 acc0 = add ? _mm512_maskz_loadu_ps(row_mask, dst0) : _mm512_setzero_ps();
-            __m512 acc1 = add && pair ? _mm512_maskz_loadu_ps(row_mask, dst1) : _mm512_setzero_ps();
-            for (int i = 0; i < k; i++) {
-                int oy = y + pad - i; /* output row that reads input row y through tap row i */
-                bool has0 = oy >= 0 && oy < oh, has1 = pair && oy + 1 >= 0 && oy + 1 < oh;
-                if (!has0 && !has1) continue;
-                for (int j = 0; j < k; j++) {
-                    int shift = j - pad; /* lane t holds column x0 + t = ox + shift */
-                    __mmask16 m = row_mask & mla_lanes_between(shift - x0, shift - x0 + ow);
-                    if (!m) continue;
-                    /* Lane t reads ox = x0 + t - shift; masked-off lanes are not read. */
-                    const float *src = col + (size_t)(i * k + j) * ldc + (ptrdiff_t)oy * ow + x0 - shift;
-                    if (has0) acc0 = _mm512_add_ps(acc0, _mm512_maskz_loadu_ps(m, src));
-                    if (has1) acc1 = _mm512_add_ps(acc1, _mm512_maskz_loadu_ps(m, src + ow));
-                }
-            }
-            _mm512_mask_storeu_ps(dst0, row_mask, acc0);
-            if (pair) _mm512_mask_storeu_ps(dst1, row_mask, acc1);
-        }
-    }
-}
-#endif
-
-/* The adjoint of im2col_channel: adds each tap's block back onto the input. */
-static void col2im_channel(const float *col, size_t ldc, int h, int w, int k, int stride, int pad, int oh, int ow,
-                           float *x) {
-    for (int i = 0; i < k; i++) {
-        int ylo, yhi;
-        valid_rows(h, stride, pad, i, oh, &ylo, &yhi);
-        if (ylo >= yhi) continue;
-        for (int j = 0; j < k; j++) {
-            const float *src = col + (size_t)(i * k + j) * ldc + (size_t)ylo * ow;
-            int lo, hi;
-            valid_columns(w, stride, pad, j, ow, &lo, &hi);
-            int shift = j - pad;
-            float *dst = x + (size_t)(ylo * stride - pad + i) * w;
-            if (stride == 1)
-                for (int oy = 0; oy < yhi - ylo; oy++)
-                    for (int ox = lo; ox < hi; ox++) dst[(size_t)oy * w + ox + shift] += src[(size_t)oy * ow + ox];
-            else
-                for (int oy = 0; oy < yhi - ylo; oy++)
-                    for (int ox = lo; ox < hi; ox++)
-                        dst[(size_t)oy * stride * w + ox * stride + shift] += src[(size_t)oy * ow + ox];
-        }
-    }
-}
-
-void mla_im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col,
-                size_t ldc) {
-    if (stride == 1 && oh == h && ow == w) {
-        for (int ch = 0; ch < c; ch++)
-            im2col_channel_same(x + (size_t)ch * h * w, h, w, k, pad, col + (size_t)ch * k * k * ldc, ldc);
-        return;
-    }
-#if defined(__AVX512F__)
-    if (stride == 2) {
-        for (int ch = 0; ch < c; ch++)
-            im2col_channel_s2(x + (size_t)ch * h * w, h, w, k, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
-        return;
-    }
-    if (stride == 1) {
-        for (int ch = 0; ch < c; ch++)
-            im2col_channel_s1(x + (size_t)ch * h * w, h, w, k, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
-        return;
-    }
-#endif
-    for (int ch = 0; ch < c; ch++)
-        im2col_channel(x + (size_t)ch * h * w, h, w, k, stride, pad, oh, ow, col + (size_t)ch * k * k * ldc, ldc);
-}
-
-/* add: x += col2im(col), as mla_col2im promises; otherwise x = col2im(col), the same bits
- * as adding onto zeros, without clearing x first where the gather writes every element. */
-static void col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
-                   float *x, bool add) {
-#if defined(__AVX512F__)
-    if (stride == 1) {
-        for (int ch = 0; ch < c; ch++)
-            col2im_channel_s1(col + (size_t)ch * k * k * ldc, ldc, h, w, k, pad, oh, ow, x + (size_t)ch * h * w, add);
-        return;
-    }
-#endif
-    if (!add) memset(x, 0, (size_t)c * h * w * sizeof(float));
-    for (int ch = 0; ch < c; ch++)
-        col2im_channel(col + (size_t)ch * k * k * ldc, ldc, h, w, k, stride, pad, oh, ow, x + (size_t)ch * h * w);
-}
-
-void mla_col2im(const float *col, size_t ldc, int c, int h, int w, int k, int stride, int pad, int oh, int ow,
-                float *x) {
-    col2im(col, ldc, c, h, w, k, stride, pad, oh, ow, x, true);
-}
 
 /* ---- the weight gradient of one sample ---- */
 
@@ -400,7 +156,7 @@ static void conv2d_weight_grad(const float *dy, const float *col, int cout, int 
 
 /* ---- shared parsing ---- */
 
-static mla_status conv_parse_common(mla_layer *l, const cJSON *j, int classes, bool has_filters) {
+mla_status mla_conv_parse_common(mla_layer *l, const cJSON *j, int classes, bool has_filters) {
     static const char *const keys[] = {"filters", "kernel", "stride", "pad", "bias", "out_pad", NULL};
     static const char *const dw_keys[] = {"kernel", "stride", "pad", "bias", NULL};
     mla_status s = mla_spec_keys(l, j, has_filters ? keys : dw_keys);
@@ -413,7 +169,7 @@ static mla_status conv_parse_common(mla_layer *l, const cJSON *j, int classes, b
     return s;
 }
 
-static mla_status conv_out_shape(mla_layer *l, int channels) {
+mla_status mla_conv_out_shape(mla_layer *l, int channels) {
     int eh = l->in.h + 2 * l->pad - l->kernel, ew = l->in.w + 2 * l->pad - l->kernel;
     if (eh < 0 || ew < 0)
         return mla_error(MLA_ERR_SHAPE, "layer %s (%s): kernel %d is larger than the padded input %dx%d", l->name,
@@ -422,7 +178,7 @@ static mla_status conv_out_shape(mla_layer *l, int channels) {
     return MLA_OK;
 }
 
-static void conv_init(mla_layer *l, float *p, mla_rng *rng) {
+void mla_conv_init(mla_layer *l, float *p, mla_rng *rng) {
     /* fan_in of the weight as PyTorch computes it: dims[1] * k * k. */
     const mla_tensor_desc *t = &l->tensors[0];
     int fan_in = t->dims[1] * t->dims[2] * t->dims[3];
@@ -434,12 +190,12 @@ static void conv_init(mla_layer *l, float *p, mla_rng *rng) {
 /* ---- conv2d ---- */
 
 static mla_status conv2d_parse(mla_layer *l, const cJSON *j, int classes) {
-    return conv_parse_common(l, j, classes, true);
+    return mla_conv_parse_common(l, j, classes, true);
 }
 
 static mla_status conv2d_setup(mla_layer *l) {
     if (l->out_pad) return mla_error(MLA_ERR_INVALID, "layer %s (conv2d): \"out_pad\" is for convt2d", l->name);
-    mla_status s = conv_out_shape(l, l->filters);
+    mla_status s = mla_conv_out_shape(l, l->filters);
     if (s) return s;
     int k = l->kernel;
     mla_layer_add_tensor(l, "weight", true, 4, l->filters, l->in.c, k, k);
@@ -455,7 +211,8 @@ static mla_status conv2d_setup(mla_layer *l) {
  * region OpenBLAS runs single-threaded. A 1x1, stride-1, unpadded conv needs no im2col. */
 typedef struct {
     float *col, *dcol, *dw, *db;
-    float *dy; /* with a fused relu: the sample's output (forward), its own output gradient (backward) */
+    float *dy; /* with a fused relu: the sample's output (forward); its own output gradient (backward,
+                  fused or weighted: the scaled one) */
 } conv2d_scratch;
 
 /* Floats of one unfolded sample; a pointwise conv reads and writes samples in place and needs none. */
@@ -469,7 +226,7 @@ static size_t conv2d_col_floats(const mla_layer *l) {
  * layers sharing it may leave any values there, which only reach dropped lanes. */
 static size_t conv2d_thread_floats(const mla_layer *l) {
     size_t rows = (size_t)l->in.c * l->kernel * l->kernel;
-    size_t own_dy = l->fused_relu ? (size_t)mla_shape_size(l->out) : 0;
+    size_t own_dy = (size_t)mla_shape_size(l->out);
     return 2 * conv2d_col_floats(l) + (size_t)l->filters * rows + (size_t)l->filters + own_dy + 2 * MLA_SLACK_FLOATS;
 }
 
@@ -624,19 +381,65 @@ static void conv2d_reduce(mla_layer *l, mla_ctx *ctx, int threads) {
 
 /* The per-sample norms pass: the squared norm of one sample's parameter gradient,
  * given its weight gradient dw (cout x rows, in either layout) and its output
- * gradient dys (cout x P), whose plane sums are the bias gradient. Forming dw costs
+ * gradient dys (cout x P), whose plane sums are the bias gradient (written to db
+ * unless NULL: what the weighted pass keeps after dw). Forming dw costs
  * cout * rows * P; the Gram identity sum_{p,q} (a_p . a_q)(g_p . g_q) would cost
  * P^2 (rows + cout), more for every preset's convs (cnn's second: 2.2M against 5.1M
  * multiply-adds), so it is not used. */
-static double conv2d_sample_sq_norm(const mla_layer *l, const float *dys, const float *dw) {
+static double conv2d_sample_sq_norm(const mla_layer *l, const float *dys, const float *dw, float *db) {
     int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     double sq = mla_plane_sumsq(dw, (size_t)cout * rows);
     if (l->bias)
         for (int co = 0; co < cout; co++) {
             double b = mla_plane_sum(dys + (size_t)co * p, (size_t)p);
             sq += b * b;
+            if (db) db[co] = (float)b;
         }
     return sq;
+}
+
+/* Book-keeping (Bu et al. 2022): the norms pass forms each sample's weight gradient
+ * anyway; kept (in the layout it was formed in, then the bias gradient), the weighted
+ * pass is one weighted sum over the samples, a read of the kept floats, where forming
+ * them again would cost a product per sample. */
+static size_t conv2d_kept_floats(const mla_layer *l) {
+    return (size_t)l->filters * l->in.c * l->kernel * l->kernel + (l->bias ? (size_t)l->filters : 0);
+}
+
+/* grads += sum_s w[s] kept_s over samples [n0, n0 + n): blocks of the kept vector, one
+ * thread each, summed over the samples in order (the bits do not depend on the thread
+ * count), then put in place (a transposed weight gradient turned back). */
+static void conv2d_weighted_from_kept(const mla_layer *l, const float *weights, int n0, int n, mla_ctx *ctx) {
+    enum { BLOCK = 256 };
+    int cout = l->filters, rows = l->in.c * l->kernel * l->kernel;
+    size_t nw = (size_t)cout * rows, kf = conv2d_kept_floats(l), blocks = (kf + BLOCK - 1) / BLOCK;
+    float *dw = mla_layer_tensor(l, ctx->grads, 0);
+    float *db = l->bias ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
+    bool transposed = conv2d_grad_transposed(l);
+#pragma omp parallel for schedule(static) if (kf * n > MLA_PAR_MIN)
+    for (size_t b = 0; b < blocks; b++) {
+        size_t j0 = b * BLOCK, m = kf - j0 < BLOCK ? kf - j0 : BLOCK;
+        float acc[BLOCK] = {0};
+        for (int s = n0; s < n0 + n; s++) {
+            const float *src = l->kept + (size_t)s * kf + j0;
+            float w = weights[s];
+            for (size_t k = 0; k < m; k++) acc[k] += w * src[k];
+        }
+        for (size_t k = 0; k < m; k++) {
+            size_t j = j0 + k;
+            if (j >= nw)
+                db[j - nw] += acc[k];
+            else if (transposed) /* j = r cout + co */
+                dw[(j % cout) * rows + j / cout] += acc[k];
+            else
+                dw[j] += acc[k];
+        }
+    }
+}
+
+/* The weighted pass's own output gradient: dys scaled by w into own (which may be dys). */
+static void scale_into(float *own, const float *dys, float w, size_t len) {
+    for (size_t q = 0; q < len; q++) own[q] = dys[q] * w;
 }
 
 static void conv2d_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
@@ -648,6 +451,11 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     bool ghost = ctx->sq_norms != NULL, pgrads = ctx->param_grads || ghost, pointwise = conv2d_is_pointwise(l);
     bool transposed = conv2d_grad_transposed(l);
     (void)transposed; /* read only with AVX-512 */
+    const float *weights = ctx->sample_weights;
+    if (weights && l->kept) {
+        conv2d_weighted_from_kept(l, weights, n0, n, ctx);
+        return;
+    }
     /* The team may be smaller than asked (a pass inside another parallel region runs on one
      * thread): only the scratch of threads that ran is summed. */
     int threads = conv2d_threads(l, n), team = 1;
@@ -675,17 +483,25 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
                 dys = sc.dy;
                 dys_slack = true;
             }
+            if (weights) { /* recomputed: this sample's share of the weighted sum */
+                scale_into(sc.dy, dys, weights[s], out_size);
+                dys = sc.dy;
+                dys_slack = true;
+            }
             if (pgrads) {
-                if (ghost) memset(sc.dw, 0, (size_t)cout * rows * sizeof(float)); /* this sample's alone */
+                /* The norms pass forms this sample's gradient alone: in the kept slot,
+                 * when the net gave the layer one, else in scratch. */
+                float *dws = ghost && l->kept ? l->kept + (size_t)s * conv2d_kept_floats(l) : sc.dw;
+                if (ghost) memset(dws, 0, (size_t)cout * rows * sizeof(float));
                 const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
 #if defined(__AVX512F__)
                 if (transposed) /* dcol is free until the input gradient */
-                    conv2d_weight_grad_t(dys, col, cout, rows, p, sc.dw, sc.dcol);
+                    conv2d_weight_grad_t(dys, col, cout, rows, p, dws, sc.dcol);
                 else
 #endif
-                    conv2d_weight_grad(dys, col, cout, rows, p, sc.dw);
+                    conv2d_weight_grad(dys, col, cout, rows, p, dws);
                 if (ghost)
-                    ctx->sq_norms[s] += conv2d_sample_sq_norm(l, dys, sc.dw);
+                    ctx->sq_norms[s] += conv2d_sample_sq_norm(l, dys, dws, l->kept ? dws + (size_t)cout * rows : NULL);
                 else if (l->bias)
                     for (int co = 0; co < cout; co++) sc.db[co] += (float)mla_plane_sum(dys + (size_t)co * p, (size_t)p);
             }
@@ -695,7 +511,7 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
                     conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, NULL, false, dxs);
                 } else {
                     conv2d_gemm(true, rows, p, cout, w, dys, dys_slack, NULL, false, sc.dcol);
-                    col2im(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
+                    mla_col2im_to(sc.dcol, (size_t)p, l->in.c, l->in.h, l->in.w, l->kernel, l->stride, l->pad,
                            l->out.h, l->out.w, dxs, false);
                 }
             }
@@ -704,275 +520,6 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     if (pgrads && !ghost) conv2d_reduce(l, ctx, team);
 }
 
-const mla_op mla_op_conv2d = {"conv2d",        conv2d_parse, conv2d_setup, conv_init, conv2d_forward,
-                              conv2d_backward, NULL,         conv2d_reserve, true};
-
-/* ---- depthwise conv2d ---- */
-
-static mla_status dw_parse(mla_layer *l, const cJSON *j, int classes) { return conv_parse_common(l, j, classes, false); }
-
-static mla_status dw_setup(mla_layer *l) {
-    mla_status s = conv_out_shape(l, l->in.c);
-    if (s) return s;
-    mla_layer_add_tensor(l, "weight", true, 4, l->in.c, 1, l->kernel, l->kernel);
-    if (l->bias) mla_layer_add_tensor(l, "bias", true, 1, l->in.c, 0, 0, 0);
-    l->macs = (double)l->in.c * l->kernel * l->kernel * l->out.h * l->out.w;
-    return MLA_OK;
-}
-
-/* Depthwise passes work a row at a time: for each kernel tap (i, j) the output columns
- * whose input lies inside the image form one range (valid_columns), so the inner loops
- * run without bounds tests. With AVX-512 and stride 1 or 2 the forward pass and the
- * gradients keep 16 output columns in a register across all k*k taps (lanes whose input
- * falls in the padding are masked off), instead of adding each tap into memory. */
-#define DW_MAX_K 64 /* the spec's kernel limit */
-
-static void dw_forward_plane(const float *src, const float *f, float bias, int h, int w, int k, int st, int pad,
-                             int oh, int ow, float *dst) {
-    for (int q = 0; q < oh * ow; q++) dst[q] = bias;
-    for (int j = 0; j < k; j++) {
-        int lo, hi, shift = j - pad;
-        valid_columns(w, st, pad, j, ow, &lo, &hi);
-        for (int oy = 0; oy < oh; oy++) {
-            float *row = dst + (size_t)oy * ow;
-            for (int i = 0; i < k; i++) {
-                int iy = oy * st - pad + i;
-                if (iy < 0 || iy >= h) continue;
-                const float *in = src + (size_t)iy * w;
-                float fv = f[i * k + j];
-                for (int ox = lo; ox < hi; ox++) row[ox] += fv * in[ox * st + shift];
-            }
-        }
-    }
-}
-
-/* Weight gradient (added into df, k*k) and, unless dsrc is NULL, input gradient (written)
- * of one plane. */
-static void dw_backward_plane(const float *src, const float *g, const float *f, int h, int w, int k, int st, int pad,
-                              int oh, int ow, float *df, float *dsrc) {
-    if (dsrc) memset(dsrc, 0, (size_t)h * w * sizeof(float));
-    for (int j = 0; j < k; j++) {
-        int lo, hi, shift = j - pad;
-        valid_columns(w, st, pad, j, ow, &lo, &hi);
-        for (int i = 0; i < k; i++) {
-            float fv = f[i * k + j], acc = 0;
-            for (int oy = 0; oy < oh; oy++) {
-                int iy = oy * st - pad + i;
-                if (iy < 0 || iy >= h) continue;
-                const float *grow = g + (size_t)oy * ow, *in = src + (size_t)iy * w;
-                if (df)
-                    for (int ox = lo; ox < hi; ox++) acc += grow[ox] * in[ox * st + shift];
-                if (dsrc) {
-                    float *drow = dsrc + (size_t)iy * w;
-                    for (int ox = lo; ox < hi; ox++) drow[ox * st + shift] += grow[ox] * fv;
-                }
-            }
-            if (df) df[i * k + j] += acc;
-        }
-    }
-}
-
-#if defined(__AVX512F__)
-/* Output columns [x0, x0 + 16) of one tap: lane t holds input column (x0 + t) st + shift
- * when output column x0 + t is in [lo, hi) (its input inside the image), else 0. st is
- * 1 or 2; for 2, the even lanes of 32 loaded floats. Masked-off lanes are not read. */
-static inline __m512 dw_tap(const float *row, int x0, int st, int shift, int lo, int hi) {
-    int t0 = lo - x0 > 0 ? lo - x0 : 0, t1 = hi - x0 < 16 ? hi - x0 : 16;
-    if (t0 >= t1) return _mm512_setzero_ps();
-    if (st == 1) return _mm512_maskz_loadu_ps(mla_lanes_between(t0, t1), row + x0 + shift);
-    const __m512i even = mla_even_lanes();
-    const float *base = row + 2 * x0 + shift; /* float u of the pair is column 2 x0 + shift + u */
-    int a = 2 * t0, b = 2 * t1 - 1;
-    __m512 v0 = _mm512_maskz_loadu_ps(mla_lanes_between(a, b), base);
-    __m512 v1 = _mm512_maskz_loadu_ps(mla_lanes_between(a - 16, b - 16), base + 16);
-    return _mm512_maskz_mov_ps(mla_lanes_between(t0, t1), _mm512_permutex2var_ps(v0, even, v1));
-}
-
-static void dw_forward_plane_avx512(const float *src, const float *f, float bias, int h, int w, int k, int st,
-                                    int pad, int oh, int ow, float *dst) {
-    int lo[DW_MAX_K], hi[DW_MAX_K];
-    for (int j = 0; j < k; j++) valid_columns(w, st, pad, j, ow, &lo[j], &hi[j]);
-    for (int oy = 0; oy < oh; oy++)
-        for (int x0 = 0; x0 < ow; x0 += 16) {
-            __m512 acc = _mm512_set1_ps(bias);
-            for (int i = 0; i < k; i++) {
-                int iy = oy * st - pad + i;
-                if (iy < 0 || iy >= h) continue;
-                const float *row = src + (size_t)iy * w;
-                for (int j = 0; j < k; j++)
-                    acc = _mm512_fmadd_ps(_mm512_set1_ps(f[i * k + j]), dw_tap(row, x0, st, j - pad, lo[j], hi[j]), acc);
-            }
-            _mm512_mask_storeu_ps(dst + (size_t)oy * ow + x0, mla_lanes_between(0, ow - x0), acc);
-        }
-}
-
-/* df[i k + j] += sum over the plane of g * (the input tap (i, j) reads). */
-static void dw_weight_grad_avx512(const float *src, const float *g, int h, int w, int k, int st, int pad, int oh,
-                                  int ow, float *df) {
-    for (int j = 0; j < k; j++) {
-        int lo, hi;
-        valid_columns(w, st, pad, j, ow, &lo, &hi);
-        for (int i = 0; i < k; i++) {
-            __m512 acc = _mm512_setzero_ps();
-            for (int oy = 0; oy < oh; oy++) {
-                int iy = oy * st - pad + i;
-                if (iy < 0 || iy >= h) continue;
-                const float *row = src + (size_t)iy * w, *grow = g + (size_t)oy * ow;
-                for (int x0 = 0; x0 < ow; x0 += 16) {
-                    __m512 gv = _mm512_maskz_loadu_ps(mla_lanes_between(0, ow - x0), grow + x0);
-                    acc = _mm512_fmadd_ps(gv, dw_tap(row, x0, st, j - pad, lo, hi), acc);
-                }
-            }
-            df[i * k + j] += _mm512_reduce_add_ps(acc);
-        }
-    }
-}
-
-/* Stride 1: the input gradient as a gather, 16 input columns per register, written once. */
-static void dw_input_grad_s1_avx512(const float *g, const float *f, int h, int w, int k, int pad, int oh, int ow,
-                                    float *dsrc) {
-    for (int y = 0; y < h; y++)
-        for (int x0 = 0; x0 < w; x0 += 16) {
-            __mmask16 row_mask = mla_lanes_between(0, w - x0);
-            __m512 acc = _mm512_setzero_ps();
-            for (int i = 0; i < k; i++) {
-                int oy = y + pad - i;
-                if (oy < 0 || oy >= oh) continue;
-                for (int j = 0; j < k; j++) {
-                    int shift = j - pad; /* lane t: input column x0 + t = ox + shift */
-                    __mmask16 m = row_mask & mla_lanes_between(shift - x0, shift - x0 + ow);
-                    if (!m) continue;
-                    const float *src = g + (size_t)oy * ow + x0 - shift;
-                    acc = _mm512_fmadd_ps(_mm512_set1_ps(f[i * k + j]), _mm512_maskz_loadu_ps(m, src), acc);
-                }
-            }
-            _mm512_mask_storeu_ps(dsrc + (size_t)y * w + x0, row_mask, acc);
-        }
-}
-#endif
-
-static void dw_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
-    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w, st = l->stride;
-    const float *wt = mla_layer_tensor(l, ctx->params, 0);
-    const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int s = 0; s < n; s++)
-        for (int ch = 0; ch < c; ch++) {
-            const float *src = x + ((size_t)s * c + ch) * h * w, *f = wt + (size_t)ch * k * k;
-            float *dst = y + ((size_t)s * c + ch) * oh * ow;
-            float bias = b ? b[ch] : 0.0f;
-#if defined(__AVX512F__)
-            if (st <= 2) {
-                dw_forward_plane_avx512(src, f, bias, h, w, k, st, l->pad, oh, ow, dst);
-                continue;
-            }
-#endif
-            dw_forward_plane(src, f, bias, h, w, k, st, l->pad, oh, ow, dst);
-        }
-}
-
-static void dw_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
-                        mla_ctx *ctx) {
-    (void)y;
-    int c = l->in.c, k = l->kernel, h = l->in.h, w = l->in.w, oh = l->out.h, ow = l->out.w, st = l->stride;
-    const float *wt = mla_layer_tensor(l, ctx->params, 0);
-    float *dw = ctx->param_grads ? mla_layer_tensor(l, ctx->grads, 0) : NULL;
-    float *db = ctx->param_grads && l->bias ? mla_layer_tensor(l, ctx->grads, 1) : NULL;
-    /* One channel per iteration: its weight gradient has a single writer. */
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++) {
-        const float *f = wt + (size_t)ch * k * k;
-        float *df = dw ? dw + (size_t)ch * k * k : NULL;
-        for (int s = n0; s < n0 + n; s++) {
-            const float *src = x + ((size_t)s * c + ch) * h * w, *g = dy + ((size_t)s * c + ch) * oh * ow;
-            float *dsrc = dx ? dx + ((size_t)s * c + ch) * h * w : NULL;
-            if (db) db[ch] += (float)mla_plane_sum(g, (size_t)oh * ow);
-#if defined(__AVX512F__)
-            if (st <= 2) {
-                if (df) dw_weight_grad_avx512(src, g, h, w, k, st, l->pad, oh, ow, df);
-                if (dsrc && st == 1) dw_input_grad_s1_avx512(g, f, h, w, k, l->pad, oh, ow, dsrc);
-                if (dsrc && st == 2) dw_backward_plane(src, g, f, h, w, k, st, l->pad, oh, ow, NULL, dsrc);
-                continue;
-            }
-#endif
-            dw_backward_plane(src, g, f, h, w, k, st, l->pad, oh, ow, df, dsrc);
-        }
-    }
-}
-
-const mla_op mla_op_dwconv2d = {"dwconv2d", dw_parse, dw_setup, conv_init, dw_forward, dw_backward, NULL, NULL, false};
-
-/* ---- transposed conv2d ---- */
-
-static mla_status ct_setup(mla_layer *l) {
-    int k = l->kernel;
-    if (l->out_pad >= l->stride)
-        return mla_error(MLA_ERR_INVALID, "layer %s (convt2d): \"out_pad\" must be smaller than \"stride\"", l->name);
-    int oh = (l->in.h - 1) * l->stride - 2 * l->pad + k + l->out_pad;
-    int ow = (l->in.w - 1) * l->stride - 2 * l->pad + k + l->out_pad;
-    l->out = (mla_shape){l->filters, oh, ow};
-    if (oh <= 0 || ow <= 0) return MLA_OK; /* reported by the sequence as an empty output */
-    mla_layer_add_tensor(l, "weight", true, 4, l->in.c, l->filters, k, k);
-    if (l->bias) mla_layer_add_tensor(l, "bias", true, 1, l->filters, 0, 0, 0);
-    l->macs = (double)l->in.c * l->filters * k * k * l->in.h * l->in.w;
-    return MLA_OK;
-}
-
-static mla_status ct_reserve(mla_layer *l, int n) {
-    (void)n;
-    l->work_floats = (size_t)l->filters * l->kernel * l->kernel * l->in.h * l->in.w;
-    return MLA_OK;
-}
-
-static void ct_init(mla_layer *l, float *p, mla_rng *rng) {
-    /* PyTorch computes ConvTranspose2d's fan_in from weight.size(1) = out channels. */
-    int fan_in = l->filters * l->kernel * l->kernel;
-    mla_init_uniform(mla_layer_tensor(l, p, 0), (size_t)l->in.c * fan_in, fan_in, rng);
-    if (l->bias) mla_init_uniform(mla_layer_tensor(l, p, 1), (size_t)l->filters, fan_in, rng);
-}
-
-static void ct_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
-    int cin = l->in.c, cout = l->filters, k = l->kernel, rows = cout * k * k;
-    int hw = l->in.h * l->in.w;
-    size_t out_size = (size_t)mla_shape_size(l->out), ohw = (size_t)l->out.h * l->out.w;
-    const float *w = mla_layer_tensor(l, ctx->params, 0);
-    const float *b = l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL;
-    float *col = ctx->work;
-    for (int s = 0; s < n; s++) {
-        float *dst = y + (size_t)s * out_size;
-        mla_sgemm(true, false, rows, hw, cin, 1.0f, w, rows, x + (size_t)s * cin * hw, hw, 0.0f, col, hw);
-        for (int co = 0; co < cout; co++) {
-            float bias = b ? b[co] : 0.0f;
-            for (size_t q = 0; q < ohw; q++) dst[(size_t)co * ohw + q] = bias;
-        }
-        mla_col2im(col, (size_t)hw, cout, l->out.h, l->out.w, k, l->stride, l->pad, l->in.h, l->in.w, dst);
-    }
-}
-
-static void ct_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
-                        mla_ctx *ctx) {
-    (void)y;
-    int cin = l->in.c, cout = l->filters, k = l->kernel, rows = cout * k * k;
-    int hw = l->in.h * l->in.w;
-    size_t out_size = (size_t)mla_shape_size(l->out), ohw = (size_t)l->out.h * l->out.w;
-    const float *w = mla_layer_tensor(l, ctx->params, 0);
-    float *col = ctx->work;
-    for (int s = n0; s < n0 + n; s++) {
-        const float *g = dy + (size_t)s * out_size;
-        mla_im2col(g, cout, l->out.h, l->out.w, k, l->stride, l->pad, l->in.h, l->in.w, col, (size_t)hw);
-        if (ctx->param_grads) {
-            mla_sgemm(false, true, cin, rows, hw, 1.0f, x + (size_t)s * cin * hw, hw, col, hw, 1.0f,
-                      mla_layer_tensor(l, ctx->grads, 0), rows);
-            if (l->bias) {
-                float *db = mla_layer_tensor(l, ctx->grads, 1);
-                for (int co = 0; co < cout; co++)
-                    for (size_t q = 0; q < ohw; q++) db[co] += g[(size_t)co * ohw + q];
-            }
-        }
-        if (dx) mla_sgemm(false, false, cin, hw, rows, 1.0f, w, rows, col, hw, 0.0f, dx + (size_t)s * cin * hw, hw);
-    }
-}
-
-static mla_status ct_parse(mla_layer *l, const cJSON *j, int classes) { return conv_parse_common(l, j, classes, true); }
-
-const mla_op mla_op_convt2d = {"convt2d", ct_parse, ct_setup, ct_init, ct_forward, ct_backward, NULL, ct_reserve, false};
+const mla_op mla_op_conv2d = {"conv2d",       conv2d_parse,   conv2d_setup, mla_conv_init, conv2d_forward,
+                              conv2d_backward, NULL,         conv2d_reserve, true,        true,
+                              conv2d_kept_floats};

@@ -34,13 +34,13 @@ static void dense_init(mla_layer *l, float *p, mla_rng *rng) {
 
 /* Scratch of the kernels' forward for n samples: x^T and y^T, each followed by slack.
  * Sized whenever the kernels are built, whichever way mla_dense_own_kernels answers
- * (tests switch between the two on one net). */
+ * (tests switch between the two on one net). The weighted pass's scaled dy (n x units)
+ * fits in it. */
 static mla_status dense_reserve(mla_layer *l, int n) {
 #if defined(__AVX512F__)
     l->work_floats = (size_t)n * (size_t)(mla_shape_size(l->in) + l->units) + 2 * MLA_SLACK_FLOATS;
 #else
-    (void)n;
-    l->work_floats = 0;
+    l->work_floats = (size_t)n * (size_t)l->units;
 #endif
     return MLA_OK;
 }
@@ -132,12 +132,25 @@ static void dense_sq_norms(const mla_layer *l, const float *x, const float *dy, 
     }
 }
 
+/* The weighted pass's output gradient: rows of dy (samples n0..n0+n) scaled by their
+ * weights, into work. The weight gradient of these rows is then one product (dY^T X),
+ * as in the plain backward (Bu et al. 2022's book-keeping). */
+static const float *dense_weighted_dy(const float *dy, const float *weights, int n0, int n, int out, float *work) {
+#pragma omp parallel for schedule(static) if ((long)n * out > MLA_PAR_MIN)
+    for (int s = 0; s < n; s++) {
+        float w = weights[n0 + s];
+        for (int o = 0; o < out; o++) work[(size_t)s * out + o] = dy[(size_t)s * out + o] * w;
+    }
+    return work;
+}
+
 static void dense_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                            mla_ctx *ctx) {
     (void)y;
     int in = mla_shape_size(l->in), out = l->units;
     x += (size_t)n0 * in;
     dy += (size_t)n0 * out;
+    if (ctx->sample_weights) dy = dense_weighted_dy(dy, ctx->sample_weights, n0, n, out, ctx->work);
     if (ctx->sq_norms)
         dense_sq_norms(l, x, dy, n0, n, ctx->sq_norms);
     else if (ctx->param_grads) {
@@ -166,5 +179,5 @@ static void dense_backward(mla_layer *l, const float *x, const float *y, const f
     }
 }
 
-const mla_op mla_op_dense = {"dense",        dense_parse,    dense_setup, dense_init, dense_forward,
-                             dense_backward, NULL, dense_reserve, true};
+const mla_op mla_op_dense = {"dense", dense_parse, dense_setup,   dense_init, dense_forward, dense_backward,
+                             NULL,    dense_reserve, true, true, NULL};

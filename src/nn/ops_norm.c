@@ -162,7 +162,8 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward, NULL, bn_reserve, false};
+const mla_op mla_op_batchnorm = {"batchnorm", bn_parse, bn_setup, bn_init, bn_forward, bn_backward,
+                                 NULL, bn_reserve, false, false, NULL};
 
 /* ---- groupnorm (Wu & He 2018) ----
  * Per sample, the C channels split into G groups of C/G consecutive channels; each
@@ -277,6 +278,20 @@ static void gn_backward(mla_layer *l, const float *x, const float *y, const floa
     int c = l->in.c;
     bool ghost = ctx->sq_norms != NULL, pgrads = ctx->param_grads && !ghost;
     if (!dx && !pgrads && !ghost) return;
+    float *dgamma = mla_layer_tensor(l, ctx->grads, 0), *dbeta = mla_layer_tensor(l, ctx->grads, 1);
+    if (ctx->sample_weights) { /* the norms pass left each sample's sums (its gamma and beta gradients) */
+        const float *w = ctx->sample_weights;
+        for (int ch = 0; ch < c; ch++) {
+            double sg = 0, sgx = 0;
+            for (int s = n0; s < n0 + n; s++) {
+                sg += w[s] * gn_sums(l, s)[2 * ch];
+                sgx += w[s] * gn_sums(l, s)[2 * ch + 1];
+            }
+            dgamma[ch] += (float)sgx;
+            dbeta[ch] += (float)sg;
+        }
+        return;
+    }
     const float *gamma = mla_layer_tensor(l, ctx->params, 0);
 #pragma omp parallel for schedule(static) if ((long)n * c * (long)l->in.h * l->in.w > MLA_PAR_MIN)
     for (int s = n0; s < n0 + n; s++) {
@@ -284,7 +299,6 @@ static void gn_backward(mla_layer *l, const float *x, const float *y, const floa
         if (ghost) ctx->sq_norms[s] += sq;
     }
     if (!pgrads) return;
-    float *dgamma = mla_layer_tensor(l, ctx->grads, 0), *dbeta = mla_layer_tensor(l, ctx->grads, 1);
     for (int ch = 0; ch < c; ch++) {
         double sg = 0, sgx = 0;
         for (int s = n0; s < n0 + n; s++) {
@@ -296,7 +310,8 @@ static void gn_backward(mla_layer *l, const float *x, const float *y, const floa
     }
 }
 
-const mla_op mla_op_groupnorm = {"groupnorm", gn_parse, gn_setup, gn_init, gn_forward, gn_backward, NULL, NULL, true};
+const mla_op mla_op_groupnorm = {"groupnorm", gn_parse, gn_setup, gn_init, gn_forward, gn_backward,
+                                 NULL, NULL, true, true, NULL};
 
 /* ---- dropout ---- */
 
@@ -341,4 +356,4 @@ static void dropout_backward(mla_layer *l, const float *x, const float *y, const
 }
 
 const mla_op mla_op_dropout = {"dropout", dropout_parse, dropout_setup, NULL, dropout_forward, dropout_backward, NULL,
-                               NULL, false};
+                               NULL, false, false, NULL};

@@ -340,6 +340,9 @@ static void gap_backward(mla_layer *l, const float *x, const float *y, const flo
     }
 }
 
-const mla_op mla_op_maxpool = {"maxpool", pool_parse, pool_setup, NULL, maxpool_forward, maxpool_backward, NULL, NULL, false};
-const mla_op mla_op_avgpool = {"avgpool", pool_parse, pool_setup, NULL, avgpool_forward, avgpool_backward, NULL, NULL, false};
-const mla_op mla_op_gap = {"gap", gap_parse, gap_setup, NULL, gap_forward, gap_backward, NULL, NULL, false};
+const mla_op mla_op_maxpool = {"maxpool", pool_parse, pool_setup, NULL, maxpool_forward, maxpool_backward,
+                               NULL, NULL, false, false, NULL};
+const mla_op mla_op_avgpool = {"avgpool", pool_parse, pool_setup, NULL, avgpool_forward, avgpool_backward,
+                               NULL, NULL, false, false, NULL};
+const mla_op mla_op_gap = {"gap", gap_parse, gap_setup, NULL, gap_forward, gap_backward,
+                           NULL, NULL, false, false, NULL};

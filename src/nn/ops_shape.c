@@ -61,5 +61,7 @@ static void copy_backward(mla_layer *l, const float *x, const float *y, const fl
     memcpy(dx + (size_t)n0 * size, dy + (size_t)n0 * size, (size_t)n * size * sizeof(float));
 }
 
-const mla_op mla_op_flatten = {"flatten", flatten_parse, flatten_setup, NULL, copy_forward, copy_backward, NULL, NULL, false};
-const mla_op mla_op_reshape = {"reshape", reshape_parse, reshape_setup, NULL, copy_forward, copy_backward, NULL, NULL, false};
+const mla_op mla_op_flatten = {"flatten", flatten_parse, flatten_setup, NULL, copy_forward, copy_backward,
+                               NULL, NULL, false, false, NULL};
+const mla_op mla_op_reshape = {"reshape", reshape_parse, reshape_setup, NULL, copy_forward, copy_backward,
+                               NULL, NULL, false, false, NULL};

@@ -149,7 +149,10 @@ static mla_status train_batch(mla_net *net, mla_optimizer *opt, const mla_datase
     /* The gradient buffer is zero here: mla_train clears it before the first batch and
      * every step leaves it cleared. */
     if (h && h->output_grads) s = h->output_grads(h->user, net, bb->dlogits, b, k);
-    if (!s) s = mla_net_backward(net, bb->dlogits, NULL);
+    if (!s && h && h->backward)
+        s = h->backward(h->user, net, bb->dlogits, b, k);
+    else if (!s)
+        s = mla_net_backward(net, bb->dlogits, NULL);
     if (!s && h && h->gradients) s = h->gradients(h->user, net, b);
     if (!s) mla_optimizer_step_and_zero_grads(opt, net);
     return s;

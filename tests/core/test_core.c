@@ -52,6 +52,55 @@ static void test_rng_distributions(void **state) {
     for (int i = 0; i < 7; i++) assert_true(abs(counts[i] - 10000) < 500);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The Ziggurat's normals (mla_rng_normals), 1e6 of them in the DP noise's blocks of
+ * 512: moments, the Kolmogorov-Smirnov distance to Phi (the 0.1% critical value is
+ * 1.95 / sqrt(n)), and the tails beyond the bottom box's edge R = 3.4426 (drawn by
+ * the tail method) and beyond 4.5 at their expected rates (5 standard deviations of a
+ * binomial count). Same seed, same bits. */
+static void test_rng_normals_ziggurat(void **state) {
+    (void)state;
+    enum { N = 1000000, BLOCK = 512 };
+    double *z = malloc(N * sizeof(double)), *again = malloc(BLOCK * sizeof(double));
+    mla_rng r, r2;
+    mla_rng_seed(&r, 2024);
+    r2 = r;
+    for (int i = 0; i < N; i += BLOCK) mla_rng_normals(&r, z + i, N - i < BLOCK ? N - i : BLOCK);
+    mla_rng_normals(&r2, again, BLOCK);
+    assert_memory_equal(z, again, BLOCK * sizeof(double));
+    double m1 = 0, m2 = 0, m3 = 0, m4 = 0;
+    long beyond_r = 0, beyond_45 = 0;
+    for (int i = 0; i < N; i++) {
+        double x = z[i];
+        assert_true(isfinite(x));
+        m1 += x, m2 += x * x, m3 += x * x * x, m4 += x * x * x * x;
+        beyond_r += fabs(x) > 3.442619855899;
+        beyond_45 += fabs(x) > 4.5;
+    }
+    m1 /= N, m2 /= N, m3 /= N, m4 /= N;
+    /* standard errors: 1e-3, 1.4e-3, 2.4e-3, 9.8e-3 */
+    assert_true(fabs(m1) < 5e-3);
+    assert_true(fabs(m2 - 1) < 7e-3);
+    assert_true(fabs(m3) < 1.2e-2);
+    assert_true(fabs(m4 - 3) < 5e-2);
+    double p_r = erfc(3.442619855899 / sqrt(2.0)), p_45 = erfc(4.5 / sqrt(2.0));
+    assert_true(fabs(beyond_r - N * p_r) < 5 * sqrt(N * p_r));
+    assert_true(fabs(beyond_45 - N * p_45) < 5 * sqrt(N * p_45) + 1);
+    qsort(z, N, sizeof(double), cmp_double);
+    double d = 0;
+    for (int i = 0; i < N; i++) {
+        double phi = 0.5 * erfc(-z[i] / sqrt(2.0));
+        d = fmax(d, fmax(fabs(phi - (double)i / N), fabs((double)(i + 1) / N - phi)));
+    }
+    if (!(d < 1.95 / sqrt((double)N))) fail_msg("Kolmogorov-Smirnov distance %g", d);
+    free(z);
+    free(again);
+}
+
 static void test_permutation_is_a_permutation(void **state) {
     (void)state;
     mla_rng r;
@@ -106,6 +155,7 @@ int main(void) {
         cmocka_unit_test(test_error_message_kept_and_prefixed),
         cmocka_unit_test(test_rng_reproducible_and_forks_differ),
         cmocka_unit_test(test_rng_distributions),
+        cmocka_unit_test(test_rng_normals_ziggurat),
         cmocka_unit_test(test_permutation_is_a_permutation),
         cmocka_unit_test(test_atomic_write_and_abort),
         cmocka_unit_test(test_alloc_overflow_is_refused),

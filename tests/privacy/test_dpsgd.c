@@ -192,6 +192,41 @@ static void test_noise_scale_and_bits(void **state) {
     mla_dataset_free(ds);
 }
 
+/* The noise comes in chunks of their own streams, drawn in parallel: on a net of 160k
+ * parameters (20 chunks) the gradients hook adds the same noise, bit for bit, on 1
+ * and 2 threads. (The backward is another matter: OpenBLAS's products may differ.) */
+static void noise_of(mla_net *net, int threads, float *out) {
+    mla_dpsgd_config dc = {1, 1.5, MLA_DPSGD_POISSON, 8, 13};
+    mla_dpsgd *dp;
+    assert_int_equal(mla_dpsgd_create(&dc, net, N, &dp), MLA_OK);
+    mla_set_threads(threads);
+    mla_net_zero_grads(net);
+    const mla_train_hook *h = mla_dpsgd_hook(dp);
+    assert_int_equal(h->gradients(h->user, net, 8), MLA_OK);
+    memcpy(out, mla_net_grads(net), mla_net_trainable_count(net) * sizeof(float));
+    mla_set_threads(2);
+    mla_dpsgd_free(dp);
+}
+
+static void test_noise_bits_thread_independent(void **state) {
+    (void)state;
+    static const char wide[] = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8192},"
+                               " {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    mla_net *net = make_net(wide);
+    size_t np = mla_net_trainable_count(net);
+    assert_true(np > 19 * 8192);
+    float *one = malloc(np * sizeof(float)), *two = malloc(np * sizeof(float));
+    noise_of(net, 1, one);
+    noise_of(net, 2, two);
+    assert_memory_equal(one, two, np * sizeof(float));
+    double sq = 0; /* sd sigma C / (q n) = 1.5 / 8 */
+    for (size_t k = 0; k < np; k++) sq += (double)one[k] * one[k];
+    assert_true(fabs(sqrt(sq / np) / (1.5 / 8) - 1) < 0.01);
+    free(one);
+    free(two);
+    mla_net_free(net);
+}
+
 /* Each index joins with probability q: per-index counts binomial, sizes vary,
  * indices come in pool order without repeats. */
 static void test_poisson_rate(void **state) {
@@ -307,6 +342,7 @@ int main(void) {
         cmocka_unit_test(test_step_matches_per_sample_dense),
         cmocka_unit_test(test_step_matches_per_sample_conv),
         cmocka_unit_test(test_noise_scale_and_bits),
+        cmocka_unit_test(test_noise_bits_thread_independent),
         cmocka_unit_test(test_poisson_rate),
         cmocka_unit_test(test_empty_batches),
         cmocka_unit_test(test_refusals),
