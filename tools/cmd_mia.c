@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "mlaudit/mia.h"
 #include "mlaudit/report.h"
+#include "mia_fl.h"
 #include "train_flags.h"
 
 static const char mia_usage_head[] =
@@ -89,6 +90,7 @@ typedef struct {
     long shadows, parallel, pool, population, attack_hidden, attack_epochs, aug_radius, early_stop, val_size;
     double shadow_fraction, rmia_a, rmia_gamma;
     bool offline, aug_flips, json;
+    mia_fl_flags fl;             /* --train fl and its flags */
 } mia_args;
 
 static void parse_mia(int argc, char **argv, mia_args *a) {
@@ -97,7 +99,7 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
     a->protocol = "split4", a->batch_sizes = "8,16,32,64,128,256", a->attack_model = "mlp";
     a->attack_features = "sorted", a->shadows = 4, a->parallel = 1, a->attack_hidden = 64, a->attack_epochs = 80;
     a->aug_radius = 1, a->shadow_fraction = 0.5, a->rmia_a = 0.3, a->rmia_gamma = 1, a->attacks = "all";
-    cli_opt opts[48 + TRAIN_FLAGS_MAX_OPTS] = {
+    cli_opt opts[48 + MIA_FL_OPTS + TRAIN_FLAGS_MAX_OPTS] = {
         {"data", CLI_STR, &a->data, 0, 0, NULL},
         {"protocol", CLI_STR, &a->protocol, 0, 0, NULL},
         {"shadows", CLI_INT, &a->shadows, 1, 1024, NULL},
@@ -132,15 +134,17 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
         {"val-size", CLI_INT, &a->val_size, 1, 1L << 30, NULL},
     };
     int n = 32;
+    n += mia_fl_opts(&a->fl, opts + n);
     n += train_flags_opts(&a->tf, TRAIN_FLAGS_DP, opts + n);
-    static char usage[sizeof mia_usage_head + 8192];
-    snprintf(usage, sizeof usage, "%s%s", mia_usage_head, train_flags_usage(TRAIN_FLAGS_DP));
+    static char usage[sizeof mia_usage_head + 12288];
+    snprintf(usage, sizeof usage, "%s%s%s", mia_usage_head, train_flags_usage(TRAIN_FLAGS_DP), mia_fl_usage);
     cli_parse("mia", usage, argc, argv, opts, n);
 }
 
 /* ---- checks ---- */
 
 static void check_args(mia_args *a) {
+    mia_fl_check(&a->fl, a->target || a->from, train_flags_dp_on(&a->tf), a->early_stop > 0, a->tf.epochs_seen);
     if (a->from) {
         if (a->data || a->target || a->tf.model_seen || a->tf.spec_file_seen)
             cli_die("mia: --from scores saved arrays; it takes no --data, --target or --model");
@@ -304,6 +308,7 @@ typedef struct {
     train_dp dp_plan;            /* with --dp-*: the target's plan (no hook of its own) */
     mla_dpsgd_config dp;         /* what every model's hook starts from */
     cJSON *target_dp;            /* own target trained with DP-SGD: its record's dp_result */
+    mla_fl_mia fl;               /* --train fl: the federated trainer */
 } audit_inputs;
 
 /* How many images the protocol's target trains on (for DP-SGD's q and delta). */
@@ -409,6 +414,8 @@ static mla_mia_audit_config audit_config(mia_args *a, audit_inputs *in, mla_mia_
         cfg.release = &in->release;
     }
     if (a->keep) make_dir_for(a->keep);
+    if (mia_fl_on(&a->fl))
+        mia_fl_config(&a->fl, (uint64_t)a->tf.seed, a->tf.dropout_seen ? (float)a->tf.dropout : -1.0f, &in->fl, &cfg);
     cfg.on_model = on_model, cfg.on_batch = on_batch, cfg.user = prog;
     cfg.stop = cfg.train.stop;
     return cfg;
@@ -419,6 +426,7 @@ static void free_inputs(audit_inputs *in) {
     mla_net_free(in->target);
     free(in->members), free(in->nonmembers), free(in->shadow_pool), free(in->shadow_spec), free(in->target_spec);
     cJSON_Delete(in->target_dp);
+    mla_fl_mia_clear(&in->fl);
 }
 
 /* The target's losses on evaluated members and non-members (loss_hist.png). */
@@ -456,6 +464,7 @@ static char *settings_json(const mia_args *a, cJSON *dp, const mla_mia_collected
         cJSON_AddNumberToObject(o, "target_epochs_run", col->target_epochs_run);
         cJSON_AddNumberToObject(o, "target_epoch_kept", col->target_epoch_kept);
     }
+    if (!a->from) mia_fl_settings(&a->fl, o);
     cJSON_AddStringToObject(o, "attacks", a->attacks);
     cJSON_AddStringToObject(o, "batch_sizes", a->batch_sizes);
     cJSON_AddStringToObject(o, "attack_model", a->attack_model);
@@ -593,7 +602,11 @@ int cmd_mia(int argc, char **argv) {
     info.seconds_total = mla_seconds() - start;
     cJSON *target_dp = a.target ? in.target_dp : cfg.dp ? train_dp_epsilon_json(&in.dp_plan, col->target_dp_steps) : NULL;
     in.target_dp = NULL; /* write_outputs takes it over */
+    char *per_client = in.fl.target_clients ? mia_fl_per_client(&in.fl, col, r, in.data, a.json) : NULL;
+    info.extra_json = per_client;
     write_outputs(&a, &col->arrays, r, &info, target_dp, col);
+    if (per_client && a.out) mia_fl_write_clients(&in.fl, a.out);
+    free(per_client);
     mla_mia_result_free(r);
     mla_mia_collected_free(col);
     free_inputs(&in);

@@ -211,6 +211,35 @@ void mla_fl_result_free(mla_fl_result *r);
 mla_status mla_fl_run(mla_net *global, const mla_dataset *train, const mla_fl_clients *clients,
                       const mla_fl_config *cfg, mla_fl_result *res);
 
+/* ---- membership audits of federated models (fl_mia.c) ----
+ * A trainer for mia.h's extension point (mla_mia_audit_config.train_model, with
+ * train_user = an mla_fl_mia): each model the audit trains is trained by FedAvg
+ * instead of mla_train. Its training indices idx[0..n) are partitioned into `clients`
+ * clients (mla_fl_partition_make with the model's seed tc->seed); mla_fl_run then runs
+ * fl's rounds with fl.seed = tc->seed and fl.train = *tc (epochs, seed, callbacks
+ * replaced as mla_fl_run does), one process. The partition's remainder (n mod N for
+ * IID and Dirichlet; what the shards leave) joins no client: those entries of trained
+ * are cleared, so the audit counts them as not seen (the target's are not evaluated).
+ * Model 0 (the target) keeps its partition in target_clients for per-client figures.
+ * With shadows_central, the shadows (model >= 1) train by mla_train for
+ * local_epochs x rounds epochs on all their indices: the study's central baseline.
+ * DP-SGD (tc->hook) and early stopping are refused (MLA_ERR_UNSUPPORTED). Threads:
+ * fl's bits do not depend on the thread count, so shadows trained side by side give a
+ * one-process run's bits. */
+typedef struct {
+    mla_fl_config fl;              /* rounds, local_epochs, fraction, weighting, threads, dropout;
+                                      the rest is set per model (test, checkpoints, callbacks unset) */
+    mla_fl_partition partition;
+    int clients;                   /* N >= 1 */
+    bool shadows_central;
+    mla_fl_clients *target_clients; /* written by model 0's training; owned: mla_fl_mia_clear */
+} mla_fl_mia;
+
+mla_status mla_fl_mia_train(void *user, int model, mla_net *net, const mla_dataset *ds, const int32_t *idx, int n,
+                            const mla_train_config *tc, uint8_t *trained, mla_train_stats *st);
+/* Frees target_clients (the struct itself is the caller's). */
+void mla_fl_mia_clear(mla_fl_mia *f);
+
 /* ---- MPI transport (fl_mpi.c; without MPI support every call fails clearly) ---- */
 /* Whether this build has MPI support. */
 bool mla_fl_mpi_built(void);

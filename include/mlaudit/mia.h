@@ -279,6 +279,17 @@ void mla_mia_result_free(mla_mia_result *r);
  * a in [0, 1] and gamma > 0 (the message names the flag's value at fault). */
 mla_status mla_mia_config_check(const mla_mia_config *cfg);
 
+/* Per-group figures of one per-sample attack (e.g. per federated client): for each
+ * group g in [0, n_groups), the summary (scoring.h) of the attack's scores on the
+ * evaluated members i with group[i] == g (truth 1, score not NaN) against EVERY
+ * evaluated non-member (truth 0, score not NaN), with accuracy, precision and recall at
+ * the attack's own threshold (r's summary.threshold; NaN there: those three NaN).
+ * group[m]: -1 for samples in no group. A group without members gets a summary of NaNs with n_pos 0 (n_neg still
+ * counted). Fails (MLA_ERR_INVALID) when r has no ground truth, the attack is unknown
+ * or a batch attack, or there is no evaluated non-member. */
+mla_status mla_mia_group_summaries(const mla_mia_result *r, const char *attack, const int32_t *group, int n_groups,
+                                   mla_score_summary *out);
+
 /* The attack result named `name`, or NULL (borrowed). */
 const mla_mia_attack_result *mla_mia_result_find(const mla_mia_result *r, const char *name);
 
@@ -344,6 +355,21 @@ typedef enum {
 mla_status mla_mia_protocol_parse(const char *name, mla_mia_protocol *out); /* split4 | shadows | lira */
 const char *mla_mia_protocol_name(mla_mia_protocol p);
 
+/* The audit's one extension point for HOW a model trains (e.g. by federated averaging,
+ * fl.h's mla_fl_mia_train). Called for each model the audit trains: model 0 the target,
+ * 1..K the shadows, with the freshly built net (seeded with tc->seed, the model's
+ * seed), the dataset and the indices idx[0..n) the protocol gives it, and the training
+ * config the audit would pass to mla_train (tc->seed the model's seed; tc->hook the
+ * model's own DP-SGD hook when the audit has one: a trainer that cannot honour a hook
+ * must fail, not ignore it). trained[0..n) is all 1 on entry: the trainer clears the
+ * entries it did NOT train on (a partition's remainder), and the audit then counts
+ * those samples as not seen by that model (the target: not evaluated, truth -1; a
+ * shadow: OUT). *st may be left zeroed. With parallel > 1 it is called from several
+ * threads at once (one model each); each call must then give a one-thread run's bits.
+ * NULL: mla_train(net, ds, idx, n, tc, st). */
+typedef mla_status (*mla_mia_train_fn)(void *user, int model, mla_net *net, const mla_dataset *ds, const int32_t *idx,
+                                       int n, const mla_train_config *tc, uint8_t *trained, mla_train_stats *st);
+
 /* A model the audit builds: its spec and the dropout rate to set (< 0: the spec's). */
 typedef struct {
     const char *spec_json;
@@ -397,6 +423,8 @@ typedef struct {
      * NULL): passed on as mla_train_config.on_batch. */
     void (*on_batch)(void *user, int epoch, long done, long total, float loss);
     void *user;
+    mla_mia_train_fn train_model;  /* NULL: mla_train (see mla_mia_train_fn) */
+    void *train_user;              /* its user pointer */
     const char *keep_dir;          /* NULL, or a folder to save every shadow in
                                       (shadow_<s>.safetensors) */
     const volatile sig_atomic_t *stop; /* polled between batches; MLA_ERR_INTERRUPTED */
@@ -431,7 +459,7 @@ typedef struct {
     int target_epoch_kept;         /* the 1-based epoch whose weights it kept */
     const int32_t *val_index;      /* early stopping: the validation images (indices into data) */
     int n_val;
-    int target_train_size;
+    int target_train_size;         /* the samples the target trained on (a trainer may leave some out) */
     void *owned;                   /* private */
 } mla_mia_collected;
 

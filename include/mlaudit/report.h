@@ -133,6 +133,10 @@ typedef struct {
     /* A JSON object echoed into mia.json under "settings"; NULL -> {}. Text that is
      * not a JSON object is refused with MLA_ERR_INVALID. */
     const char *settings_json;
+    /* A JSON object whose members are added at mia.json's top level after "attacks"
+     * (e.g. "per_client" of a federated target); NULL: none. Text that is not a JSON
+     * object is refused with MLA_ERR_INVALID. */
+    const char *extra_json;
 } mla_mia_report_info;
 
 /* mia.json's text (pretty-printed; the caller frees it with free()):

@@ -192,11 +192,14 @@ static mla_status build(const ctx *x, const mla_mia_model *mm, uint64_t seed, ml
     return s;
 }
 
-/* Trains one model (with a DP-SGD hook of its own when cfg->dp is set, validating on
- * the plan's images when early stopping); its training stats through *st, its DP steps
- * and sampling rate through *dp_steps / *dp_q when not NULL. */
-static mla_status train_model(const ctx *x, mla_net *net, const mla_dataset *ds, const int32_t *idx, int n,
-                              uint64_t seed, bool progress, mla_train_stats *st, long *dp_steps, double *dp_q) {
+/* Trains model `model` (0 the target, s + 1 shadow s) through cfg->train_model or
+ * mla_train (with a DP-SGD hook of its own when cfg->dp is set, validating on the
+ * plan's images when early stopping); its training stats through *st, its DP steps
+ * and sampling rate through *dp_steps / *dp_q when not NULL; trained[0..n) (all 1 on
+ * entry) as mla_mia_train_fn says. */
+static mla_status train_model(const ctx *x, int model, mla_net *net, const mla_dataset *ds, const int32_t *idx, int n,
+                              uint64_t seed, bool progress, uint8_t *trained, mla_train_stats *st, long *dp_steps,
+                              double *dp_q) {
     mla_train_config tc = x->cfg->train;
     if (tc.patience > 0) tc.val_idx = x->plan->val, tc.n_val = x->plan->n_val;
     tc.seed = seed;
@@ -212,7 +215,10 @@ static mla_status train_model(const ctx *x, mla_net *net, const mla_dataset *ds,
         s = mla_dpsgd_create(&dc, net, n, &dp);
         if (!s) tc.hook = mla_dpsgd_hook(dp);
     }
-    if (!s) s = mla_train(net, ds, idx, n, &tc, st);
+    memset(st, 0, sizeof *st);
+    memset(trained, 1, (size_t)n);
+    if (!s && x->cfg->train_model) s = x->cfg->train_model(x->cfg->train_user, model, net, ds, idx, n, &tc, trained, st);
+    else if (!s) s = mla_train(net, ds, idx, n, &tc, st);
     if (!s && dp && dp_steps) *dp_steps = mla_dpsgd_state_of(dp)->steps;
     if (!s && dp && dp_q) *dp_q = mla_dpsgd_rate(dp);
     mla_dpsgd_free(dp);
@@ -224,6 +230,33 @@ static mla_status save_shadow(const ctx *x, const mla_net *net, int s) {
     snprintf(path, sizeof path, "%s/shadow_%d.safetensors", x->cfg->keep_dir, s);
     mla_meta meta[] = {{"dataset", mla_dataset_name(x->shadow_data)}};
     return mla_net_save(net, path, meta, 1);
+}
+
+/* Shadow s's positions whose sample its trainer left out become OUT for it. Its
+ * training indices are its IN positions in position order (mia_plan_shadow_train), so
+ * the j-th index is the j-th IN position. Writes row s of shadow_in only, so shadows
+ * trained side by side do not race. */
+static void shadow_untrained(const ctx *x, int s, const uint8_t *trained) {
+    uint8_t *in = x->o->plan.shadow_in + (size_t)s * x->plan->m;
+    for (int i = 0, j = 0; i < x->plan->m; i++)
+        if (in[i] && !trained[j++]) in[i] = 0;
+}
+
+/* The target's members its trainer left out are not evaluated (truth -1): neither
+ * members (it never saw them) nor drawn as non-members. target_train lists the member
+ * positions' samples in position order (mia_plan.c), checked here. */
+static mla_status target_untrained(const ctx *x, const uint8_t *trained, mla_mia_collected *col) {
+    mia_plan *p = &x->o->plan;
+    int j = 0, kept = 0;
+    for (int i = 0; i < p->m; i++) {
+        if (p->truth[i] != 1) continue;
+        if (j >= p->n_target_train || p->ds_index[i] != p->target_train[j])
+            return mla_error(MLA_ERR_INVALID, "mia: the target's training list does not follow its members");
+        if (!trained[j++]) p->truth[i] = -1;
+        else kept++;
+    }
+    col->target_train_size = kept;
+    return MLA_OK;
 }
 
 /* Trains shadow s and writes its outputs into the arrays. */
@@ -241,7 +274,11 @@ static mla_status run_shadow(const ctx *x, int s, bool progress) {
     mla_status st = mia_plan_shadow_train(p, s, &idx, &n);
     if (!st) st = build(x, cfg->shadow.spec_json ? &cfg->shadow : &cfg->target, seed, &net);
     mla_train_stats ts;
-    if (!st) st = train_model(x, net, x->shadow_data, idx, n, seed, progress, &ts, NULL, NULL);
+    uint8_t *trained = st ? NULL : mla_alloc((size_t)n, 1);
+    if (!st && !trained) st = MLA_ERR_NOMEM;
+    if (!st) st = train_model(x, s + 1, net, x->shadow_data, idx, n, seed, progress, trained, &ts, NULL, NULL);
+    if (!st) shadow_untrained(x, s, trained);
+    free(trained);
     if (!st) st = outputs(x, net, seed, o->shadow_probs + s * m * c, o->shadow_phi + s * m, o->shadow_py + s * m);
     if (!st && o->shadow_aug) {
         pick = mla_alloc(m, 1);
@@ -305,8 +342,13 @@ static mla_status run_target(const ctx *x, const mla_mia_inputs *in, mla_mia_col
     if (!net) {
         s = build(x, &cfg->target, cfg->seed, &net);
         mla_train_stats ts;
-        if (!s) s = train_model(x, net, x->data, x->plan->target_train, x->plan->n_target_train, cfg->seed, true, &ts,
+        int n = x->plan->n_target_train;
+        uint8_t *trained = s ? NULL : mla_alloc((size_t)n, 1);
+        if (!s && !trained) s = MLA_ERR_NOMEM;
+        if (!s) s = train_model(x, 0, net, x->data, x->plan->target_train, n, cfg->seed, true, trained, &ts,
                                 &col->target_dp_steps, &col->target_dp_q);
+        if (!s) s = target_untrained(x, trained, col);
+        free(trained);
         if (!s) col->target_epochs_run = ts.epochs_run, col->target_epoch_kept = ts.epoch_kept;
     } else {
         s = mla_check_compatible(net, x->data);
@@ -350,7 +392,7 @@ static void fill_arrays(mla_mia_collected *col, owned_arrays *o, int c, bool rel
     a->sample_index = p->ds_index;
     a->released = released;
     col->n_data = p->n_data;
-    col->target_train_size = p->n_target_train;
+    if (!col->target_train_size) col->target_train_size = p->n_target_train; /* an own target's */
     col->val_index = p->val, col->n_val = p->n_val;
 }
 

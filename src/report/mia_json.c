@@ -93,6 +93,19 @@ static cJSON *attacks_json(const mla_mia_result *r) {
     return o;
 }
 
+/* Moves every member of the JSON object `text` into root; 0 when text is not an object. */
+static int add_extra(cJSON *root, const char *text) {
+    cJSON *extra = cJSON_Parse(text);
+    int ok = cJSON_IsObject(extra);
+    while (ok && extra->child) {
+        cJSON *item = cJSON_DetachItemViaPointer(extra, extra->child);
+        ok = cJSON_AddItemToObject(root, item->string, item);
+        if (!ok) cJSON_Delete(item);
+    }
+    cJSON_Delete(extra);
+    return ok;
+}
+
 mla_status mla_mia_report_json(const mla_mia_result *r, const mla_mia_report_info *info, char **json) {
     *json = NULL;
     if (!r || r->n_attacks < 0 || (r->n_attacks > 0 && !r->attacks))
@@ -118,6 +131,10 @@ mla_status mla_mia_report_json(const mla_mia_result *r, const mla_mia_report_inf
         settings = NULL;
     }
     ok = ok && put(root, "attacks", attacks_json(r));
+    if (ok && in->extra_json && !add_extra(root, in->extra_json)) {
+        cJSON_Delete(root);
+        return mla_error(MLA_ERR_INVALID, "mia report: the extra members are not a JSON object");
+    }
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(settings);
     cJSON_Delete(root);

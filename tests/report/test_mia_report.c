@@ -351,6 +351,20 @@ static void test_bad_arguments(void **state) {
     assert_int_equal(mla_mia_report_json(&f.r, &info, &json), MLA_ERR_INVALID);
     assert_null(json);
     assert_non_null(strstr(mla_last_error(), "settings"));
+    /* extra_json: its members join the top level; anything but an object is refused. */
+    info = make_info();
+    info.extra_json = "{\"per_client\": [{\"client\": 0}], \"leakiest_client\": {\"client\": 0}}";
+    assert_int_equal(mla_mia_report_json(&f.r, &info, &json), MLA_OK);
+    cJSON *root = cJSON_Parse(json);
+    assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "per_client")));
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "leakiest_client")));
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "attacks")));
+    cJSON_Delete(root);
+    free(json);
+    json = NULL;
+    info.extra_json = "[1]";
+    assert_int_equal(mla_mia_report_json(&f.r, &info, &json), MLA_ERR_INVALID);
+    assert_null(json);
     f.at[0].name[0] = '\0';
     assert_int_equal(mla_mia_report_write(test_tmp_path("bad"), &f.r, NULL), MLA_ERR_INVALID);
     assert_int_equal(mla_mia_report_write("", &f.r, NULL), MLA_ERR_INVALID);
