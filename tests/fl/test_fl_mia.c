@@ -17,23 +17,14 @@
 
 #include "mlaudit/fl.h"
 #include "mlaudit/mia.h"
+#include "common/toy_data.h"
 
 static const char spec[] = "{\"name\":\"tiny\",\"layers\":[{\"type\":\"flatten\"},{\"type\":\"dense\",\"units\":8},"
                            "{\"type\":\"relu\"},{\"type\":\"dense\",\"units\":\"classes\"}]}";
 
-/* n images of 1 x 4 x 4 whose brightest quarter tells the class (3 classes). */
 static mla_dataset *tiny_data(int n, uint64_t seed) {
-    uint8_t *px = malloc((size_t)n * 16);
-    int32_t *y = malloc((size_t)n * sizeof *y);
-    mla_rng r;
-    mla_rng_seed(&r, seed);
-    for (int i = 0; i < n; i++) {
-        y[i] = (int32_t)mla_rng_below(&r, 3);
-        for (int j = 0; j < 16; j++) px[i * 16 + j] = (uint8_t)(mla_rng_below(&r, 100) + (j / 4 == y[i] ? 120 : 0));
-    }
-    mla_dataset *ds;
-    assert_int_equal(mla_dataset_from_memory(n, 1, 4, 4, px, NULL, y, 3, &ds), MLA_OK);
-    free(px), free(y);
+    mla_dataset *ds = toy_quarters(n, seed);
+    assert_non_null(ds);
     return ds;
 }
 

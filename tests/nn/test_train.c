@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "mlaudit/train.h"
+#include "common/toy_data.h"
 #include "nn/train_impl.h"
 
 enum { N = 240, C = 1, H = 8, W = 8, K = 3 };
@@ -21,23 +22,9 @@ static const char spec[] =
     " {\"type\": \"maxpool\", \"kernel\": 2}, {\"type\": \"flatten\"}, {\"type\": \"dropout\", \"rate\": 0.2},"
     " {\"type\": \"dense\", \"units\": \"classes\"}]}";
 
-/* Three classes of 8x8 images: a bright bar in the top, middle or bottom rows, plus noise. */
 static mla_dataset *make_data(void) {
-    uint8_t *px = malloc((size_t)N * C * H * W);
-    int32_t y[N];
-    mla_rng r;
-    mla_rng_seed(&r, 77);
-    for (int i = 0; i < N; i++) {
-        y[i] = i % K;
-        for (int p = 0; p < H * W; p++) {
-            int row = p / W;
-            int bright = row / 3 == y[i] || (y[i] == 2 && row == 7);
-            px[i * H * W + p] = (uint8_t)(bright ? 150 + mla_rng_below(&r, 100) : mla_rng_below(&r, 120));
-        }
-    }
-    mla_dataset *ds;
-    assert_int_equal(mla_dataset_from_memory(N, C, H, W, px, NULL, y, K, &ds), MLA_OK);
-    free(px);
+    mla_dataset *ds = toy_bars(N);
+    assert_non_null(ds);
     return ds;
 }
 
