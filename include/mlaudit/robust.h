@@ -64,6 +64,20 @@ typedef struct {
 /* A model over one net in evaluation mode (borrowed; must outlive the model). */
 mla_adv_model mla_adv_model_net(mla_net *net);
 
+/* A new net made of net's top-level layers up to and including `layer` (a name as
+ * mla_net_layer_name lists it), with those layers' parameters and buffers copied; its
+ * output is that layer's activation. *out is the caller's (mla_net_free). An unknown
+ * layer fails with MLA_ERR_INVALID, the message listing the net's layers. */
+mla_status mla_net_prefix(const mla_net *net, const char *layer, mla_net **out);
+
+/* A chained model head(trunk(x)): trunk's output feeds head (shapes must agree); both
+ * run in evaluation mode, and the backward goes through head, then trunk, neither
+ * accumulating parameter gradients. Both nets are borrowed and must outlive the chain. */
+typedef struct mla_adv_chain mla_adv_chain;
+mla_status mla_adv_chain_create(mla_net *trunk, mla_net *head, mla_adv_chain **out);
+mla_adv_model mla_adv_model_chain(mla_adv_chain *c);
+void mla_adv_chain_free(mla_adv_chain *c);
+
 /* ---- attacks ---- */
 typedef enum { MLA_ADV_FGSM = 0, MLA_ADV_BIM, MLA_ADV_PGD, MLA_ADV_PGD_L2, MLA_ADV_CW } mla_adv_kind;
 
@@ -160,6 +174,52 @@ mla_status mla_dknn_predict_from_neighbors(const mla_dknn *d, const int32_t *nb_
  * when a class has fewer than per_class samples. */
 mla_status mla_dknn_calibration_indices(const int32_t *labels, int n, int classes, int per_class, uint64_t seed,
                                         int32_t *out);
+
+/* ---- DkNNB (AdvKNN: Li et al. 2019) ----
+ * A differentiable stand-in for the kNN at one layer: a dense layer plus softmax on the
+ * layer's raw (flattened) activations, q = softmax(W f(x) + b), trained on the training
+ * set's own kNN outputs at that layer. For training sample i, its k nearest training
+ * samples at the layer (searched as the DkNN searches, with the same normalise/centre
+ * options; the sample itself is among them, as in the AdvKNN reference code, which
+ * queries the full training library) give p_i (their label distribution: counts / k)
+ * and y_i (their majority label, ties to the smaller class). Losses, per sample:
+ *   DkNNB      CE(q, y)                           (plain: the kNN label only)
+ *   DkNNB+CL   lambda CE(q, y) + KL(p || q)       (consistency learning; lambda 0.3)
+ * Training is mla_train over the layer's features (the consistency loss through a
+ * training hook that sets each step's output gradients). Attacks then follow
+ * head(prefix(x)) (mla_dknnb_model), the net's prefix up to the layer being its trunk. */
+typedef struct {
+    const char *layer;      /* the net's layer (default "relu3", the study's layer 3) */
+    bool consistency;       /* train with CL */
+    float lambda;           /* CL's weight on the CE term (0.3) */
+    mla_dknn_options knn;   /* k (75) and the feature transforms of the kNN labels */
+    int epochs, batch;      /* 20, 128 */
+    mla_opt_config opt;     /* Adam lr 1e-3 */
+    uint64_t seed;          /* head initialisation and shuffling */
+} mla_dknnb_config;
+mla_dknnb_config mla_dknnb_defaults(void);
+
+/* The mean over n samples of the DkNNB loss above (consistency: lambda CE + KL; else CE)
+ * on logits (n x classes), kNN labels y (n) and distributions p (n x classes; unused
+ * without consistency); dlogits (may be NULL) gets d(mean)/d(logits). */
+float mla_dknnb_loss(const float *logits, int n, int classes, const int32_t *y, const float *p, float lambda,
+                     bool consistency, float *dlogits);
+
+/* From neighbour labels (n x k): p (n x classes) = label counts / k, y (n) = the
+ * majority (ties to the smaller class). */
+void mla_dknnb_targets(const int32_t *nb_labels, int n, int k, int classes, int32_t *y, float *p);
+
+typedef struct mla_dknnb mla_dknnb;
+/* Trains a DkNNB of net (borrowed only for the call; the DkNNB keeps its own prefix) on
+ * n training images x (n x dim) with labels. feats, if not NULL, are the images'
+ * activations at cfg->layer (n x that layer's size), saving a pass of the net. */
+mla_status mla_dknnb_train(mla_net *net, const float *x, const float *feats, const int32_t *labels, int n,
+                           const mla_dknnb_config *cfg, mla_dknnb **out);
+void mla_dknnb_free(mla_dknnb *d);
+/* The model head(prefix(x)), for attacks and predictions; valid while d lives. */
+mla_adv_model mla_dknnb_model(mla_dknnb *d);
+/* The trained head (flatten, dense "dknnb"); borrowed. */
+mla_net *mla_dknnb_head(mla_dknnb *d);
 
 /* ---- audit metrics ---- */
 /* Accuracy of clean and adversarial predictions (fractions of n) and the attack's success
