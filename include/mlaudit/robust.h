@@ -59,6 +59,12 @@ typedef struct {
     mla_status (*forward)(void *user, const float *x, int n, const float **logits);
     /* For the last forward's batch: dx (n x dim) = J^T dlogits, per sample. */
     mla_status (*backward)(void *user, const float *dlogits, float *dx);
+    /* Optional (NULL: the attack's own loss): the model's own per-sample objective, which
+     * FGSM, BIM, PGD and PGD-L2 then ascend instead of their CE; the outputs need not be
+     * logits. Given the last forward's outputs of samples first..first+n-1 of the run
+     * (out, n x classes), writes loss (n) and d loss / d out (n x classes). C&W refuses
+     * such a model. */
+    mla_status (*objective)(void *user, long first, const float *out, int n, double *loss, float *dout);
 } mla_adv_model;
 
 /* A model over one net in evaluation mode (borrowed; must outlive the model). */
@@ -220,6 +226,31 @@ void mla_dknnb_free(mla_dknnb *d);
 mla_adv_model mla_dknnb_model(mla_dknnb *d);
 /* The trained head (flatten, dense "dknnb"); borrowed. */
 mla_net *mla_dknnb_head(mla_dknnb *d);
+
+/* ---- Sitawarin & Wagner's attack on DkNN ("On the Robustness of Deep K-Nearest
+ * Neighbors", 2019), the study's baseline ----
+ * For image x with label y, at the selection layer (the last guide layer): the nearest
+ * reference sample whose label is not y gives the target class t; the guides are the
+ * `guides` reference samples of class t nearest to x there (raw activations, Euclidean,
+ * ties by the smaller index). mu_l(x) is the mean of the guides' activations at guide
+ * layer l. The attack moves x toward them, descending
+ *     L(x') = sum_l ||f_l(x') - mu_l(x)||^2 / d_l      (d_l: layer l's size)
+ * with mla_adv_run's FGSM / BIM / PGD / PGD-L2 updates: the model's outputs are the
+ * guide layers' activations side by side and its objective is -L. */
+typedef struct mla_sw mla_sw;
+/* The attack's model for the n images x (labels y) of a run (sample i of mla_adv_run is
+ * x's image i) against net (borrowed; the attack runs its own prefixes of it) and the
+ * reference set ref_x (n_ref images, labels ref_y; borrowed: must outlive the model, whose
+ * objective reads the guides' images). ref_sel, if not NULL, holds the reference set's
+ * activations at the last guide layer (else computed). Fails when a class has fewer
+ * than `guides` reference samples or a layer is unknown. */
+mla_status mla_sw_create(mla_net *net, const char *const *layers, int n_layers, const float *ref_x,
+                         const float *ref_sel, const int32_t *ref_y, int n_ref, const float *x, const int32_t *y,
+                         int n, int guides, int batch, mla_sw **out);
+void mla_sw_free(mla_sw *s);
+mla_adv_model mla_sw_model(mla_sw *s);
+const int32_t *mla_sw_targets(const mla_sw *s); /* n target classes */
+const int32_t *mla_sw_guides(const mla_sw *s);  /* n x guides reference indices, nearest first */
 
 /* ---- audit metrics ---- */
 /* Accuracy of clean and adversarial predictions (fractions of n) and the attack's success

@@ -118,6 +118,7 @@ static mla_status chain_backward(void *user, const float *dlogits, float *dx) {
 }
 
 mla_adv_model mla_adv_model_chain(mla_adv_chain *c) {
-    return (mla_adv_model){c, mla_shape_size(mla_net_input_shape(c->trunk)), mla_shape_size(mla_net_output_shape(c->head)),
-                           chain_forward, chain_backward};
+    return (mla_adv_model){.user = c, .dim = mla_shape_size(mla_net_input_shape(c->trunk)),
+                           .classes = mla_shape_size(mla_net_output_shape(c->head)), .forward = chain_forward,
+                           .backward = chain_backward};
 }
