@@ -274,7 +274,20 @@ typedef struct {
 mla_status mla_perturbation_of(const float *x, const float *adv, int n, int dim, const bool *success,
                                mla_perturbation *out);
 
+/* The AdvKNN study's L2 figure (its reference code's l2_dis_avg): over the samples the
+ * DkNN gets wrong after the attack (wrong[i]), the mean of 255 * ||adv_i - x_i||_2 / dim,
+ * the [0, 1]-scale L2 rescaled to 0-255 pixels per pixel. NaN when no sample is wrong. */
+double mla_l2_rescaled(const float *x, const float *adv, int n, int dim, const bool *wrong);
+
 /* ---- the audit: DNN, kNN and DkNN, clean and under attack ---- */
+/* What the attack's gradients follow: the DNN itself; a DkNNB on one layer trained
+ * without or with consistency learning (the AdvKNN study); or Sitawarin and Wagner's
+ * guide-layer objective on the DkNN's layers (untargeted only). */
+typedef enum { MLA_THROUGH_DNN = 0, MLA_THROUGH_DKNNB, MLA_THROUGH_DKNNB_CL, MLA_THROUGH_SW } mla_robust_through;
+/* "dnn", "dknnb", "dknnb-cl", "sw". */
+mla_status mla_robust_through_parse(const char *name, mla_robust_through *out);
+const char *mla_robust_through_name(mla_robust_through t);
+
 typedef struct {
     const char *const *layers; /* DkNN's layers (borrowed), n_layers of them */
     int n_layers;
@@ -289,13 +302,24 @@ typedef struct {
     int n_eps;
     float credibility_threshold; /* rejection below it */
     int batch;                 /* forward batch for features */
+    mla_robust_through through;
+    mla_dknnb_config dknnb;    /* through a DkNNB: its settings (consistency follows `through`) */
+    int sw_guides;             /* through sw: guides per image */
+    mla_net *transfer;         /* a second model scored on the same images (borrowed; NULL: none) */
+    int grid;                  /* evaluated images whose nearest neighbours are recorded (grid.png) */
 } mla_robust_config;
+
+/* Neighbours recorded per layer for the grid. */
+#define MLA_ROBUST_GRID_NEIGHBORS 5
 
 /* One attack strength's results. */
 typedef struct {
     float eps;
     mla_robust_rates dnn, knn, dknn;
+    mla_robust_rates dknnb;         /* the DkNNB attacked (NaN fields unless through one) */
+    mla_robust_rates transfer;      /* the transfer model (NaN fields without one) */
     mla_perturbation perturbation;  /* success: against the DNN */
+    double l2_rescaled;             /* mla_l2_rescaled over the DkNN's adversarial errors */
     double credibility;             /* mean DkNN credibility of the adversarial images */
     double rejected;                /* fraction of adversarial images below the threshold */
 } mla_robust_point;
@@ -311,6 +335,11 @@ typedef struct {
     int n_points;
     float *examples;                /* n_eval x dim: the adversarial images of eps[0] */
     float *cred_clean, *cred_adv;   /* n_eval credibilities: clean, and under eps[0] */
+    int n_grid;                     /* min(cfg->grid, n_eval) */
+    /* 2 (clean, then adversarial of eps[0]) x n_grid x n_layers x MLA_ROBUST_GRID_NEIGHBORS
+     * training-split indices of the nearest reference images, nearest first (-1 past k);
+     * NULL when n_grid is 0. */
+    int32_t *grid_nb;
 } mla_robust_result;
 
 /* Runs the audit of net (evaluation mode) with train's images as the kNN reference set and
