@@ -36,7 +36,7 @@ static const char robust_usage[] =
     "                      search step (100), learning rate (0.01), margin (0)\n"
     "  --through T         what the attack's gradients follow: dnn (default); dknnb or\n"
     "                      dknnb-cl: the net up to --dknnb-layer and a DkNNB on it (AdvKNN: a\n"
-    "                      dense + softmax head trained on the training set's kNN labels at\n"
+    "                      dense + softmax head trained on the training set's --k-neighbour labels at\n"
     "                      that layer; dknnb-cl with consistency learning, lambda CE + KL);\n"
     "                      sw: Sitawarin & Wagner's attack on the DkNN (steps toward the mean\n"
     "                      activations, at --layers, of the --sw-guides training images of\n"
