@@ -3,7 +3,9 @@
 # (bench_mia.sh with ARCH=mlp; BENCH_MIA_CNN=1 adds its cnn run, some 16 minutes for the peer alone;
 # bench_dpsgd.sh's cnn DP-SGD comparison over 10 epochs takes about 10 minutes on 2 quiet cores,
 # 35-45 on a shared machine; bench_fl.sh's federated cnn runs (2 x 5 epochs, 2 x 2 epochs and
-# two mlp rounds) some 10 minutes on 2 quiet cores).
+# two mlp rounds) some 10 minutes on 2 quiet cores; bench_robust.sh's full DkNN (10,000 x 60,000
+# images over 4 layers, 19 TFLOP of distance products, some 8 GB) takes minutes: DKNN_TRAIN /
+# DKNN_QUERY shrink it).
 # Usage: bench/run.sh PATH/TO/mlaudit
 set -euo pipefail
 BIN=$(realpath "$1")

@@ -34,6 +34,18 @@ static const char robust_usage[] =
     "  --cw-c C --cw-search N --cw-iterations N --cw-lr LR --cw-kappa K\n"
     "                      C&W L2: initial c (0.01), binary-search steps (6), Adam steps per\n"
     "                      search step (100), learning rate (0.01), margin (0)\n"
+    "  --through T         what the attack's gradients follow: dnn (default); dknnb or\n"
+    "                      dknnb-cl: the net up to --dknnb-layer and a DkNNB on it (AdvKNN: a\n"
+    "                      dense + softmax head trained on the training set's --k-neighbour labels at\n"
+    "                      that layer; dknnb-cl with consistency learning, lambda CE + KL);\n"
+    "                      sw: Sitawarin & Wagner's attack on the DkNN (steps toward the mean\n"
+    "                      activations, at --layers, of the --sw-guides training images of\n"
+    "                      another class nearest at the last layer; untargeted)\n"
+    "  --dknnb-layer NAME  the DkNNB's layer (default relu3, the study's layer 3)\n"
+    "  --dknnb-lambda L    CL's weight on CE (default 0.3)\n"
+    "  --dknnb-epochs N    DkNNB training epochs (Adam 1e-3, batch 128; default 20)\n"
+    "  --sw-guides M       guide images per image for --through sw (default 75)\n"
+    "  --transfer FILE     a second model: its accuracy on the clean and adversarial images\n"
     "kNN / DkNN:\n"
     "  --layers LIST       DkNN layers (default relu1,relu2,relu3,logits: the dknn preset's)\n"
     "  --knn-layer NAME    the kNN's layer, one of --layers (default relu3 when listed, else\n"
@@ -53,13 +65,16 @@ static const char robust_usage[] =
     "Output:\n"
     "  --out DIR           write robust.json, examples.npy (the adversarial images of the\n"
     "                      first eps, N x C x H x W), indices.npy (the test indices\n"
-    "                      evaluated), credibility.png and acc_vs_l2.png\n"
+    "                      evaluated), credibility.png, acc_vs_l2.png and grid.png\n"
+    "  --grid N            images in grid.png: each clean and adversarial, with its 5\n"
+    "                      nearest training images per layer (default 4; 0: no grid)\n"
     "  --json              print robust.json's object on stdout\n";
 
 typedef struct {
-    const char *model, *data, *attack, *eps, *layers, *knn_layer, *out;
-    double step, cw_c, cw_lr, cw_kappa, threshold;
+    const char *model, *data, *attack, *eps, *layers, *knn_layer, *out, *through, *dknnb_layer, *transfer;
+    double step, cw_c, cw_lr, cw_kappa, threshold, dknnb_lambda;
     long iterations, cw_search, cw_iterations, k, calibration, train_subset, test_subset, seed, threads, batch;
+    long dknnb_epochs, sw_guides, grid;
     bool targeted, normalize, center, trim_zeros, json;
     bool seen_step, seen_iter;
 } robust_args;
@@ -79,7 +94,9 @@ static int split_list(const char *flag, const char *text, char **items, int max,
 
 static robust_args parse(int argc, char **argv) {
     robust_args a = {.attack = "bim", .layers = "relu1,relu2,relu3,logits", .cw_c = 0.01, .cw_lr = 0.01,
-                     .threshold = 0.1, .cw_search = 6, .cw_iterations = 100, .k = 75, .calibration = 750, .batch = 100};
+                     .threshold = 0.1, .cw_search = 6, .cw_iterations = 100, .k = 75, .calibration = 750, .batch = 100,
+                     .through = "dnn", .dknnb_layer = "relu3", .dknnb_lambda = 0.3, .dknnb_epochs = 20, .sw_guides = 75,
+                     .grid = 4};
     cli_opt opts[] = {
         {"model", CLI_STR, &a.model, 0, 0, NULL},
         {"data", CLI_STR, &a.data, 0, 0, NULL},
@@ -107,6 +124,13 @@ static robust_args parse(int argc, char **argv) {
         {"threads", CLI_INT, &a.threads, 0, 4096, NULL},
         {"batch", CLI_INT, &a.batch, 1, 1000000, NULL},
         {"out", CLI_STR, &a.out, 0, 0, NULL},
+        {"through", CLI_STR, &a.through, 0, 0, NULL},
+        {"dknnb-layer", CLI_STR, &a.dknnb_layer, 0, 0, NULL},
+        {"dknnb-lambda", CLI_DOUBLE, &a.dknnb_lambda, 0, 1e6, NULL},
+        {"dknnb-epochs", CLI_INT, &a.dknnb_epochs, 1, 100000, NULL},
+        {"sw-guides", CLI_INT, &a.sw_guides, 1, 1000000, NULL},
+        {"transfer", CLI_STR, &a.transfer, 0, 0, NULL},
+        {"grid", CLI_INT, &a.grid, 0, 64, NULL},
         {"json", CLI_FLAG, &a.json, 0, 0, NULL},
     };
     cli_parse("robust", robust_usage, argc, argv, opts, sizeof opts / sizeof *opts);
@@ -158,11 +182,13 @@ static double short_float(float v) {
     return strtod(buf, NULL);
 }
 
-static cJSON *triple(double dnn, double knn, double dknn) {
+/* {dnn, knn, dknn} plus dknnb when the attack went through one (dknnb not NaN-only). */
+static cJSON *triple(double dnn, double knn, double dknn, const mla_robust_config *c, double dknnb) {
     cJSON *o = cJSON_CreateObject();
     add_num(o, "dnn", dnn);
     add_num(o, "knn", knn);
     add_num(o, "dknn", dknn);
+    if (c->through == MLA_THROUGH_DKNNB || c->through == MLA_THROUGH_DKNNB_CL) add_num(o, "dknnb", dknnb);
     return o;
 }
 
@@ -173,7 +199,14 @@ static cJSON *settings_json(const robust_args *a, const mla_robust_config *c, co
     cJSON_AddStringToObject(s, "model", mla_net_name(net));
     cJSON_AddStringToObject(s, "model_file", a->model);
     cJSON_AddStringToObject(s, "attack", mla_adv_kind_name(ac->kind));
-    cJSON_AddStringToObject(s, "through", "dnn");
+    cJSON_AddStringToObject(s, "through", mla_robust_through_name(c->through));
+    if (c->through == MLA_THROUGH_DKNNB || c->through == MLA_THROUGH_DKNNB_CL) {
+        cJSON_AddStringToObject(s, "dknnb_layer", c->dknnb.layer);
+        cJSON_AddNumberToObject(s, "dknnb_epochs", c->dknnb.epochs);
+        if (c->through == MLA_THROUGH_DKNNB_CL) add_num(s, "dknnb_lambda", short_float(c->dknnb.lambda));
+    }
+    if (c->through == MLA_THROUGH_SW) cJSON_AddNumberToObject(s, "sw_guides", c->sw_guides);
+    if (a->transfer) cJSON_AddStringToObject(s, "transfer_file", a->transfer);
     add_num(s, "eps", short_float(c->eps[0]));
     cJSON *eps = cJSON_AddArrayToObject(s, "eps_list");
     for (int i = 0; i < c->n_eps; i++) cJSON_AddItemToArray(eps, cJSON_CreateNumber(short_float(c->eps[i])));
@@ -208,15 +241,24 @@ static cJSON *result_json(const robust_args *a, const mla_robust_config *c, cons
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "dataset", dataset);
     cJSON *acc = cJSON_AddObjectToObject(o, "accuracy");
-    cJSON_AddItemToObject(acc, "clean", triple(p->dnn.clean, p->knn.clean, p->dknn.clean));
-    cJSON_AddItemToObject(acc, "adversarial", triple(p->dnn.adversarial, p->knn.adversarial, p->dknn.adversarial));
-    cJSON_AddItemToObject(o, "success_rate", triple(p->dnn.success_rate, p->knn.success_rate, p->dknn.success_rate));
+    cJSON_AddItemToObject(acc, "clean", triple(p->dnn.clean, p->knn.clean, p->dknn.clean, c, p->dknnb.clean));
+    cJSON_AddItemToObject(acc, "adversarial",
+                          triple(p->dnn.adversarial, p->knn.adversarial, p->dknn.adversarial, c, p->dknnb.adversarial));
+    cJSON_AddItemToObject(o, "success_rate", triple(p->dnn.success_rate, p->knn.success_rate, p->dknn.success_rate, c,
+                                                    p->dknnb.success_rate));
+    if (c->transfer) {
+        cJSON *t = cJSON_AddObjectToObject(o, "transfer");
+        add_num(t, "clean", p->transfer.clean);
+        add_num(t, "adversarial", p->transfer.adversarial);
+        add_num(t, "success_rate", p->transfer.success_rate);
+    }
     const mla_perturbation *q = &p->perturbation;
     cJSON *l2 = cJSON_AddObjectToObject(o, "l2");
     add_num(l2, "mean", q->l2_mean);
     add_num(l2, "median", q->l2_median);
     add_num(l2, "mean_successful", q->l2_mean_success);
     add_num(l2, "median_successful", q->l2_median_success);
+    add_num(l2, "rescaled_advknn", p->l2_rescaled);
     cJSON *linf = cJSON_AddObjectToObject(o, "linf");
     add_num(linf, "mean", q->linf_mean);
     add_num(linf, "max", q->linf_max);
@@ -235,8 +277,12 @@ static cJSON *result_json(const robust_args *a, const mla_robust_config *c, cons
         const mla_robust_point *pt = &r->points[i];
         cJSON *e = cJSON_CreateObject();
         add_num(e, "eps", short_float(pt->eps));
-        cJSON_AddItemToObject(e, "accuracy", triple(pt->dnn.adversarial, pt->knn.adversarial, pt->dknn.adversarial));
-        cJSON_AddItemToObject(e, "success_rate", triple(pt->dnn.success_rate, pt->knn.success_rate, pt->dknn.success_rate));
+        cJSON_AddItemToObject(e, "accuracy",
+                              triple(pt->dnn.adversarial, pt->knn.adversarial, pt->dknn.adversarial, c, pt->dknnb.adversarial));
+        cJSON_AddItemToObject(e, "success_rate", triple(pt->dnn.success_rate, pt->knn.success_rate,
+                                                        pt->dknn.success_rate, c, pt->dknnb.success_rate));
+        if (c->transfer) add_num(e, "transfer", pt->transfer.adversarial);
+        add_num(e, "l2_rescaled_advknn", pt->l2_rescaled);
         add_num(e, "l2_mean", pt->perturbation.l2_mean);
         add_num(e, "linf_max", pt->perturbation.linf_max);
         add_num(e, "credibility", pt->credibility);
@@ -283,7 +329,40 @@ static void plot_acc_l2(const char *path, const mla_robust_result *r) {
     free(y);
 }
 
-static void write_outputs(const char *dir, const char *json, const mla_robust_result *r, mla_shape in) {
+/* grid.png: per recorded image a clean row and an adversarial row, each the image and
+ * its 5 nearest training images at every layer (the study's Figure 3). */
+static void plot_grid(const char *path, const mla_robust_result *r, const mla_robust_config *c,
+                      const mla_dataset *train, const mla_dataset *test, mla_shape in) {
+    int G = MLA_ROBUST_GRID_NEIGHBORS, cols = 1 + c->n_layers * G, rows = 2 * r->n_grid, dim = mla_shape_size(in);
+    float *px = calloc((size_t)rows * cols * dim, sizeof(float));
+    const char **tiles = calloc((size_t)rows * cols, sizeof(char *)), **rcap = calloc((size_t)rows, sizeof(char *));
+    char (*names)[48] = calloc((size_t)rows, sizeof *names);
+    if (!px || !tiles || !rcap || !names) cli_die("out of memory");
+    for (int i = 0; i < r->n_grid; i++)
+        for (int side = 0; side < 2; side++) {
+            int row = 2 * i + side;
+            float *t = px + (size_t)row * cols * dim;
+            if (side) memcpy(t, r->examples + (size_t)i * dim, (size_t)dim * sizeof(float));
+            else mla_dataset_batch(test, r->eval_idx + i, 0, 1, t, NULL);
+            snprintf(names[row], sizeof names[row], "%s %d", side ? "adv" : "clean", r->eval_idx[i]);
+            rcap[row] = names[row];
+            const int32_t *nb = r->grid_nb + ((size_t)side * r->n_grid + i) * c->n_layers * G;
+            for (int l = 0; l < c->n_layers; l++)
+                for (int j = 0; j < G; j++) {
+                    int32_t id = nb[l * G + j];
+                    if (id >= 0) mla_dataset_batch(train, &id, 0, 1, t + (size_t)(1 + l * G + j) * dim, NULL);
+                    if (j == 0 && row == 0) tiles[1 + l * G] = c->layers[l];
+                }
+        }
+    mla_plot_images im = {px, MLA_PIXELS_F32, rows * cols, in.c, in.h, in.w};
+    mla_plot_grid_opts o = {.frame = {.title = "Nearest training images per layer: clean and adversarial"},
+                            .rows = rows, .cols = cols, .tile_captions = tiles, .row_captions = rcap};
+    cli_check(mla_plot_image_grid(path, &im, &o));
+    free(px), free(tiles), free(rcap), free(names);
+}
+
+static void write_outputs(const char *dir, const char *json, const mla_robust_result *r, const mla_robust_config *c,
+                          const mla_dataset *train, const mla_dataset *test, mla_shape in) {
     make_dir(dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/examples.npy", dir);
@@ -295,6 +374,10 @@ static void write_outputs(const char *dir, const char *json, const mla_robust_re
     plot_credibility(path, r);
     snprintf(path, sizeof path, "%s/acc_vs_l2.png", dir);
     plot_acc_l2(path, r);
+    if (r->n_grid > 0) {
+        snprintf(path, sizeof path, "%s/grid.png", dir);
+        plot_grid(path, r, c, train, test, in);
+    }
     snprintf(path, sizeof path, "%s/robust.json", dir);
     cli_check(mla_write_file_atomic(path, json, strlen(json)));
 }
@@ -318,10 +401,18 @@ int cmd_robust(int argc, char **argv) {
     if (knn && strcmp(layers[c.knn_layer], knn)) cli_die("robust: --knn-layer %s is not one of --layers %s", knn, a.layers);
     c.dknn.k = (int)a.k;
     c.dknn.normalize = a.normalize, c.dknn.center = a.center, c.dknn.trim_zeros = a.trim_zeros;
+    cli_check(mla_robust_through_parse(a.through, &c.through));
+    c.dknnb = mla_dknnb_defaults();
+    c.dknnb.layer = a.dknnb_layer, c.dknnb.lambda = (float)a.dknnb_lambda, c.dknnb.epochs = (int)a.dknnb_epochs;
+    c.dknnb.knn = c.dknn, c.dknnb.seed = (uint64_t)a.seed;
+    c.sw_guides = (int)a.sw_guides, c.grid = (int)a.grid;
 
     mla_net *net;
     mla_dataset *train, *test;
     cli_check(mla_net_load(a.model, &net, NULL, NULL));
+    mla_net *transfer = NULL;
+    if (a.transfer) cli_check(mla_net_load(a.transfer, &transfer, NULL, NULL));
+    c.transfer = transfer;
     cli_check(mla_dataset_load(a.data, MLA_SPLIT_TRAIN, &train));
     cli_check(mla_dataset_load(a.data, MLA_SPLIT_TEST, &test));
     mla_robust_result r;
@@ -334,13 +425,14 @@ int cmd_robust(int argc, char **argv) {
     if (!line) cli_die("out of memory");
     memcpy(line, text, len);
     memcpy(line + len, "\n", 2);
-    if (a.out) write_outputs(a.out, line, &r, mla_net_input_shape(net));
+    if (a.out) write_outputs(a.out, line, &r, &c, train, test, mla_net_input_shape(net));
     if (a.json) fputs(line, stdout);
     free(line);
     free(text);
     cJSON_Delete(o);
     mla_robust_result_free(&r);
     mla_net_free(net);
+    mla_net_free(transfer);
     mla_dataset_free(train);
     mla_dataset_free(test);
     free(layer_text);

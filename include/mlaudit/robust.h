@@ -59,10 +59,30 @@ typedef struct {
     mla_status (*forward)(void *user, const float *x, int n, const float **logits);
     /* For the last forward's batch: dx (n x dim) = J^T dlogits, per sample. */
     mla_status (*backward)(void *user, const float *dlogits, float *dx);
+    /* Optional (NULL: the attack's own loss): the model's own per-sample objective, which
+     * FGSM, BIM, PGD and PGD-L2 then ascend instead of their CE; the outputs need not be
+     * logits. Given the last forward's outputs of samples first..first+n-1 of the run
+     * (out, n x classes), writes loss (n) and d loss / d out (n x classes). C&W refuses
+     * such a model. */
+    mla_status (*objective)(void *user, long first, const float *out, int n, double *loss, float *dout);
 } mla_adv_model;
 
 /* A model over one net in evaluation mode (borrowed; must outlive the model). */
 mla_adv_model mla_adv_model_net(mla_net *net);
+
+/* A new net made of net's top-level layers up to and including `layer` (a name as
+ * mla_net_layer_name lists it), with those layers' parameters and buffers copied; its
+ * output is that layer's activation. *out is the caller's (mla_net_free). An unknown
+ * layer fails with MLA_ERR_INVALID, the message listing the net's layers. */
+mla_status mla_net_prefix(const mla_net *net, const char *layer, mla_net **out);
+
+/* A chained model head(trunk(x)): trunk's output feeds head (shapes must agree); both
+ * run in evaluation mode, and the backward goes through head, then trunk, neither
+ * accumulating parameter gradients. Both nets are borrowed and must outlive the chain. */
+typedef struct mla_adv_chain mla_adv_chain;
+mla_status mla_adv_chain_create(mla_net *trunk, mla_net *head, mla_adv_chain **out);
+mla_adv_model mla_adv_model_chain(mla_adv_chain *c);
+void mla_adv_chain_free(mla_adv_chain *c);
 
 /* ---- attacks ---- */
 typedef enum { MLA_ADV_FGSM = 0, MLA_ADV_BIM, MLA_ADV_PGD, MLA_ADV_PGD_L2, MLA_ADV_CW } mla_adv_kind;
@@ -161,6 +181,77 @@ mla_status mla_dknn_predict_from_neighbors(const mla_dknn *d, const int32_t *nb_
 mla_status mla_dknn_calibration_indices(const int32_t *labels, int n, int classes, int per_class, uint64_t seed,
                                         int32_t *out);
 
+/* ---- DkNNB (AdvKNN: Li et al. 2019) ----
+ * A differentiable stand-in for the kNN at one layer: a dense layer plus softmax on the
+ * layer's raw (flattened) activations, q = softmax(W f(x) + b), trained on the training
+ * set's own kNN outputs at that layer. For training sample i, its k nearest training
+ * samples at the layer (searched as the DkNN searches, with the same normalise/centre
+ * options; the sample itself is among them, as in the AdvKNN reference code, which
+ * queries the full training library) give p_i (their label distribution: counts / k)
+ * and y_i (their majority label, ties to the smaller class). Losses, per sample:
+ *   DkNNB      CE(q, y)                           (plain: the kNN label only)
+ *   DkNNB+CL   lambda CE(q, y) + KL(p || q)       (consistency learning; lambda 0.3)
+ * Training is mla_train over the layer's features (the consistency loss through a
+ * training hook that sets each step's output gradients). Attacks then follow
+ * head(prefix(x)) (mla_dknnb_model), the net's prefix up to the layer being its trunk. */
+typedef struct {
+    const char *layer;      /* the net's layer (default "relu3", the study's layer 3) */
+    bool consistency;       /* train with CL */
+    float lambda;           /* CL's weight on the CE term (0.3) */
+    mla_dknn_options knn;   /* k (75) and the feature transforms of the kNN labels */
+    int epochs, batch;      /* 20, 128 */
+    mla_opt_config opt;     /* Adam lr 1e-3 */
+    uint64_t seed;          /* head initialisation and shuffling */
+} mla_dknnb_config;
+mla_dknnb_config mla_dknnb_defaults(void);
+
+/* The mean over n samples of the DkNNB loss above (consistency: lambda CE + KL; else CE)
+ * on logits (n x classes), kNN labels y (n) and distributions p (n x classes; unused
+ * without consistency); dlogits (may be NULL) gets d(mean)/d(logits). */
+float mla_dknnb_loss(const float *logits, int n, int classes, const int32_t *y, const float *p, float lambda,
+                     bool consistency, float *dlogits);
+
+/* From neighbour labels (n x k): p (n x classes) = label counts / k, y (n) = the
+ * majority (ties to the smaller class). */
+void mla_dknnb_targets(const int32_t *nb_labels, int n, int k, int classes, int32_t *y, float *p);
+
+typedef struct mla_dknnb mla_dknnb;
+/* Trains a DkNNB of net (borrowed only for the call; the DkNNB keeps its own prefix) on
+ * n training images x (n x dim) with labels. feats, if not NULL, are the images'
+ * activations at cfg->layer (n x that layer's size), saving a pass of the net. */
+mla_status mla_dknnb_train(mla_net *net, const float *x, const float *feats, const int32_t *labels, int n,
+                           const mla_dknnb_config *cfg, mla_dknnb **out);
+void mla_dknnb_free(mla_dknnb *d);
+/* The model head(prefix(x)), for attacks and predictions; valid while d lives. */
+mla_adv_model mla_dknnb_model(mla_dknnb *d);
+/* The trained head (flatten, dense "dknnb"); borrowed. */
+mla_net *mla_dknnb_head(mla_dknnb *d);
+
+/* ---- Sitawarin & Wagner's attack on DkNN ("On the Robustness of Deep K-Nearest
+ * Neighbors", 2019), the study's baseline ----
+ * For image x with label y, at the selection layer (the last guide layer): the nearest
+ * reference sample whose label is not y gives the target class t; the guides are the
+ * `guides` reference samples of class t nearest to x there (raw activations, Euclidean,
+ * ties by the smaller index). mu_l(x) is the mean of the guides' activations at guide
+ * layer l. The attack moves x toward them, descending
+ *     L(x') = sum_l ||f_l(x') - mu_l(x)||^2 / d_l      (d_l: layer l's size)
+ * with mla_adv_run's FGSM / BIM / PGD / PGD-L2 updates: the model's outputs are the
+ * guide layers' activations side by side and its objective is -L. */
+typedef struct mla_sw mla_sw;
+/* The attack's model for the n images x (labels y) of a run (sample i of mla_adv_run is
+ * x's image i) against net (borrowed; the attack runs its own prefixes of it) and the
+ * reference set ref_x (n_ref images, labels ref_y; borrowed: must outlive the model, whose
+ * objective reads the guides' images). ref_sel, if not NULL, holds the reference set's
+ * activations at the last guide layer (else computed). Fails when a class has fewer
+ * than `guides` reference samples or a layer is unknown. */
+mla_status mla_sw_create(mla_net *net, const char *const *layers, int n_layers, const float *ref_x,
+                         const float *ref_sel, const int32_t *ref_y, int n_ref, const float *x, const int32_t *y,
+                         int n, int guides, int batch, mla_sw **out);
+void mla_sw_free(mla_sw *s);
+mla_adv_model mla_sw_model(mla_sw *s);
+const int32_t *mla_sw_targets(const mla_sw *s); /* n target classes */
+const int32_t *mla_sw_guides(const mla_sw *s);  /* n x guides reference indices, nearest first */
+
 /* ---- audit metrics ---- */
 /* Accuracy of clean and adversarial predictions (fractions of n) and the attack's success
  * rate: untargeted, over the samples predicted right when clean, the fraction predicted
@@ -183,7 +274,20 @@ typedef struct {
 mla_status mla_perturbation_of(const float *x, const float *adv, int n, int dim, const bool *success,
                                mla_perturbation *out);
 
+/* The AdvKNN study's L2 figure (its reference code's l2_dis_avg): over the samples the
+ * DkNN gets wrong after the attack (wrong[i]), the mean of 255 * ||adv_i - x_i||_2 / dim,
+ * the [0, 1]-scale L2 rescaled to 0-255 pixels per pixel. NaN when no sample is wrong. */
+double mla_l2_rescaled(const float *x, const float *adv, int n, int dim, const bool *wrong);
+
 /* ---- the audit: DNN, kNN and DkNN, clean and under attack ---- */
+/* What the attack's gradients follow: the DNN itself; a DkNNB on one layer trained
+ * without or with consistency learning (the AdvKNN study); or Sitawarin and Wagner's
+ * guide-layer objective on the DkNN's layers (untargeted only). */
+typedef enum { MLA_THROUGH_DNN = 0, MLA_THROUGH_DKNNB, MLA_THROUGH_DKNNB_CL, MLA_THROUGH_SW } mla_robust_through;
+/* "dnn", "dknnb", "dknnb-cl", "sw". */
+mla_status mla_robust_through_parse(const char *name, mla_robust_through *out);
+const char *mla_robust_through_name(mla_robust_through t);
+
 typedef struct {
     const char *const *layers; /* DkNN's layers (borrowed), n_layers of them */
     int n_layers;
@@ -198,13 +302,24 @@ typedef struct {
     int n_eps;
     float credibility_threshold; /* rejection below it */
     int batch;                 /* forward batch for features */
+    mla_robust_through through;
+    mla_dknnb_config dknnb;    /* through a DkNNB: its settings (consistency follows `through`) */
+    int sw_guides;             /* through sw: guides per image */
+    mla_net *transfer;         /* a second model scored on the same images (borrowed; NULL: none) */
+    int grid;                  /* evaluated images whose nearest neighbours are recorded (grid.png) */
 } mla_robust_config;
+
+/* Neighbours recorded per layer for the grid. */
+#define MLA_ROBUST_GRID_NEIGHBORS 5
 
 /* One attack strength's results. */
 typedef struct {
     float eps;
     mla_robust_rates dnn, knn, dknn;
+    mla_robust_rates dknnb;         /* the DkNNB attacked (NaN fields unless through one) */
+    mla_robust_rates transfer;      /* the transfer model (NaN fields without one) */
     mla_perturbation perturbation;  /* success: against the DNN */
+    double l2_rescaled;             /* mla_l2_rescaled over the DkNN's adversarial errors */
     double credibility;             /* mean DkNN credibility of the adversarial images */
     double rejected;                /* fraction of adversarial images below the threshold */
 } mla_robust_point;
@@ -220,6 +335,11 @@ typedef struct {
     int n_points;
     float *examples;                /* n_eval x dim: the adversarial images of eps[0] */
     float *cred_clean, *cred_adv;   /* n_eval credibilities: clean, and under eps[0] */
+    int n_grid;                     /* min(cfg->grid, n_eval) */
+    /* 2 (clean, then adversarial of eps[0]) x n_grid x n_layers x MLA_ROBUST_GRID_NEIGHBORS
+     * training-split indices of the nearest reference images, nearest first (-1 past k);
+     * NULL when n_grid is 0. */
+    int32_t *grid_nb;
 } mla_robust_result;
 
 /* Runs the audit of net (evaluation mode) with train's images as the kNN reference set and

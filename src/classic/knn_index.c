@@ -1,7 +1,8 @@
 /* The kNN index and the float engine (see knn.h for the contract).
  *
  * Float engine, per block of queries:
- *   1. One sgemm gives s~ = q.x for every row (float32). From it an approximate
+ *   1. One float32 product (nn/sgemm_nt.h: OpenBLAS's sgemm, or the engine's AVX-512
+ *      kernels where OpenBLAS runs 256-bit ones) gives s~ = q.x for every row. From it an approximate
  *      distance a_j (Euclidean: |q|^2 + |x_j|^2 - 2 s~, squared; cosine: 1 - s~ on
  *      unit vectors) whose error against the exact value is at most E, where
  *      E = 2 gamma_d |q| max|x| (+ rounding of the norms) and gamma_d = d u / (1 - d u)
@@ -13,7 +14,8 @@
  */
 #include "knn_impl.h"
 
-#include <cblas.h>
+#include "nn/sgemm_nt.h"
+
 #include <float.h>
 #include <math.h>
 #include <omp.h>
@@ -231,7 +233,7 @@ static mla_status search_float(const mla_knn_index *ix, const float *queries, in
             qb = s.qunit;
             rows = ix->unit;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mb, n, d, 1.0f, qb, d, rows, d, 0.0f, s.dots, n);
+        mla_sgemm_nt(mb, n, d, qb, rows, s.dots, n); /* OpenBLAS, or the engine's AVX-512 kernels where faster */
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int i = 0; i < mb; i++) {
             int t = omp_get_thread_num();

@@ -43,3 +43,72 @@ void mla_transpose_parallel(const float *m, int rows, int cols, float *t) {
     for (int b = 0; b < blocks; b++) mla_transpose_rows16(m, rows, cols, 16 * b, t);
 }
 #endif
+
+/* ---- C = A B^T for feature rows (nn/sgemm_nt.h) ---- */
+
+#include <stdlib.h>
+
+#include "mlaudit/core.h"
+#include "nn/sgemm_nt.h"
+
+/* Columns of B^T (rows of B) per packed panel, and its depth. */
+#define NT_KC 512
+
+#if defined(__AVX512F__)
+/* bp (kc x 32) = rows j0..j0+cols-1 of b, columns t0..t0+kc-1, transposed; columns past
+ * `cols` are zero. */
+static void pack_bt(const float *b, int k, int j0, int cols, int t0, int kc, float *bp) {
+    for (int t = 0; t < kc; t++) {
+        float *row = bp + (size_t)t * 32;
+        for (int j = 0; j < cols; j++) row[j] = b[(size_t)(j0 + j) * k + t0 + t];
+        for (int j = cols; j < 32; j++) row[j] = 0;
+    }
+}
+
+static void own_nt(int m, int n, int k, const float *a, const float *b, float *c, int ldc) {
+    int m8 = m / 8 * 8, blocks = (n + 31) / 32;
+#pragma omp parallel
+    {
+        float *bp = mla_alloc_aligned((size_t)NT_KC * 32 + 16, sizeof(float));
+        float tail[8 * 32]; /* the last m % 8 rows of a block go through a full 8-row tile */
+        float *apad = m8 < m ? mla_alloc((size_t)8 * k, sizeof(float)) : NULL;
+        if (apad) memcpy(apad, a + (size_t)m8 * k, (size_t)(m - m8) * k * sizeof(float));
+#pragma omp for schedule(static)
+        for (int jb = 0; jb < blocks; jb++) {
+            int j0 = jb * 32, cols = n - j0 < 32 ? n - j0 : 32;
+            for (int t0 = 0; t0 < k; t0 += NT_KC) {
+                int kc = k - t0 < NT_KC ? k - t0 : NT_KC;
+                pack_bt(b, k, j0, cols, t0, kc, bp);
+                for (int i = 0; i < m8; i += 8)
+                    mla_gemm_8x32(kc, a + (size_t)i * k + t0, (size_t)k, 1, bp, 32, c + (size_t)i * ldc + j0,
+                                  (size_t)ldc, cols, true, NULL, false, t0 > 0);
+                if (apad) {
+                    if (t0 == 0) memset(tail, 0, sizeof tail);
+                    mla_gemm_8x32(kc, apad + t0, (size_t)k, 1, bp, 32, tail, 32, 32, true, NULL, false, true);
+                }
+            }
+            for (int i = m8; apad && i < m; i++)
+                memcpy(c + (size_t)i * ldc + j0, tail + (size_t)(i - m8) * 32, (size_t)cols * sizeof(float));
+        }
+        free(bp);
+        free(apad);
+    }
+}
+#endif
+
+void mla_sgemm_nt_with(bool own, int m, int n, int k, const float *a, const float *b, float *c, int ldc) {
+    if (m < 1 || n < 1) return;
+#if defined(__AVX512F__)
+    if (own) {
+        own_nt(m, n, k, a, b, c, ldc);
+        return;
+    }
+#else
+    (void)own;
+#endif
+    mla_sgemm(false, true, m, n, k, 1.0f, a, k, b, k, 0.0f, c, ldc);
+}
+
+void mla_sgemm_nt(int m, int n, int k, const float *a, const float *b, float *c, int ldc) {
+    mla_sgemm_nt_with(mla_dense_own_kernels(), m, n, k, a, b, c, ldc);
+}

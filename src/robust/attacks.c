@@ -31,8 +31,8 @@ static mla_status net_backward(void *user, const float *dlogits, float *dx) {
 }
 
 mla_adv_model mla_adv_model_net(mla_net *net) {
-    return (mla_adv_model){net, mla_shape_size(mla_net_input_shape(net)), mla_net_classes(net), net_forward,
-                              net_backward};
+    return (mla_adv_model){.user = net, .dim = mla_shape_size(mla_net_input_shape(net)), .classes = mla_net_classes(net),
+                           .forward = net_forward, .backward = net_backward};
 }
 
 /* ---- names and settings ---- */
@@ -144,13 +144,15 @@ static void scratch_free(scratch *s) {
 /* Forward, per-sample loss and (grad not NULL) its input gradient, for one chunk;
  * leaves the chunk's logits in s->logits and losses in s->loss. */
 static mla_status chunk_loss(const mla_adv_model *m, const mla_adv_config *cfg, const float *x, const float *x0,
-                             const int32_t *labels, const int32_t *targets, const float *c, int n, scratch *s,
-                             float *grad) {
+                             const int32_t *labels, const int32_t *targets, const float *c, int n, long first,
+                             scratch *s, float *grad) {
     const float *logits;
     mla_status st = m->forward(m->user, x, n, &logits);
     if (st) return st;
     memcpy(s->logits, logits, (size_t)n * m->classes * sizeof(float));
-    logit_loss(cfg, s->logits, n, m->classes, labels, targets, c, s->loss, s->dz);
+    if (m->objective) st = m->objective(m->user, first, s->logits, n, s->loss, s->dz);
+    else logit_loss(cfg, s->logits, n, m->classes, labels, targets, c, s->loss, s->dz);
+    if (st) return st;
     if (grad && (st = m->backward(m->user, s->dz, grad))) return st;
     if (cfg->kind == MLA_ADV_CW)
         for (int i = 0; i < n; i++) {
@@ -185,7 +187,7 @@ mla_status mla_adv_loss(const mla_adv_model *m, const mla_adv_config *cfg, const
     if (st) return st;
     scratch s;
     if (!st) st = scratch_alloc(&s, n, m->classes);
-    if (!st) st = chunk_loss(m, cfg, x, x0, labels, targets, c, n, &s, grad);
+    if (!st) st = chunk_loss(m, cfg, x, x0, labels, targets, c, n, 0, &s, grad);
     if (!st && loss) memcpy(loss, s.loss, (size_t)n * sizeof *loss);
     scratch_free(&s);
     return st;
@@ -252,7 +254,7 @@ static mla_status gradient_chunk(const mla_adv_model *m, const mla_adv_config *c
     int iters = cfg->kind == MLA_ADV_FGSM ? 1 : cfg->iterations;
     float step = cfg->kind == MLA_ADV_FGSM ? cfg->eps : cfg->step;
     for (int it = 0; it < iters; it++) {
-        mla_status st = chunk_loss(m, cfg, x, x0, labels, targets, NULL, n, s, grad);
+        mla_status st = chunk_loss(m, cfg, x, x0, labels, targets, NULL, n, first, s, grad);
         if (st) return st;
         for (int i = 0; i < n; i++) {
             size_t off = (size_t)i * dim;
@@ -295,7 +297,7 @@ static mla_status cw_descend(const mla_adv_model *m, const mla_adv_config *cfg, 
     const float b1 = 0.9f, b2 = 0.999f;
     for (int it = 0; it < cfg->cw_iterations; it++) {
         for (size_t j = 0; j < count; j++) cs->xa[j] = (tanhf(cs->w[j]) + 1) / 2;
-        mla_status st = chunk_loss(m, cfg, cs->xa, x0, labels, targets, cs->c, n, s, grad);
+        mla_status st = chunk_loss(m, cfg, cs->xa, x0, labels, targets, cs->c, n, 0, s, grad);
         if (st) return st;
         /* s->logits are this iterate's: record a success before the step. */
         for (int i = 0; i < n; i++) {
@@ -360,6 +362,8 @@ static mla_status cw_chunk(const mla_adv_model *m, const mla_adv_config *cfg, co
 mla_status mla_adv_run(const mla_adv_model *m, const mla_adv_config *cfg, const float *x,
                           const int32_t *labels, const int32_t *targets, int n, float *adv) {
     mla_status st = mla_adv_check(cfg);
+    if (!st && m->objective && cfg->kind == MLA_ADV_CW)
+        st = mla_error(MLA_ERR_INVALID, "C&W needs logits; this model has its own objective");
     if (!st) st = check_labels(m, cfg, labels, targets, n);
     for (size_t j = 0; !st && j < (size_t)n * m->dim; j++)
         if (!(x[j] >= 0 && x[j] <= 1)) st = mla_error(MLA_ERR_INVALID, "attack input outside [0, 1] (value %g)", x[j]);

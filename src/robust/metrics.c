@@ -73,3 +73,19 @@ mla_status mla_perturbation_of(const float *x, const float *adv, int n, int dim,
     free(l2s);
     return MLA_OK;
 }
+
+double mla_l2_rescaled(const float *x, const float *adv, int n, int dim, const bool *wrong) {
+    double sum = 0;
+    long count = 0;
+    for (int i = 0; i < n; i++) {
+        if (!wrong[i]) continue;
+        double sq = 0;
+        for (int j = 0; j < dim; j++) {
+            double d = (double)adv[(size_t)i * dim + j] - x[(size_t)i * dim + j];
+            sq += d * d;
+        }
+        sum += 255.0 * sqrt(sq) / dim;
+        count++;
+    }
+    return count ? sum / count : NAN;
+}

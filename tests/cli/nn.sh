@@ -92,7 +92,7 @@ done
 # train --help lists every flag train accepts, and no other.
 train_flags="data model model-spec epochs batch optimizer lr momentum nesterov lr-schedule lr-step lr-gamma subset
   seed threads weight-decay dropout augment mixup label-smoothing val-fraction early-stop checkpoint checkpoint-every
-  resume out plots json dp-clip dp-sigma dp-epsilon dp-delta dp-sampling force"
+  resume out plots json dp-clip dp-sigma dp-epsilon dp-delta dp-sampling dp-orders force"
 listed=$("$BIN" train --help | grep -oE '^  --[a-z-]+' | sed 's/^  --//' | sort)
 wanted=$(echo $train_flags | tr ' ' '\n' | sort)
 [ "$listed" = "$wanted" ] && ok || bad "train --help flags differ: $(diff <(echo "$wanted") <(echo "$listed") | tr '\n' ' ')"

@@ -104,7 +104,36 @@ python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['li
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['l2']['median'] <= 1.5 + 1e-5 else 1)" \
   "$T/l2.json" && ok || bad "pgd-l2 beyond eps"
 
+# Through a DkNNB+CL with a transfer model (a second training run) and the grid; through SW.
+"$BIN" train --data "$D" --model "$T/net.json" --epochs 2 --batch 32 --seed 2 --threads 2 --out "$T/m2.safetensors" \
+  >/dev/null 2>"$T/err" || bad "train 2 failed: $(cat "$T/err")"
+"$BIN" "${RUN[@]}" --attack bim --eps 0.1 --iterations 5 --through dknnb-cl --dknnb-layer r2 --dknnb-epochs 3 \
+  --transfer "$T/m2.safetensors" --grid 2 --out "$T/o2" --json >"$T/o2.json" 2>"$T/err" || bad "dknnb-cl: $(cat "$T/err")"
+[ -s "$T/o2/grid.png" ] && ok || bad "no grid.png"
+"$BIN" "${RUN[@]}" --attack bim --eps 0.1 --iterations 5 --through sw --sw-guides 5 --grid 0 --out "$T/o3" \
+  >/dev/null 2>"$T/err" || bad "sw: $(cat "$T/err")"
+[ -e "$T/o3/grid.png" ] && bad "--grid 0 wrote grid.png" || ok
+python3 - "$T/o2.json" "$T/o3/robust.json" <<'PY' && ok || bad "dknnb-cl / sw robust.json"
+import json, sys
+d, w = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+s = d["settings"]
+assert s["through"] == "dknnb-cl" and s["dknnb_layer"] == "r2" and s["dknnb_lambda"] == 0.3 and s["dknnb_epochs"] == 3
+assert s["transfer_file"].endswith("m2.safetensors")
+for side in ("clean", "adversarial"): assert 0 <= d["accuracy"][side]["dknnb"] <= 1
+assert d["accuracy"]["adversarial"]["dknnb"] <= d["accuracy"]["clean"]["dknnb"]
+assert 0 <= d["transfer"]["clean"] <= 1 and 0 <= d["transfer"]["adversarial"] <= 1
+r = d["l2"]["rescaled_advknn"]
+assert r is None or r > 0
+assert w["settings"]["through"] == "sw" and w["settings"]["sw_guides"] == 5 and "dknnb" not in w["accuracy"]["clean"]
+assert w["linf"]["max"] <= 0.1 + 1e-6
+PY
+
 # Bad input: one line, non-zero exit, nothing written.
+expect_fail 1 "unknown --through 'knn'" "$BIN" "${RUN[@]}" --through knn --out "$T/bad"
+expect_fail 1 "unknown layer 'zz'" "$BIN" "${RUN[@]}" --through dknnb --dknnb-layer zz --out "$T/bad"
+expect_fail 1 "the SW attack is untargeted" "$BIN" "${RUN[@]}" --through sw --targeted --out "$T/bad"
+expect_fail 1 "fewer than 500 guides" "$BIN" "${RUN[@]}" --through sw --sw-guides 500 --out "$T/bad"
+expect_fail 1 "nope.safetensors: cannot open" "$BIN" "${RUN[@]}" --transfer "$T/nope.safetensors" --out "$T/bad"
 expect_fail 1 "unknown layer 'nope' (layers: input, c1, r1" "$BIN" "${RUN[@]}" --layers r1,nope --knn-layer r1 --out "$T/bad"
 expect_fail 1 "--eps 0 must be in (0, 1]" "$BIN" "${RUN[@]}" --eps 0 --out "$T/bad"
 expect_fail 1 "--eps 1.5 must be in (0, 1]" "$BIN" "${RUN[@]}" --eps 1.5 --out "$T/bad"

@@ -14,7 +14,7 @@
 
 #include "mlaudit/robust.h"
 
-enum { NTR = 120, NTE = 60, C = 3, D = 36, K = 5, CAL = 12 };
+enum { NTR = 120, NTE = 60, C = 3, D = 36, K = 5, CAL = 12, NE = NTE - CAL };
 
 static mla_dataset *synthetic(int n, uint64_t seed) {
     uint8_t *px = malloc((size_t)n * D);
@@ -101,7 +101,6 @@ static void test_audit_direct(void **st) {
 
     /* Evaluation set: every other test image, ascending. */
     assert_int_equal(r.n_eval, NTE - CAL);
-    enum { NE = NTE - CAL };
     float ex[NE * D];
     int32_t ey[NE];
     for (int i = 0, e = 0, c = 0; i < NTE; i++) {
@@ -158,8 +157,140 @@ static void test_audit_direct(void **st) {
     mla_dataset_free(test);
 }
 
+/* The reference DkNN (all training images, calibrated on the seeded calibration set) and
+ * the evaluation images (the rest of the test split), built directly. */
+static mla_dknn *direct_reference(mla_net *net, const mla_dataset *train, const mla_dataset *test,
+                                  const mla_robust_config *cfg, float *xtr, int32_t *ytr, float *ex, int32_t *ey) {
+    int32_t cal[CAL], yte[NTE], cy[CAL];
+    float *xte = malloc(NTE * D * sizeof(float)), cx[CAL * D], *f[2];
+    int dims[2];
+    mla_dataset_batch(train, NULL, 0, NTR, xtr, ytr);
+    mla_dataset_batch(test, NULL, 0, NTE, xte, yte);
+    assert_int_equal(mla_dknn_calibration_indices(yte, NTE, C, CAL / C, cfg->seed, cal), MLA_OK);
+    assert_int_equal(mla_net_layer_features(net, xtr, NTR, cfg->layers, 2, 50, f, dims), MLA_OK);
+    mla_dknn *dk;
+    assert_int_equal(mla_dknn_create((const float *const *)f, dims, 2, ytr, NTR, C, &cfg->dknn, &dk), MLA_OK);
+    free(f[0]), free(f[1]);
+    for (int i = 0; i < CAL; i++) memcpy(cx + i * D, xte + cal[i] * D, D * sizeof(float)), cy[i] = yte[cal[i]];
+    assert_int_equal(mla_net_layer_features(net, cx, CAL, cfg->layers, 2, 50, f, dims), MLA_OK);
+    assert_int_equal(mla_dknn_calibrate(dk, (const float *const *)f, cy, CAL), MLA_OK);
+    free(f[0]), free(f[1]);
+    for (int i = 0, e = 0, c = 0; i < NTE; i++) {
+        if (c < CAL && cal[c] == i) {
+            c++;
+            continue;
+        }
+        memcpy(ex + e * D, xte + i * D, D * sizeof(float)), ey[e++] = yte[i];
+    }
+    free(xte);
+    return dk;
+}
+
+static void argmax_all(const mla_adv_model *m, const float *x, int n, int32_t *pred) {
+    const float *z;
+    assert_int_equal(m->forward(m->user, x, n, &z), MLA_OK);
+    for (int i = 0; i < n; i++) pred[i] = argmax(z + (size_t)i * m->classes, m->classes);
+}
+
+/* Through a DkNNB+CL with a transfer model and a grid; then through the SW attack: the
+ * adversarial images are those of the attack run directly on a DkNNB / SW model built
+ * directly (same bits), and the DkNNB, transfer, rescaled-L2 and grid figures follow. */
+static void test_audit_through(void **st) {
+    (void)st;
+    mla_dataset *train = synthetic(NTR, 1), *test = synthetic(NTE, 2);
+    const char spec[] = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8, \"name\": \"h\"},"
+                        " {\"type\": \"tanh\", \"name\": \"t\"}, {\"type\": \"dense\", \"units\": \"classes\", \"name\": \"logits\"}]}";
+    mla_net *net, *other;
+    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 3, &net), MLA_OK);
+    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 8, &other), MLA_OK);
+    const char *layers[2] = {"t", "logits"};
+    const float eps[1] = {0.1f};
+    mla_robust_config cfg = {.layers = layers, .n_layers = 2, .knn_layer = 1, .dknn = mla_dknn_defaults(),
+                             .calibration = CAL, .seed = 4, .attack = mla_adv_defaults(MLA_ADV_BIM), .eps = eps,
+                             .n_eps = 1, .credibility_threshold = 0.2f, .batch = 7, .through = MLA_THROUGH_DKNNB_CL,
+                             .dknnb = mla_dknnb_defaults(), .transfer = other, .grid = 3, .sw_guides = 4};
+    cfg.dknn.k = K;
+    cfg.attack.iterations = 5, cfg.attack.batch = 16;
+    cfg.dknnb.layer = "t", cfg.dknnb.knn = cfg.dknn, cfg.dknnb.epochs = 2, cfg.dknnb.batch = 16, cfg.dknnb.seed = 5;
+    mla_robust_result r;
+    assert_int_equal(mla_robust_audit(net, train, test, &cfg, &r), MLA_OK);
+    float *xtr = malloc(NTR * D * sizeof(float)), ex[NE * D], adv[NE * D];
+    int32_t ytr[NTR], ey[NE];
+    mla_dknn *dk = direct_reference(net, train, test, &cfg, xtr, ytr, ex, ey);
+    mla_dknnb_config dc = cfg.dknnb;
+    dc.consistency = true;
+    mla_dknnb *b;
+    assert_int_equal(mla_dknnb_train(net, xtr, NULL, ytr, NTR, &dc, &b), MLA_OK);
+    mla_adv_model m = mla_dknnb_model(b);
+    mla_adv_config ac = cfg.attack;
+    ac.eps = eps[0];
+    assert_int_equal(mla_adv_run(&m, &ac, ex, ey, NULL, NE, adv), MLA_OK);
+    assert_memory_equal(adv, r.examples, sizeof adv);
+    int32_t pc[NE], pa[NE];
+    const mla_robust_point *p = &r.points[0];
+    argmax_all(&m, ex, NE, pc);
+    argmax_all(&m, adv, NE, pa);
+    assert_float_equal(p->dknnb.clean, acc(pc, ey, NE), 1e-12);
+    assert_float_equal(p->dknnb.adversarial, acc(pa, ey, NE), 1e-12);
+    assert_true(p->dknnb.adversarial < p->dknnb.clean);
+    mla_adv_model t = mla_adv_model_net(other);
+    argmax_all(&t, ex, NE, pc);
+    argmax_all(&t, adv, NE, pa);
+    assert_float_equal(p->transfer.clean, acc(pc, ey, NE), 1e-12);
+    assert_float_equal(p->transfer.adversarial, acc(pa, ey, NE), 1e-12);
+    /* rescaled L2 over the DkNN's adversarial errors; the grid's neighbours */
+    int32_t dnn[NE], knn[NE], dknn[NE];
+    float cred[NE];
+    direct(net, dk, layers, adv, NE, dnn, knn, dknn, cred);
+    double sum = 0;
+    int wrong = 0;
+    for (int i = 0; i < NE; i++) {
+        if (dknn[i] == ey[i]) continue;
+        double sq = 0;
+        for (int j = 0; j < D; j++) sq += ((double)adv[i * D + j] - ex[i * D + j]) * ((double)adv[i * D + j] - ex[i * D + j]);
+        sum += 255 * sqrt(sq) / D, wrong++;
+    }
+    assert_true(wrong > 0);
+    assert_float_equal(p->l2_rescaled, sum / wrong, 1e-9);
+    assert_int_equal(r.n_grid, 3);
+    for (int side = 0; side < 2; side++) {
+        float *f[2];
+        int dims[2];
+        int32_t nb[3 * 2 * K], idx[3 * 2 * K];
+        assert_int_equal(mla_net_layer_features(net, side ? adv : ex, 3, layers, 2, 3, f, dims), MLA_OK);
+        assert_int_equal(mla_dknn_neighbors(dk, (const float *const *)f, 3, nb, idx), MLA_OK);
+        for (int i = 0; i < 3; i++)
+            for (int l = 0; l < 2; l++)
+                for (int j = 0; j < MLA_ROBUST_GRID_NEIGHBORS; j++)
+                    assert_int_equal(r.grid_nb[((side * 3 + i) * 2 + l) * MLA_ROBUST_GRID_NEIGHBORS + j],
+                                     idx[(i * 2 + l) * K + j]);
+        free(f[0]), free(f[1]);
+    }
+    mla_robust_result_free(&r);
+    mla_dknnb_free(b);
+
+    /* Through SW: the images of the SW model run directly. */
+    cfg.through = MLA_THROUGH_SW, cfg.transfer = NULL, cfg.grid = 0;
+    assert_int_equal(mla_robust_audit(net, train, test, &cfg, &r), MLA_OK);
+    mla_sw *sw;
+    assert_int_equal(mla_sw_create(net, layers, 2, xtr, NULL, ytr, NTR, ex, ey, NE, 4, 7, &sw), MLA_OK);
+    m = mla_sw_model(sw);
+    int32_t zeros[NE] = {0};
+    assert_int_equal(mla_adv_run(&m, &ac, ex, zeros, NULL, NE, adv), MLA_OK);
+    assert_memory_equal(adv, r.examples, sizeof adv);
+    assert_true(isnan(r.points[0].dknnb.clean) && isnan(r.points[0].transfer.clean));
+    mla_robust_result_free(&r);
+    cfg.attack.targeted = true;
+    assert_int_equal(mla_robust_audit(net, train, test, &cfg, &r), MLA_ERR_INVALID);
+    mla_sw_free(sw);
+    mla_dknn_free(dk);
+    free(xtr);
+    mla_net_free(net), mla_net_free(other);
+    mla_dataset_free(train), mla_dataset_free(test);
+}
+
 int main(void) {
     mla_set_threads(2);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_audit_direct)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_audit_direct), cmocka_unit_test(test_audit_through)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

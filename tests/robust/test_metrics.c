@@ -56,7 +56,18 @@ static void test_perturbation(void **st) {
     assert_true(isnan(p.l2_mean_success) && p.n_success == 0);
 }
 
+/* 255 * L2 / dim averaged over the wrong samples: (0.3, 0.4) -> 255 * 0.5 / 2 = 63.75;
+ * (0, 0.1) -> 12.75; the third is not wrong. */
+static void test_l2_rescaled(void **st) {
+    (void)st;
+    const float x[6] = {0, 0, 0.5f, 0.5f, 0, 0}, a[6] = {0.3f, 0.4f, 0.5f, 0.6f, 1, 1};
+    const bool wrong[3] = {true, true, false}, none[3] = {false, false, false};
+    assert_float_equal(mla_l2_rescaled(x, a, 3, 2, wrong), (63.75 + 12.75) / 2, 1e-5);
+    assert_true(isnan(mla_l2_rescaled(x, a, 3, 2, none)));
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_rates), cmocka_unit_test(test_perturbation)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_rates), cmocka_unit_test(test_perturbation),
+                                       cmocka_unit_test(test_l2_rescaled)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
