@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The survey's defence comparison: one LiRA-protocol membership-inference audit
 # (`mlaudit mia --protocol lira`) of a Fashion-MNIST net per defence, the same seed, pool and
-# training settings for every row (Adam 1e-3, batch 128: mia's defaults), so only the
-# defence differs. Rows: none; L2 weight decay 5e-4 and 5e-3; dropout 0.5 (a model without
+# training settings for every row (those of `make demo`: Adam 1e-3, 40 epochs of batches of
+# 32 on 2,500 images, a target that leaks: LiRA online TPR 5.5% at FPR 1%), so only the
+# defence differs. (At mia's defaults, 15 epochs of batches of 128, the undefended cnn
+# barely fits its 2,500 images: gap 0.03, LiRA 1.1% [0.7, 1.6], chance; measured.) Rows: none; L2 weight decay 5e-4 and 5e-3; dropout 0.5 (a model without
 # dropout layers gets one before its last dense layer, as a spec file OUT/MODEL-dropout.json);
 # augmentation; mixup 0.4; label smoothing 0.1; early stopping (patience 3 on 1,000
 # validation images outside the audit); output masking at release (top-3, label only);
@@ -16,24 +18,26 @@
 # standard library through scripts/repro/svg.py's helpers. Prints every command it runs.
 # Usage: scripts/defences.sh [PATH/TO/mlaudit]      (`make defences`)
 #   env OUT      output folder (default defences-out/ in the repository; git ignores it)
-#       MODEL    default cnn; EPOCHS default 15; SHADOWS default 16; POOL default 5000
+#       MODEL    default cnn; EPOCHS default 40; BATCH default 32; SHADOWS default 16;
+#                POOL default 5000
 #       THREADS  default: all cores; SEED default 0; X  lira (default) | loss_auc
 #       DROPOUT_MODEL  run the dropout row on this preset instead (e.g. alexnet, which has
 #                dropout layers; its accuracy then compares with no other row)
 #       RESUME=1 keep a row whose mia.json is already there
 #       SMOKE=1  a check of the script: --pool 800 --epochs 1 --shadows 2 --batch-sizes 8,16,32
-# Time, defaults (cnn, pool 5000, 16 shadows, 15 epochs, 2 threads of a shared AMD EPYC):
-# about 1.5 to 3 hours, estimated, not run: each row trains 17 models on 2,500 images for 15
-# epochs (637,500 sample-passes), at the 960-1,900 samples/s measured for plain cnn training
-# (6-11 minutes a row) and 450-1,900 for DP-SGD (6-24 minutes); 11 rows run. SMOKE=1 took
-# 2 minutes (about 10 s a row, mostly start-up, data loading and evaluation).
+# Time, defaults (cnn, pool 5000, 16 shadows, 40 epochs of batches of 32): each row is one
+# `make demo` (3 minutes on 2 quiet cores of an AMD EPYC, measured), DP-SGD rows somewhat
+# more, so some 50-70 minutes for the 14 rows on a quiet machine (an estimate; on a machine
+# shared with other jobs at load 10, rows at 15 epochs of 128 took 7-12 minutes each with
+# THREADS=1). SMOKE=1 took 2-4 minutes (mostly start-up, data loading and evaluation).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(realpath "${1:-$ROOT/build/mlaudit}")
 [ -x "$BIN" ] || { echo "defences: $BIN is not an executable (build it: make)" >&2; exit 1; }
 OUT=$(realpath -m "${OUT:-$ROOT/defences-out}")
 MODEL=${MODEL:-cnn}
-EPOCHS=${EPOCHS:-15}
+EPOCHS=${EPOCHS:-40}
+BATCH=${BATCH:-32}
 SHADOWS=${SHADOWS:-16}
 POOL=${POOL:-5000}
 THREADS=${THREADS:-$(nproc)}
@@ -46,13 +50,13 @@ PY=${PYTHON:-python3}   # standard library only
 case "$X" in lira|loss_auc) ;; *) echo "defences: X must be lira or loss_auc, not '$X'" >&2; exit 2 ;; esac
 EXTRA=()
 if [ "$SMOKE" = 1 ]; then
-  POOL=800 EPOCHS=1 SHADOWS=2
+  POOL=800 EPOCHS=1 SHADOWS=2 BATCH=128
   EXTRA=(--batch-sizes 8,16,32)   # 200 members per model: too few for B = 64..256
 fi
 mkdir -p "$OUT"
 cd "$ROOT"   # mlaudit finds data/ relative to the current directory
 
-BASE=(--data fashion-mnist --protocol lira --pool "$POOL" --shadows "$SHADOWS" --epochs "$EPOCHS"
+BASE=(--data fashion-mnist --protocol lira --pool "$POOL" --shadows "$SHADOWS" --epochs "$EPOCHS" --batch "$BATCH"
       --seed "$SEED" --threads "$THREADS" "${EXTRA[@]}")
 ROWS="$OUT/rows.tsv"   # name, label, model, status (run | n/a reason), flags
 : >"$ROWS"
@@ -106,9 +110,9 @@ while IFS=$'\t' read -r name label model status flags; do
   echo "  $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
 done <"$ROWS"
 
-"$PY" - "$OUT" "$ROWS" "$X" "$ROOT/scripts/repro" "$MODEL" "$POOL" "$SHADOWS" "$EPOCHS" "$SMOKE" <<'PY'
+"$PY" - "$OUT" "$ROWS" "$X" "$ROOT/scripts/repro" "$MODEL" "$POOL" "$SHADOWS" "$EPOCHS" "$SMOKE" "$BATCH" <<'PY'
 import csv, json, os, sys
-out, rows_tsv, xaxis, svgdir, model, pool, shadows, epochs, smoke = sys.argv[1:10]
+out, rows_tsv, xaxis, svgdir, model, pool, shadows, epochs, smoke, batch = sys.argv[1:11]
 sys.path.insert(0, svgdir)
 from svg import svg, text, ticks  # scripts/repro/svg.py: standard library only
 
@@ -144,8 +148,8 @@ with open(os.path.join(out, "defences.csv"), "w", newline="") as fh:
 
 f4 = lambda v: "n/a" if v is None else "%.4f" % v
 md = []
-md.append("%s%s on Fashion-MNIST, LiRA protocol: pool %s, %s shadows, %s epoch(s); one audit per row" % (
-    "SMOKE RUN (figures not meaningful): " if smoke == "1" else "", model, pool, shadows, epochs))
+md.append("%s%s on Fashion-MNIST, LiRA protocol: pool %s, %s shadows, %s epoch(s) of batches of %s; one audit per row" % (
+    "SMOKE RUN (figures not meaningful): " if smoke == "1" else "", model, pool, shadows, epochs, batch))
 md.append("")
 md.append("| defence | test acc | loss AUC | best shadow attack acc | LiRA TPR at FPR 1% [95% CI] | epsilon | seconds |")
 md.append("|---|---|---|---|---|---|---|")
