@@ -2,7 +2,8 @@
 # CLI tests for mia --backend mpi (shadow models dealt to MPI ranks): 2 and 3 ranks under
 # mpirun write the same mia.json (timings and the backend's own fields aside),
 # scores.csv, roc.csv and saved arrays as one process with --threads 1; rank 0 alone
-# prints; one-line refusals. The MPI runs are skipped, saying so, in a build without MPI
+# prints; 2 ranks with --threads 2 == one process with --parallel 2 --threads 2; federated
+# shadows (--train fl) the same, clients.csv included; one-line refusals. The MPI runs are skipped, saying so, in a build without MPI
 # or without mpirun.
 # Usage: tests/cli/mia_mpi.sh PATH/TO/mlaudit
 source "$(dirname "$0")/../common/cli_harness.sh" "$@"
@@ -57,6 +58,21 @@ PYCHECK
     # rank 0 alone prints: the same table as one process
     cmp -s <(sed "s#$T/one#X#" "$T/one.out") <(sed "s#$T/mpi$P#X#" "$T/mpi$P.out") && ok \
       || bad "$P ranks printed otherwise than one process: $(diff "$T/one.out" "$T/mpi$P.out" | head -5)"
+  done
+  # rank 0's --threads 2 (the target's) == one process with --parallel 2 --threads 2
+  B=("${A[@]:0:${#A[@]}-2}") # A without its --threads 1
+  "$BIN" mia "${B[@]}" --threads 2 --parallel 2 --out "$T/par" >/dev/null 2>"$T/err" || bad "--parallel 2: $(cat "$T/err")"
+  run_mpi 2 "$BIN" mia "${B[@]}" --threads 2 --backend mpi --out "$T/mpit2" >/dev/null 2>"$T/err" \
+    || bad "2 ranks --threads 2: $(cat "$T/err")"
+  cmp -s "$T/par/scores.csv" "$T/mpit2/scores.csv" && ok || bad "2 ranks --threads 2 differ from --parallel 2"
+  # federated shadows (--train fl) deal the same way; clients.csv too
+  FL=(--data fashion-mnist --model mlp --pool 800 --shadows 3 --batch 32 --batch-sizes 8 --attack-epochs 5 --seed 4
+      --train fl --clients 2 --rounds 2 --local-epochs 1 --attacks loss,shadow_sample,shadow_batch --threads 1)
+  "$BIN" mia "${FL[@]}" --out "$T/flone" >/dev/null 2>"$T/err" || bad "--train fl: $(cat "$T/err")"
+  run_mpi 2 "$BIN" mia "${FL[@]}" --backend mpi --out "$T/flmpi" >/dev/null 2>"$T/err" \
+    || bad "2 ranks --train fl: $(cat "$T/err")"
+  for f in scores.csv clients.csv; do
+    cmp -s "$T/flone/$f" "$T/flmpi/$f" && ok || bad "2 ranks --train fl: $f differs from one process"
   done
 fi
 cli_finish mia_mpi
