@@ -1,6 +1,8 @@
 /* Training the target and its shadows as a protocol lays out, and collecting every
  * model's outputs into mla_mia_arrays (mia.h section 3). Only outputs are kept: each
- * shadow is freed once its outputs are written (unless saved to keep_dir). */
+ * shadow is freed once its outputs are written (unless saved to keep_dir). With a
+ * transport (cfg->transport) the shadows are dealt to ranks and their rows gathered on
+ * rank 0 (run_shadows_ranks). */
 #include "privacy/mia_plan.h"
 
 #include <math.h>
