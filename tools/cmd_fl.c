@@ -22,7 +22,7 @@ typedef struct {
     long clients, rounds, local_epochs, min_clients;
     double fraction, drop_prob;
     bool json, compare_central, keep_client_state;
-    mla_fl_transport mpi;    /* size 0: local backend */
+    mla_transport mpi;    /* size 0: local backend */
     train_dp dp;             /* the DP plan per client (dp.dp stays NULL) */
 } fl_args;
 
@@ -118,10 +118,10 @@ static void parse_fl(fl_args *a, int argc, char **argv) {
         cli_die("fl: --backend must be local or mpi, got '%s'", a->backend);
     if (!strcmp(a->backend, "mpi") && a->keep_client_state)
         cli_die("fl: --keep-client-state needs --backend local (clients move between ranks from round to round)");
-    if (!strcmp(a->backend, "mpi") && !mla_fl_mpi_built())
+    if (!strcmp(a->backend, "mpi") && !mla_mpi_built())
         cli_die("fl: --backend mpi: this build has no MPI support (install openmpi-bin and libopenmpi-dev, "
                 "e.g. scripts/deps.sh mpi, and rebuild)");
-    if (!strcmp(a->backend, "mpi") && !mla_fl_mpi_launched())
+    if (!strcmp(a->backend, "mpi") && !mla_mpi_launched())
         cli_die("fl: --backend mpi must be started by mpirun: mpirun -np P mlaudit fl ... --backend mpi");
 }
 
@@ -178,7 +178,7 @@ static _Noreturn void fl_fail(const fl_args *a, mla_status s) {
         fprintf(stderr, "mlaudit: rank %d: %s\n", a->mpi.rank, mla_last_error());
     else
         fprintf(stderr, "mlaudit: %s\n", mla_last_error());
-    if (a->mpi.size) mla_fl_mpi_abort(1);
+    if (a->mpi.size) mla_mpi_abort(1);
     exit(1);
 }
 
@@ -397,7 +397,7 @@ int cmd_fl(int argc, char **argv) {
     mla_fl_config cfg = fl_config(&a, te, dp_on ? &hook : NULL);
     if (a.plots) make_dir(a.plots);
     if (!strcmp(a.backend, "mpi")) {
-        s = mla_fl_mpi_open(NULL, NULL, &a.mpi);
+        s = mla_mpi_open(NULL, NULL, "fl", &a.mpi);
         if (s) cli_die("fl: %s", mla_last_error());
         cfg.transport = &a.mpi;
     }
@@ -430,7 +430,7 @@ int cmd_fl(int argc, char **argv) {
         report(&a, global, &o);
         free(o.hist);
     }
-    if (a.mpi.size) mla_fl_mpi_close(&a.mpi);
+    if (a.mpi.size) mla_mpi_close(&a.mpi);
     mla_fl_result_free(&res);
     mla_fl_clients_free(clients);
     mla_net_free(global);

@@ -1,6 +1,8 @@
 /* mlaudit mia: the membership-inference audit from the command line. Parses flags,
  * loads data, calls the library (mla_mia_collect, mla_mia_attack_arrays) and writes
- * the outputs (report.h); no audit logic lives here. */
+ * the outputs (report.h); no audit logic lives here. With --backend mpi (run by
+ * mpirun) every rank loads the same inputs and trains its share of the shadows; rank 0
+ * alone prints and writes, and an error on any rank ends the whole job. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,11 +12,13 @@
 #include "cli.h"
 #include "mlaudit/mia.h"
 #include "mlaudit/report.h"
+#include "mlaudit/transport.h"
 #include "mia_fl.h"
 #include "train_flags.h"
 
 static const char mia_usage_head[] =
     "usage: mlaudit mia --data DATA --model NAME [flags]            (train a target and audit it)\n"
+    "       mpirun -np P mlaudit mia --data DATA --model NAME [flags] --backend mpi\n"
     "       mlaudit mia --data DATA --target MODEL.safetensors --members FILE --nonmembers FILE [flags]\n"
     "       mlaudit mia --from DIR [flags]                           (audit your own models' outputs)\n"
     "\n"
@@ -39,6 +43,10 @@ static const char mia_usage_head[] =
     "  --parallel N        train N shadows at once, one thread each (default 1: one after\n"
     "                      another with every thread); only outputs are kept in memory\n"
     "  --keep-shadows DIR  also save every shadow model there\n"
+    "  --backend B         local (default) | mpi: run under mpirun -np P; shadow s trains on\n"
+    "                      rank s mod P on one thread, rank 0 trains the target, gathers the\n"
+    "                      shadows' outputs and writes everything: the bits of one process\n"
+    "                      with --threads 1 (or --parallel N) and the same rank-0 --threads\n"
     "  --early-stop N      every model stops after N epochs without a better validation\n"
     "                      loss and keeps its best epoch; all validate on the same images,\n"
     "                      drawn from samples the protocol leaves unused (not --target)\n"
@@ -86,6 +94,8 @@ typedef struct {
     train_flags tf;
     const char *data, *protocol, *shadow_model, *shadow_data, *keep, *target, *members, *nonmembers, *shadow_pool;
     const char *from, *attacks, *batch_sizes, *attack_model, *attack_features, *out, *save_arrays, *release;
+    const char *backend;
+    mla_transport mpi;           /* size 0: --backend local */
     char release_text[64];       /* the parsed policy's canonical spelling */
     long shadows, parallel, pool, population, attack_hidden, attack_epochs, aug_radius, early_stop, val_size;
     double shadow_fraction, rmia_a, rmia_gamma;
@@ -99,6 +109,7 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
     a->protocol = "split4", a->batch_sizes = "8,16,32,64,128,256", a->attack_model = "mlp";
     a->attack_features = "sorted", a->shadows = 4, a->parallel = 1, a->attack_hidden = 64, a->attack_epochs = 80;
     a->aug_radius = 1, a->shadow_fraction = 0.5, a->rmia_a = 0.3, a->rmia_gamma = 1, a->attacks = "all";
+    a->backend = "local";
     cli_opt opts[48 + MIA_FL_OPTS + TRAIN_FLAGS_MAX_OPTS] = {
         {"data", CLI_STR, &a->data, 0, 0, NULL},
         {"protocol", CLI_STR, &a->protocol, 0, 0, NULL},
@@ -132,8 +143,9 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
         {"release", CLI_STR, &a->release, 0, 0, NULL},
         {"early-stop", CLI_INT, &a->early_stop, 1, 100000, NULL},
         {"val-size", CLI_INT, &a->val_size, 1, 1L << 30, NULL},
+        {"backend", CLI_STR, &a->backend, 0, 0, NULL},
     };
-    int n = 32;
+    int n = 33;
     n += mia_fl_opts(&a->fl, opts + n);
     n += train_flags_opts(&a->tf, TRAIN_FLAGS_DP, opts + n);
     static char usage[sizeof mia_usage_head + 12288];
@@ -145,6 +157,12 @@ static void parse_mia(int argc, char **argv, mia_args *a) {
 
 static void check_args(mia_args *a) {
     mia_fl_check(&a->fl, a->target || a->from, train_flags_dp_on(&a->tf), a->early_stop > 0, a->tf.epochs_seen);
+    bool mpi = !strcmp(a->backend, "mpi");
+    if (!mpi && strcmp(a->backend, "local")) cli_die("mia: --backend must be local or mpi, got '%s'", a->backend);
+    if (mpi && a->from) cli_die("mia: --backend mpi deals shadow models to ranks; --from trains none");
+    if (mpi && a->keep) cli_die("mia: --keep-shadows needs --backend local (under MPI only rank 0 writes)");
+    if (mpi && a->parallel > 1)
+        cli_die("mia: --parallel needs --backend local (under MPI each rank trains its shadows on one thread)");
     if (a->from) {
         if (a->data || a->target || a->tf.model_seen || a->tf.spec_file_seen)
             cli_die("mia: --from scores saved arrays; it takes no --data, --target or --model");
@@ -418,6 +436,8 @@ static mla_mia_audit_config audit_config(mia_args *a, audit_inputs *in, mla_mia_
         mia_fl_config(&a->fl, (uint64_t)a->tf.seed, a->tf.dropout_seen ? (float)a->tf.dropout : -1.0f, &in->fl, &cfg);
     cfg.on_model = on_model, cfg.on_batch = on_batch, cfg.user = prog;
     cfg.stop = cfg.train.stop;
+    if (a->mpi.size) cfg.transport = &a->mpi;
+    if (a->mpi.rank > 0) cfg.on_model = NULL, cfg.on_batch = NULL;
     return cfg;
 }
 
@@ -476,6 +496,8 @@ static char *settings_json(const mia_args *a, cJSON *dp, const mla_mia_collected
     if (!a->from) {
         cJSON_AddNumberToObject(o, "aug_radius", (double)a->aug_radius);
         cJSON_AddNumberToObject(o, "parallel", (double)a->parallel);
+        cJSON_AddStringToObject(o, "backend", a->backend);
+        if (a->mpi.size) cJSON_AddNumberToObject(o, "ranks", a->mpi.size);
         if (a->pool) cJSON_AddNumberToObject(o, "pool", (double)a->pool);
         if (a->shadow_data) cJSON_AddStringToObject(o, "shadow_data", a->shadow_data);
         if (a->target) cJSON_AddStringToObject(o, "target_file", a->target);
@@ -561,16 +583,26 @@ static int audit_from(mia_args *a, const mla_mia_config *mc, double start) {
     return 0;
 }
 
+/* Under MPI: this rank's error, then every rank of the job ends. */
+static _Noreturn void mpi_fail(const mia_args *a, mla_status s) {
+    if (s == MLA_ERR_INTERRUPTED) fprintf(stderr, "mlaudit: rank %d: audit interrupted: nothing was written\n", a->mpi.rank);
+    else fprintf(stderr, "mlaudit: rank %d: %s\n", a->mpi.rank, mla_last_error());
+    mla_mpi_abort(1);
+    exit(1);
+}
+
 int cmd_mia(int argc, char **argv) {
     double start = mla_seconds();
     mia_args a;
     parse_mia(argc, argv, &a);
     check_args(&a);
+    if (!strcmp(a.backend, "mpi") && mla_mpi_open(NULL, NULL, "mia", &a.mpi)) cli_die("mia: %s", mla_last_error());
+    bool root = a.mpi.rank == 0;
     mla_set_threads((int)a.tf.threads);
     int sizes[64];
     mla_mia_config mc = attack_config(&a, sizes, 64);
     cli_check(mla_mia_config_check(&mc));
-    if (a.save_arrays) make_dir_for(a.save_arrays);
+    if (a.save_arrays && root) make_dir_for(a.save_arrays);
     if (a.from) {
         int rc = audit_from(&a, &mc, start);
         train_flags_free(&a.tf);
@@ -581,12 +613,19 @@ int cmd_mia(int argc, char **argv) {
     mia_progress prog = {0};
     mla_mia_audit_config cfg = audit_config(&a, &in, &mi, &prog);
     prog.models = (int)a.shadows + 1;
-    cli_progress_start(&prog.bar, "mia", (long)prog.models * 1000);
+    if (root) cli_progress_start(&prog.bar, "mia", (long)prog.models * 1000);
     mla_mia_collected *col;
     mla_status s = mla_mia_collect(&mi, &cfg, &col);
-    cli_progress_end(&prog.bar);
+    if (root) cli_progress_end(&prog.bar);
+    if (s && a.mpi.size) mpi_fail(&a, s);
     if (s == MLA_ERR_INTERRUPTED) cli_die("audit interrupted: nothing was written");
     cli_check(s);
+    if (!root) { /* its shadows are on rank 0, which writes everything */
+        mla_mpi_close(&a.mpi);
+        free_inputs(&in);
+        train_flags_free(&a.tf);
+        return 0;
+    }
     if (a.save_arrays) cli_check(mla_mia_arrays_save(a.save_arrays, &col->arrays));
     mla_mia_result *r;
     cli_check(mla_mia_attack_arrays(&col->arrays, &mc, &r));
@@ -611,5 +650,6 @@ int cmd_mia(int argc, char **argv) {
     mla_mia_collected_free(col);
     free_inputs(&in);
     train_flags_free(&a.tf);
+    if (a.mpi.size) mla_mpi_close(&a.mpi);
     return 0;
 }

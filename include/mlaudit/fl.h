@@ -43,7 +43,7 @@
  * the same for any thread count and any rank count: threads train clients side by
  * side (each client's local training on one thread, its result added in id order),
  * and across MPI ranks each rank sends each of its clients' vectors to rank 0, which
- * adds them in id order (the choice documented in fl_mpi.c).
+ * adds them in id order (the choice documented in fedavg.c).
  *
  * Local training is mla_train (train.h) on the client's indices with the shared
  * training config: epochs = E, seed = the client's train seed; the optimizer is
@@ -59,6 +59,7 @@
 #include <stdbool.h>
 
 #include "mlaudit/train.h"
+#include "mlaudit/transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,16 +141,6 @@ typedef struct {
     const char *id;
 } mla_fl_hook_factory;
 
-/* The messages between ranks (implemented over MPI in fl_mpi.c; NULL transport: one
- * process). Each call moves `bytes` bytes; a failure returns non-OK with a message. */
-typedef struct {
-    void *user;
-    int rank, size;
-    mla_status (*send)(void *user, const void *buf, size_t bytes, int to);
-    mla_status (*recv)(void *user, void *buf, size_t bytes, int from);
-    mla_status (*bcast)(void *user, void *buf, size_t bytes); /* from rank 0 to all */
-} mla_fl_transport;
-
 typedef struct {
     int rounds;              /* R >= 1 */
     int local_epochs;        /* E >= 1 */
@@ -181,7 +172,7 @@ typedef struct {
     void *user;
     const char *checkpoint_path;       /* written atomically after every round (rank 0) */
     const char *resume_path;           /* continue from such a checkpoint (read by rank 0) */
-    const mla_fl_transport *transport; /* NULL: one process */
+    const mla_transport *transport; /* transport.h; NULL: one process */
 } mla_fl_config;
 
 /* Defaults: 10 rounds, 1 local epoch, fraction 1, sample weighting, no drops,
@@ -239,19 +230,6 @@ mla_status mla_fl_mia_train(void *user, int model, mla_net *net, const mla_datas
                             const mla_train_config *tc, uint8_t *trained, mla_train_stats *st);
 /* Frees target_clients (the struct itself is the caller's). */
 void mla_fl_mia_clear(mla_fl_mia *f);
-
-/* ---- MPI transport (fl_mpi.c; without MPI support every call fails clearly) ---- */
-/* Whether this build has MPI support. */
-bool mla_fl_mpi_built(void);
-/* Whether the process was started by mpirun (Open MPI's or PMIx's rank variables). */
-bool mla_fl_mpi_launched(void);
-/* Initialises MPI (thread level SERIALIZED) and fills *t for MPI_COMM_WORLD.
- * MLA_ERR_UNSUPPORTED without MPI support or outside mpirun. */
-mla_status mla_fl_mpi_open(int *argc, char ***argv, mla_fl_transport *t);
-/* Finalises MPI (after a successful run). */
-void mla_fl_mpi_close(mla_fl_transport *t);
-/* Ends every rank of the job with this exit code (after an error on one rank). */
-void mla_fl_mpi_abort(int code);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,7 @@
 #include "mlaudit/release.h"
 #include "mlaudit/scoring.h"
 #include "mlaudit/train.h"
+#include "mlaudit/transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -428,6 +429,18 @@ typedef struct {
     const char *keep_dir;          /* NULL, or a folder to save every shadow in
                                       (shadow_<s>.safetensors) */
     const volatile sig_atomic_t *stop; /* polled between batches; MLA_ERR_INTERRUPTED */
+    /* Several processes (transport.h; NULL or size 1: this process alone). Every rank
+     * calls mla_mia_collect with the same inputs and config; shadow s is trained on rank
+     * s mod P, one after another on one thread each (a one-thread run's bits, as with
+     * parallel > 1), and its rows (probabilities, phi, p_y, augmentation counts, the
+     * samples its trainer left out) are sent to rank 0, which trains the target with
+     * its own threads as one process does, trains its own shadows and receives the
+     * others' in shadow order. So rank 0's arrays hold the bits of one process whose
+     * shadows train on one thread each (parallel > 1, or threads 1), for any P.
+     * parallel is not used. Not with keep_dir (only rank 0 writes). A rank whose
+     * shadow fails sends the error to rank 0 (which fails with it, naming the rank)
+     * and fails itself. */
+    const mla_transport *transport;
 } mla_mia_audit_config;
 
 /* Defaults: SPLIT4, 4 shadows, one at a time, shadow_fraction 0.5, no augmentation attack. */
@@ -465,7 +478,9 @@ typedef struct {
 
 /* Trains (or takes) the target, trains K shadows as the protocol says, and collects
  * every model's outputs into arrays ready for mla_mia_attack_arrays. Same seed and
- * thread count (and parallel), same bits. *out owns everything: mla_mia_collected_free. */
+ * thread count (and parallel), same bits. *out owns everything: mla_mia_collected_free.
+ * With a transport of size > 1, ranks other than 0 train their shadows, send them and
+ * return MLA_OK with *out = NULL (see mla_mia_audit_config.transport). */
 mla_status mla_mia_collect(const mla_mia_inputs *in, const mla_mia_audit_config *cfg, mla_mia_collected **out);
 void mla_mia_collected_free(mla_mia_collected *c);
 

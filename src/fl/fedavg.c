@@ -1,6 +1,17 @@
 /* Federated averaging: client choice and failures per round, local training with
  * mla_train on worker nets (clients side by side, one thread each), the average in
- * client-id order, and the exchange between ranks through an mla_fl_transport. */
+ * client-id order, and the exchange between ranks through an mla_transport.
+ *
+ * How the global model stays byte-identical to one process for any rank count: the
+ * average is a double sum taken in client-id order (fl.h). Rank 0 receives each of
+ * the other ranks' clients as its own message (a report header, then the client's
+ * flat float vector) exactly when that client's turn in the sum comes, so it adds the
+ * same numbers in the same order as --backend local; an MPI_Reduce of per-rank
+ * partial sums would add them in another order (rank by rank) and change the last
+ * bits. Clients are dealt round-robin over the round's reporting clients (position
+ * p to rank p mod P), which keeps every rank busy and lets a rank's sends be
+ * received while rank 0 trains its next client. The new model is broadcast from rank
+ * 0 after every round. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -97,7 +108,7 @@ static mla_status check_config(const mla_fl_config *cfg, int n_clients) {
         return mla_error(MLA_ERR_INVALID, "local training takes no validation set or early stopping");
     if (cfg->train.hook) return mla_error(MLA_ERR_INVALID, "local training hooks come from mla_fl_config.hook");
     if (cfg->train.optimizer) return mla_error(MLA_ERR_INVALID, "local optimizers are the run's own");
-    const mla_fl_transport *t = cfg->transport;
+    const mla_transport *t = cfg->transport;
     if (t && (t->size < 1 || t->rank < 0 || t->rank >= t->size || !t->send || !t->recv || !t->bcast))
         return mla_error(MLA_ERR_INVALID, "malformed transport (rank %d of %d)", t->rank, t->size);
     if (t && t->size > 1 && cfg->keep_client_state)
@@ -153,7 +164,7 @@ static void add_report(fl_run *x, const fl_report *rep, const float *v) {
 
 /* Rank 0: receives position x->next (another rank's client) and adds it. */
 static mla_status recv_next(fl_run *x) {
-    const mla_fl_transport *t = x->cfg->transport;
+    const mla_transport *t = x->cfg->transport;
     int from = x->next % t->size;
     fl_report rep;
     mla_status s = t->recv(t->user, &rep, sizeof rep, from);
@@ -172,7 +183,7 @@ static mla_status recv_next(fl_run *x) {
  * up to its next own one (so their senders are freed before it trains again);
  * another rank sends it to rank 0. Called in position order. */
 static mla_status deliver(fl_run *x, int p, const fl_report *rep, const mla_net *w) {
-    const mla_fl_transport *t = x->cfg->transport;
+    const mla_transport *t = x->cfg->transport;
     const float *v = mla_net_params((mla_net *)w);
     if (x->rank != 0) {
         mla_status s = t->send(t->user, rep, sizeof *rep, 0);
@@ -287,7 +298,7 @@ static mla_status finish_round(fl_run *x, int r, double t0, mla_fl_round_stats *
 }
 
 static mla_status bcast_params(fl_run *x) {
-    const mla_fl_transport *t = x->cfg->transport;
+    const mla_transport *t = x->cfg->transport;
     return t ? t->bcast(t->user, mla_net_params(x->global), x->count * sizeof(float)) : MLA_OK;
 }
 
@@ -389,7 +400,7 @@ static mla_status start(fl_run *x, mla_fl_result *res, const char *fp) {
         }
     }
     if (s) return s;
-    const mla_fl_transport *t = cfg->transport;
+    const mla_transport *t = cfg->transport;
     if (t) s = t->bcast(t->user, &done, sizeof done);
     if (!s) s = bcast_params(x);
     res->rounds_run = res->resumed_from = (int)done;

@@ -1,6 +1,8 @@
 /* Training the target and its shadows as a protocol lays out, and collecting every
  * model's outputs into mla_mia_arrays (mia.h section 3). Only outputs are kept: each
- * shadow is freed once its outputs are written (unless saved to keep_dir). */
+ * shadow is freed once its outputs are written (unless saved to keep_dir). With a
+ * transport (cfg->transport) the shadows are dealt to ranks and their rows gathered on
+ * rank 0 (run_shadows_ranks). */
 #include "privacy/mia_plan.h"
 
 #include <math.h>
@@ -321,8 +323,94 @@ static mla_status run_shadows_parallel(const ctx *x) {
     return MLA_OK;
 }
 
+/* ---- shadows over several processes (cfg->transport) ----
+ * Shadow s belongs to rank s mod P. Its owner sends rank 0 one header, then (when the
+ * header says OK) its rows: shadow_in row s (after shadow_untrained), probabilities,
+ * phi, p_y and, with the augmentation attack, its counts. Messages between two ranks
+ * arrive in the order sent, so rank 0 receives shadow s from its owner exactly when
+ * it asks for it, in shadow order. */
+typedef struct {
+    int32_t status;            /* the owner's mla_status for this shadow */
+    int32_t n_aug;             /* augmented copies per sample (o->n_aug) */
+    char message[496];         /* the owner's error message when status != OK */
+} shadow_header;
+
+/* The rows of shadow s as (pointer, bytes) pairs; returns how many. */
+static int shadow_rows(const ctx *x, int s, void **buf, size_t *bytes) {
+    owned_arrays *o = x->o;
+    size_t m = (size_t)x->plan->m, c = (size_t)mla_dataset_classes(x->data);
+    int n = 0;
+    buf[n] = o->plan.shadow_in + s * m, bytes[n++] = m;
+    buf[n] = o->shadow_probs + s * m * c, bytes[n++] = m * c * sizeof(float);
+    buf[n] = o->shadow_phi + s * m, bytes[n++] = m * sizeof(double);
+    buf[n] = o->shadow_py + s * m, bytes[n++] = m * sizeof(double);
+    if (o->shadow_aug) buf[n] = o->shadow_aug + s * m, bytes[n++] = m * sizeof(int32_t);
+    return n;
+}
+
+/* On the owner of shadow s: trains it on one thread (a one-thread run's bits whatever
+ * the rank's thread setting, restored after) and sends it, or its error, to rank 0.
+ * Returns the shadow's error, or the transport's. */
+static mla_status send_shadow(const ctx *x, const mla_transport *t, int s) {
+    int threads = mla_get_threads();
+    mla_set_threads(1);
+    mla_status st = run_shadow(x, s, false);
+    mla_set_threads(threads);
+    shadow_header h = {.status = st, .n_aug = x->o->n_aug};
+    if (st) snprintf(h.message, sizeof h.message, "%s", mla_last_error());
+    mla_status sent = t->send(t->user, &h, sizeof h, 0);
+    void *buf[5];
+    size_t bytes[5];
+    for (int i = 0, n = st ? 0 : shadow_rows(x, s, buf, bytes); !sent && i < n; i++)
+        sent = t->send(t->user, buf[i], bytes[i], 0);
+    if (st) return mla_error(st, "%s", h.message);
+    if (sent) mla_error_prefix(sent, "shadow %d: sending to rank 0", s);
+    return sent;
+}
+
+/* On rank 0: shadow s's rows from its owner `from`, or the owner's error. */
+static mla_status recv_shadow(const ctx *x, const mla_transport *t, int s, int from) {
+    shadow_header h;
+    mla_status st = t->recv(t->user, &h, sizeof h, from);
+    if (st) return mla_error_prefix(st, "shadow %d: receiving from rank %d", s, from);
+    if (h.status) {
+        h.message[sizeof h.message - 1] = 0;
+        return mla_error(h.status > 0 ? (mla_status)h.status : MLA_ERR_IO, "rank %d: %s", from, h.message);
+    }
+    void *buf[5];
+    size_t bytes[5];
+    int n = shadow_rows(x, s, buf, bytes);
+    for (int i = 0; !st && i < n; i++) st = t->recv(t->user, buf[i], bytes[i], from);
+    if (st) return mla_error_prefix(st, "shadow %d: receiving from rank %d", s, from);
+    if (x->o->shadow_aug) x->o->n_aug = h.n_aug;
+    return MLA_OK;
+}
+
+static mla_status run_shadows_ranks(const ctx *x, const mla_transport *t) {
+    const mla_mia_audit_config *cfg = x->cfg;
+    int k = x->plan->k, threads = mla_get_threads();
+    for (int s = 0; s < k; s++) {
+        int owner = s % t->size;
+        double start = mla_seconds();
+        mla_status st = MLA_OK;
+        if (t->rank == 0 && owner == 0) {
+            mla_set_threads(1);
+            st = run_shadow(x, s, false);
+            mla_set_threads(threads);
+        } else if (t->rank == 0) {
+            st = recv_shadow(x, t, s, owner);
+        } else if (t->rank == owner) {
+            st = send_shadow(x, t, s);
+        }
+        if (st) return st;
+        if (t->rank == 0 && cfg->on_model) cfg->on_model(cfg->user, s + 1, k + 1, mla_seconds() - start);
+    }
+    return MLA_OK;
+}
+
 static mla_status run_shadows(const ctx *x) {
     const mla_mia_audit_config *cfg = x->cfg;
+    if (cfg->transport && cfg->transport->size > 1) return run_shadows_ranks(x, cfg->transport);
     if (cfg->parallel > 1) return run_shadows_parallel(x);
     for (int s = 0; s < x->plan->k; s++) {
         double t = mla_seconds();
@@ -411,6 +499,11 @@ static mla_status check_config(const mla_mia_inputs *in, const mla_mia_audit_con
     if (cfg->train.on_epoch || cfg->train.val_idx || cfg->train.checkpoint_every || cfg->train.resume_path ||
         cfg->train.hook)
         return mla_error(MLA_ERR_INVALID, "mia: the models' training takes no validation, checkpoints or hooks");
+    const mla_transport *t = cfg->transport;
+    if (t && (t->size < 1 || t->rank < 0 || t->rank >= t->size))
+        return mla_error(MLA_ERR_INVALID, "mia: transport rank %d of %d", t->rank, t->size);
+    if (t && t->size > 1 && cfg->keep_dir)
+        return mla_error(MLA_ERR_UNSUPPORTED, "mia: keeping the shadows needs one process (only rank 0 writes)");
     return MLA_OK;
 }
 
@@ -430,12 +523,14 @@ mla_status mla_mia_collect(const mla_mia_inputs *in, const mla_mia_audit_config 
     if (!s) s = owned_alloc(o, o->plan.m, o->plan.k, c, cfg->aug_radius > 0);
     ctx x = {.data = in->data, .shadow_data = in->shadow_data ? in->shadow_data : in->data, .plan = &o->plan,
              .cfg = cfg, .o = o};
+    const mla_transport *tr = cfg->transport;
+    bool root = !tr || tr->size <= 1 || tr->rank == 0;
     if (!s) fill_labels(&x);
-    if (!s) s = run_target(&x, in, col);
+    if (!s && root) s = run_target(&x, in, col);
     double t = mla_seconds();
     if (!s) s = run_shadows(&x);
     col->seconds_shadows = mla_seconds() - t;
-    if (s) {
+    if (s || !root) {
         mla_mia_collected_free(col);
         return s;
     }

@@ -355,7 +355,7 @@ static void test_keep_client_state_resume(void **state) {
     assert_int_equal(mla_fl_run(part, ds, c, &cfg, &b), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "keep_client_state=0"));
     mla_fl_result_free(&b);
-    mla_fl_transport t = {NULL, 0, 2, no_send, no_message, no_bcast};
+    mla_transport t = {NULL, 0, 2, no_send, no_message, no_bcast};
     cfg.resume_path = NULL;
     cfg.transport = &t;
     assert_int_equal(mla_fl_run(part, ds, c, &cfg, &b), MLA_ERR_UNSUPPORTED);

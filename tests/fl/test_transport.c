@@ -1,5 +1,5 @@
 /* The exchange between ranks without MPI: P "ranks" are threads of this process
- * joined by an in-memory transport (one FIFO per ordered pair of ranks), each running
+ * joined by an in-memory transport (tests/common/mem_transport.h), each running
  * mla_fl_run with its own global net. Every rank must end with the bits of a
  * one-process run, for P = 2 and 3, with drops, partial rounds and 1 or 2 worker
  * threads per rank; rank 0 alone keeps the history. */
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mem_transport.h"
 #include "mlaudit/fl.h"
 
 enum { N = 180, C = 1, H = 6, W = 6, K = 3, MAXP = 3 };
@@ -19,67 +20,6 @@ enum { N = 180, C = 1, H = 6, W = 6, K = 3, MAXP = 3 };
 static const char spec[] =
     "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 12}, {\"type\": \"relu\"},"
     " {\"type\": \"dense\", \"units\": \"classes\"}]}";
-
-/* ---- an in-memory transport ---- */
-typedef struct msg {
-    struct msg *next;
-    size_t bytes;
-    unsigned char data[];
-} msg;
-
-typedef struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    msg *head[MAXP][MAXP], *tail[MAXP][MAXP]; /* [from][to] */
-    int size;
-} mailbox;
-
-typedef struct {
-    mailbox *box;
-    int rank;
-} endpoint;
-
-static mla_status box_send(void *user, const void *buf, size_t bytes, int to) {
-    endpoint *e = user;
-    msg *m = malloc(sizeof *m + bytes);
-    if (!m) return MLA_ERR_NOMEM;
-    m->next = NULL;
-    m->bytes = bytes;
-    memcpy(m->data, buf, bytes);
-    pthread_mutex_lock(&e->box->lock);
-    msg **tail = &e->box->tail[e->rank][to];
-    if (*tail) (*tail)->next = m;
-    else e->box->head[e->rank][to] = m;
-    *tail = m;
-    pthread_cond_broadcast(&e->box->cond);
-    pthread_mutex_unlock(&e->box->lock);
-    return MLA_OK;
-}
-
-static mla_status box_recv(void *user, void *buf, size_t bytes, int from) {
-    endpoint *e = user;
-    pthread_mutex_lock(&e->box->lock);
-    while (!e->box->head[from][e->rank]) pthread_cond_wait(&e->box->cond, &e->box->lock);
-    msg *m = e->box->head[from][e->rank];
-    e->box->head[from][e->rank] = m->next;
-    if (!m->next) e->box->tail[from][e->rank] = NULL;
-    pthread_mutex_unlock(&e->box->lock);
-    mla_status s = m->bytes == bytes ? MLA_OK : mla_error(MLA_ERR_FORMAT, "message of %zu bytes, %zu expected",
-                                                         m->bytes, bytes);
-    if (!s) memcpy(buf, m->data, bytes);
-    free(m);
-    return s;
-}
-
-static mla_status box_bcast(void *user, void *buf, size_t bytes) {
-    endpoint *e = user;
-    if (e->rank != 0) return box_recv(user, buf, bytes, 0);
-    for (int r = 1; r < e->box->size; r++) {
-        mla_status s = box_send(user, buf, bytes, r);
-        if (s) return s;
-    }
-    return MLA_OK;
-}
 
 /* ---- the runs ---- */
 static mla_dataset *make_data(void) {
@@ -102,8 +42,7 @@ typedef struct {
     const mla_dataset *ds;
     const mla_fl_clients *clients;
     mla_fl_config cfg;       /* transport set per rank */
-    mla_fl_transport t;
-    endpoint e;
+    mla_transport t;
     mla_net *net;
     mla_fl_result res;
     mla_status status;
@@ -142,12 +81,12 @@ static void ranks_case(int size, int threads) {
     mla_fl_result want;
     assert_int_equal(mla_fl_run(local, ds, clients, &cfg, &want), MLA_OK);
 
-    mailbox box = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .size = size};
+    mem_box *box = mem_box_create(size);
+    assert_non_null(box);
     rank_job jobs[MAXP];
     pthread_t th[MAXP];
     for (int r = 0; r < size; r++) {
-        jobs[r] = (rank_job){.ds = ds, .clients = clients, .cfg = config(ds, threads), .e = {&box, r}};
-        jobs[r].t = (mla_fl_transport){&jobs[r].e, r, size, box_send, box_recv, box_bcast};
+        jobs[r] = (rank_job){.ds = ds, .clients = clients, .cfg = config(ds, threads), .t = mem_box_endpoint(box, r)};
         /* Another starting model on every rank but 0: rank 0's is broadcast. */
         assert_int_equal(mla_net_create(spec, (mla_shape){C, H, W}, K, r == 0 ? 1 : 100 + r, &jobs[r].net), MLA_OK);
         assert_int_equal(pthread_create(&th[r], NULL, run_rank, &jobs[r]), 0);
@@ -167,8 +106,8 @@ static void ranks_case(int size, int threads) {
         assert_true(jobs[0].res.history[i].test_accuracy == want.history[i].test_accuracy);
     }
     assert_int_equal(jobs[0].res.samples, want.samples);
-    for (int a = 0; a < MAXP; a++)
-        for (int b = 0; b < MAXP; b++) assert_null(box.head[a][b]); /* every message was read */
+    assert_true(mem_box_empty(box)); /* every message was read */
+    mem_box_free(box);
     for (int r = 0; r < size; r++) {
         mla_fl_result_free(&jobs[r].res);
         mla_net_free(jobs[r].net);

@@ -1,18 +1,21 @@
 /* Tests of mia.h section 3, the protocols: the layouts split4, shadows, lira (online
  * and offline) and own-target lay out, what each model trains on, the collected
- * outputs, and that shadows trained side by side (--parallel) give the bits of
- * shadows trained one after another on one thread. */
+ * outputs, that shadows trained side by side (--parallel) give the bits of
+ * shadows trained one after another on one thread, and that shadows dealt to ranks
+ * (an in-memory transport, ranks as threads) give one process's arrays. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/mem_transport.h"
 #include "mlaudit/mia.h"
 #include "common/toy_data.h"
 
@@ -352,6 +355,132 @@ static void test_released_arrays_round_trip(void **state) {
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- shadows over ranks (mla_mia_audit_config.transport) ---- */
+
+/* A trainer that leaves out every 7th sample of every model (so the rows sent carry
+ * shadow_in changes) and fails for model fail_model. */
+static int fail_model = -1;
+static mla_status gappy_train(void *user, int model, mla_net *net, const mla_dataset *ds, const int32_t *idx, int n,
+                              const mla_train_config *tc, uint8_t *trained, mla_train_stats *st) {
+    (void)user;
+    if (model == fail_model) return mla_error(MLA_ERR_INVALID, "model %d refuses to train", model);
+    int32_t *kept = malloc((size_t)n * sizeof *kept);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (i % 7 == 3) trained[i] = 0;
+        else kept[k++] = idx[i];
+    mla_status s = mla_train(net, ds, kept, k, tc, st);
+    free(kept);
+    return s;
+}
+
+typedef struct {
+    const mla_mia_inputs *in;
+    mla_mia_audit_config cfg;
+    mla_transport t;
+    mla_mia_collected *out;
+    mla_status status;
+    char message[512];
+} rank_job;
+
+static void *run_rank(void *arg) {
+    rank_job *j = arg;
+    j->cfg.transport = &j->t;
+    j->status = mla_mia_collect(j->in, &j->cfg, &j->out);
+    snprintf(j->message, sizeof j->message, "%s", j->status ? mla_last_error() : "");
+    return NULL;
+}
+
+/* Runs cfg on `size` ranks; jobs[r] holds rank r's outcome. */
+static void run_ranks(const mla_mia_inputs *in, const mla_mia_audit_config *cfg, int size, rank_job *jobs) {
+    mem_box *box = mem_box_create(size);
+    assert_non_null(box);
+    pthread_t th[MEM_MAX_RANKS];
+    for (int r = 0; r < size; r++) {
+        jobs[r] = (rank_job){.in = in, .cfg = *cfg, .t = mem_box_endpoint(box, r)};
+        assert_int_equal(pthread_create(&th[r], NULL, run_rank, &jobs[r]), 0);
+    }
+    for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
+    if (!jobs[0].status) assert_true(mem_box_empty(box)); /* every row sent was read */
+    mem_box_free(box);
+}
+
+static void assert_same_arrays(const mla_mia_arrays *a, const mla_mia_arrays *b) {
+    assert_int_equal(a->m, b->m);
+    assert_int_equal(a->k, b->k);
+    size_t m = (size_t)a->m, km = (size_t)a->k * m, c = (size_t)a->classes;
+    assert_memory_equal(a->target_probs, b->target_probs, m * c * sizeof(float));
+    assert_memory_equal(a->shadow_probs, b->shadow_probs, km * c * sizeof(float));
+    assert_memory_equal(a->target_phi, b->target_phi, m * sizeof(double));
+    assert_memory_equal(a->shadow_phi, b->shadow_phi, km * sizeof(double));
+    assert_memory_equal(a->target_py, b->target_py, m * sizeof(double));
+    assert_memory_equal(a->shadow_py, b->shadow_py, km * sizeof(double));
+    assert_memory_equal(a->shadow_in, b->shadow_in, km);
+    assert_memory_equal(a->fit, b->fit, km);
+    assert_memory_equal(a->truth, b->truth, m);
+    assert_memory_equal(a->labels, b->labels, m * sizeof(int32_t));
+    assert_int_equal(a->n_aug, b->n_aug);
+    assert_memory_equal(a->target_aug, b->target_aug, m * sizeof(int32_t));
+    assert_memory_equal(a->shadow_aug, b->shadow_aug, km * sizeof(int32_t));
+}
+
+static void test_ranks_match_one_process(void **state) {
+    (void)state;
+    mla_dataset *ds = tiny_data(360, 8);
+    mla_mia_inputs in = {.data = ds};
+    mla_mia_audit_config cfg = tiny_config(MLA_MIA_SPLIT4, 5);
+    cfg.aug_radius = 1;
+    cfg.train_model = gappy_train;
+    int threads = mla_get_threads();
+    mla_set_threads(1); /* ranks share this process's thread setting: one thread throughout */
+    mla_mia_collected *one;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &one), MLA_OK);
+    int left_out = 0;
+    for (size_t i = 0; i < (size_t)one->arrays.k * one->arrays.m; i++) left_out += one->arrays.shadow_in[i] == 0;
+    assert_true(left_out > 0);
+    for (int size = 2; size <= 3; size++) {
+        rank_job jobs[MEM_MAX_RANKS];
+        run_ranks(&in, &cfg, size, jobs);
+        for (int r = 0; r < size; r++) {
+            if (jobs[r].status) fail_msg("rank %d of %d: %s", r, size, jobs[r].message);
+            assert_true(r == 0 ? jobs[r].out != NULL : jobs[r].out == NULL); /* rank 0 alone collects */
+        }
+        assert_same_arrays(&one->arrays, &jobs[0].out->arrays);
+        assert_int_equal(jobs[0].out->target_train_size, one->target_train_size);
+        mla_mia_collected_free(jobs[0].out);
+    }
+    mla_set_threads(threads);
+    mla_mia_collected_free(one);
+    mla_dataset_free(ds);
+}
+
+static void test_rank_failure_reaches_rank_0(void **state) {
+    (void)state;
+    mla_dataset *ds = tiny_data(200, 9);
+    mla_mia_inputs in = {.data = ds};
+    mla_mia_audit_config cfg = tiny_config(MLA_MIA_SPLIT4, 3);
+    cfg.train_model = gappy_train;
+    fail_model = 2; /* shadow 1: rank 1's */
+    rank_job jobs[2];
+    run_ranks(&in, &cfg, 2, jobs);
+    fail_model = -1;
+    assert_int_equal(jobs[0].status, MLA_ERR_INVALID);
+    assert_null(jobs[0].out);
+    assert_non_null(strstr(jobs[0].message, "rank 1: shadow 1: model 2 refuses to train"));
+    assert_int_equal(jobs[1].status, MLA_ERR_INVALID);
+    assert_non_null(strstr(jobs[1].message, "shadow 1: model 2 refuses"));
+    /* Keeping shadows writes files: one process only. */
+    mem_box *box = mem_box_create(2);
+    mla_transport t = mem_box_endpoint(box, 0);
+    cfg.transport = &t;
+    cfg.keep_dir = "/tmp";
+    mla_mia_collected *col;
+    assert_int_equal(mla_mia_collect(&in, &cfg, &col), MLA_ERR_UNSUPPORTED);
+    assert_non_null(strstr(mla_last_error(), "one process"));
+    mem_box_free(box);
+    mla_dataset_free(ds);
+}
+
 int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
@@ -365,6 +494,8 @@ int main(void) {
         cmocka_unit_test(test_release_label),
         cmocka_unit_test(test_release_noise_reproducible),
         cmocka_unit_test(test_released_arrays_round_trip),
+        cmocka_unit_test(test_ranks_match_one_process),
+        cmocka_unit_test(test_rank_failure_reaches_rank_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,22 +1,14 @@
-/* The MPI transport of federated runs (compiled with MPI when the build found it:
- * MLA_HAVE_MPI; otherwise every entry point reports that the build lacks it).
- *
- * How the global model stays byte-identical to one process for any rank count: the
- * average is a double sum taken in client-id order (fl.h). Rank 0 receives each of
- * the other ranks' clients as its own message (a report header, then the client's
- * flat float vector) exactly when that client's turn in the sum comes, so it adds the
- * same numbers in the same order as --backend local; an MPI_Reduce of per-rank
- * partial sums would add them in another order (rank by rank) and change the last
- * bits. Clients are dealt round-robin over the round's reporting clients (position
- * p to rank p mod P), which keeps every rank busy and lets a rank's sends be
- * received while rank 0 trains its next client. The new model is broadcast from rank
- * 0 after every round. */
+/* The MPI implementation of mla_transport (transport.h), the one file of the project
+ * that calls MPI; shared by `mlaudit fl` and `mlaudit mia` (--backend mpi). Compiled
+ * with MPI when the build found it (MLA_HAVE_MPI); otherwise every entry point reports
+ * that the build lacks it. Messages of any size go as chunks of at most 1 GiB on one
+ * tag, so MPI's ordering per sender keeps them in the order sent. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlaudit/fl.h"
+#include "mlaudit/transport.h"
 
-bool mla_fl_mpi_launched(void) {
+bool mla_mpi_launched(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
 }
 
@@ -24,7 +16,7 @@ bool mla_fl_mpi_launched(void) {
 #include <limits.h>
 #include <mpi.h>
 
-bool mla_fl_mpi_built(void) { return true; }
+bool mla_mpi_built(void) { return true; }
 
 /* Messages of any size, as chunks of at most 1 GiB (MPI counts are ints). */
 #define CHUNK ((size_t)1 << 30)
@@ -70,11 +62,11 @@ static mla_status mpi_bcast(void *user, void *buf, size_t bytes) {
     return MLA_OK;
 }
 
-mla_status mla_fl_mpi_open(int *argc, char ***argv, mla_fl_transport *t) {
+mla_status mla_mpi_open(int *argc, char ***argv, const char *command, mla_transport *t) {
     memset(t, 0, sizeof *t);
-    if (!mla_fl_mpi_launched())
+    if (!mla_mpi_launched())
         return mla_error(MLA_ERR_UNSUPPORTED,
-                         "--backend mpi must be started by mpirun (mpirun -np P mlaudit fl ... --backend mpi)");
+                         "--backend mpi must be started by mpirun (mpirun -np P mlaudit %s ... --backend mpi)", command);
     int provided = 0;
     /* SERIALIZED: worker threads take turns (an OpenMP ordered section) to send. */
     if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
@@ -92,27 +84,27 @@ mla_status mla_fl_mpi_open(int *argc, char ***argv, mla_fl_transport *t) {
     return MLA_OK;
 }
 
-void mla_fl_mpi_close(mla_fl_transport *t) {
+void mla_mpi_close(mla_transport *t) {
     (void)t;
     MPI_Finalize();
 }
 
-void mla_fl_mpi_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
+void mla_mpi_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 
 #else
 
-bool mla_fl_mpi_built(void) { return false; }
+bool mla_mpi_built(void) { return false; }
 
-mla_status mla_fl_mpi_open(int *argc, char ***argv, mla_fl_transport *t) {
-    (void)argc, (void)argv;
+mla_status mla_mpi_open(int *argc, char ***argv, const char *command, mla_transport *t) {
+    (void)argc, (void)argv, (void)command;
     memset(t, 0, sizeof *t);
     return mla_error(MLA_ERR_UNSUPPORTED,
                      "this build has no MPI support (install openmpi-bin and libopenmpi-dev, e.g. scripts/deps.sh "
                      "mpi, and rebuild)");
 }
 
-void mla_fl_mpi_close(mla_fl_transport *t) { (void)t; }
+void mla_mpi_close(mla_transport *t) { (void)t; }
 
-void mla_fl_mpi_abort(int code) { exit(code); }
+void mla_mpi_abort(int code) { exit(code); }
 
 #endif
