@@ -15,7 +15,8 @@
 #   env OUT (default dp-mia-out/), SHADOWS (16), MEMBERS (10000), EPOCHS (10),
 #       THREADS (all cores), SEED (0), RESUME=1 keeps finished steps
 # Time: 2 targets of 600,000 sample-passes and 2 x SHADOWS shadows of 25,000 images x 10
-# epochs; about 20 minutes on 2 quiet cores at the bench's speeds (measured: see README).
+# epochs; about 20 minutes on 2 quiet cores at the bench's speeds (an estimate; with
+# SHADOWS=8 on a machine shared at load 10 it took 2 hours 10 minutes). Figures: README.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(realpath "${1:-$ROOT/build/mlaudit}")
