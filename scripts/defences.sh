@@ -114,7 +114,7 @@ done <"$ROWS"
 import csv, json, os, sys
 out, rows_tsv, xaxis, svgdir, model, pool, shadows, epochs, smoke, batch = sys.argv[1:11]
 sys.path.insert(0, svgdir)
-from svg import svg, text, ticks  # scripts/repro/svg.py: standard library only
+from svg import grid, svg, text  # scripts/repro/svg.py: standard library only
 
 rows = []
 for line in open(rows_tsv):
@@ -186,12 +186,7 @@ px = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)
 py = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)
 title = "%sPrivacy vs utility: %s, Fashion-MNIST, LiRA protocol" % ("SMOKE RUN: " if smoke == "1" else "", model)
 body = [text((L + W - R) / 2, 24, title, 15)]
-for t in ticks(x0, x1):
-    body.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (px(t), T, px(t), H - B))
-    body.append(text(px(t), H - B + 18, "%.3f" % t, 11))
-for t in ticks(y0, y1):
-    body.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (L, py(t), W - R, py(t)))
-    body.append(text(L - 6, py(t) + 4, "%.3f" % t, 11, "end"))
+body += grid(x0, x1, y0, y1, px, py, (L, T, W - R, H - B))
 if xaxis == "lira" and x0 <= 0.01 <= x1:  # chance: TPR = FPR
     body.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#999" stroke-dasharray="6 4"/>' % (px(0.01), T, px(0.01), H - B))
     body.append(text(px(0.01) + 4, T + 14, "chance", 11, "start"))

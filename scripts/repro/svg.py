@@ -25,6 +25,20 @@ def ticks(lo, hi, n=5):
     return [lo + i * step for i in range(n + 1)]
 
 
+def grid(x0, x1, y0, y1, px, py, box):
+    """Grid lines and tick labels of a plot area box = (left, top, right, bottom) in pixels;
+    px / py map data to pixels."""
+    left, top, right, bottom = box
+    out = []
+    for t in ticks(x0, x1):
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (px(t), top, px(t), bottom))
+        out.append(text(px(t), bottom + 18, "%.3f" % t, 11))
+    for t in ticks(y0, y1):
+        out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (left, py(t), right, py(t)))
+        out.append(text(left - 6, py(t) + 4, "%.3f" % t, 11, "end"))
+    return out
+
+
 def scatter(rows, title):
     W, H, L, R, T, B = 720, 520, 70, 170, 40, 60
     xs = [float(r["x"]) for r in rows]
@@ -36,12 +50,7 @@ def scatter(rows, title):
     px = lambda x: L + (x - x0) / (x1 - x0) * (W - L - R)
     py = lambda y: H - B - (y - y0) / (y1 - y0) * (H - T - B)
     body = [text((L + W - R) / 2, 24, title, 15)]
-    for t in ticks(x0, x1):
-        body.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (px(t), T, px(t), H - B))
-        body.append(text(px(t), H - B + 18, "%.3f" % t, 11))
-    for t in ticks(y0, y1):
-        body.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>' % (L, py(t), W - R, py(t)))
-        body.append(text(L - 6, py(t) + 4, "%.3f" % t, 11, "end"))
+    body += grid(x0, x1, y0, y1, px, py, (L, T, W - R, H - B))
     # the correctness baseline: accuracy (1 + gap) / 2
     body.append('<clipPath id="plot"><rect x="%d" y="%d" width="%d" height="%d"/></clipPath>' % (L, T, W - L - R, H - T - B))
     body.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999" stroke-dasharray="6 4" clip-path="url(#plot)"/>' % (

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlaudit/dp.h"
 #include "mlaudit/dpsgd.h"
 
 struct mla_dpsgd {
@@ -197,7 +198,8 @@ mla_status mla_dpsgd_create(const mla_dpsgd_config *cfg, const mla_net *net, int
     mla_dpsgd *dp = calloc(1, sizeof *dp);
     if (!dp) return MLA_ERR_NOMEM;
     dp->cfg = *cfg;
-    dp->q = fmin(1.0, (double)cfg->batch / n);
+    long steps_per_epoch;
+    mla_dp_plan(cfg->batch, n, 1, &dp->q, &steps_per_epoch); /* the trainers' q (dp.h) */
     dp->expected = dp->q * n;
     mla_rng root;
     mla_rng_seed(&root, cfg->seed);
