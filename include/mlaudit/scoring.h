@@ -69,6 +69,20 @@ double mla_roc_advantage(const mla_roc *r);
  * first (highest-threshold) point reaching it through *threshold (may be NULL). */
 double mla_roc_best_balanced_accuracy(const mla_roc *r, double *threshold);
 
+/* Average precision (the area under the precision-recall curve, AUPR, as
+ * scikit-learn's average_precision_score computes it): sum over the curve's points
+ * i >= 1 of (R_i - R_{i-1}) * P_i, with R_i = tp_i / n_pos and P_i = tp_i / (tp_i + fp_i)
+ * at threshold i (tied scores form one point, so ties are never split optimistically).
+ * No interpolation. A random scorer's expected value is the positives' share. */
+double mla_roc_average_precision(const mla_roc *r);
+
+/* The p-th quantile (p in [0, 1]) of v[0..n) (n >= 1, no NaN), by linear interpolation
+ * between order statistics (NumPy's default, Hyndman-Fan type 7): with the values
+ * sorted ascending s_0 <= ... <= s_{n-1} and h = (n - 1) p, the result is
+ * s_floor(h) + (h - floor(h)) (s_floor(h)+1 - s_floor(h)). p = 0.95 gives the 95th
+ * percentile. Fails on n < 1, p outside [0, 1] or a NaN value. */
+mla_status mla_quantile(const double *v, int64_t n, double p, double *out);
+
 /* ---- a fixed threshold ---- */
 
 typedef struct {
@@ -76,6 +90,7 @@ typedef struct {
     double accuracy;        /* (tp + tn) / all */
     double precision;       /* tp / (tp + fp); NaN when nothing is predicted positive */
     double recall;          /* tp / (tp + fn) */
+    double f1;              /* 2 tp / (2 tp + fp + fn); NaN when tp + fp + fn = 0 */
 } mla_threshold_metrics;
 
 /* Predicts positive iff score >= threshold (threshold may be +-inf). Fails on NaN

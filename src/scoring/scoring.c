@@ -220,6 +220,34 @@ double mla_roc_best_balanced_accuracy(const mla_roc *r, double *threshold) {
     return (tpr_of(r, b) + 1.0 - fpr_of(r, b)) / 2.0;
 }
 
+double mla_roc_average_precision(const mla_roc *r) {
+    long double ap = 0;
+    for (int64_t i = 1; i < r->n; i++) {
+        int64_t dtp = r->tp[i] - r->tp[i - 1];
+        if (dtp == 0) continue;
+        ap += ((long double)dtp / (long double)r->n_pos) *
+              ((long double)r->tp[i] / (long double)(r->tp[i] + r->fp[i]));
+    }
+    return (double)ap;
+}
+
+static int ascending(const void *a, const void *b) { return descending(b, a); }
+
+mla_status mla_quantile(const double *v, int64_t n, double p, double *out) {
+    mla_status s = n < 1 ? mla_error(MLA_ERR_INVALID, "mla_quantile: no values") : check_scores("mla_quantile", v, n, "values");
+    if (!s && !(p >= 0 && p <= 1)) s = mla_error(MLA_ERR_INVALID, "mla_quantile: p = %g is outside [0, 1]", p);
+    if (s) return s;
+    double *c = mla_alloc((size_t)n, sizeof *c);
+    if (!c) return MLA_ERR_NOMEM;
+    memcpy(c, v, (size_t)n * sizeof *c);
+    qsort(c, (size_t)n, sizeof *c, ascending);
+    double h = (double)(n - 1) * p, f = floor(h);
+    int64_t k = (int64_t)f;
+    *out = k + 1 < n ? c[k] + (h - f) * (c[k + 1] - c[k]) : c[k];
+    free(c);
+    return MLA_OK;
+}
+
 /* ---- a fixed threshold ---- */
 
 static int64_t count_at_least(const double *scores, int64_t n, double threshold) {
@@ -241,6 +269,7 @@ mla_status mla_threshold_eval(const double *pos, int64_t n_pos, const double *ne
     m.accuracy = n_pos + n_neg > 0 ? (double)(m.tp + m.tn) / (double)(n_pos + n_neg) : NAN;
     m.precision = m.tp + m.fp > 0 ? (double)m.tp / (double)(m.tp + m.fp) : NAN;
     m.recall = n_pos > 0 ? (double)m.tp / (double)n_pos : NAN;
+    m.f1 = m.tp + m.fp + m.fn > 0 ? 2.0 * (double)m.tp / (double)(2 * m.tp + m.fp + m.fn) : NAN;
     *out = m;
     return MLA_OK;
 }

@@ -327,6 +327,18 @@ static void check_best_split(const sample *s, const mla_roc *r, const double *c,
     if (chosen != want_mid) fail_msg("chosen threshold %.17g, want %.17g", chosen, want_mid);
 }
 
+/* Average precision the textbook way: the mean over positives of the precision at a
+ * threshold equal to that positive's score (every sample scoring >= it predicted
+ * positive, so ties go together). */
+static double direct_average_precision(const sample *s) {
+    double sum = 0;
+    for (int64_t i = 0; i < s->P; i++) {
+        int64_t tp = at_least(s->pos, s->P, s->pos[i]), fp = at_least(s->neg, s->N, s->pos[i]);
+        sum += (double)tp / (double)(tp + fp);
+    }
+    return sum / (double)s->P;
+}
+
 static void check_against_brute_force(const sample *s) {
     mla_roc *r;
     assert_int_equal(mla_roc_create(s->pos, s->P, s->neg, s->N, &r), MLA_OK);
@@ -343,6 +355,7 @@ static void check_against_brute_force(const sample *s) {
     const double bounds[] = {0.0, 0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 0.99, 1.0};
     for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) check_tpr_at_fpr(s, r, c, nc, bounds[b]);
     check_best_split(s, r, c, nc);
+    assert_near(mla_roc_average_precision(r), direct_average_precision(s), 1e-12);
     free(c);
     mla_roc_free(r);
 }
@@ -399,6 +412,57 @@ static void test_summary_fills_every_field(void **state) {
     assert_true(isnan(m.precision) && m.recall == 0.0 && m.accuracy == 1000.0 / 1010.0);
 }
 
+/* ---- average precision, quantiles and F1 by hand ---- */
+
+static void test_average_precision_by_hand(void **state) {
+    (void)state;
+    mla_roc *r;
+    const double pos[2] = {3, 1}, neg[1] = {2};
+    assert_int_equal(mla_roc_create(pos, 2, neg, 1, &r), MLA_OK);
+    assert_near(mla_roc_average_precision(r), 0.5 * 1.0 + 0.5 * (2.0 / 3.0), 1e-15);
+    mla_roc_free(r);
+    const double tie_p[1] = {1}, tie_n[3] = {1, 0, 5};
+    assert_int_equal(mla_roc_create(tie_p, 1, tie_n, 3, &r), MLA_OK); /* ranks with 5, ties with 1 */
+    assert_near(mla_roc_average_precision(r), 1.0 / 3.0, 1e-15);
+    mla_roc_free(r);
+    const double top[2] = {9, 8}, low[3] = {1, 2, 3};
+    assert_int_equal(mla_roc_create(top, 2, low, 3, &r), MLA_OK);
+    assert_true(mla_roc_average_precision(r) == 1.0);
+    mla_roc_free(r);
+}
+
+static void test_quantile_type7(void **state) {
+    (void)state;
+    const double v[5] = {4, 1, 3, 2, 10};
+    double q;
+    assert_int_equal(mla_quantile(v, 4, 0.95, &q), MLA_OK);
+    assert_near(q, 3.85, 1e-15); /* numpy.percentile([4, 1, 3, 2], 95) */
+    assert_int_equal(mla_quantile(v, 5, 0.5, &q), MLA_OK);
+    assert_true(q == 3);
+    assert_int_equal(mla_quantile(v, 5, 0.95, &q), MLA_OK);
+    assert_near(q, 4 + 0.8 * 6, 1e-14); /* h = 3.8 */
+    assert_int_equal(mla_quantile(v, 5, 0, &q), MLA_OK);
+    assert_true(q == 1);
+    assert_int_equal(mla_quantile(v, 5, 1, &q), MLA_OK);
+    assert_true(q == 10);
+    assert_int_equal(mla_quantile(v, 1, 0.95, &q), MLA_OK);
+    assert_true(q == 4);
+    assert_int_equal(mla_quantile(v, 0, 0.5, &q), MLA_ERR_INVALID);
+    assert_int_equal(mla_quantile(v, 5, 1.5, &q), MLA_ERR_INVALID);
+    const double nan_v[2] = {1, NAN};
+    assert_int_equal(mla_quantile(nan_v, 2, 0.5, &q), MLA_ERR_INVALID);
+}
+
+static void test_threshold_f1(void **state) {
+    (void)state;
+    const double pos[4] = {5, 4, 1, 0}, neg[3] = {3, 0.5, 0};
+    mla_threshold_metrics m;
+    assert_int_equal(mla_threshold_eval(pos, 4, neg, 3, 2, &m), MLA_OK); /* tp 2, fp 1, fn 2 */
+    assert_near(m.f1, 4.0 / 7.0, 1e-15);
+    assert_int_equal(mla_threshold_eval(NULL, 0, neg, 3, 10, &m), MLA_OK);
+    assert_true(isnan(m.f1));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_betainc_known_values),
@@ -412,6 +476,9 @@ int main(void) {
         cmocka_unit_test(test_random_ties_against_brute_force),
         cmocka_unit_test(test_random_continuous_against_brute_force),
         cmocka_unit_test(test_summary_fills_every_field),
+        cmocka_unit_test(test_average_precision_by_hand),
+        cmocka_unit_test(test_quantile_type7),
+        cmocka_unit_test(test_threshold_f1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
