@@ -14,6 +14,7 @@
 #ifndef MLAUDIT_ANOMALY_H
 #define MLAUDIT_ANOMALY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mlaudit/core.h"
@@ -80,5 +81,141 @@ typedef struct {
     mla_status (*figures)(void *state, const mla_dataset *ds, const int32_t *idx, int n, const char *dir);
     void (*free)(void *state);
 } mla_anomaly_method;
+
+/* ======================================================================
+ * The protocol runner (splits, fits, scores, metrics over classes and seeds)
+ * ====================================================================== */
+
+/* The splits of one (class, seed) run. The normal pool is every training-split image
+ * whose label is normal under the protocol; validation takes round(val_fraction x
+ * pool) of it (at least 1 when the pool has 2 or more), stratified by label
+ * (mla_stratified_indices, seeded), and training the rest, capped at `subset` images
+ * (stratified, seeded) when subset > 0. The test set is the whole test split (or
+ * `test_subset` of it, stratified by label and seeded with the run's BASE seed, so
+ * every seed scores the same images), every test image flagged anomalous or not.
+ * train and val index the training split, test the test split; each array is sorted
+ * ascending. Anomalous labels never appear in train or val. */
+typedef struct {
+    int32_t *train, *val, *test;
+    uint8_t *anomaly;   /* n_test flags: 1 = anomalous under the protocol */
+    int n_train, n_val, n_test, n_anomalies;
+} mla_anomaly_split;
+
+typedef struct {
+    mla_anomaly_protocol protocol;
+    int cls;             /* the class c: 0 .. classes-1, or -1 for every class */
+    int seeds;           /* runs per class, seed index s using config seed + s (>= 1) */
+    double val_fraction; /* of the normal training images; (0, 0.9] (default 0.1) */
+    int subset;          /* cap on the normal training images (0: all) */
+    int test_subset;     /* cap on the test images (0: all) */
+    double f1_quantile;  /* the F1 threshold's quantile of normal validation scores (0.95) */
+} mla_anomaly_protocol_config;
+
+/* Defaults: one-out, every class, 1 seed, val 0.1, no caps, quantile 0.95. */
+mla_anomaly_protocol_config mla_anomaly_protocol_defaults(void);
+/* "one-out" / "one-in" and back. */
+mla_status mla_anomaly_protocol_parse(const char *name, mla_anomaly_protocol *out);
+const char *mla_anomaly_protocol_name(mla_anomaly_protocol p);
+/* One sentence saying which images are normal and which anomalous ("class 3 is the
+ * anomaly; the other 9 classes are normal"), into buf. */
+void mla_anomaly_protocol_describe(mla_anomaly_protocol p, int cls, int classes, char *buf, size_t size);
+
+/* Builds the split of class cls (0 <= cls < classes) for `seed` (train/val) and
+ * `base_seed` (the test subset). Fails with MLA_ERR_INVALID on a class out of range, a
+ * dataset with fewer than 2 classes, train and test of different shapes or class
+ * counts, fewer than 2 normal training images, or a test set without both normal and
+ * anomalous images. *out owns the arrays: mla_anomaly_split_free. */
+mla_status mla_anomaly_split_make(const mla_dataset *train, const mla_dataset *test,
+                                  const mla_anomaly_protocol_config *pc, int cls, uint64_t seed, uint64_t base_seed,
+                                  mla_anomaly_split *out);
+void mla_anomaly_split_free(mla_anomaly_split *s);
+
+/* Threshold metrics of one run: AUROC and AUPR (scoring.h: mla_roc_auc, average
+ * precision, anomalies positive) on the test images, and F1 at the threshold =
+ * the f1_quantile quantile (mla_quantile, linear interpolation) of the normal
+ * validation scores, a test image predicted anomalous iff its score >= threshold. */
+typedef struct {
+    double auroc, aupr, f1, threshold;
+} mla_anomaly_metrics;
+
+/* Computes m from the test scores, their anomaly flags and the validation scores.
+ * Fails on NaN, on a test set without both kinds, or n_val < 1. */
+mla_status mla_anomaly_metrics_compute(const double *test_scores, const uint8_t *anomaly, int n_test,
+                                       const double *val_scores, int n_val, double quantile, mla_anomaly_metrics *m);
+
+/* Mean and sample standard deviation (divisor n - 1; 0 when n = 1) of x[0..n). */
+typedef struct {
+    double mean, sd;
+} mla_mean_sd;
+mla_mean_sd mla_mean_sd_of(const double *x, int n);
+
+/* One class's results for one method. Per seed s: seed_metrics[s], the terms'
+ * term_metrics[s * term_count + t]; scores[s * n_test + i] and terms
+ * [(s * n_test + i) * term_count + t] of test image split.test[i]. */
+typedef struct {
+    int cls;
+    mla_anomaly_split split;        /* the first seed's split (test and flags are the same for all) */
+    int n_train, n_val;             /* per seed (the same for every seed) */
+    mla_anomaly_metrics *seed_metrics;
+    mla_anomaly_metrics *term_metrics;
+    double *scores, *terms;
+    mla_mean_sd auroc, aupr, f1;    /* over seeds */
+    mla_mean_sd *term_auroc, *term_aupr, *term_f1; /* term_count each */
+    double fit_seconds, score_seconds; /* summed over seeds */
+} mla_anomaly_class_result;
+
+typedef struct {
+    const mla_anomaly_method *method;
+    int n_classes;                  /* classes run (1, or the dataset's class count) */
+    mla_anomaly_class_result *per_class;
+    double mean_auroc, mean_aupr, mean_f1;       /* means over classes of the seed means */
+    double *term_mean_auroc, *term_mean_aupr;    /* term_count each */
+} mla_anomaly_method_result;
+
+typedef struct {
+    mla_anomaly_protocol_config protocol;
+    int seeds;
+    int n_methods;
+    mla_anomaly_method_result *methods;
+    double seconds;
+} mla_anomaly_result;
+
+/* Runs each of methods[0..n_methods) on every requested class and seed: for seed
+ * index s the split uses cfg->seed + s and the method gets a copy of cfg with seed
+ * cfg->seed + s; every method sees the same splits. Sets the thread count
+ * (cfg->threads) first. A method's NaN or infinite score stops the run with an error
+ * naming the method, class and seed. *out owns its arrays: mla_anomaly_result_free
+ * (also after a failure, which leaves it empty). */
+mla_status mla_anomaly_run(const mla_dataset *train, const mla_dataset *test, const mla_anomaly_protocol_config *pc,
+                           const mla_anomaly_config *cfg, const mla_anomaly_method *const *methods, int n_methods,
+                           mla_anomaly_result *out);
+void mla_anomaly_result_free(mla_anomaly_result *r);
+
+/* ======================================================================
+ * The methods
+ * ====================================================================== */
+
+/* Baselines (src/anomaly):
+ *   knn     distance (Euclidean, pixels in [0, 1]) to the k-th nearest normal training
+ *           image (cfg->k, default 1), through the classic kNN index (knn.h).
+ *   ae      convolutional autoencoder: encoder conv(16, 3x3, stride 2) - leaky ReLU -
+ *           conv(32, 3x3, stride 2) - leaky ReLU - dense(latent), decoder dense - leaky
+ *           ReLU - reshape - convt(16, 4x4, stride 2) - leaky ReLU - convt(C, 4x4,
+ *           stride 2) - sigmoid; mean squared error, Adam (lr default 1e-3), batch 128,
+ *           epochs default 10, latent default 32; score: the image's mean squared
+ *           reconstruction error. Image height and width must be multiples of 4.
+ *   dsvdd   Deep SVDD (Ruff et al. 2018), one-class: the ae's encoder without biases,
+ *           pretrained as that autoencoder (same epochs), then trained on the mean of
+ *           ||phi(x) - c||^2 with Adam (lr default 1e-4) and weight decay 5e-7; c = the
+ *           mean of the pretrained embeddings of the training images, coordinates
+ *           within 0.1 of 0 moved to +-0.1 (the paper's eps). Score ||phi(x) - c||^2.
+ *   knn-ae  distance to the k-th nearest training image in the trained ae's latent space.
+ * ADe-GAN and GANomaly come from their own files (declared below by their author). */
+extern const mla_anomaly_method mla_anomaly_knn, mla_anomaly_ae, mla_anomaly_dsvdd, mla_anomaly_knn_ae;
+
+/* Every registered method, NULL-terminated (borrowed). */
+const mla_anomaly_method *const *mla_anomaly_methods(void);
+/* The method named `name`; fails with MLA_ERR_INVALID listing the available names. */
+mla_status mla_anomaly_method_find(const char *name, const mla_anomaly_method **out);
 
 #endif
