@@ -109,6 +109,10 @@ typedef struct {
     int subset;          /* cap on the normal training images (0: all) */
     int test_subset;     /* cap on the test images (0: all) */
     double f1_quantile;  /* the F1 threshold's quantile of normal validation scores (0.95) */
+    /* Optional: called before each fit with the method's name, the class and the seed
+     * index (progress lines); NULL: none. */
+    void (*on_run)(void *user, const char *method, int cls, int seed_index);
+    void *on_run_user;
 } mla_anomaly_protocol_config;
 
 /* Defaults: one-out, every class, 1 seed, val 0.1, no caps, quantile 0.95. */

@@ -113,6 +113,14 @@ typedef struct {
 mla_status mla_roc_figure(const char *path, const mla_roc_input *in, int n, const mla_roc_figure_opts *opts,
                           double *auc);
 
+/* Histogram densities of x[0..n) over `bins` equal bins of [lo, hi): equal in x
+ * (log_bins 0; out[k] = count_k / (used x bin width)) or in log10 x (log_bins 1, lo > 0;
+ * density per decade). Values below lo or at/above hi fall in the first or last bin
+ * (log bins: values <= 0 in the first); non-finite values are skipped; out is all NaN
+ * when none is used. For figures of two score distributions (members vs non-members,
+ * normal vs anomalous). */
+void mla_hist_density(const double *x, int64_t n, double lo, double hi, int bins, int log_bins, double *out);
+
 /* ======================================================================
  * 3. The membership audit's outputs
  * ====================================================================== */

@@ -169,6 +169,7 @@ static mla_status run_class(const mla_dataset *train, const mla_dataset *test, c
                 c->cls = cls, c->n_train = sp.n_train, c->n_val = sp.n_val;
                 s = class_alloc(c, pc->seeds, sp.n_test, meth->term_count);
             }
+            if (s == MLA_OK && pc->on_run) pc->on_run(pc->on_run_user, meth->name, cls, si);
             if (s == MLA_OK) s = run_one(meth, train, test, &sp, &run_cfg, pc->f1_quantile, si, c);
         }
         if (s == MLA_OK && si == 0) {

@@ -122,21 +122,6 @@ static double *pooled_sorted(const double *a, int64_t na, const double *b, int64
     return v;
 }
 
-/* Density per decade of x over `bins` equal bins of [log10 lo, log10 hi); values
- * outside fall in the first or last bin. */
-static void density(const double *x, int64_t n, double lo, double hi, int bins, double *out) {
-    double a = log10(lo), w = (log10(hi) - a) / bins;
-    int64_t used = 0;
-    memset(out, 0, (size_t)bins * sizeof *out);
-    for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(x[i])) continue;
-        double k = x[i] > 0 ? floor((log10(x[i]) - a) / w) : 0;
-        out[k < 0 ? 0 : k >= bins ? bins - 1 : (int)k] += 1;
-        used++;
-    }
-    for (int k = 0; k < bins; k++) out[k] = used ? out[k] / ((double)used * w) : NAN;
-}
-
 #define LOSS_BINS 40
 
 /* loss_hist.png: members' and non-members' loss densities over shared bins, equal on
@@ -156,8 +141,8 @@ static mla_status write_loss_hist(const char *path, const mla_mia_report_info *i
     free(v);
     double x[LOSS_BINS], dm[LOSS_BINS], dn[LOSS_BINS], step = (log10(hi) - log10(lo)) / LOSS_BINS;
     for (int k = 0; k < LOSS_BINS; k++) x[k] = pow(10, log10(lo) + (k + 0.5) * step);
-    density(in->member_loss, in->n_member_loss, lo, hi, LOSS_BINS, dm);
-    density(in->nonmember_loss, in->n_nonmember_loss, lo, hi, LOSS_BINS, dn);
+    mla_hist_density(in->member_loss, in->n_member_loss, lo, hi, LOSS_BINS, 1, dm);
+    mla_hist_density(in->nonmember_loss, in->n_nonmember_loss, lo, hi, LOSS_BINS, 1, dn);
     mla_plot_series s[2] = {{.name = "members (training data)", .x = x, .y = dm, .n = LOSS_BINS},
                             {.name = "non-members (unseen data)", .x = x, .y = dn, .n = LOSS_BINS, .dashed = 1}};
     char xt[160];
