@@ -54,5 +54,6 @@ int cmd_mia(int argc, char **argv);
 int cmd_dp(int argc, char **argv);
 int cmd_robust(int argc, char **argv);
 int cmd_fl(int argc, char **argv);
+int cmd_anomaly(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "mlaudit/plot.h"
 #include "mlaudit/robust.h"
 #include "train_report.h"
@@ -170,25 +171,13 @@ static mla_adv_config attack_config(const robust_args *a, float *eps, int *n_eps
     return c;
 }
 
-static void add_num(cJSON *o, const char *key, double v) {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
-    else cJSON_AddNullToObject(o, key);
-}
-
-/* A float setting as the decimal it was given (0.1, not 0.10000000149011612). */
-static double short_float(float v) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.7g", v);
-    return strtod(buf, NULL);
-}
-
 /* {dnn, knn, dknn} plus dknnb when the attack went through one (dknnb not NaN-only). */
 static cJSON *triple(double dnn, double knn, double dknn, const mla_robust_config *c, double dknnb) {
     cJSON *o = cJSON_CreateObject();
-    add_num(o, "dnn", dnn);
-    add_num(o, "knn", knn);
-    add_num(o, "dknn", dknn);
-    if (c->through == MLA_THROUGH_DKNNB || c->through == MLA_THROUGH_DKNNB_CL) add_num(o, "dknnb", dknnb);
+    cli_json_num(o, "dnn", dnn);
+    cli_json_num(o, "knn", knn);
+    cli_json_num(o, "dknn", dknn);
+    if (c->through == MLA_THROUGH_DKNNB || c->through == MLA_THROUGH_DKNNB_CL) cli_json_num(o, "dknnb", dknnb);
     return o;
 }
 
@@ -203,22 +192,22 @@ static cJSON *settings_json(const robust_args *a, const mla_robust_config *c, co
     if (c->through == MLA_THROUGH_DKNNB || c->through == MLA_THROUGH_DKNNB_CL) {
         cJSON_AddStringToObject(s, "dknnb_layer", c->dknnb.layer);
         cJSON_AddNumberToObject(s, "dknnb_epochs", c->dknnb.epochs);
-        if (c->through == MLA_THROUGH_DKNNB_CL) add_num(s, "dknnb_lambda", short_float(c->dknnb.lambda));
+        if (c->through == MLA_THROUGH_DKNNB_CL) cli_json_num(s, "dknnb_lambda", cli_short_float(c->dknnb.lambda));
     }
     if (c->through == MLA_THROUGH_SW) cJSON_AddNumberToObject(s, "sw_guides", c->sw_guides);
     if (a->transfer) cJSON_AddStringToObject(s, "transfer_file", a->transfer);
-    add_num(s, "eps", short_float(c->eps[0]));
+    cli_json_num(s, "eps", cli_short_float(c->eps[0]));
     cJSON *eps = cJSON_AddArrayToObject(s, "eps_list");
-    for (int i = 0; i < c->n_eps; i++) cJSON_AddItemToArray(eps, cJSON_CreateNumber(short_float(c->eps[i])));
-    add_num(s, "step", short_float(ac->step));
+    for (int i = 0; i < c->n_eps; i++) cJSON_AddItemToArray(eps, cJSON_CreateNumber(cli_short_float(c->eps[i])));
+    cli_json_num(s, "step", cli_short_float(ac->step));
     cJSON_AddNumberToObject(s, "iterations", ac->kind == MLA_ADV_FGSM ? 1 : ac->iterations);
     cJSON_AddBoolToObject(s, "targeted", ac->targeted);
     if (ac->kind == MLA_ADV_CW) {
-        add_num(s, "cw_c", short_float(ac->cw_c));
+        cli_json_num(s, "cw_c", cli_short_float(ac->cw_c));
         cJSON_AddNumberToObject(s, "cw_search", ac->cw_search);
         cJSON_AddNumberToObject(s, "cw_iterations", ac->cw_iterations);
-        add_num(s, "cw_lr", short_float(ac->cw_lr));
-        add_num(s, "cw_kappa", short_float(ac->cw_kappa));
+        cli_json_num(s, "cw_lr", cli_short_float(ac->cw_lr));
+        cli_json_num(s, "cw_kappa", cli_short_float(ac->cw_kappa));
     }
     cJSON *layers = cJSON_AddArrayToObject(s, "layers");
     for (int i = 0; i < c->n_layers; i++) cJSON_AddItemToArray(layers, cJSON_CreateString(c->layers[i]));
@@ -248,44 +237,44 @@ static cJSON *result_json(const robust_args *a, const mla_robust_config *c, cons
                                                     p->dknnb.success_rate));
     if (c->transfer) {
         cJSON *t = cJSON_AddObjectToObject(o, "transfer");
-        add_num(t, "clean", p->transfer.clean);
-        add_num(t, "adversarial", p->transfer.adversarial);
-        add_num(t, "success_rate", p->transfer.success_rate);
+        cli_json_num(t, "clean", p->transfer.clean);
+        cli_json_num(t, "adversarial", p->transfer.adversarial);
+        cli_json_num(t, "success_rate", p->transfer.success_rate);
     }
     const mla_perturbation *q = &p->perturbation;
     cJSON *l2 = cJSON_AddObjectToObject(o, "l2");
-    add_num(l2, "mean", q->l2_mean);
-    add_num(l2, "median", q->l2_median);
-    add_num(l2, "mean_successful", q->l2_mean_success);
-    add_num(l2, "median_successful", q->l2_median_success);
-    add_num(l2, "rescaled_advknn", p->l2_rescaled);
+    cli_json_num(l2, "mean", q->l2_mean);
+    cli_json_num(l2, "median", q->l2_median);
+    cli_json_num(l2, "mean_successful", q->l2_mean_success);
+    cli_json_num(l2, "median_successful", q->l2_median_success);
+    cli_json_num(l2, "rescaled_advknn", p->l2_rescaled);
     cJSON *linf = cJSON_AddObjectToObject(o, "linf");
-    add_num(linf, "mean", q->linf_mean);
-    add_num(linf, "max", q->linf_max);
-    add_num(linf, "mean_successful", q->linf_mean_success);
+    cli_json_num(linf, "mean", q->linf_mean);
+    cli_json_num(linf, "max", q->linf_max);
+    cli_json_num(linf, "mean_successful", q->linf_mean_success);
     cJSON_AddNumberToObject(o, "n_successful", q->n_success);
     cJSON *cred = cJSON_AddObjectToObject(o, "credibility");
-    add_num(cred, "clean", r->credibility_clean);
-    add_num(cred, "adversarial", p->credibility);
+    cli_json_num(cred, "clean", r->credibility_clean);
+    cli_json_num(cred, "adversarial", p->credibility);
     cJSON *rej = cJSON_AddObjectToObject(o, "rejection");
-    add_num(rej, "threshold", short_float(c->credibility_threshold));
-    add_num(rej, "clean", r->rejected_clean);
-    add_num(rej, "adversarial", p->rejected);
-    add_num(rej, "accuracy_kept", r->accuracy_kept);
+    cli_json_num(rej, "threshold", cli_short_float(c->credibility_threshold));
+    cli_json_num(rej, "clean", r->rejected_clean);
+    cli_json_num(rej, "adversarial", p->rejected);
+    cli_json_num(rej, "accuracy_kept", r->accuracy_kept);
     cJSON *curve = cJSON_AddArrayToObject(o, "curve");
     for (int i = 0; i < r->n_points; i++) {
         const mla_robust_point *pt = &r->points[i];
         cJSON *e = cJSON_CreateObject();
-        add_num(e, "eps", short_float(pt->eps));
+        cli_json_num(e, "eps", cli_short_float(pt->eps));
         cJSON_AddItemToObject(e, "accuracy",
                               triple(pt->dnn.adversarial, pt->knn.adversarial, pt->dknn.adversarial, c, pt->dknnb.adversarial));
         cJSON_AddItemToObject(e, "success_rate", triple(pt->dnn.success_rate, pt->knn.success_rate,
                                                         pt->dknn.success_rate, c, pt->dknnb.success_rate));
-        if (c->transfer) add_num(e, "transfer", pt->transfer.adversarial);
-        add_num(e, "l2_rescaled_advknn", pt->l2_rescaled);
-        add_num(e, "l2_mean", pt->perturbation.l2_mean);
-        add_num(e, "linf_max", pt->perturbation.linf_max);
-        add_num(e, "credibility", pt->credibility);
+        if (c->transfer) cli_json_num(e, "transfer", pt->transfer.adversarial);
+        cli_json_num(e, "l2_rescaled_advknn", pt->l2_rescaled);
+        cli_json_num(e, "l2_mean", pt->perturbation.l2_mean);
+        cli_json_num(e, "linf_max", pt->perturbation.linf_max);
+        cli_json_num(e, "credibility", pt->credibility);
         cJSON_AddItemToArray(curve, e);
     }
     cJSON_AddItemToObject(o, "settings", settings_json(a, c, r, net));

@@ -6,13 +6,8 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "mlaudit/plot.h"
-
-/* NaN (no test set) as JSON null. */
-static void add_number(cJSON *o, const char *key, double v) {
-    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
-    else cJSON_AddNullToObject(o, key);
-}
 
 cJSON *fl_round_json(const mla_fl_round_stats *st, const int32_t *reported) {
     cJSON *o = cJSON_CreateObject();
@@ -24,9 +19,9 @@ cJSON *fl_round_json(const mla_fl_round_stats *st, const int32_t *reported) {
     cJSON *ids = cJSON_AddArrayToObject(o, "clients");
     for (int i = 0; reported && i < st->reported; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(reported[i]));
     cJSON_AddNumberToObject(o, "samples", (double)st->samples);
-    add_number(o, "train_loss", st->train_loss);
-    add_number(o, "test_accuracy", st->test_accuracy);
-    add_number(o, "test_loss", st->test_loss);
+    cli_json_num(o, "train_loss", st->train_loss);
+    cli_json_num(o, "test_accuracy", st->test_accuracy);
+    cli_json_num(o, "test_loss", st->test_loss);
     cJSON_AddNumberToObject(o, "seconds", st->seconds);
     return o;
 }

@@ -32,6 +32,7 @@ static const command commands[] = {
     {"fl", cmd_fl, "federated learning (FedAvg) in one process or over MPI: clients, rounds, global model"},
     {"dp", cmd_dp, "DP-SGD's privacy accountant: epsilon of a training plan, or the noise for a budget"},
     {"robust", cmd_robust, "robustness audit: attacks on a model, its DNN, kNN and Deep kNN side by side"},
+    {"anomaly", cmd_anomaly, "one-class anomaly detection: methods side by side on one-out / one-in, AUROC/AUPR"},
     {"classic", cmd_classic, "fit and score a classical model (knn, svm, logreg, nb, rf, gbm) with CV"},
     {"pca", cmd_pca, "principal components of a dataset's training images"},
     {"explore", cmd_explore, "pixel statistics: mean and standard-deviation images per class"},
