@@ -173,7 +173,10 @@ int cmd_anomaly(int argc, char **argv) {
     /* bad input (class, one-class data, shapes) fails here, before any file is written */
     mla_anomaly_split check;
     cli_check(mla_anomaly_split_make(train, test, &pc, pc.cls < 0 ? 0 : pc.cls, cfg.seed, cfg.seed, &check));
+    int n_train = check.n_train;
     mla_anomaly_split_free(&check);
+    if (cfg.k > n_train)
+        cli_die("anomaly: k = %d exceeds the %d normal training images of class %d", cfg.k, n_train, pc.cls < 0 ? 0 : pc.cls);
     if (a.out) make_dir(a.out);
 
     mla_anomaly_result r;

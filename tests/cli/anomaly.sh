@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# CLI tests for anomaly: a tiny synthetic dataset (seconds), knn and ae side by side on
+# every class and 2 seeds; every figure in anomaly.json recomputed from scores.csv
+# (pairwise AUROC, textbook average precision, F1 at the recorded threshold, the
+# threshold itself from the validation scores is checked in the C tests), means and
+# sample sds over seeds and classes; --json equals the file; the same bits twice; the
+# protocol printed; one-line failures for the issue's bad inputs, with no file written.
+# Usage: tests/cli/anomaly.sh PATH/TO/mlaudit
+source "$(dirname "$0")/../common/cli_harness.sh" "$@"
+COMMON=$(cd "$(dirname "$0")/../common" && pwd)
+
+# 3 classes of 8x8 images: a bright bar in rows 0-2, 3-5 or 6-7 over uint8 noise; and a
+# one-class copy (every label 0).
+mkdir -p "$T/data" "$T/one"
+python3 - "$T" "$COMMON" <<'PY'
+import random, sys
+sys.path.insert(0, sys.argv[2])
+from npy import npy_save
+r = random.Random(5)
+for split, n in (('train', 240), ('test', 90)):
+    xs, ys = [], []
+    for i in range(n):
+        c = i % 3
+        xs += [r.randrange(150, 256) if (p // 8) // 3 == c else r.randrange(0, 110) for p in range(64)]
+        ys.append(c)
+    for d, lab in (('data', ys), ('one', [0] * n)):
+        npy_save('%s/%s/x_%s.npy' % (sys.argv[1], d, split), xs, (n, 8, 8), '|u1')
+        npy_save('%s/%s/y_%s.npy' % (sys.argv[1], d, split), lab, (n,), '<i8')
+PY
+D=npy:$T/data
+RUN=(anomaly --data "$D" --method knn,ae --epochs 4 --batch 16 --latent 8 --seeds 2 --threads 1 --seed 7)
+"$BIN" "${RUN[@]}" --out "$T/o1" --json >"$T/o1.json" 2>"$T/err" || bad "anomaly failed: $(cat "$T/err")"
+for f in anomaly.json scores.csv roc.png score_hist.png; do
+  [ -s "$T/o1/$f" ] && ok || bad "no $f"
+done
+cmp -s "$T/o1.json" "$T/o1/anomaly.json" && ok || bad "--json differs from anomaly.json"
+grep -q "anomaly: ae epoch 4/4 loss" "$T/err" && ok || bad "no per-epoch progress on stderr"
+
+# Every number of anomaly.json from scores.csv.
+python3 - "$T/o1/anomaly.json" "$T/o1/scores.csv" <<'PY' && ok || bad "anomaly.json vs scores.csv"
+import csv, json, math, sys
+d = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert d["protocol"] == "one-out" and "class" in d["protocol_description"], d["protocol_description"]
+assert d["methods"] == ["knn", "ae"] and d["method"] == "knn" and d["classes"] == [0, 1, 2]
+assert d["per_class"] == d["results"]["knn"]["per_class"] and d["mean_auroc"] == d["results"]["knn"]["mean_auroc"]
+assert len(rows) == 2 * 3 * 2 * 90, len(rows)  # methods x classes x seeds x test images
+def close(a, b): assert abs(a - b) < 1e-9, (a, b)
+def sd(v):
+    m = sum(v) / len(v)
+    return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+for name, res in d["results"].items():
+    for pc in res["per_class"]:
+        c = pc["class"]
+        assert pc["n_test"] == 90 and pc["n_anomalies"] == 30 and pc["n_train"] + pc["n_val"] == 160
+        au, ap, f1 = [], [], []
+        for s in pc["seeds"]:
+            rs = [r for r in rows if r["method"] == name and int(r["class"]) == c and int(r["seed"]) == s["seed"]]
+            assert len(rs) == 90
+            for r in rs:  # the flag follows the protocol: class c is the anomaly
+                assert int(r["anomaly"]) == (int(r["label"]) == c)
+            pos = [float(r["score"]) for r in rs if r["anomaly"] == "1"]
+            neg = [float(r["score"]) for r in rs if r["anomaly"] == "0"]
+            a = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg) / (len(pos) * len(neg))
+            allv = pos + neg
+            prec = [sum(1 for q in pos if q >= p) / sum(1 for q in allv if q >= p) for p in pos]
+            t = s["threshold"]
+            tp = sum(p >= t for p in pos); fp = sum(q >= t for q in neg); fn = len(pos) - tp
+            close(s["auroc"], a); close(s["aupr"], sum(prec) / len(pos)); close(s["f1"], 2 * tp / (2 * tp + fp + fn))
+            au.append(a); ap.append(s["aupr"]); f1.append(s["f1"])
+        close(pc["auroc"], sum(au) / 2); close(pc["auroc_sd"], sd(au))
+        close(pc["aupr"], sum(ap) / 2); close(pc["aupr_sd"], sd(ap)); close(pc["f1"], sum(f1) / 2)
+        assert [s["seed"] for s in pc["seeds"]] == [7, 8]
+    close(res["mean_auroc"], sum(p["auroc"] for p in res["per_class"]) / 3)
+    close(res["mean_aupr"], sum(p["aupr"] for p in res["per_class"]) / 3)
+assert d["results"]["knn"]["mean_auroc"] > 0.9, d["results"]["knn"]["mean_auroc"]
+s = d["settings"]
+assert s["seeds"] == 2 and s["seed"] == 7 and s["epochs"] == 4 and s["k"] == 1 and s["val_fraction"] == 0.1
+assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10
+PY
+
+# The same seed and threads: the same scores; the table states the protocol.
+"$BIN" "${RUN[@]}" --out "$T/o2" >"$T/o2.txt" 2>/dev/null || bad "second run failed"
+cmp -s "$T/o1/scores.csv" "$T/o2/scores.csv" && ok || bad "scores.csv differs between identical runs"
+grep -q "^protocol one-out: each class c in turn is the anomaly, the other 2 classes are normal" "$T/o2.txt" && ok \
+  || bad "table lacks the protocol: $(head -2 "$T/o2.txt")"
+
+# one-in, one class: the flags invert; k = 3.
+"$BIN" anomaly --data "$D" --method knn --protocol one-in --class 1 --k 3 --threads 1 --json >"$T/in.json" 2>/dev/null \
+  || bad "one-in failed"
+python3 - "$T/in.json" <<'PY' && ok || bad "one-in JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["protocol"] == "one-in" and d["classes"] == [1] and len(d["per_class"]) == 1
+pc = d["per_class"][0]
+assert pc["n_anomalies"] == 60 and pc["n_train"] + pc["n_val"] == 80 and pc["auroc"] > 0.9
+assert d["settings"]["k"] == 3
+PY
+
+# Bad input: one line, non-zero exit, nothing written.
+B=(anomaly --data "$D" --method knn --threads 1)
+expect_fail 1 "class 3 is out of range" "$BIN" "${B[@]}" --class 3 --out "$T/bad1"
+[ ! -e "$T/bad1" ] && ok || bad "--class 3 left $T/bad1"
+expect_fail 2 "--patterns must be between 2" "$BIN" "${B[@]}" --patterns 1 --out "$T/bad2"
+expect_fail 2 "--alpha must be between 0" "$BIN" "${B[@]}" --alpha -1 --out "$T/bad2"
+expect_fail 2 "--gamma must be between 0" "$BIN" "${B[@]}" --gamma -0.5 --out "$T/bad2"
+expect_fail 1 "available: knn, ae, dsvdd, knn-ae" "$BIN" anomaly --data "$D" --method knn,ocsvm --out "$T/bad2"
+expect_fail 1 "1 class" "$BIN" anomaly --data "npy:$T/one" --method knn --out "$T/bad2"
+expect_fail 1 "unknown protocol 'one-vs-rest'" "$BIN" "${B[@]}" --protocol one-vs-rest --out "$T/bad2"
+expect_fail 1 "--score must be both, recon or pattern" "$BIN" "${B[@]}" --score mean --out "$T/bad2"
+expect_fail 1 "--class must be a class number or all" "$BIN" "${B[@]}" --class two --out "$T/bad2"
+expect_fail 1 "k = 500 exceeds" "$BIN" "${B[@]}" --k 500 --out "$T/bad2"
+expect_fail 1 "nothing to write" "$BIN" "${B[@]}"
+expect_fail 1 "lists 'knn' twice" "$BIN" anomaly --data "$D" --method knn,knn --json
+[ ! -e "$T/bad2" ] && ok || bad "a failed run left $T/bad2"
+cli_finish anomaly
