@@ -52,6 +52,10 @@ mla_status anomaly_apply(mla_net *net, const mla_dataset *ds, const int32_t *idx
 /* Writes the net's outputs for idx[0..n) into out (n x output size). */
 mla_status anomaly_outputs(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, float *out);
 
+/* Deep SVDD's loss: the mean over the n rows of y (n x L) of ||y_i - c||^2; its
+ * gradient into dy when not NULL. */
+double anomaly_centre_loss(const float *y, int n, int L, const float *c, float *dy);
+
 /* A trained autoencoder and its encoder (weights copied), for ae, knn-ae and dsvdd. */
 typedef struct {
     mla_net *ae, *encoder;

@@ -28,19 +28,21 @@ static void dsvdd_free(void *p) {
     free(s);
 }
 
-/* Mean over the batch of ||y_i - c||^2, and its gradient. */
-static mla_status svdd_loss(void *user, const float *x, const float *y, int n, float *dy, double *loss) {
-    (void)x;
-    const dsvdd_state *st = user;
-    int L = st->ae.latent;
+double anomaly_centre_loss(const float *y, int n, int L, const float *c, float *dy) {
     double total = 0;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < L; k++) {
-            double d = (double)y[i * L + k] - st->c[k];
+            double d = (double)y[i * L + k] - c[k];
             total += d * d;
-            dy[i * L + k] = (float)(2.0 * d / n);
+            if (dy) dy[i * L + k] = (float)(2.0 * d / n);
         }
-    *loss = total / n;
+    return total / n;
+}
+
+static mla_status svdd_loss(void *user, const float *x, const float *y, int n, float *dy, double *loss) {
+    (void)x;
+    const dsvdd_state *st = user;
+    *loss = anomaly_centre_loss(y, n, st->ae.latent, st->c, dy);
     return MLA_OK;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anomaly/anomaly_impl.h"
 #include "common/toy_data.h"
 #include "mlaudit/anomaly.h"
 
@@ -174,12 +175,38 @@ static void test_bad_shapes(void **state) {
     mla_dataset_free(tr);
 }
 
+/* Deep SVDD's loss against central finite differences (double steps on float inputs). */
+static void test_centre_loss_gradient(void **state) {
+    (void)state;
+    enum { N = 3, L = 5 };
+    float y[N * L], c[L], dy[N * L];
+    mla_rng r;
+    mla_rng_seed(&r, 4);
+    for (int i = 0; i < N * L; i++) y[i] = (float)mla_rng_normal(&r);
+    for (int k = 0; k < L; k++) c[k] = (float)mla_rng_normal(&r);
+    double loss = anomaly_centre_loss(y, N, L, c, dy), direct = 0;
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < L; k++) direct += ((double)y[i * L + k] - c[k]) * ((double)y[i * L + k] - c[k]) / N;
+    assert_true(fabs(loss - direct) < 1e-12);
+    for (int i = 0; i < N * L; i++) {
+        float keep = y[i], h = 1e-2f;
+        y[i] = keep + h;
+        double up = anomaly_centre_loss(y, N, L, c, NULL);
+        y[i] = keep - h;
+        double down = anomaly_centre_loss(y, N, L, c, NULL);
+        y[i] = keep;
+        double fd = (up - down) / ((double)(keep + h) - (double)(keep - h));
+        if (fabs(fd - dy[i]) > 1e-5) fail_msg("dy[%d] = %g, finite difference %g", i, dy[i], fd);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_knn_line),
         cmocka_unit_test(test_knn_ties),
         cmocka_unit_test(test_trained_baselines),
         cmocka_unit_test(test_bad_shapes),
+        cmocka_unit_test(test_centre_loss_gradient),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
