@@ -186,7 +186,8 @@ typedef struct {
 
 /* Runs each of methods[0..n_methods) on every requested class and seed: for seed
  * index s the split uses cfg->seed + s and the method gets a copy of cfg with seed
- * cfg->seed + s; every method sees the same splits. Sets the thread count
+ * cfg->seed + s; every method sees the same splits. A method's figures() runs once,
+ * on the first class's first seed (its test images), when cfg->figures_dir is set. Sets the thread count
  * (cfg->threads) first. A method's NaN or infinite score stops the run with an error
  * naming the method, class and seed. *out owns its arrays: mla_anomaly_result_free
  * (also after a failure, which leaves it empty). */

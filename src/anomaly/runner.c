@@ -80,7 +80,7 @@ static mla_status term_metrics(const mla_anomaly_method *m, const mla_anomaly_sp
 
 /* One (method, class, seed) run on its split: fit, score validation and test, metrics. */
 static mla_status run_one(const mla_anomaly_method *m, const mla_dataset *train, const mla_dataset *test,
-                          const mla_anomaly_split *sp, const mla_anomaly_config *cfg, double q, int s_idx,
+                          const mla_anomaly_split *sp, const mla_anomaly_config *cfg, double q, int s_idx, int figures,
                           mla_anomaly_class_result *c) {
     int T = m->term_count, cls = c->cls;
     void *state = NULL;
@@ -102,7 +102,7 @@ static mla_status run_one(const mla_anomaly_method *m, const mla_dataset *train,
     if (s == MLA_OK)
         s = mla_anomaly_metrics_compute(scores, sp->anomaly, sp->n_test, val, sp->n_val, q, &c->seed_metrics[s_idx]);
     if (s == MLA_OK && T > 0) s = term_metrics(m, sp, terms, val_terms, q, c->term_metrics + (size_t)s_idx * T);
-    if (s == MLA_OK && s_idx == 0 && m->figures && cfg->figures_dir)
+    if (s == MLA_OK && figures && m->figures && cfg->figures_dir)
         s = m->figures(state, test, sp->test, sp->n_test, cfg->figures_dir);
     m->free(state);
     free(val);
@@ -170,7 +170,7 @@ static mla_status run_class(const mla_dataset *train, const mla_dataset *test, c
                 s = class_alloc(c, pc->seeds, sp.n_test, meth->term_count);
             }
             if (s == MLA_OK && pc->on_run) pc->on_run(pc->on_run_user, meth->name, cls, si);
-            if (s == MLA_OK) s = run_one(meth, train, test, &sp, &run_cfg, pc->f1_quantile, si, c);
+            if (s == MLA_OK) s = run_one(meth, train, test, &sp, &run_cfg, pc->f1_quantile, si, ci == 0 && si == 0, c);
         }
         if (s == MLA_OK && si == 0) {
             /* the first method keeps the split (test indices and flags) for every method */

@@ -237,8 +237,17 @@ static mla_status stub_score(void *state, const mla_dataset *ds, const int32_t *
 
 static void stub_free(void *state) { free(state); }
 
+static int figure_calls;
+static mla_status stub_figures(void *state, const mla_dataset *ds, const int32_t *idx, int n, const char *dir) {
+    (void)state, (void)ds, (void)idx;
+    assert_string_equal(dir, "figs");
+    assert_int_equal(n, N_TEST);
+    figure_calls++;
+    return MLA_OK;
+}
+
 static const mla_anomaly_method stub = {"stub", "test", 2, stub_terms, stub_fit, stub_score, NULL, stub_free};
-static const mla_anomaly_method stub0 = {"plain", "test", 0, NULL, stub_fit, stub_score, NULL, stub_free};
+static const mla_anomaly_method stub0 = {"plain", "test", 0, NULL, stub_fit, stub_score, stub_figures, stub_free};
 
 static void test_runner(void **state) {
     (void)state;
@@ -246,10 +255,11 @@ static void test_runner(void **state) {
     mla_anomaly_protocol_config pc = mla_anomaly_protocol_defaults();
     pc.protocol = MLA_ANOMALY_ONE_IN, pc.seeds = 3;
     mla_anomaly_config cfg = mla_anomaly_defaults();
-    cfg.seed = 10, cfg.threads = 1;
+    cfg.seed = 10, cfg.threads = 1, cfg.figures_dir = "figs";
     const mla_anomaly_method *ms[2] = {&stub, &stub0};
     mla_anomaly_result r;
     assert_int_equal(mla_anomaly_run(tr, te, &pc, &cfg, ms, 2, &r), MLA_OK);
+    assert_int_equal(figure_calls, 1); /* the first class's first seed only */
     assert_int_equal(r.n_methods, 2);
     double mean = 0;
     for (int c = 0; c < CLASSES; c++) {
