@@ -175,6 +175,37 @@ static void test_bad_shapes(void **state) {
     mla_dataset_free(tr);
 }
 
+/* CIFAR-10's shape (3 x 32 x 32) and MNIST's (1 x 28 x 28): every trained method fits
+ * and gives finite scores. */
+static void test_image_shapes(void **state) {
+    (void)state;
+    const int shapes[2][3] = {{3, 32, 32}, {1, 28, 28}};
+    for (int k = 0; k < 2; k++) {
+        int c = shapes[k][0], h = shapes[k][1], w = shapes[k][2], n = 24, dim = c * h * w;
+        uint8_t *px = malloc((size_t)n * dim);
+        int32_t y[24], idx[24];
+        mla_rng r;
+        mla_rng_seed(&r, 9);
+        for (int i = 0; i < n * dim; i++) px[i] = (uint8_t)mla_rng_below(&r, 256);
+        for (int i = 0; i < n; i++) y[i] = i % 2, idx[i] = i;
+        mla_dataset *ds;
+        assert_int_equal(mla_dataset_from_memory(n, c, h, w, px, NULL, y, 2, &ds), MLA_OK);
+        mla_anomaly_config cfg = mla_anomaly_defaults();
+        cfg.epochs = 1, cfg.batch = 8, cfg.threads = 1;
+        const mla_anomaly_method *ms[3] = {&mla_anomaly_ae, &mla_anomaly_dsvdd, &mla_anomaly_knn_ae};
+        for (int m = 0; m < 3; m++) {
+            void *st;
+            double sc[8];
+            assert_int_equal(ms[m]->fit(&cfg, ds, idx, 16, NULL, 0, &st), MLA_OK);
+            assert_int_equal(ms[m]->score(st, ds, idx + 16, 8, sc, NULL), MLA_OK);
+            for (int i = 0; i < 8; i++) assert_true(isfinite(sc[i]) && sc[i] >= 0);
+            ms[m]->free(st);
+        }
+        mla_dataset_free(ds);
+        free(px);
+    }
+}
+
 /* Deep SVDD's loss against central finite differences (double steps on float inputs). */
 static void test_centre_loss_gradient(void **state) {
     (void)state;
@@ -207,6 +238,7 @@ int main(void) {
         cmocka_unit_test(test_trained_baselines),
         cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_centre_loss_gradient),
+        cmocka_unit_test(test_image_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
