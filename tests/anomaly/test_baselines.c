@@ -206,6 +206,25 @@ static void test_image_shapes(void **state) {
     }
 }
 
+/* Pixels near FLT_MAX's square root make the mean squared error overflow: training stops
+ * with an error naming the method, and no state is left. */
+static void test_divergence_stops(void **state) {
+    (void)state;
+    float x[8 * 16];
+    int32_t y[8], idx[8];
+    for (int i = 0; i < 8 * 16; i++) x[i] = 3e19f * (float)(i % 3);
+    for (int i = 0; i < 8; i++) y[i] = i % 2, idx[i] = i;
+    mla_dataset *ds;
+    assert_int_equal(mla_dataset_from_memory(8, 1, 4, 4, NULL, x, y, 2, &ds), MLA_OK);
+    mla_anomaly_config cfg = mla_anomaly_defaults();
+    cfg.epochs = 1, cfg.threads = 1;
+    void *st = NULL;
+    assert_int_equal(mla_anomaly_ae.fit(&cfg, ds, idx, 8, NULL, 0, &st), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "ae: the loss diverged"));
+    assert_null(st);
+    mla_dataset_free(ds);
+}
+
 /* Deep SVDD's loss against central finite differences (double steps on float inputs). */
 static void test_centre_loss_gradient(void **state) {
     (void)state;
@@ -239,6 +258,7 @@ int main(void) {
         cmocka_unit_test(test_bad_shapes),
         cmocka_unit_test(test_centre_loss_gradient),
         cmocka_unit_test(test_image_shapes),
+        cmocka_unit_test(test_divergence_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
