@@ -209,6 +209,8 @@ void mla_anomaly_result_free(mla_anomaly_result *r);
  *           stride 2) - sigmoid; mean squared error, Adam (lr default 1e-3), batch 128,
  *           epochs default 10, latent default 32; score: the image's mean squared
  *           reconstruction error. Image height and width must be multiples of 4.
+ *           Figure: ae_reconstructions.png (the first 12 test images and their
+ *           reconstructions).
  *   dsvdd   Deep SVDD (Ruff et al. 2018), one-class: the ae's encoder without biases,
  *           pretrained as that autoencoder (same epochs), then trained on the mean of
  *           ||phi(x) - c||^2 with Adam (lr default 1e-4) and weight decay 5e-7; c = the

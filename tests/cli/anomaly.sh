@@ -30,7 +30,7 @@ PY
 D=npy:$T/data
 RUN=(anomaly --data "$D" --method knn,ae --epochs 4 --batch 16 --latent 8 --seeds 2 --threads 1 --seed 7)
 "$BIN" "${RUN[@]}" --out "$T/o1" --json >"$T/o1.json" 2>"$T/err" || bad "anomaly failed: $(cat "$T/err")"
-for f in anomaly.json scores.csv roc.png score_hist.png; do
+for f in anomaly.json scores.csv roc.png score_hist.png ae_reconstructions.png; do
   [ -s "$T/o1/$f" ] && ok || bad "no $f"
 done
 cmp -s "$T/o1.json" "$T/o1/anomaly.json" && ok || bad "--json differs from anomaly.json"
