@@ -115,9 +115,9 @@ static mla_status run_one(const mla_anomaly_method *m, const mla_dataset *train,
 }
 
 /* Seed means and deviations of one class. */
-static void class_summary(mla_anomaly_class_result *c, int seeds, int T) {
-    double *v = malloc(sizeof(double) * (size_t)(seeds > 0 ? seeds : 1) * 3);
-    if (!v) return; /* seeds is small: a failure here is not expected; leave NaN-free zeros */
+static mla_status class_summary(mla_anomaly_class_result *c, int seeds, int T) {
+    double *v = mla_alloc((size_t)seeds * 3, sizeof *v);
+    if (!v) return MLA_ERR_NOMEM;
     double *a = v, *b = v + seeds, *f = v + 2 * seeds;
     for (int s = 0; s < seeds; s++)
         a[s] = c->seed_metrics[s].auroc, b[s] = c->seed_metrics[s].aupr, f[s] = c->seed_metrics[s].f1;
@@ -131,6 +131,7 @@ static void class_summary(mla_anomaly_class_result *c, int seeds, int T) {
         c->term_f1[t] = mla_mean_sd_of(f, seeds);
     }
     free(v);
+    return MLA_OK;
 }
 
 static mla_status method_means(mla_anomaly_method_result *mr) {
@@ -188,7 +189,7 @@ static mla_status run_class(const mla_dataset *train, const mla_dataset *test, c
         }
     }
     for (int m = 0; s == MLA_OK && m < r->n_methods; m++)
-        class_summary(&r->methods[m].per_class[ci], pc->seeds, r->methods[m].method->term_count);
+        s = class_summary(&r->methods[m].per_class[ci], pc->seeds, r->methods[m].method->term_count);
     return s;
 }
 
