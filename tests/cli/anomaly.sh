@@ -79,6 +79,25 @@ assert s["seeds"] == 2 and s["seed"] == 7 and s["epochs"] == 4 and s["k"] == 1 a
 assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10
 PY
 
+# scripts/anomaly_table.sh: the rows carry the JSON's figures.
+SRC=${MLA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bash "$SRC/scripts/anomaly_table.sh" "$T/o1/anomaly.json" --row "paper=0.9,-,0.8,0.85" >"$T/table.md" 2>"$T/err" \
+  || bad "anomaly_table.sh failed: $(cat "$T/err")"
+python3 - "$T/o1/anomaly.json" "$T/table.md" <<'PY' && ok || bad "anomaly_table.sh rows: $(cat "$T/table.md")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+lines = open(sys.argv[2]).read().splitlines()
+assert lines[0].startswith("data, one-out, 2 seed(s) from 7: one-out: "), lines[0]
+assert "| paper | 0.9 | - | 0.8 | 0.85 | - |" in lines
+for name in ("knn", "ae"):
+    r = d["results"][name]
+    cells = ["%.3f ± %.3f" % (p["auroc"], p["auroc_sd"]) for p in r["per_class"]]
+    want = "| %s | %s | **%.3f** | %.3f |" % (name, " | ".join(cells), r["mean_auroc"], r["mean_aupr"])
+    assert want in lines, want
+PY
+bash "$SRC/scripts/anomaly_table.sh" "$T/o1/anomaly.json" --row "short=0.9" >/dev/null 2>"$T/err" \
+  && bad "a short --row was accepted" || { grep -q "has 1 values, want 4" "$T/err" && ok || bad "short --row: $(cat "$T/err")"; }
+
 # The same seed and threads: the same scores; the table states the protocol.
 "$BIN" "${RUN[@]}" --out "$T/o2" >"$T/o2.txt" 2>/dev/null || bad "second run failed"
 cmp -s "$T/o1/scores.csv" "$T/o2/scores.csv" && ok || bad "scores.csv differs between identical runs"
