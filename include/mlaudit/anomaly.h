@@ -125,10 +125,11 @@ const char *mla_anomaly_protocol_name(mla_anomaly_protocol p);
 void mla_anomaly_protocol_describe(mla_anomaly_protocol p, int cls, int classes, char *buf, size_t size);
 
 /* Builds the split of class cls (0 <= cls < classes) for `seed` (train/val) and
- * `base_seed` (the test subset). Fails with MLA_ERR_INVALID on a class out of range, a
- * dataset with fewer than 2 classes, train and test of different shapes or class
- * counts, fewer than 2 normal training images, or a test set without both normal and
- * anomalous images. *out owns the arrays: mla_anomaly_split_free. */
+ * `base_seed` (the test subset). Fails with MLA_ERR_INVALID on a class out of range (of
+ * the training split's classes), a dataset with fewer than 2 classes, fewer than 2
+ * normal training images, a validation fraction outside (0, 0.9], or a test set without
+ * both normal and anomalous images; with MLA_ERR_SHAPE when training and test images
+ * differ in shape. *out owns the arrays: mla_anomaly_split_free. */
 mla_status mla_anomaly_split_make(const mla_dataset *train, const mla_dataset *test,
                                   const mla_anomaly_protocol_config *pc, int cls, uint64_t seed, uint64_t base_seed,
                                   mla_anomaly_split *out);
