@@ -12,6 +12,8 @@
 #       CLIENTS    default "2 5 10"
 #       ROUNDS     default 5;  LOCAL_EPOCHS default 3 (central: ROUNDS x LOCAL_EPOCHS epochs)
 #       SHADOWS    default 4;  PROTOCOL default shadows (MIA-BAD's Algorithm 1)
+#       POOL       --pool N for every run (default: mia's, the whole dataset); a smaller
+#                  pool gives a reduced-scale table in minutes instead of hours
 #       OUT, THREADS, SMOKE, RESUME: see scripts/repro/common.sh. SMOKE=1: --pool 800,
 #       2 shadows, 1 round x 1 local epoch, 20 attack epochs (seconds per run; the figures
 #       then say nothing about the study).
@@ -29,6 +31,7 @@ LOCAL_EPOCHS=${LOCAL_EPOCHS:-3}
 SHADOWS=${SHADOWS:-4}
 PROTOCOL=${PROTOCOL:-shadows}
 EXTRA=()
+[ -n "${POOL:-}" ] && EXTRA+=(--pool "$POOL")
 if [ "$SMOKE" = 1 ]; then
   ROUNDS=1 LOCAL_EPOCHS=1
   EXTRA=(--pool 800 --attack-epochs 20)
