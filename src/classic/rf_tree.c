@@ -23,7 +23,11 @@ static uint32_t float_key(float v) {
     return k;
 }
 
-static unsigned slot_of(uint32_t key) { return (unsigned)((key * 2654435761u) >> 22) & (HASH_SLOTS - 1); }
+/* murmur3's finaliser: float bit patterns of k / 255 differ mostly in their low bits */
+static unsigned slot_of(uint32_t key) {
+    key ^= key >> 16, key *= 0x85ebca6bu, key ^= key >> 13, key *= 0xc2b2ae35u, key ^= key >> 16;
+    return key & (HASH_SLOTS - 1);
+}
 
 /* The slot holding key, or the empty slot where it belongs. */
 static unsigned find_slot(const value_table *t, uint32_t key) {
@@ -32,13 +36,16 @@ static unsigned find_slot(const value_table *t, uint32_t key) {
     return s;
 }
 
-/* The distinct values of column j (sorted into vals); -1 when there are more than RF_MAX_BINS. */
-static int collect_distinct(const float *x, int n, int d, int j, value_table *t, float *vals) {
+/* The distinct values of a column (into vals, unsorted); -1 when there are more than RF_MAX_BINS. */
+static int collect_distinct(const float *col, int n, value_table *t, float *vals) {
     int count = 0;
+    uint32_t last = float_key(col[0]) ^ 1u; /* matches no value */
     memset(t->bin, 0xff, sizeof t->bin);
     for (int i = 0; i < n; i++) {
-        float v = x[(size_t)i * d + j];
+        float v = col[i];
         uint32_t key = float_key(v);
+        if (key == last) continue; /* runs of one value (background pixels) */
+        last = key;
         unsigned s = find_slot(t, key);
         if (t->bin[s] >= 0) continue;
         if (count == RF_MAX_BINS) return -1;
@@ -59,8 +66,9 @@ static float between(float lo, float hi) {
     return mid >= lo && mid < hi ? mid : lo;
 }
 
-/* Column with few values: one bin per value, looked up through the table. */
-static void bin_exact(const float *x, int n, int d, int j, value_table *t, float *vals, int count, rf_binned *b) {
+/* Column j with few values: one bin per value, looked up through the table (runs of one
+ * value, such as a pixel's background zeros, skip the lookup). */
+static void bin_exact(const float *x, int n, int j, value_table *t, float *vals, int count, rf_binned *b) {
     qsort(vals, (size_t)count, sizeof *vals, cmp_float);
     float *edges = b->edges + (size_t)j * RF_MAX_EDGES;
     for (int k = 0; k + 1 < count; k++) edges[k] = between(vals[k], vals[k + 1]);
@@ -69,8 +77,13 @@ static void bin_exact(const float *x, int n, int d, int j, value_table *t, float
         t->bin[find_slot(t, float_key(vals[k]))] = (int16_t)k;
         b->lo[(size_t)j * RF_MAX_BINS + k] = b->hi[(size_t)j * RF_MAX_BINS + k] = vals[k];
     }
-    uint8_t *col = b->bins + (size_t)j * n;
-    for (int i = 0; i < n; i++) col[i] = (uint8_t)t->bin[find_slot(t, float_key(x[(size_t)i * d + j]))];
+    uint8_t *col = b->bins + (size_t)j * n, last_bin = 0;
+    uint32_t last = float_key(vals[0]) ^ 1u; /* matches no value */
+    for (int i = 0; i < n; i++) {
+        uint32_t key = float_key(x[i]);
+        if (key != last) last = key, last_bin = (uint8_t)t->bin[find_slot(t, key)];
+        col[i] = last_bin;
+    }
 }
 
 /* The number of edges below v (binary search). */
@@ -85,8 +98,8 @@ static int bin_of(const float *edges, int n_edges, float v) {
 }
 
 /* Column with many values: quantile edges (rf_impl.h), values binned by search. */
-static void bin_quantiles(const float *x, int n, int d, int j, float *sorted, rf_binned *b) {
-    for (int i = 0; i < n; i++) sorted[i] = x[(size_t)i * d + j];
+static void bin_quantiles(const float *x, int n, int j, float *sorted, rf_binned *b) {
+    memcpy(sorted, x, (size_t)n * sizeof *sorted);
     qsort(sorted, (size_t)n, sizeof *sorted, cmp_float);
     float *edges = b->edges + (size_t)j * RF_MAX_EDGES;
     int count = 0, u = 0;
@@ -105,7 +118,7 @@ static void bin_quantiles(const float *x, int n, int d, int j, float *sorted, rf
     float *lo = b->lo + (size_t)j * RF_MAX_BINS, *hi = b->hi + (size_t)j * RF_MAX_BINS;
     for (int k = 0; k <= count; k++) lo[k] = INFINITY, hi[k] = -INFINITY;
     for (int i = 0; i < n; i++) {
-        float v = x[(size_t)i * d + j];
+        float v = x[i];
         int k = bin_of(edges, count, v);
         col[i] = (uint8_t)k;
         lo[k] = fminf(lo[k], v), hi[k] = fmaxf(hi[k], v);
@@ -118,17 +131,22 @@ void rf_binned_free(rf_binned *b) {
     memset(b, 0, sizeof *b);
 }
 
-/* row_bins from bins, in blocks of rows that stay in cache. */
-static void transpose_bins(rf_binned *b) {
-    enum { BLOCK = 64 };
+/* Features [g, g + width) of the rows as contiguous columns (width x n): each row's
+ * group is one cache line read, where reading a column of x alone would miss on every row. */
+enum { BIN_GROUP = 16 };
+static void gather_columns(const float *x, int n, int d, int g, int width, float *cols) {
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * d + g;
+        for (int k = 0; k < width; k++) cols[(size_t)k * n + i] = row[k];
+    }
+}
+
+/* The group's bins, just written column by column and still in cache, into row_bins. */
+static void scatter_rows(rf_binned *b, int g, int width) {
     int n = b->n, d = b->d;
-    #pragma omp parallel for schedule(static) num_threads(mla_get_threads())
-    for (int r0 = 0; r0 < n; r0 += BLOCK) {
-        int r1 = r0 + BLOCK < n ? r0 + BLOCK : n;
-        for (int j = 0; j < d; j++) {
-            const uint8_t *col = b->bins + (size_t)j * n;
-            for (int r = r0; r < r1; r++) b->row_bins[(size_t)r * d + j] = col[r];
-        }
+    for (int i = 0; i < n; i++) {
+        uint8_t *row = b->row_bins + (size_t)i * d + g;
+        for (int k = 0; k < width; k++) row[k] = b->bins[(size_t)(g + k) * n + i];
     }
 }
 
@@ -140,38 +158,45 @@ mla_status rf_bin(const float *x, int n, int d, rf_binned *out) {
     out->edges = mla_alloc((size_t)d * RF_MAX_EDGES, sizeof *out->edges);
     out->lo = mla_alloc((size_t)d * RF_MAX_BINS, sizeof *out->lo);
     out->hi = mla_alloc((size_t)d * RF_MAX_BINS, sizeof *out->hi);
-    int threads = mla_get_threads(), failed = !out->bins || !out->n_edges || !out->edges || !out->lo || !out->hi;
+    out->row_bins = mla_alloc((size_t)n * (size_t)d, 1);
+    int threads = mla_get_threads(),
+        failed = !out->bins || !out->row_bins || !out->n_edges || !out->edges || !out->lo || !out->hi;
     #pragma omp parallel num_threads(threads) if (!failed)
     {
         value_table *t = malloc(sizeof *t);
         float *vals = malloc(RF_MAX_BINS * sizeof *vals), *sorted = NULL;
-        if (!t || !vals) {
+        float *cols = malloc((size_t)BIN_GROUP * (size_t)n * sizeof *cols);
+        if (!t || !vals || !cols) {
             #pragma omp atomic write
             failed = 1;
         }
-        #pragma omp for schedule(dynamic, 8)
-        for (int j = 0; j < d; j++) {
-            if (!t || !vals) continue;
-            int count = collect_distinct(x, n, d, j, t, vals);
-            if (count >= 0) {
-                bin_exact(x, n, d, j, t, vals, count, out);
-                continue;
+        #pragma omp for schedule(dynamic, 1)
+        for (int g = 0; g < d; g += BIN_GROUP) {
+            if (!t || !vals || !cols) continue;
+            int width = d - g < BIN_GROUP ? d - g : BIN_GROUP;
+            gather_columns(x, n, d, g, width, cols);
+            for (int k = 0; k < width; k++) {
+                const float *col = cols + (size_t)k * n;
+                int count = collect_distinct(col, n, t, vals);
+                if (count >= 0) {
+                    bin_exact(col, n, g + k, t, vals, count, out);
+                    continue;
+                }
+                if (!sorted && !(sorted = malloc((size_t)n * sizeof *sorted))) {
+                    #pragma omp atomic write
+                    failed = 1;
+                    break;
+                }
+                bin_quantiles(col, n, g + k, sorted, out);
             }
-            if (!sorted && !(sorted = malloc((size_t)n * sizeof *sorted))) {
-                #pragma omp atomic write
-                failed = 1;
-                continue;
-            }
-            bin_quantiles(x, n, d, j, sorted, out);
+            scatter_rows(out, g, width);
         }
-        free(t), free(vals), free(sorted);
+        free(t), free(vals), free(sorted), free(cols);
     }
-    if (!failed && !(out->row_bins = mla_alloc((size_t)n * (size_t)d, 1))) failed = 1;
     if (failed) {
         rf_binned_free(out);
         return mla_error(MLA_ERR_NOMEM, "rf: out of memory binning %d x %d features", n, d);
     }
-    transpose_bins(out);
     return MLA_OK;
 }
 
@@ -226,6 +251,9 @@ typedef struct {
  * grown depth first, so a subtree is finished before the next block is filled: one block
  * per worker suffices. */
 enum { COMPACT_ROWS = 1024 };
+/* Nodes with at least this many items per class split by histogram (split_by_histogram),
+ * smaller ones by sorting their items by bin: about 5% less time per tree than either alone. */
+enum { HIST_ITEMS_PER_CLASS = 32 };
 
 typedef struct {
     int32_t y, w;
@@ -240,6 +268,7 @@ struct rf_work {
     rf_label_weight *sorted; /* n: the items' labels and weights ordered by bin */
     int32_t bin_rows[RF_MAX_BINS];  /* items per bin, zero between uses */
     int32_t bin_start[RF_MAX_BINS]; /* each bin's run in sorted */
+    int32_t *hist;       /* RF_MAX_BINS x classes counts, zero between uses (NULL: too many classes) */
     int64_t *node, *left, *right; /* classes each */
     pending *stack;
     int stack_cap;
@@ -247,7 +276,7 @@ struct rf_work {
 
 void rf_work_free(rf_work *w) {
     if (!w) return;
-    free(w->items), free(w->features), free(w->block), free(w->item_bin), free(w->sorted);
+    free(w->items), free(w->features), free(w->block), free(w->item_bin), free(w->sorted), free(w->hist);
     free(w->node), free(w->left), free(w->right), free(w->stack);
     free(w);
 }
@@ -260,6 +289,7 @@ rf_work *rf_work_create(int n, int d, int classes) {
     w->features = mla_alloc((size_t)d, sizeof *w->features);
     w->block = mla_alloc((size_t)COMPACT_ROWS * (size_t)d, 1);
     w->item_bin = mla_alloc((size_t)n, 1);
+    if (classes <= 1024) w->hist = mla_alloc((size_t)RF_MAX_BINS * (size_t)classes, sizeof *w->hist);
     w->sorted = mla_alloc((size_t)n, sizeof *w->sorted);
     w->node = mla_alloc((size_t)classes, sizeof *w->node);
     w->left = mla_alloc((size_t)classes, sizeof *w->left);
@@ -334,6 +364,16 @@ typedef struct {
     int64_t total, sq;     /* weight, sum of squared class weights */
 } node_stats;
 
+/* Records the boundary after bin b (next: the following non-empty bin) when it beats *best. */
+static void consider(const rf_binned *data, int f, int b, int next, int64_t sq_left, int64_t sq_right, int64_t w_left,
+                     const node_stats *node, rf_split *best) {
+    double proxy = (double)sq_left / (double)w_left + (double)sq_right / (double)(node->total - w_left);
+    if (best->feature >= 0 && !(proxy > best->proxy)) return;
+    size_t at = (size_t)f * RF_MAX_BINS;
+    float thr = between(data->hi[at + b], data->lo[at + next]);
+    *best = (rf_split){f, b, thr, proxy, proxy - (double)node->sq / (double)node->total};
+}
+
 /* Scans the boundaries of the bins in order; see rf_split_feature. */
 static void scan_bins(const rf_binned *data, const uint64_t mask[4], int m, int f, int min_samples_leaf, int classes,
                       const node_stats *node, rf_work *w, rf_split *best) {
@@ -352,18 +392,55 @@ static void scan_bins(const rf_binned *data, const uint64_t mask[4], int m, int 
             left[y] += v, right[y] -= v, w_left += v;
         }
         if (i < min_samples_leaf || m - i < min_samples_leaf) continue;
-        double proxy = (double)sq_left / (double)w_left + (double)sq_right / (double)(node->total - w_left);
-        if (best->feature < 0 || proxy > best->proxy) {
-            size_t at = (size_t)f * RF_MAX_BINS;
-            float thr = between(data->hi[at + b], data->lo[at + next]);
-            *best = (rf_split){f, b, thr, proxy, proxy - (double)node->sq / (double)node->total};
-        }
+        consider(data, f, b, next, sq_left, sq_right, w_left, node, best);
     }
+}
+
+/* Large nodes: one pass into per-bin class counts, then a scan over bins x classes (cheaper
+ * than sorting the items once there are many more items than bins x classes). Same splits
+ * as the sorted scan: the sums are exact integers either way. */
+static int split_by_histogram(const rf_binned *data, const bin_view *v, const rf_item *items, int m, int f,
+                              int min_samples_leaf, int classes, const node_stats *node, rf_work *w, rf_split *best) {
+    const uint8_t *col = v->base + (size_t)f * v->col_stride;
+    int32_t *hist = w->hist, *rows = w->bin_rows;
+    uint64_t mask[4] = {0, 0, 0, 0};
+    for (int i = 0; i < m; i++) {
+        int b = col[(size_t)items[i].row * v->row_stride];
+        hist[b * classes + items[i].y] += items[i].w;
+        rows[b]++;
+        mask[b >> 6] |= (uint64_t)1 << (b & 63);
+    }
+    int64_t *left = w->left, *right = w->right, sq_left = 0, sq_right = node->sq, w_left = 0;
+    memset(left, 0, (size_t)classes * sizeof *left);
+    memcpy(right, node->counts, (size_t)classes * sizeof *right);
+    int m_left = 0, varying = 0;
+    for (int b = next_bin(mask, 0), next; b < RF_MAX_BINS; b = next) {
+        next = next_bin(mask, b + 1);
+        int32_t *c = hist + (size_t)b * classes;
+        if (next < RF_MAX_BINS) {
+            varying = 1;
+            for (int k = 0; k < classes; k++) {
+                int64_t x = c[k];
+                if (!x) continue;
+                sq_left += 2 * left[k] * x + x * x;
+                sq_right += x * x - 2 * right[k] * x;
+                left[k] += x, right[k] -= x, w_left += x;
+            }
+            m_left += rows[b];
+            if (m_left >= min_samples_leaf && m - m_left >= min_samples_leaf)
+                consider(data, f, b, next, sq_left, sq_right, w_left, node, best);
+        }
+        memset(c, 0, (size_t)classes * sizeof *c);
+        rows[b] = 0;
+    }
+    return varying;
 }
 
 /* rf_split_feature with the node's statistics computed once by the caller. */
 static int split_feature(const rf_binned *data, const bin_view *v, const rf_item *items, int m, int f, int min_samples_leaf, int classes,
                          const node_stats *node, rf_work *w, rf_split *best) {
+    if (w->hist && m >= HIST_ITEMS_PER_CLASS * classes)
+        return split_by_histogram(data, v, items, m, f, min_samples_leaf, classes, node, w, best);
     uint64_t mask[4];
     count_bins(v->base + (size_t)f * v->col_stride, v->row_stride, items, m, w, mask);
     int first = next_bin(mask, 0);

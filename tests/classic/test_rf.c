@@ -80,37 +80,41 @@ static int gather(const int32_t *y, const int32_t *w, int n, rf_item *items) {
     return m;
 }
 
+/* n = 70: nodes small enough to be sorted by bin; n = 400: large enough for the histogram. */
 static void test_split_matches_direct(void **state) {
     (void)state;
-    enum { N = 70, D = 4, K = 3 };
-    float x[N * D];
-    int32_t y[N], w[N];
-    rf_item items[N];
-    for (uint64_t seed = 1; seed <= 20; seed++) {
-        small_problem(N, D, K, seed, x, y, w);
-        rf_binned data;
-        assert_int_equal(rf_bin(x, N, D, &data), MLA_OK);
-        rf_work *work = rf_work_create(N, D, K);
-        assert_non_null(work);
-        int m = gather(y, w, N, items);
-        for (int min_leaf = 1; min_leaf <= 9; min_leaf += 4)
-            for (int f = 0; f < D; f++) {
-                rf_split got = {-1, -1, 0, 0, 0};
-                rf_split_feature(&data, items, m, f, min_leaf, K, work, &got);
-                direct_split want = direct_best(x, y, w, N, D, K, f, min_leaf);
-                if (want.decrease < 0) {
-                    assert_int_equal(got.feature, -1);
-                    continue;
+    enum { D = 4, K = 3, MAX_N = 400 };
+    static float x[MAX_N * D];
+    static int32_t y[MAX_N], w[MAX_N];
+    static rf_item items[MAX_N];
+    const int sizes[2] = {70, MAX_N};
+    for (int size = 0; size < 2; size++)
+        for (uint64_t seed = 1; seed <= 12; seed++) {
+            int n = sizes[size];
+            small_problem(n, D, K, seed, x, y, w);
+            rf_binned data;
+            assert_int_equal(rf_bin(x, n, D, &data), MLA_OK);
+            rf_work *work = rf_work_create(n, D, K);
+            assert_non_null(work);
+            int m = gather(y, w, n, items);
+            for (int min_leaf = 1; min_leaf <= 9; min_leaf += 4)
+                for (int f = 0; f < D; f++) {
+                    rf_split got = {-1, -1, 0, 0, 0};
+                    rf_split_feature(&data, items, m, f, min_leaf, K, work, &got);
+                    direct_split want = direct_best(x, y, w, n, D, K, f, min_leaf);
+                    if (want.decrease < 0) {
+                        assert_int_equal(got.feature, -1);
+                        continue;
+                    }
+                    assert_int_equal(got.feature, f);
+                    float mid = (float)(0.5 * ((double)want.below + want.above)); /* scikit-learn's threshold */
+                    if (got.threshold != mid)
+                        fail_msg("n %d seed %d f %d: threshold %g, not %g", n, (int)seed, f, got.threshold, mid);
+                    assert_true(fabs(got.decrease - want.decrease) < 1e-9 * (1 + want.decrease));
                 }
-                assert_int_equal(got.feature, f);
-                float mid = (float)(0.5 * ((double)want.below + want.above)); /* scikit-learn's threshold */
-                if (got.threshold != mid)
-                    fail_msg("seed %d f %d: threshold %g, not %g", (int)seed, f, got.threshold, mid);
-                assert_true(fabs(got.decrease - want.decrease) < 1e-9 * (1 + want.decrease));
-            }
-        rf_work_free(work);
-        rf_binned_free(&data);
-    }
+            rf_work_free(work);
+            rf_binned_free(&data);
+        }
 }
 
 /* ---- binning ---- */
