@@ -132,16 +132,18 @@ static int argmax(const double *v, int classes) {
     return best;
 }
 
-/* Out-of-bag accuracy: rows in parallel, trees in order (so the sums do not depend on threads). */
-static double oob_accuracy(const rf_forest *f, const float *x, const int32_t *y, int n) {
-    int K = f->classes;
+/* Out-of-bag accuracy into f->oob_accuracy: rows in parallel, trees in order (so the sums do
+ * not depend on the thread count). */
+static mla_status oob_accuracy(rf_forest *f, const float *x, const int32_t *y, int n) {
+    int K = f->classes, threads = mla_get_threads();
     long correct = 0, scored = 0;
-    #pragma omp parallel num_threads(mla_get_threads()) reduction(+ : correct, scored)
+    double *scratch = mla_alloc((size_t)threads * (size_t)K, sizeof *scratch);
+    if (!scratch) return MLA_ERR_NOMEM;
+    #pragma omp parallel num_threads(threads) reduction(+ : correct, scored)
     {
-        double *acc = malloc((size_t)K * sizeof *acc);
+        double *acc = scratch + (size_t)omp_get_thread_num() * K;
         #pragma omp for schedule(static)
         for (int i = 0; i < n; i++) {
-            if (!acc) continue;
             int votes = 0;
             memset(acc, 0, (size_t)K * sizeof *acc);
             for (int t = 0; t < f->n_trees; t++) {
@@ -152,9 +154,10 @@ static double oob_accuracy(const rf_forest *f, const float *x, const int32_t *y,
             }
             if (votes) scored++, correct += argmax(acc, K) == y[i];
         }
-        free(acc);
     }
-    return scored ? (double)correct / (double)scored : NAN;
+    free(scratch);
+    f->oob_accuracy = scored ? (double)correct / (double)scored : NAN;
+    return MLA_OK;
 }
 
 static mla_status alloc_fit(rf_forest *f, int n, int d, int classes) {
@@ -196,7 +199,7 @@ static mla_status rf_fit(void *state, const float *x, const int32_t *y, int n, i
     rf_binned_free(&data);
     if (!st) {
         combine_importances(f, imp);
-        f->oob_accuracy = oob_accuracy(f, x, y, n);
+        st = oob_accuracy(f, x, y, n);
     }
     free(imp);
     if (st) clear_fit(f);
@@ -217,7 +220,10 @@ static mla_status rf_predict_proba(const void *state, const float *x, int n, int
     #pragma omp parallel num_threads(mla_get_threads())
     {
         double *acc = malloc((size_t)PREDICT_BLOCK * (size_t)classes * sizeof *acc);
-        if (!acc) failed = 1;
+        if (!acc) {
+            #pragma omp atomic write
+            failed = 1;
+        }
         #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < blocks; b++) {
             if (!acc) continue;
