@@ -95,7 +95,16 @@ EOF
 "$BIN" classic "${RF[@]}" --model rf --features pca:10 --plots "$T/rfpca" --json >"$T/rfpca.json" 2>"$T/err" \
   || bad "rf on pca:10 failed: $(cat "$T/err")"
 [ ! -e "$T/rfpca/importances.png" ] && ok || bad "importances heat map drawn for PCA features"
-"$BIN" classic "${RF[@]}" --model rf | grep -q "^out-of-bag accuracy 0\.[0-9]*$" && ok || bad "rf text lacks the OOB line"
+"$BIN" classic "${RF[@]}" --model rf --threads 2 >"$T/rf.txt" 2>&1 || bad "classic rf (text) failed"
+python3 - "$T/rf.txt" "$T/rf2.json" <<'EOF' && ok || bad "rf text figures differ from the JSON: $(cat "$T/rf.txt")"
+import json, re, sys
+text, d = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+assert re.search(r"^out-of-bag accuracy %.4f$" % d["oob_accuracy"], text, re.M)
+imp = d["feature_importances"]
+top = sorted(range(len(imp)), key=lambda j: (-imp[j], j))[:5]
+want = "most important features: " + " ".join("%d (%.4f)" % (j, imp[j]) for j in top)
+assert want in text, (want, text)
+EOF
 for g in trees=0 max_depth=-1 min_samples_leaf=0 max_features=785 trees=2.5; do
   expect_fail any "rf: ${g%%=*}" "$BIN" classic --data fashion-mnist --subset 200 --test-subset 100 --model rf --grid "$g" \
     --out "$T/bad_rf.model"
