@@ -272,12 +272,18 @@ struct rf_work {
     int64_t *node, *left, *right; /* classes each */
     pending *stack;
     int stack_cap;
+    /* Features known to be constant on a node: a feature constant on a node is constant on
+     * every node below it, so when drawn again there it is counted without a pass over the
+     * items (the draws, and so the tree, are unchanged). known: stack_cap x words bitsets
+     * parallel to the stack; current: the node being grown. */
+    int words;
+    uint64_t *known, *current;
 };
 
 void rf_work_free(rf_work *w) {
     if (!w) return;
     free(w->items), free(w->features), free(w->block), free(w->item_bin), free(w->sorted), free(w->hist);
-    free(w->node), free(w->left), free(w->right), free(w->stack);
+    free(w->node), free(w->left), free(w->right), free(w->stack), free(w->known), free(w->current);
     free(w);
 }
 
@@ -296,7 +302,11 @@ rf_work *rf_work_create(int n, int d, int classes) {
     w->right = mla_alloc((size_t)classes, sizeof *w->right);
     w->stack_cap = 64;
     w->stack = mla_alloc((size_t)w->stack_cap, sizeof *w->stack);
-    if (!w->items || !w->features || !w->block || !w->item_bin || !w->sorted || !w->node || !w->left || !w->right || !w->stack) {
+    w->words = (d + 63) / 64;
+    w->known = mla_alloc((size_t)w->stack_cap * (size_t)w->words, sizeof *w->known);
+    w->current = mla_alloc((size_t)w->words, sizeof *w->current);
+    if (!w->items || !w->features || !w->block || !w->item_bin || !w->sorted || !w->node || !w->left || !w->right ||
+        !w->stack || !w->known || !w->current) {
         rf_work_free(w);
         return NULL;
     }
@@ -470,7 +480,10 @@ static rf_split best_split(const rf_binned *data, const bin_view *v, const rf_it
         int j = drawn + (int)mla_rng_below(rng, (uint64_t)(d - drawn));
         int32_t f = w->features[j];
         w->features[j] = w->features[drawn], w->features[drawn] = f;
-        varying |= split_feature(data, v, items, m, f, s->min_samples_leaf, s->classes, node, w, &best);
+        uint64_t bit = (uint64_t)1 << (f & 63);
+        if (w->current[f >> 6] & bit) continue;
+        if (split_feature(data, v, items, m, f, s->min_samples_leaf, s->classes, node, w, &best)) varying = 1;
+        else w->current[f >> 6] |= bit;
     }
     return best;
 }
@@ -516,12 +529,17 @@ static int add_leaf(rf_tree *t, tree_caps *caps, const int64_t *counts, int64_t 
     return t->n_leaves++;
 }
 
+/* Pushes p with the current node's known constants. */
 static int push(rf_work *w, int *top, pending p) {
+    size_t words = (size_t)w->words;
     if (*top == w->stack_cap) {
         pending *s = realloc(w->stack, (size_t)w->stack_cap * 2 * sizeof *s);
-        if (!s) return -1;
-        w->stack = s, w->stack_cap *= 2;
+        if (s) w->stack = s;
+        uint64_t *k = s ? realloc(w->known, (size_t)w->stack_cap * 2 * words * sizeof *k) : NULL;
+        if (!k) return -1;
+        w->known = k, w->stack_cap *= 2;
     }
+    memcpy(w->known + (size_t)*top * words, w->current, words * sizeof *w->current);
     w->stack[(*top)++] = p;
     return 0;
 }
@@ -543,9 +561,11 @@ static void compact(const rf_binned *data, rf_item *items, int m, rf_work *w) {
     }
 }
 
-/* Grows the node p (items[p.lo, p.hi)) into node index *id; pushes its children. */
+/* Grows the node just popped from the stack (items[p.lo, p.hi)); pushes its children. */
 static int grow_node(const rf_binned *data, const rf_settings *s, mla_rng *rng, rf_work *w, rf_tree *t, tree_caps *caps,
-                     pending p, int *top, double *importance) {
+                     int *top, double *importance) {
+    pending p = w->stack[*top];
+    memcpy(w->current, w->known + (size_t)*top * w->words, (size_t)w->words * sizeof *w->current);
     int id = add_node(t, caps);
     if (id < 0) return -1;
     if (p.parent >= 0) *(p.is_right ? &t->nodes[p.parent].right : &t->nodes[p.parent].left) = id;
@@ -580,8 +600,12 @@ mla_status rf_grow(const rf_binned *data, const int32_t *y, const int32_t *weigh
     int m = gather_items(y, weight, data->n, w->items), top = 0, failed = 0;
     for (int j = 0; j < data->d; j++) w->features[j] = j; /* the draws depend on the tree's rng alone */
     if (m == 0) return mla_error(MLA_ERR_INVALID, "rf: empty bootstrap sample");
-    w->stack[top++] = (pending){0, m, 0, -1, 0, 0};
-    while (top > 0 && !failed) failed = grow_node(data, s, rng, w, tree, &caps, w->stack[--top], &top, importance);
+    memset(w->current, 0, (size_t)w->words * sizeof *w->current);
+    push(w, &top, (pending){0, m, 0, -1, 0, 0});
+    while (top > 0 && !failed) {
+        top--;
+        failed = grow_node(data, s, rng, w, tree, &caps, &top, importance);
+    }
     if (failed) {
         rf_tree_free(tree);
         return mla_error(MLA_ERR_NOMEM, "rf: out of memory growing a tree");
