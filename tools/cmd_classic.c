@@ -277,7 +277,7 @@ static mla_classifier *fit_model(const classic_opts *o, const grid_spec *g, cons
 static void model_figures(const mla_classifier *c, classic_outcome *r) {
     r->oob = NAN;
     r->importance = NULL;
-    if (mla_classifier_oob_accuracy(c, &r->oob) == MLA_ERR_UNSUPPORTED) r->oob = NAN;
+    if (mla_classifier_oob_accuracy(c, &r->oob) != MLA_OK) r->oob = NAN; /* the kind has none */
     double *imp = malloc((size_t)r->n_features * sizeof *imp);
     if (!imp) cli_die("out of memory");
     mla_status st = mla_classifier_importances(c, imp);

@@ -95,6 +95,9 @@ EOF
 "$BIN" classic "${RF[@]}" --model rf --features pca:10 --plots "$T/rfpca" --json >"$T/rfpca.json" 2>"$T/err" \
   || bad "rf on pca:10 failed: $(cat "$T/err")"
 [ ! -e "$T/rfpca/importances.png" ] && ok || bad "importances heat map drawn for PCA features"
+"$BIN" classic "${RF[@]}" --model rf --features raw:0.01 --plots "$T/rfkept" --json >"$T/rfkept.json" 2>"$T/err" \
+  || bad "rf on raw:0.01 failed: $(cat "$T/err")"
+[ -s "$T/rfkept/importances.png" ] && ok || bad "no importances heat map for the kept pixels"
 "$BIN" classic "${RF[@]}" --model rf --threads 2 >"$T/rf.txt" 2>&1 || bad "classic rf (text) failed"
 python3 - "$T/rf.txt" "$T/rf2.json" <<'EOF' && ok || bad "rf text figures differ from the JSON: $(cat "$T/rf.txt")"
 import json, re, sys
