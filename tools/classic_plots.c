@@ -278,6 +278,20 @@ static void plot_stat_grid(const char *dir, const char *name, const char *title,
     free(captions);
 }
 
+void classic_plot_importances(const char *dir, const double *importance, int d, const int32_t *pixels, int h, int w,
+                              const char *title) {
+    double *map = calloc((size_t)h * w, sizeof *map);
+    if (!map) cli_die("out of memory");
+    for (int j = 0; j < d; j++) map[pixels ? pixels[j] : j] = importance[j];
+    mla_plot_heatmap_opts o = {.frame = {760, 700, title}, .x_title = "pixel column", .y_title = "pixel row",
+                               .cmap = MLA_CMAP_VIRIDIS};
+    char path[4096];
+    ensure_dir(dir);
+    cli_check(mla_plot_heatmap(path_in(path, sizeof path, dir, "importances", "png"), map, h, w, &o));
+    cli_check(mla_plot_heatmap(path_in(path, sizeof path, dir, "importances", "svg"), map, h, w, &o));
+    free(map);
+}
+
 void classic_plot_pixel_stats(const char *dir, const double *mean, const double *sd, int classes,
                               const char *const *names, int h, int w) {
     ensure_dir(dir);

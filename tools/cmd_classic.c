@@ -183,10 +183,12 @@ static const char CLASSIC_USAGE[] =
     "  --test-subset N    seeded stratified subset of N test images (default: all)\n"
     "  --cv K             K-fold stratified cross-validation over the grid, then refit on all training rows\n"
     "  --grid G           hyperparameters, e.g. k=1,3,5 (repeat the flag, or separate with ';', for more);\n"
-    "                     without --cv every hyperparameter takes one value, which fixes it\n"
+    "                     without --cv every hyperparameter takes one value, which fixes it;\n"
+    "                     rf: trees (100), max_depth (0: none), min_samples_leaf (1), max_features (0: sqrt)\n"
     "  --seed S           seed of the subsets, folds and model (default 0)\n"
     "  --threads T        threads (default: all cores)\n"
-    "  --plots DIR        write confusion.png, per_class_accuracy.png (and .svg), cv_tuning.png with --cv\n"
+    "  --plots DIR        write confusion.png, per_class_accuracy.png (and .svg), cv_tuning.png with --cv,\n"
+    "                     importances.png (and .svg) for rf on raw pixels\n"
     "  --json             one JSON object on stdout\n"
     "  --out FILE         save the model to FILE and its feature pipeline to FILE.features\n";
 
@@ -204,6 +206,8 @@ typedef struct {
     int train_size, test_size, n_features, classes, correct;
     int64_t *cm;
     double *sens, *spec, *bal, kappa, lo, hi;
+    double oob;         /* out-of-bag accuracy; NaN when the kind has none */
+    double *importance; /* n_features, or NULL when the kind has none */
 } classic_outcome;
 
 /* Dies unless the model kind is known (the library's message names the known kinds). */
@@ -267,6 +271,34 @@ static mla_classifier *fit_model(const classic_opts *o, const grid_spec *g, cons
     cli_check(mla_classifier_fit(c, x, y, n, d, classes));
     r->train_s = mla_seconds() - t0;
     return c;
+}
+
+/* The figures only some kinds compute (rf: out-of-bag accuracy, importances). */
+static void model_figures(const mla_classifier *c, classic_outcome *r) {
+    r->oob = NAN;
+    r->importance = NULL;
+    if (mla_classifier_oob_accuracy(c, &r->oob) != MLA_OK) r->oob = NAN; /* the kind has none */
+    double *imp = malloc((size_t)r->n_features * sizeof *imp);
+    if (!imp) cli_die("out of memory");
+    mla_status st = mla_classifier_importances(c, imp);
+    if (st == MLA_ERR_UNSUPPORTED) {
+        free(imp);
+        return;
+    }
+    cli_check(st);
+    r->importance = imp;
+}
+
+/* The k most important features (indices into idx, largest first); returns how many. */
+static int top_features(const double *imp, int d, int k, int *idx) {
+    int n = 0;
+    for (int j = 0; j < d; j++) {
+        if (n == k && !(imp[j] > imp[idx[k - 1]])) continue;
+        int at = n < k ? n++ : k - 1;
+        while (at > 0 && imp[j] > imp[idx[at - 1]]) idx[at] = idx[at - 1], at--;
+        idx[at] = j;
+    }
+    return n;
 }
 
 static void score_test(const mla_classifier *c, const float *x, const int32_t *y, int n, int classes, classic_outcome *r) {
@@ -334,6 +366,8 @@ static void classic_json(const classic_opts *o, const classic_outcome *r, const 
     double ci[2] = {r->lo, r->hi};
     cJSON_AddItemToObject(root, "test_accuracy_ci95", number_array(ci, 2));
     cJSON_AddNumberToObject(root, "kappa", r->kappa);
+    if (!isnan(r->oob)) cJSON_AddNumberToObject(root, "oob_accuracy", r->oob);
+    if (r->importance) cJSON_AddItemToObject(root, "feature_importances", number_array(r->importance, r->n_features));
     cJSON_AddItemToObject(root, "class_names", string_array(names->names, r->classes));
     cJSON_AddItemToObject(root, "confusion", confusion_json(r->cm, r->classes));
     cJSON_AddItemToObject(root, "per_class_sensitivity", number_array(r->sens, r->classes));
@@ -354,10 +388,30 @@ static void classic_text(const classic_opts *o, const classic_outcome *r, const 
     if (r->cv) printf("cross-validation (%d folds): best mean accuracy %.4f\n", r->cv->folds, r->cv->mean_accuracy[r->cv->best]);
     for (int a = 0; a < r->n_params; a++) printf("  %s = %g\n", r->params[a].name, r->params[a].value);
     printf("test accuracy %.4f  (95%% CI %.4f - %.4f)  kappa %.4f\n", (double)r->correct / r->test_size, r->lo, r->hi, r->kappa);
+    if (!isnan(r->oob)) printf("out-of-bag accuracy %.4f\n", r->oob);
+    if (r->importance) {
+        int idx[5], k = top_features(r->importance, r->n_features, 5, idx);
+        printf("most important features:");
+        for (int i = 0; i < k; i++) printf(" %d (%.4f)", idx[i], r->importance[idx[i]]);
+        printf("\n");
+    }
     printf("%-12s %11s %11s %9s\n", "class", "sensitivity", "specificity", "accuracy");
     for (int c = 0; c < r->classes; c++)
         printf("%-12s %11.4f %11.4f %9.4f\n", names->names[c], r->sens[c], r->spec[c], r->bal[c]);
     printf("seconds: features %.2f, cv %.2f, train %.2f, predict %.2f\n", r->features_s, r->cv_s, r->train_s, r->predict_s);
+}
+
+/* The importance heat map when the features are pixels of single-channel images. */
+static void plot_importances(const classic_opts *o, const classic_outcome *r, const mla_features *f,
+                             const mla_dataset *ds) {
+    int c, h, w, n_kept = 0;
+    mla_dataset_shape(ds, &c, &h, &w);
+    const int32_t *kept = mla_features_kept_pixels(f, &n_kept);
+    int pixels = (!strcmp(o->features, "raw") && r->n_features == h * w) || (kept && n_kept == r->n_features);
+    if (!r->importance || c != 1 || !pixels) return;
+    char title[160];
+    snprintf(title, sizeof title, "%s feature importances (mean impurity decrease), %s features", o->model, o->features);
+    classic_plot_importances(o->plots, r->importance, r->n_features, kept, h, w, title);
 }
 
 static void classic_plots(const classic_opts *o, const classic_outcome *r, const class_labels *names) {
@@ -412,10 +466,11 @@ int cmd_classic(int argc, char **argv) {
 
     mla_classifier *c = fit_model(&o, &g, xtr, mla_dataset_labels(train), r.train_size, r.n_features, r.classes, &r);
     score_test(c, xte, mla_dataset_labels(test), r.test_size, r.classes, &r);
+    model_figures(c, &r);
     class_labels names;
     fill_class_names(train, r.classes, &names);
     if (o.out) save_outputs(o.out, c, f);
-    if (o.plots) classic_plots(&o, &r, &names);
+    if (o.plots) classic_plots(&o, &r, &names), plot_importances(&o, &r, f, train);
     if (o.json)
         classic_json(&o, &r, &names);
     else
@@ -426,6 +481,7 @@ int cmd_classic(int argc, char **argv) {
     free(r.sens);
     free(r.spec);
     free(r.bal);
+    free(r.importance);
     free(xtr);
     free(xte);
     mla_classifier_free(c);

@@ -26,6 +26,11 @@ void classic_plot_cv(const char *dir, const mla_cv_result *cv, const char *title
 void classic_plot_pca(const char *dir, const mla_pca *pca, double share, const float *x, const int32_t *labels, int n,
                       int classes, const char *const *names, int h, int w);
 
+/* Feature importances as an h x w heat map (DIR/importances.png, .svg): feature j is pixel
+ * pixels[j] (NULL: pixel j, with d == h * w); pixels without a feature are 0. */
+void classic_plot_importances(const char *dir, const double *importance, int d, const int32_t *pixels, int h, int w,
+                              const char *title);
+
 /* Mean and standard-deviation images, overall then per class (each classes + 1
  * images of h x w doubles). */
 void classic_plot_pixel_stats(const char *dir, const double *mean, const double *sd, int classes,

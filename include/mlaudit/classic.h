@@ -1,8 +1,9 @@
 /* mlaudit classic: classical classifiers behind one interface.
  *
  * Kinds: "knn", "svm" (RBF, libsvm), "logreg" (multinomial, L2), "nb" (Gaussian naive
- * Bayes), "rf" (random forest, XGBoost's C API in random-forest mode), "gbm" (stochastic
- * gradient boosting, XGBoost), "avnnet" (averaged single-hidden-layer nets).
+ * Bayes), "rf" (random forest: native CART trees on binned features, scikit-learn's
+ * defaults), "gbm" (stochastic gradient boosting, XGBoost), "avnnet" (averaged
+ * single-hidden-layer nets).
  *
  * Data convention: x is n rows of d float32 features (row-major), y holds labels in
  * [0, classes). Probabilities are n x classes, rows summing to 1. Hyperparameters are
@@ -40,6 +41,15 @@ mla_status mla_classifier_predict(const mla_classifier *c, const float *x, int n
 /* Saves a fitted model to one file (atomic) and loads it back. */
 mla_status mla_classifier_save(const mla_classifier *c, const char *path);
 mla_status mla_classifier_load(const char *path, mla_classifier **out);
+
+/* Figures some kinds compute while fitting (today: rf). MLA_ERR_UNSUPPORTED for a kind
+ * without them, MLA_ERR_INVALID before fit.
+ * importances: d values (mla_classifier_dim) summing to 1 (all 0 when the model made no
+ * split): the mean impurity decrease per feature, scikit-learn's feature_importances_.
+ * oob_accuracy: accuracy on the training rows of the trees that did not see them
+ * (NaN when no row was left out); kept in model files. */
+mla_status mla_classifier_importances(const mla_classifier *c, double *out);
+mla_status mla_classifier_oob_accuracy(const mla_classifier *c, double *accuracy);
 
 const char *mla_classifier_kind(const mla_classifier *c);
 int mla_classifier_classes(const mla_classifier *c);

