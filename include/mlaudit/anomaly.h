@@ -81,4 +81,16 @@ typedef struct {
     void (*free)(void *state);
 } mla_anomaly_method;
 
+/* ---- the GAN methods (src/anomaly/adegan*.c, ganomaly.c) ----
+ * mla_anomaly_adegan: ADe-GAN (generator G(z_c, z_n), discriminator D, extractor E);
+ *   uses cfg->adegan, epochs, batch, lr, seed, threads; score terms "recon" and
+ *   "pattern" (eq. 9-11); figures patterns.png and reconstructions.png. Needs at least
+ *   2 normal validation images (the normal fit of the reconstruction error).
+ * mla_anomaly_ganomaly: GANomaly (Akcay et al. 2018; encoder-decoder-encoder with a
+ *   feature-matching discriminator); uses latent, epochs, batch, lr, seed, threads;
+ *   score = ||G_E(x) - E(G(x))||_1, terms "latent" (the score) and "recon".
+ * Both take square images whose side is a multiple of 4 (MNIST's 28, CIFAR's 32). */
+extern const mla_anomaly_method mla_anomaly_adegan;
+extern const mla_anomaly_method mla_anomaly_ganomaly;
+
 #endif
