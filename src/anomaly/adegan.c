@@ -44,7 +44,8 @@
  * (the ablation; both terms are always reported through `terms`).
  *
  * A NaN or infinite loss stops training with an error naming the epoch and step;
- * scores are checked finite. Same seed and thread count: same bits.
+ * with cfg->figures_dir set, the last finished epoch's G, E and D are left there
+ * (adegan_last_good_{G,E,D}.safetensors, metadata "epoch"). Scores are checked finite. Same seed and thread count: same bits.
  */
 #include <math.h>
 #include <stdio.h>

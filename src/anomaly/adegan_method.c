@@ -139,11 +139,18 @@ static mla_status train_model(adegan_model *m, const mla_anomaly_config *cfg, co
         free(x);
         return s;
     }
+    mla_net *nets[3] = {m->G, m->E, m->D};
+    static const char *const names[3] = {"G", "E", "D"};
+    gan_snapshot snap;
+    s = gan_snapshot_init(&snap, 3, nets, names);
     for (int ep = 1; !s && ep <= p->epochs; ep++) {
         double loss = NAN;
         s = run_epoch(m, ds, train, n_train, ep, &rng, &dr, x, &loss);
+        if (s) s = gan_snapshot_leave(&snap, cfg->figures_dir, "adegan", s);
+        if (!s) gan_snapshot_take(&snap, ep);
         if (!s && cfg->progress) s = cfg->progress(cfg->progress_user, "adegan", ep, p->epochs, loss);
     }
+    gan_snapshot_free(&snap);
     adegan_draws_free(&dr);
     free(x);
     return s;

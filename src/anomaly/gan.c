@@ -193,3 +193,47 @@ int gan_threads_enter(int threads) {
 }
 
 void gan_threads_restore(int saved) { mla_set_threads(saved); }
+
+mla_status gan_snapshot_init(gan_snapshot *s, int n, mla_net *const *nets, const char *const *names) {
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    for (int i = 0; i < n; i++) {
+        s->nets[i] = nets[i], s->names[i] = names[i];
+        s->saved[i] = malloc(mla_net_param_count(nets[i]) * sizeof(float));
+        if (!s->saved[i]) {
+            gan_snapshot_free(s);
+            return mla_error(MLA_ERR_NOMEM, "GAN: out of memory");
+        }
+    }
+    return MLA_OK;
+}
+
+void gan_snapshot_take(gan_snapshot *s, int epoch) {
+    for (int i = 0; i < s->n; i++)
+        memcpy(s->saved[i], mla_net_params(s->nets[i]), mla_net_param_count(s->nets[i]) * sizeof(float));
+    s->epoch = epoch;
+}
+
+mla_status gan_snapshot_leave(gan_snapshot *s, const char *dir, const char *method, mla_status err) {
+    if (!dir) return err;
+    char why[1024], path[4096], epoch[16];
+    snprintf(why, sizeof why, "%s", mla_last_error());
+    if (s->epoch < 1) return mla_error(err, "%s (no epoch finished: no checkpoint left)", why);
+    snprintf(epoch, sizeof epoch, "%d", s->epoch);
+    mla_meta meta[2] = {{"epoch", epoch}, {"method", method}};
+    for (int i = 0; i < s->n; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s_last_good_%s.safetensors", method, s->names[i]);
+        memcpy(mla_net_params(s->nets[i]), s->saved[i], mla_net_param_count(s->nets[i]) * sizeof(float));
+        mla_status w = gan_path(path, sizeof path, dir, name);
+        if (!w) w = mla_net_save(s->nets[i], path, meta, 2);
+        if (w) return mla_error(err, "%s (and its last good checkpoint could not be written: %s)", why, mla_last_error());
+    }
+    return mla_error(err, "%s; the last good checkpoint (epoch %d) is in %s/%s_last_good_*.safetensors", why, s->epoch,
+                     dir, method);
+}
+
+void gan_snapshot_free(gan_snapshot *s) {
+    for (int i = 0; i < s->n; i++) free(s->saved[i]);
+    memset(s, 0, sizeof *s);
+}

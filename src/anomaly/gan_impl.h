@@ -73,6 +73,23 @@ mla_status gan_path(char *buf, size_t n, const char *dir, const char *name);
 int gan_threads_enter(int threads);
 void gan_threads_restore(int saved);
 
+/* The last finished epoch's parameters of a method's nets, kept in memory so that a
+ * run that diverges can leave its last good checkpoint behind. */
+#define GAN_SNAPSHOT_MAX 5
+typedef struct {
+    int n, epoch;                     /* epoch: the last taken (0: none yet) */
+    mla_net *nets[GAN_SNAPSHOT_MAX];  /* borrowed */
+    const char *names[GAN_SNAPSHOT_MAX];
+    float *saved[GAN_SNAPSHOT_MAX];   /* owned */
+} gan_snapshot;
+mla_status gan_snapshot_init(gan_snapshot *s, int n, mla_net *const *nets, const char *const *names);
+void gan_snapshot_take(gan_snapshot *s, int epoch);
+/* After training failed with status err: when dir is not NULL and an epoch finished,
+ * writes each net of that epoch to "<dir>/<method>_last_good_<name>.safetensors"
+ * (metadata "epoch") and appends where to the current error message. Returns err. */
+mla_status gan_snapshot_leave(gan_snapshot *s, const char *dir, const char *method, mla_status err);
+void gan_snapshot_free(gan_snapshot *s);
+
 /* ------------------------------------------------------------------ ADe-GAN -- */
 
 /* ADe-GAN's settings after defaults (the method's fit fills them from the config). */

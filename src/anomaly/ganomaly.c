@@ -16,7 +16,9 @@
  * "recon", the mean |x - G(x)| over pixels (the ablation's reconstruction-only score).
  *
  * Nets from gan_impl.h (group norm, no batch norm), latent = cfg->latent or 100 (the
- * paper's nz). A NaN or infinite loss stops training with an error naming the epoch. */
+ * paper's nz). A NaN or infinite loss stops training with an error naming the epoch;
+ * with cfg->figures_dir set, the last finished epoch's nets are left there
+ * (ganomaly_last_good_<net>.safetensors). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,11 +227,20 @@ mla_status ganomaly_fit_width(const mla_anomaly_config *cfg, int width, const ml
     s = x ? ganomaly_model_create(cfg, c, side, width, &st->m) : mla_error(MLA_ERR_NOMEM, "ganomaly: out of memory");
     mla_rng rng;
     mla_rng_seed(&rng, cfg->seed ^ 0x5EED6A40ull);
+    gan_snapshot snap = {0};
+    if (!s) {
+        mla_net *nets[5] = {st->m->ge, st->m->gd, st->m->e, st->m->df, st->m->dh};
+        static const char *const names[5] = {"G_E", "G_D", "E", "D_features", "D_head"};
+        s = gan_snapshot_init(&snap, 5, nets, names);
+    }
     for (int ep = 1; !s && ep <= epochs; ep++) {
         double loss = NAN;
         s = train_epoch(st->m, ds, train, n_train, batch, ep, &rng, x, &loss);
+        if (s) s = gan_snapshot_leave(&snap, cfg->figures_dir, "ganomaly", s);
+        if (!s) gan_snapshot_take(&snap, ep);
         if (!s && cfg->progress) s = cfg->progress(cfg->progress_user, "ganomaly", ep, epochs, loss);
     }
+    gan_snapshot_free(&snap);
     free(x);
     gan_threads_restore(saved);
     if (s) {

@@ -233,12 +233,44 @@ static void assert_fit_fails(const mla_anomaly_config *cfg, const mla_dataset *d
     if (!strstr(mla_last_error(), what)) fail_msg("error '%s' does not mention '%s'", mla_last_error(), what);
 }
 
+/* An absurd learning rate diverges in the first epoch: a clear error, no state, no
+ * checkpoint. A rate that survives the first epoch and not the next leaves epoch 1's. */
 static void test_divergence_is_an_error(void **st) {
     (void)st;
     mla_anomaly_config cfg = gan_test_config();
-    cfg.lr = 1e30f, cfg.epochs = 3;
+    cfg.lr = 1e30f, cfg.epochs = 3, cfg.figures_dir = test_tmpdir;
     assert_fit_fails(&cfg, toy, "diverged");
-    assert_non_null(strstr(mla_last_error(), "epoch"));
+    assert_non_null(strstr(mla_last_error(), "at epoch 1"));
+    assert_non_null(strstr(mla_last_error(), "no checkpoint"));
+}
+
+/* The snapshot a diverged run leaves: the nets as they were at the last finished
+ * epoch, readable with mla_net_load, and the error says where. */
+static void test_last_good_checkpoint(void **st) {
+    (void)st;
+    mla_net *g;
+    assert_int_equal(gan_decoder(1, 8, 4, 5, 3, &g), MLA_OK);
+    mla_net *nets[1] = {g};
+    static const char *const names[1] = {"G"};
+    gan_snapshot snap;
+    assert_int_equal(gan_snapshot_init(&snap, 1, nets, names), MLA_OK);
+    gan_snapshot_take(&snap, 2);
+    size_t np = mla_net_param_count(g);
+    float *good = malloc(np * sizeof(float));
+    memcpy(good, mla_net_params(g), np * sizeof(float));
+    for (size_t i = 0; i < np; i++) mla_net_params(g)[i] = NAN;
+    mla_error(MLA_ERR_INVALID, "adegan: training diverged at epoch 3");
+    assert_int_equal(gan_snapshot_leave(&snap, test_tmpdir, "adegan", MLA_ERR_INVALID), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "diverged at epoch 3; the last good checkpoint (epoch 2)"));
+    mla_net *back;
+    char *epoch = NULL;
+    assert_int_equal(mla_net_load(test_tmp_path("adegan_last_good_G.safetensors"), &back, "epoch", &epoch), MLA_OK);
+    assert_string_equal(epoch, "2");
+    assert_memory_equal(mla_net_params(back), good, np * sizeof(float));
+    free(epoch), free(good);
+    mla_net_free(back);
+    gan_snapshot_free(&snap);
+    mla_net_free(g);
 }
 
 static void test_bad_settings(void **st) {
@@ -274,6 +306,7 @@ int main(void) {
         cmocka_unit_test(test_fit_scores_anomalies_higher),
         cmocka_unit_test(test_same_seed_same_bits),
         cmocka_unit_test(test_divergence_is_an_error),
+        cmocka_unit_test(test_last_good_checkpoint),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
