@@ -43,9 +43,37 @@
  * stably for any z). cfg->adegan.score = "recon" or "pattern" returns one term alone
  * (the ablation; both terms are always reported through `terms`).
  *
+ * Defaults: 3 epochs (1 of stage 1, 2 of stage 2), batch 64, net width 32 for images
+ * of 16 pixels or more (8 below), n_c 10, sigma 1, weights (1, 1, 10).
+ *
+ * Measured (MNIST one-out, AUROC on the whole 10,000-image test split, one thread on
+ * the shared 2-core machine (load about 10), 3 epochs, n_c 10, (1, 1, 10); combined
+ * score (recon term alone / pattern term alone)):
+ *   6,000 normal training images: d = 100, class 0: 0.792 (0.825 / 0.356);
+ *     d = 16: class 0 0.884 (0.898 / 0.288), class 1 0.172 (0.070 / 0.546),
+ *     class 2 0.845 (0.862 / 0.348), class 7 0.446 (0.507 / 0.378);
+ *     d = 8: class 0 0.849 (0.884 / 0.357), class 1 0.294 (0.163 / 0.642), class 7
+ *     0.629 (0.601 / 0.602); d = 4: class 0 0.909 (0.910 / 0.445), class 1 0.178
+ *     (0.103 / 0.452), class 2 0.819 (0.823 / 0.482); d = 16 with beta 10: class 0
+ *     0.870, class 1 0.231, class 2 0.786.
+ *   All 48.7k normal training images (5.3k for the normal fit), d = 16: class 0 0.865
+ *     (0.892 / 0.306), class 1 0.306 (0.292 / 0.470).
+ *   So d of 4 to 16 beats the contract's default of 100; the reconstruction term
+ *   carries the score; the pattern term as defined (doubt = anomaly) is mostly BELOW
+ *   chance (E is more confident on the unseen digit than on normal ones; above chance
+ *   for class 1, and class 7 at d = 8), and adding it moves the AUROC with it: down by
+ *   up to 0.06 where it is below chance, up where it is above. Reconstructing
+ *   from the hard (arg max) pattern code instead of the softmax was worse (class 0, 1,
+ *   2 recon: 0.878, 0.060, 0.838 at d = 16). Class 1 (the simple stroke every
+ *   decoder reconstructs best) sinks the mean, as it does for GANomaly.
+ *   Speed: a stage-2 step runs at about 550-750 images per CPU-second on one thread
+ *   (d = 16; interleaved runs, 2 threads 440-610 per CPU-second each), so a class's
+ *   default run on 48.7k images is about 3 CPU-minutes on one core.
+ *
  * A NaN or infinite loss stops training with an error naming the epoch and step;
  * with cfg->figures_dir set, the last finished epoch's G, E and D are left there
- * (adegan_last_good_{G,E,D}.safetensors, metadata "epoch"). Scores are checked finite. Same seed and thread count: same bits.
+ * (adegan_last_good_{G,E,D}.safetensors, metadata "epoch"). Scores are checked
+ * finite. Same seed and thread count: same bits.
  */
 #include <math.h>
 #include <stdio.h>
@@ -54,7 +82,7 @@
 
 #include "anomaly/gan_impl.h"
 
-#define ADEGAN_DEFAULT_EPOCHS 5
+#define ADEGAN_DEFAULT_EPOCHS 3
 #define ADEGAN_DEFAULT_STAGE1 1
 #define ADEGAN_DEFAULT_BATCH 64
 #define ADEGAN_DEFAULT_LR 2e-4f
