@@ -273,6 +273,39 @@ static void test_last_good_checkpoint(void **st) {
     mla_net_free(g);
 }
 
+/* The nets follow the dataset's shape: MNIST's 1 x 28 x 28 and CIFAR's 3 x 32 x 32 fit,
+ * score finite and draw their figures (both methods; a few random images). */
+static void test_dataset_shapes(void **st) {
+    (void)st;
+    static const int shapes[2][2] = {{1, 28}, {3, 32}};
+    const mla_anomaly_method *methods[2] = {&mla_anomaly_adegan, &mla_anomaly_ganomaly};
+    for (int k = 0; k < 2; k++) {
+        int c = shapes[k][0], s = shapes[k][1], n = 12, dim = c * s * s;
+        uint8_t *px = malloc((size_t)n * dim);
+        int32_t y[12] = {0}, idx[12];
+        mla_rng r;
+        mla_rng_seed(&r, 8);
+        for (int i = 0; i < n * dim; i++) px[i] = (uint8_t)mla_rng_below(&r, 256);
+        for (int i = 0; i < n; i++) idx[i] = i;
+        mla_dataset *ds;
+        assert_int_equal(mla_dataset_from_memory(n, c, s, s, px, NULL, y, 1, &ds), MLA_OK);
+        mla_anomaly_config cfg = gan_test_config();
+        cfg.epochs = 2, cfg.batch = 4, cfg.latent = 8;
+        for (int m = 0; m < 2; m++) {
+            void *state = NULL;
+            double scores[12], terms[24];
+            if (methods[m]->fit(&cfg, ds, idx, 8, idx + 8, 4, &state))
+                fail_msg("%s on %dx%dx%d: %s", methods[m]->name, c, s, s, mla_last_error());
+            assert_int_equal(methods[m]->score(state, ds, idx, n, scores, terms), MLA_OK);
+            for (int i = 0; i < n; i++) assert_true(isfinite(scores[i]));
+            assert_int_equal(methods[m]->figures(state, ds, idx, n, test_tmpdir), MLA_OK);
+            methods[m]->free(state);
+        }
+        mla_dataset_free(ds);
+        free(px);
+    }
+}
+
 static void test_bad_settings(void **st) {
     (void)st;
     mla_anomaly_config cfg = gan_test_config();
@@ -307,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_same_seed_same_bits),
         cmocka_unit_test(test_divergence_is_an_error),
         cmocka_unit_test(test_last_good_checkpoint),
+        cmocka_unit_test(test_dataset_shapes),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
