@@ -134,7 +134,8 @@ static mla_status train_model(adegan_model *m, const mla_anomaly_config *cfg, co
     mla_rng_seed(&rng, p->seed ^ 0x5EEDADEull);
     adegan_draws dr;
     float *x = malloc((size_t)p->batch * mla_dataset_dim(ds) * sizeof(float));
-    mla_status s = x ? adegan_draws_alloc(p, p->batch, p->batch, &dr) : mla_error(MLA_ERR_NOMEM, "adegan: out of memory");
+    mla_status s =
+        x ? adegan_draws_alloc(p, p->batch, p->batch, &dr) : mla_error(MLA_ERR_NOMEM, "adegan: out of memory");
     if (s) {
         free(x);
         return s;
@@ -170,7 +171,8 @@ static mla_status calibrate(adegan_state *st, const mla_dataset *ds, const int32
     if (!err) return mla_error(MLA_ERR_NOMEM, "adegan: out of memory");
     mla_status s = reconstruct(st->m, ds, val, n_val, err, NULL, NULL);
     for (int i = 0; !s && i < n_val; i++)
-        if (!isfinite(err[i])) s = mla_error(MLA_ERR_INVALID, "adegan: a validation image's reconstruction error is not finite");
+        if (!isfinite(err[i]))
+            s = mla_error(MLA_ERR_INVALID, "adegan: a validation image's reconstruction error is not finite");
     if (!s) adegan_normal_fit(err, n_val, &st->mu, &st->sd);
     free(err);
     return s;
@@ -183,7 +185,8 @@ mla_status adegan_fit_params(const adegan_params *p, const mla_anomaly_config *c
     mla_status s = gan_image_shape(ds, "adegan", &c, &side);
     if (s) return s;
     if (n_train < 1) return mla_error(MLA_ERR_INVALID, "adegan: no normal training images");
-    if (n_val < 2) return mla_error(MLA_ERR_INVALID, "adegan: the normal fit needs at least 2 validation images, got %d", n_val);
+    if (n_val < 2)
+        return mla_error(MLA_ERR_INVALID, "adegan: the normal fit needs at least 2 validation images, got %d", n_val);
     adegan_state *st = mla_alloc(1, sizeof *st);
     if (!st) return MLA_ERR_NOMEM;
     st->p = *p;
@@ -247,7 +250,8 @@ static mla_status patterns_figure(adegan_state *st, const char *dir) {
     for (int i = 0; !s && i < n; i++) {
         int k = i / cols;
         z[(size_t)i * zdim + k] = 1.0f;
-        for (int j = 0; j < st->p.noise_dim; j++) z[(size_t)i * zdim + nc + j] = (float)(st->p.sigma * mla_rng_normal(&rng));
+        for (int j = 0; j < st->p.noise_dim; j++)
+            z[(size_t)i * zdim + nc + j] = (float)(st->p.sigma * mla_rng_normal(&rng));
     }
     for (int k = 0; !s && k < nc; k++) {
         caps[k] = capbuf + (size_t)k * 24;

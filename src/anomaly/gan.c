@@ -227,7 +227,8 @@ mla_status gan_snapshot_leave(gan_snapshot *s, const char *dir, const char *meth
         memcpy(mla_net_params(s->nets[i]), s->saved[i], mla_net_param_count(s->nets[i]) * sizeof(float));
         mla_status w = gan_path(path, sizeof path, dir, name);
         if (!w) w = mla_net_save(s->nets[i], path, meta, 2);
-        if (w) return mla_error(err, "%s (and its last good checkpoint could not be written: %s)", why, mla_last_error());
+        if (w)
+            return mla_error(err, "%s (and its last good checkpoint could not be written: %s)", why, mla_last_error());
     }
     return mla_error(err, "%s; the last good checkpoint (epoch %d) is in %s/%s_last_good_*.safetensors", why, s->epoch,
                      dir, method);

@@ -44,7 +44,8 @@ mla_status ganomaly_model_create(const mla_anomaly_config *cfg, int c, int s, in
     mla_rng r;
     mla_rng_seed(&r, cfg->seed ^ 0x6A40A1ull);
     mla_status st = m->latent < 1 ? mla_error(MLA_ERR_INVALID, "ganomaly: the latent size must be >= 1") : MLA_OK;
-    if (!st && !(isfinite(lr) && lr > 0)) st = mla_error(MLA_ERR_INVALID, "ganomaly: the learning rate must be positive");
+    if (!st && !(isfinite(lr) && lr > 0))
+        st = mla_error(MLA_ERR_INVALID, "ganomaly: the learning rate must be positive");
     if (!st) st = gan_encoder(c, s, w, m->latent, true, mla_rng_u64(&r), &m->ge);
     if (!st) st = gan_decoder(c, s, w, m->latent, mla_rng_u64(&r), &m->gd);
     if (!st) st = gan_encoder(c, s, w, m->latent, true, mla_rng_u64(&r), &m->e);
@@ -273,7 +274,8 @@ mla_status ganomaly_scores(ganomaly_model *m, const float *x, int n, double *lat
     }
     for (int i = 0; !s && i < n; i++) {
         double a = 0, r = 0;
-        for (int j = 0; j < m->latent; j++) a += fabs((double)o[(size_t)i * m->latent + j] - z[(size_t)i * m->latent + j]);
+        const float *zi = z + (size_t)i * m->latent, *zr = o + (size_t)i * m->latent;
+        for (int j = 0; j < m->latent; j++) a += fabs((double)zr[j] - zi[j]);
         for (int j = 0; j < m->dim; j++) r += fabs((double)xr[(size_t)i * m->dim + j] - x[(size_t)i * m->dim + j]);
         latent[i] = a, recon[i] = r / m->dim;
     }
