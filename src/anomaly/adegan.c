@@ -71,9 +71,14 @@
  *   softmax code keeps the stage-2 loss differentiable in E's pattern head).
  *   Class 1 (the simple stroke every decoder reconstructs best) sinks the mean, as it
  *   does for GANomaly (6,000 images, 3 epochs: class 1 0.488, class 2 0.913).
- *   Speed: a stage-2 step runs at about 550-750 images per CPU-second on one thread
- *   (d = 16; interleaved runs, 2 threads 440-610 per CPU-second each), so a class's
- *   default run on 48.7k images is about 3 CPU-minutes on one core.
+ *   Speed (bench of batches of 64, 1 and 2 threads interleaved 3 times, the machine
+ *   shared at load 11: wall figures are noise, CPU-time ones less so): a stage-2 step
+ *   runs at 550-760 images per CPU-second on one thread at d = 16 and 460-780 at
+ *   d = 100 (median 636; at 2 threads 430-680 per CPU-second); GANomaly's step at
+ *   590-1010. A stage-2 epoch of 48.7k images is thus about 77 CPU-seconds, the
+ *   default run (stage 1 is cheaper) about 3 CPU-minutes: well under 10 minutes on 2
+ *   cores (estimated; the full class-0 run took 17 minutes of WALL time on one thread
+ *   of the loaded machine).
  *
  * A NaN or infinite loss stops training with an error naming the epoch and step;
  * with cfg->figures_dir set, the last finished epoch's G, E and D are left there
