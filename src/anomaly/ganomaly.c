@@ -15,6 +15,11 @@
  * and the runner's thresholds do not need it). Terms: "latent" (the score itself) and
  * "recon", the mean |x - G(x)| over pixels (the ablation's reconstruction-only score).
  *
+ * Measured (MNIST one-out, 6,000 normal training images, 3 epochs, latent 100, one
+ * thread of the shared machine; AUROC on the 10,000 test images, latent score (recon
+ * term)): class 0 0.839 (0.824), class 1 0.488 (0.060), class 2 0.913 (0.840), class 7
+ * 0.637 (0.487); about 50 s of wall time a run at that load.
+ *
  * Nets from gan_impl.h (group norm, no batch norm), latent = cfg->latent or 100 (the
  * paper's nz). A NaN or infinite loss stops training with an error naming the epoch;
  * with cfg->figures_dir set, the last finished epoch's nets are left there
