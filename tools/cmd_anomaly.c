@@ -41,7 +41,7 @@ static const char anomaly_usage[] =
     "  --k K               neighbours of knn, knn-ae: the score is the k-th distance (default 1)\n"
     "  --patterns N --noise-dim D --noise-sigma S --alpha A --beta B --gamma G\n"
     "  --stage1-epochs E --score both|recon|pattern\n"
-    "                      ADe-GAN: n_c (>= 2, default 10), d (100), sigma (1), the loss\n"
+    "                      ADe-GAN: n_c (>= 2, default 10), d (16), sigma (1), the loss\n"
     "                      weights (1, 1, 10; none negative), adversarial-only epochs, score\n"
     "Run and output:\n"
     "  --seed S            splits and training (default 0); same seed and threads, same bits\n"
@@ -70,8 +70,12 @@ static char *usage_text(void) {
 }
 
 static anomaly_args parse(int argc, char **argv) {
-    anomaly_args a = {.protocol = "one-out", .cls = "all", .seeds = 1, .val_fraction = 0.1, .k = 1, .patterns = 10,
-                      .noise_dim = 100, .sigma = 1, .alpha = 1, .beta = 1, .gamma = 10, .score = "both"};
+    /* ADe-GAN's and kNN's defaults come from the library's, so help and code agree. */
+    const mla_anomaly_config d = mla_anomaly_defaults();
+    const mla_adegan_config *g = &d.adegan;
+    anomaly_args a = {.protocol = "one-out", .cls = "all", .seeds = 1, .val_fraction = 0.1, .k = d.k,
+                      .patterns = g->patterns, .noise_dim = g->noise_dim, .sigma = g->noise_sigma, .alpha = g->alpha,
+                      .beta = g->beta, .gamma = g->gamma, .score = g->score};
     cli_opt opts[] = {
         {"data", CLI_STR, &a.data, 0, 0, NULL},
         {"method", CLI_STR, &a.method, 0, 0, NULL},

@@ -5,8 +5,7 @@
 #include <string.h>
 
 static const mla_anomaly_method *const methods[] = {
-    &mla_anomaly_knn, &mla_anomaly_ae, &mla_anomaly_dsvdd, &mla_anomaly_knn_ae,
-    /* ADe-GAN and GANomaly (src/anomaly/adegan*.c, ganomaly*.c) are added here. */
+    &mla_anomaly_adegan, &mla_anomaly_ganomaly, &mla_anomaly_knn, &mla_anomaly_ae, &mla_anomaly_dsvdd, &mla_anomaly_knn_ae,
     NULL,
 };
 

@@ -318,9 +318,9 @@ static void test_registry(void **state) {
     assert_int_equal(mla_anomaly_method_find("knn", &m), MLA_OK);
     assert_ptr_equal(m, &mla_anomaly_knn);
     assert_int_equal(mla_anomaly_method_find("ocsvm", &m), MLA_ERR_INVALID);
-    assert_non_null(strstr(mla_last_error(), "available: knn, ae, dsvdd, knn-ae"));
+    assert_non_null(strstr(mla_last_error(), "available: adegan, ganomaly, knn, ae, dsvdd, knn-ae"));
     mla_anomaly_config c = mla_anomaly_defaults();
-    assert_true(c.k == 1 && c.adegan.patterns == 10 && c.adegan.noise_dim == 100 && c.adegan.gamma == 10);
+    assert_true(c.k == 1 && c.adegan.patterns == 10 && c.adegan.noise_dim == 16 && c.adegan.gamma == 10);
     assert_true(c.epochs == 0 && c.lr == 0 && !strcmp(c.adegan.score, "both"));
 }
 

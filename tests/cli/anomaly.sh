@@ -123,7 +123,7 @@ expect_fail 1 "class 3 is out of range" "$BIN" "${B[@]}" --class 3 --out "$T/bad
 expect_fail 2 "--patterns must be between 2" "$BIN" "${B[@]}" --patterns 1 --out "$T/bad2"
 expect_fail 2 "--alpha must be between 0" "$BIN" "${B[@]}" --alpha -1 --out "$T/bad2"
 expect_fail 2 "--gamma must be between 0" "$BIN" "${B[@]}" --gamma -0.5 --out "$T/bad2"
-expect_fail 1 "available: knn, ae, dsvdd, knn-ae" "$BIN" anomaly --data "$D" --method knn,ocsvm --out "$T/bad2"
+expect_fail 1 "available: adegan, ganomaly, knn, ae, dsvdd, knn-ae" "$BIN" anomaly --data "$D" --method knn,ocsvm --out "$T/bad2"
 expect_fail 1 "1 class" "$BIN" anomaly --data "npy:$T/one" --method knn --out "$T/bad2"
 expect_fail 1 "unknown protocol 'one-vs-rest'" "$BIN" "${B[@]}" --protocol one-vs-rest --out "$T/bad2"
 expect_fail 1 "--score must be both, recon or pattern" "$BIN" "${B[@]}" --score mean --out "$T/bad2"
