@@ -65,16 +65,17 @@ static void weight_grad_4x4(const float *dy, const float *col, int p, float *dw,
 static void conv2d_add_bias(float *restrict ys, const float *restrict b, int cout, int p);
 static void relu_inplace(float *restrict v, size_t len);
 
-#include <stdlib.h>
-/* TEMPORARY (measuring): whether the AVX2 kernel takes conv products. */
-static bool conv_avx2_gemm_rule(bool transpose_a) {
-    const char *e = getenv(transpose_a ? "MLA_T_CONV_DX" : "MLA_T_CONV_FWD");
-    return !e || *e == '1';
-}
-static bool conv_avx2_gradt_rule(void) {
-    const char *e = getenv("MLA_T_CONV_DW");
-    return !e || *e == '1';
-}
+/* Where the AVX2 kernel takes a conv product from OpenBLAS (its 256-bit Haswell kernels,
+ * the same width). One core of an AVX-512 AMD EPYC, the build at -march=x86-64-v3, CPU
+ * time (the machine shared; 15 interleaved runs, medians; repeats differ by up to 5%),
+ * GFLOP/s AVX2 kernel / OpenBLAS: forward 64x121x288 84/87, 32x196x288 88/81, 16x784x144
+ * 85/77, 64x49x576 84/81; input gradient 288x121x64 83/91, 144x784x16 73/86, 288x196x32
+ * 79/89, 576x49x64 80/88; transposed weight gradient (rows x cout x positions)
+ * 288x64x121 92/88, 288x32x196 91/77, 576x64x49 86/90. So the forward (which also fuses
+ * the bias and the relu into its stores) and the weight gradient run here, the input
+ * gradient on OpenBLAS. */
+static bool conv_avx2_gemm_rule(bool transpose_a) { return !transpose_a; }
+static bool conv_avx2_gradt_rule(void) { return true; }
 
 /* c[m x n] = op(a) b for one sample, c and b with rows of n floats: the forward (a the
  * weights, b the unfolded sample) and the input gradient (a the weights transposed, b
