@@ -41,7 +41,7 @@ static const command commands[] = {
     {"classic", cmd_classic, "fit and score a classical model (knn, svm, logreg, nb, rf, gbm) with CV"},
     {"pca", cmd_pca, "principal components of a dataset's training images"},
     {"explore", cmd_explore, "pixel statistics: mean and standard-deviation images per class"},
-    {"version", cmd_version, "print the version"},
+    {"version", cmd_version, "print the version and the kernels this CPU runs (MLA_ISA)"},
 };
 
 static void usage(FILE *out) {

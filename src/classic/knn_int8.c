@@ -36,20 +36,20 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define MLA_HAVE_VNNI_CODE 1
+#define MLA_HAVE_SIMD_CODE 1
 #else
-#define MLA_HAVE_VNNI_CODE 0
+#define MLA_HAVE_SIMD_CODE 0
 #endif
 
 #define MR 12              /* queries per micro-kernel (VNNI); tiles are multiples of it */
 #define MR2 6              /* queries per micro-kernel (AVX2) */
 #define NR MLA_KNN_PANEL   /* rows per panel */
-#define PAD_BASE (1 << 30) /* base of padding rows: never among the nearest */
+#define PAD_BASE (1 << 30) /* base of padding rows (which the kernels mask out anyway) */
 #define MAX_TILE 240       /* queries per thread tile (a multiple of MR) */
 
 mla_isa mla_knn_int8_isa(void) {
     mla_isa level = mla_isa_level();
-#if MLA_HAVE_VNNI_CODE
+#if MLA_HAVE_SIMD_CODE
     __builtin_cpu_init();
     if (level >= MLA_ISA_AVX512 && __builtin_cpu_supports("avx512vnni")) return MLA_ISA_AVX512;
     if (level >= MLA_ISA_AVX2) return MLA_ISA_AVX2;
@@ -129,7 +129,7 @@ static void topk_insert(topk *t, int k, int32_t dist, int32_t row) {
     if (t->count == k) t->worst = t->dist[k - 1];
 }
 
-#if MLA_HAVE_VNNI_CODE
+#if MLA_HAVE_SIMD_CODE
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 /* Offers the 32 distances of one query to its top k; lanes outside `valid` are padding. */
@@ -200,7 +200,7 @@ VNNI_TARGET static void search_tile(const mla_knn_int8_rows *r, const int8_t *q,
 }
 #endif
 
-#if MLA_HAVE_VNNI_CODE
+#if MLA_HAVE_SIMD_CODE
 #define AVX2_TARGET __attribute__((target("avx2")))
 
 /* Offers one query's 16 distances (rows first_row..) to its top k; lanes outside
@@ -325,7 +325,7 @@ static int tile_scratch_alloc(tile_scratch *s, int tile, size_t qstride, int k) 
 
 mla_status mla_knn_int8_search(const mla_knn_int8_rows *r, const float *queries, int m, int k, int32_t *idx,
                                float *dist) {
-#if MLA_HAVE_VNNI_CODE
+#if MLA_HAVE_SIMD_CODE
     int threads = omp_get_max_threads();
     int per_thread = (m + threads - 1) / threads;
     int tile = (per_thread + MR - 1) / MR * MR;
