@@ -1,5 +1,6 @@
-/* The choice between the engine's matrix kernels and OpenBLAS for dense layers, and
- * the parallel transpose the dense forward uses (see nn/gemm.h). */
+/* Which family of the engine's matrix kernels runs (AVX-512, AVX2 or none), the choice
+ * between them and OpenBLAS for dense layers, the transposes the dense forward uses, and
+ * C = A B^T for feature rows (see nn/gemm.h and nn/sgemm_nt.h). */
 #include "nn/gemm.h"
 
 #include <omp.h>
