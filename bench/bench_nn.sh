@@ -22,6 +22,7 @@ ceiling=$("$ROOT/build/mla_sgemm_bench" "$THREADS" 2048)
 ceiling_gflops=$(/usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1])['gflops_median'])" "$ceiling")
 kernels=$(/usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1])['openblas_kernels'])" "$ceiling")
 echo "sgemm 2048x2048, $THREADS threads: $ceiling_gflops GFLOP/s (median of 7; OpenBLAS's $kernels kernels)"
+"$BIN" version | sed -n 2p
 printf '%-9s %14s %14s %7s %10s %10s %12s\n' arch torch_sps mlaudit_sps ratio torch_acc mla_acc mla_gflops
 for arch in "${ARCHS[@]}"; do
   t=() m=() g=()
@@ -41,4 +42,4 @@ for arch in "${ARCHS[@]}"; do
 done
 echo "samples/s and GFLOP/s: medians of $RUNS one-epoch runs each, interleaved; accuracy: last run."
 echo "GFLOP/s counts conv/dense work (2 FLOPs per MAC: forward, weight and input gradients, less the first layer's input gradient); the percentage is of the sgemm figure above."
-echo "On AVX-512 CPUs the conv products (and the dense ones, where OpenBLAS runs its 256-bit Haswell, Zen or Sandybridge kernels) run on mlaudit's own kernel, which can pass that figure."
+echo "On AVX-512 CPUs the conv products (and the dense ones, where OpenBLAS runs its 256-bit Haswell, Zen or Sandybridge kernels) run on mlaudit's own kernel, which can pass that figure; on AVX2 CPUs (or MLA_ISA=avx2) the conv forward and weight gradient run on its AVX2 form."

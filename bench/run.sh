@@ -11,6 +11,9 @@ set -euo pipefail
 BIN=$(realpath "$1")
 cd "$(dirname "$0")/.."
 status=0
+# Which kernel family ran (AVX-512, AVX2 or portable; MLA_ISA=avx2 forces the AVX2 path, see README's Speed)
+"$BIN" version | sed -n 2p
+echo
 for b in bench/bench_*.sh; do
   echo "== $b =="
   bash "$b" "$BIN" || { echo "$b failed" >&2; status=1; }

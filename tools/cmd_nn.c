@@ -167,6 +167,7 @@ static void report_train(const train_args *a, const mla_net *net, const mla_data
     cJSON_AddStringToObject(o, "optimizer", a->f.optimizer);
     cJSON_AddNumberToObject(o, "seed", (double)a->f.seed);
     cJSON_AddNumberToObject(o, "threads", mla_get_threads());
+    cJSON_AddStringToObject(o, "kernels", mla_nn_kernels_name()); /* which kernel family ran (MLA_ISA) */
     cJSON_AddNumberToObject(o, "parameters", (double)mla_net_trainable_count(net));
     cJSON_AddNumberToObject(o, "train_size", n_train);
     cJSON_AddNumberToObject(o, "test_size", (double)ete->n);

@@ -1,6 +1,8 @@
 /* mlaudit: the command-line tool. Dispatches to one function per subcommand. */
 #include "cli.h"
 #include "cmd_classic.h"
+#include "mlaudit/knn.h"
+#include "mlaudit/nn.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -14,6 +16,10 @@ static int cmd_version(int argc, char **argv) {
     (void)argc;
     (void)argv;
     printf("mlaudit %s\n", MLAUDIT_VERSION);
+    /* Which kernels this CPU (and MLA_ISA) gets: make bench prints this line. */
+    const char *env = getenv("MLA_ISA");
+    printf("kernels: nn %s; exact kNN %s; OpenBLAS %s (MLA_ISA=%s)\n", mla_nn_kernels_name(),
+           mla_knn_exact_kernels(), mla_blas_core(), env && *env ? env : "unset");
     return 0;
 }
 
@@ -36,7 +42,7 @@ static const command commands[] = {
     {"classic", cmd_classic, "fit and score a classical model (knn, svm, logreg, nb, rf, gbm) with CV"},
     {"pca", cmd_pca, "principal components of a dataset's training images"},
     {"explore", cmd_explore, "pixel statistics: mean and standard-deviation images per class"},
-    {"version", cmd_version, "print the version"},
+    {"version", cmd_version, "print the version and the kernels this CPU runs (MLA_ISA)"},
 };
 
 static void usage(FILE *out) {
@@ -61,6 +67,10 @@ static void set_default_data_dir(void) {
 
 int main(int argc, char **argv) {
     set_default_data_dir();
+    if (mla_isa_check_env() != MLA_OK) {
+        fprintf(stderr, "mlaudit: %s\n", mla_last_error());
+        return 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -85,6 +85,31 @@ void mla_rng_unpack(const int64_t in[6], mla_rng *r);
 void mla_set_threads(int n);
 int mla_get_threads(void);
 int mla_core_count(void);
+/* The kernel set the loaded OpenBLAS runs ("Haswell", "Zen", "SkylakeX", ...; it follows
+ * OPENBLAS_CORETYPE). Borrowed constant string. */
+const char *mla_blas_core(void);
+
+/* ---- instruction sets of the own kernels ---- */
+/* The engine's matrix kernels (conv2d and dense products) and the exact integer kNN come
+ * in families chosen once per process at run time, so one portable binary
+ * (MLA_NATIVE=OFF) still runs the widest this CPU has:
+ *   MLA_ISA_AVX512: AVX-512 F/BW/DQ/VL (the kNN engine also needs VNNI, else it runs AVX2);
+ *   MLA_ISA_AVX2:   AVX2 and FMA;
+ *   MLA_ISA_PORTABLE: neither; products go to OpenBLAS, kNN to its float engine.
+ * The environment variable MLA_ISA (avx512, avx2 or portable) lowers the level, never
+ * raises it past the CPU's; it is read once, at the first call. */
+typedef enum { MLA_ISA_PORTABLE = 0, MLA_ISA_AVX2 = 1, MLA_ISA_AVX512 = 2 } mla_isa;
+
+/* The level this process may use: min(CPU's, MLA_ISA). An unknown MLA_ISA counts as unset
+ * (mla_isa_check_env reports it). Thread-safe. */
+mla_isa mla_isa_level(void);
+/* "avx512", "avx2" or "portable". Constant string. */
+const char *mla_isa_name(mla_isa isa);
+/* MLA_INVALID with a message when MLA_ISA is set to something other than the three names. */
+mla_status mla_isa_check_env(void);
+/* Tests only: caps the level at `level` as MLA_ISA would (still at most the CPU's); -1
+ * restores the environment's answer. Not thread-safe: call between passes. */
+void mla_isa_force(int level);
 
 /* ---- atomic files: write to a temporary beside the target, then rename ---- */
 typedef struct mla_atomic_file mla_atomic_file;

@@ -55,6 +55,9 @@ mla_knn_metric mla_knn_index_metric(const mla_knn_index *ix);
 const float *mla_knn_index_rows(const mla_knn_index *ix);
 /* 1 if a search with 8-bit queries would use the exact integer engine. */
 int mla_knn_index_uses_int8(const mla_knn_index *ix);
+/* The exact integer engine's kernels on this CPU (and under MLA_ISA, core.h):
+ * "avx512-vnni", "avx2" or "none" (pixel data then goes to the float engine). Constant. */
+const char *mla_knn_exact_kernels(void);
 
 /* The k nearest rows of each of m queries (m x d floats). Writes m x k row indices to
  * idx and, if dist is not NULL, m x k distances (in the metric's own units, see

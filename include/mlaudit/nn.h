@@ -59,6 +59,11 @@ void mla_net_free(mla_net *net);
 
 /* Presets shipped with the tool: names, NULL-terminated (borrowed), and the JSON
  * spec of one (borrowed; NULL if unknown). */
+/* The matrix kernels conv2d and dense run on in this process (see mla_isa in core.h):
+ * "avx512", "avx2" or "portable", with ", dense on OpenBLAS" where dense layers leave
+ * their products to OpenBLAS. Constant string. */
+const char *mla_nn_kernels_name(void);
+
 const char *const *mla_preset_names(void);
 const char *mla_preset_spec(const char *name);
 /* A spec from a preset name or, failing that, a path to a JSON file. *spec_out is

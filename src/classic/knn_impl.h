@@ -9,12 +9,16 @@
 /* The int8 engine packs rows in panels of this many rows. */
 #define MLA_KNN_PANEL 32
 
-/* 8-bit pixel data prepared for the integer engine. */
+/* 8-bit pixel data prepared for the integer engine, in the layout of the kernel family
+ * that packed it (isa): groups of g = 4 dimensions per row for AVX-512 VNNI, g = 2 for
+ * AVX2. */
 typedef struct {
-    int n, d, d4;        /* d4 = ceil(d / 4): 4-byte groups per row */
+    int n, d;
+    int isa;             /* MLA_ISA_AVX512 (VNNI) or MLA_ISA_AVX2 */
+    int g, ng;           /* dimensions per group, and groups per row: ceil(d / g) */
     int panels;          /* ceil(n / MLA_KNN_PANEL) */
-    uint8_t *packed;     /* [panel][d4][MLA_KNN_PANEL][4] pixel values, zero padded */
-    int32_t *base;       /* per row (padded): sum v^2 - 256 * sum v (see knn_int8.c) */
+    uint8_t *packed;     /* [panel][ng][MLA_KNN_PANEL][g] pixel values, zero padded */
+    int32_t *base;       /* per row (padded): see knn_int8.c */
 } mla_knn_int8_rows;
 
 /* The pixel value v in 0..255 that x encodes (x == v / 255.0f or v * (1.0f / 255)),
@@ -26,7 +30,11 @@ static inline int mla_knn_pixel_value(float x) {
     return -1;
 }
 
-/* 1 if this CPU runs the integer engine (AVX-512 VNNI). */
+/* The integer engine's family on this CPU (and under MLA_ISA, mlaudit/core.h):
+ * MLA_ISA_AVX512 with AVX-512 VNNI, MLA_ISA_AVX2 with AVX2, else MLA_ISA_PORTABLE (none:
+ * the float engine serves pixel data too). */
+mla_isa mla_knn_int8_isa(void);
+/* 1 if this CPU runs the integer engine (mla_knn_int8_isa() is not portable). */
 int mla_knn_int8_supported(void);
 
 /* Packs n x d rows if every value is a pixel (mla_knn_pixel_value >= 0); otherwise

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 void openblas_set_num_threads(int n);
+char *openblas_get_corename(void);
+
+const char *mla_blas_core(void) { return openblas_get_corename(); }
 
 static int current_threads = 0;
 

@@ -1,27 +1,57 @@
-/* Private: the engine's own matrix kernels (AVX-512), used by conv2d (see conv2d_gemm
- * for the shapes) and by dense in place of OpenBLAS where mla_dense_own_kernels says
- * so. Defined here, static inline, so that each caller gets copies specialised to its
- * constant flags (the conv's forward passes bias and relu, its gradients neither). */
+/* Private: the engine's own matrix kernels, used by conv2d (see conv2d_gemm for the
+ * shapes) and by dense in place of OpenBLAS where mla_dense_own_kernels says so. Two
+ * families with one contract (mla_gemm_8x32's, below): AVX-512, defined here static
+ * inline so that each caller gets copies specialised to its constant flags (the conv's
+ * forward passes bias and relu, its gradients neither), built where the compiler targets
+ * AVX-512 (MLA_NATIVE on such a CPU); and AVX2/FMA (gemm_avx2.c), built into every x86-64
+ * binary with a target attribute. mla_nn_kernels() picks one at run time. */
 #ifndef MLAUDIT_NN_GEMM_H
 #define MLAUDIT_NN_GEMM_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mlaudit/core.h"
 #include "nn/runs.h"
 
-/* Whether dense layers run their products on mla_gemm_8x32 rather than OpenBLAS: when
- * this build has the AVX-512 kernels and the loaded OpenBLAS runs 256-bit (AVX2) ones,
- * as its Haswell, Zen and Sandybridge kernel sets do (the OPENBLAS_CORETYPE=Haswell some
- * machines set, or its own choice on a CPU it does not know). Measured on an AVX-512 AMD EPYC with
- * OpenBLAS's Haswell kernels, 2 threads, the mlp preset's 128x256x784 products ran at
- * 215-223 GFLOP/s in OpenBLAS and 366 (forward, transposes included) to 470 here; where
- * OpenBLAS runs its own AVX-512 kernels it is left the work. The choice is fixed per
- * process (same machine and environment, same bits). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MLA_HAVE_AVX2_CODE 1
+#else
+#define MLA_HAVE_AVX2_CODE 0
+#endif
+
+/* The family conv2d and dense run their products on: MLA_ISA_AVX512 where this build has
+ * those kernels and mla_isa_level() allows them, else MLA_ISA_AVX2 where the level allows
+ * AVX2 (a CPU with AVX2 and FMA, MLA_ISA not below avx2), else MLA_ISA_PORTABLE (OpenBLAS
+ * and plain loops). Fixed per process (but for mla_isa_force). Both families give the same
+ * bits for a tile; which products go to OpenBLAS instead can differ between them. */
+mla_isa mla_nn_kernels(void);
+
+/* Whether dense layers run their products on the own kernels rather than OpenBLAS.
+ * AVX-512: when the loaded OpenBLAS runs 256-bit (AVX2) kernels, as its Haswell, Zen and
+ * Sandybridge kernel sets do (the OPENBLAS_CORETYPE=Haswell some machines set, or its own
+ * choice on a CPU it does not know). Measured on an AVX-512 AMD EPYC with OpenBLAS's
+ * Haswell kernels, 2 threads, the mlp preset's 128x256x784 products ran at 215-223
+ * GFLOP/s in OpenBLAS and 366 (forward, transposes included) to 470 here; where OpenBLAS
+ * runs its own AVX-512 kernels it is left the work. AVX2: see mla_dense_own_kernels in
+ * gemm.c. The choice is fixed per process (same machine and environment, same bits). */
 bool mla_dense_own_kernels(void);
-/* Tests only: 1 forces the own kernels (where built), 0 forces OpenBLAS, -1 restores
- * the choice above. Not thread-safe; call between passes. */
+/* Tests only: 1 forces the own kernels (where mla_nn_kernels() has some), 0 forces
+ * OpenBLAS, -1 restores the choice above. Not thread-safe; call between passes. */
 void mla_dense_kernels_force(int mode);
+
+#if MLA_HAVE_AVX2_CODE
+/* mla_gemm_8x32 (below) on AVX2 and FMA; the same contract and the same bits. Call only
+ * where mla_nn_kernels() is MLA_ISA_AVX2 or wider. */
+void mla_gemm_avx2_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb, float *c,
+                        size_t ldc, int ncols, bool b_slack, const float *bias, bool relu, bool accumulate);
+#endif
+
+/* t (cols x rows) = m^T for m (rows x cols), both dense: in registers 16 x 16 at a time on
+ * the AVX-512 family, else by 8 x 8 blocks. Same result either way. */
+void mla_transpose_any(mla_isa kernels, const float *m, int rows, int cols, float *t);
+/* mla_transpose_any split across the OpenMP team by blocks of rows. */
+void mla_transpose_parallel(mla_isa kernels, const float *m, int rows, int cols, float *t);
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -120,8 +150,23 @@ static inline void mla_transpose(const float *m, int rows, int cols, float *t) {
     for (int r0 = 0; r0 < rows; r0 += 16) mla_transpose_rows16(m, rows, cols, r0, t);
 }
 
-/* mla_transpose split across the OpenMP team by blocks of 16 rows. */
-void mla_transpose_parallel(const float *m, int rows, int cols, float *t);
 #endif
+
+/* One 8 x 32 tile (mla_gemm_8x32's contract) on the family `kernels` names, AVX512 or
+ * AVX2 (never PORTABLE). */
+static inline void mla_gemm_tile(mla_isa kernels, int k, const float *a, size_t ars, size_t acs, const float *b,
+                                 size_t ldb, float *c, size_t ldc, int ncols, bool b_slack, const float *bias,
+                                 bool relu, bool accumulate) {
+#if defined(__AVX512F__)
+    if (kernels == MLA_ISA_AVX512) {
+        mla_gemm_8x32(k, a, ars, acs, b, ldb, c, ldc, ncols, b_slack, bias, relu, accumulate);
+        return;
+    }
+#endif
+    (void)kernels;
+#if MLA_HAVE_AVX2_CODE
+    mla_gemm_avx2_8x32(k, a, ars, acs, b, ldb, c, ldc, ncols, b_slack, bias, relu, accumulate);
+#endif
+}
 
 #endif

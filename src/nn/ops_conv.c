@@ -65,28 +65,40 @@ static void weight_grad_4x4(const float *dy, const float *col, int p, float *dw,
 static void conv2d_add_bias(float *restrict ys, const float *restrict b, int cout, int p);
 static void relu_inplace(float *restrict v, size_t len);
 
+/* Where the AVX2 kernel takes a conv product from OpenBLAS (its 256-bit Haswell kernels,
+ * the same width). One core of an AVX-512 AMD EPYC, the build at -march=x86-64-v3, CPU
+ * time (the machine shared; 15 interleaved runs, medians; repeats differ by up to 5%),
+ * GFLOP/s AVX2 kernel / OpenBLAS: forward 64x121x288 84/87, 32x196x288 88/81, 16x784x144
+ * 85/77, 64x49x576 84/81; input gradient 288x121x64 83/91, 144x784x16 73/86, 288x196x32
+ * 79/89, 576x49x64 80/88; transposed weight gradient (rows x cout x positions)
+ * 288x64x121 92/88, 288x32x196 91/77, 576x64x49 86/90. So the forward (which also fuses
+ * the bias and the relu into its stores) and the weight gradient run here, the input
+ * gradient on OpenBLAS. */
+static bool conv_avx2_gemm_rule(bool transpose_a) { return !transpose_a; }
+static bool conv_avx2_gradt_rule(void) { return true; }
+
 /* c[m x n] = op(a) b for one sample, c and b with rows of n floats: the forward (a the
  * weights, b the unfolded sample) and the input gradient (a the weights transposed, b
  * the output gradient). b_slack: b is followed by MLA_SLACK_FLOATS readable floats.
  * Then, if asked, row i gets bias[i] added and the relu applied. */
 static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, const float *b, bool b_slack,
                         const float *bias, bool relu, float *c) {
-#if defined(__AVX512F__)
     /* OpenBLAS packs all of b for a result of 16 to 64 rows. On one core, ResNet-20's
-     * and the cnn preset's shapes (m x n x k) ran, OpenBLAS against this kernel, in
+     * and the cnn preset's shapes (m x n x k) ran, OpenBLAS against the AVX-512 kernel, in
      * GFLOP/s: forward 16x784x144 93/163, 32x196x288 97/131, 64x49x576 94/118,
      * 64x121x288 109/138; input gradient 144x784x16 87/122, 288x196x32 110/122,
      * 576x49x64 104/116, 288x121x64 118/137. With k of a few taps (a one-channel
-     * input: 9) OpenBLAS is faster. */
-    if (k >= 16 && m % 8 == 0) {
+     * input: 9) OpenBLAS is faster. AVX2: see conv_avx2_gemm_rule. */
+    mla_isa kernels = mla_nn_kernels();
+    if (kernels != MLA_ISA_PORTABLE && k >= 16 && m % 8 == 0 &&
+        (kernels == MLA_ISA_AVX512 || conv_avx2_gemm_rule(transpose_a))) {
         size_t ars = transpose_a ? 1 : (size_t)k, acs = transpose_a ? (size_t)m : 1;
         for (int j = 0; j < n; j += 32)
             for (int i = 0; i < m; i += 8)
-                mla_gemm_8x32(k, a + (size_t)i * ars, ars, acs, b + j, (size_t)n, c + (size_t)i * n + j, (size_t)n,
-                              n - j < 32 ? n - j : 32, b_slack, bias ? bias + i : NULL, relu, false);
+                mla_gemm_tile(kernels, k, a + (size_t)i * ars, ars, acs, b + j, (size_t)n, c + (size_t)i * n + j,
+                              (size_t)n, n - j < 32 ? n - j : 32, b_slack, bias ? bias + i : NULL, relu, false);
         return;
     }
-#endif
     (void)b_slack;
     if (transpose_a)
         mla_sgemm(true, false, m, n, k, 1.0f, a, m, b, n, 0.0f, c, n);
@@ -102,16 +114,12 @@ static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l
  * conv2d_weight_grad_t): filters in whole registers' pairs, fewer than 512 positions
  * (the dot products do better above), and room in dcol for the transposed dy. */
 static bool conv2d_grad_transposed(const mla_layer *l) {
-#if defined(__AVX512F__)
+    mla_isa kernels = mla_nn_kernels();
+    if (kernels == MLA_ISA_PORTABLE || (kernels == MLA_ISA_AVX2 && !conv_avx2_gradt_rule())) return false;
     int rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     return l->filters % 32 == 0 && p < 512 && l->filters <= rows && !conv2d_is_pointwise(l);
-#else
-    (void)l;
-    return false;
-#endif
 }
 
-#if defined(__AVX512F__)
 /* dwt (rows x cout) += col (rows x p) dy^T (p x cout): the weight gradient, transposed,
  * as the unpacked kernel's shape, with col's rows broadcast and dy transposed first
  * (into dyt, p x cout floats and slack) so its rows are the filters. OpenBLAS, given
@@ -119,11 +127,12 @@ static bool conv2d_grad_transposed(const mla_layer *l) {
  * conv) ran at 104 GFLOP/s and 32x288x196 (ResNet's second stage) at 78. */
 static void conv2d_weight_grad_t(const float *dy, const float *col, int cout, int rows, int p, float *dwt,
                                  float *dyt) {
-    mla_transpose(dy, cout, p, dyt);
+    mla_isa kernels = mla_nn_kernels();
+    mla_transpose_any(kernels, dy, cout, p, dyt);
     for (int j = 0; j < cout; j += 32)
         for (int i = 0; i < rows; i += 8) {
             if (rows - i >= 8)
-                mla_gemm_8x32(p, col + (size_t)i * p, (size_t)p, 1, dyt + j, (size_t)cout,
+                mla_gemm_tile(kernels, p, col + (size_t)i * p, (size_t)p, 1, dyt + j, (size_t)cout,
                               dwt + (size_t)i * cout + j, (size_t)cout, 32, true, NULL, false, true);
             else /* the last rows of an odd count: one by one */
                 for (int r = i; r < rows; r++)
@@ -134,7 +143,6 @@ static void conv2d_weight_grad_t(const float *dy, const float *col, int cout, in
                     }
         }
 }
-#endif
 
 /* dw (cout x rows) += dy (cout x p) col^T (p x rows): the sample's weight gradient. */
 static void conv2d_weight_grad(const float *dy, const float *col, int cout, int rows, int p, float *dw) {
@@ -450,7 +458,6 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     const float *w = mla_layer_tensor(l, ctx->params, 0);
     bool ghost = ctx->sq_norms != NULL, pgrads = ctx->param_grads || ghost, pointwise = conv2d_is_pointwise(l);
     bool transposed = conv2d_grad_transposed(l);
-    (void)transposed; /* read only with AVX-512 */
     const float *weights = ctx->sample_weights;
     if (weights && l->kept) {
         conv2d_weighted_from_kept(l, weights, n0, n, ctx);
@@ -494,11 +501,9 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
                 float *dws = ghost && l->kept ? l->kept + (size_t)s * conv2d_kept_floats(l) : sc.dw;
                 if (ghost) memset(dws, 0, (size_t)cout * rows * sizeof(float));
                 const float *col = conv2d_unfold(l, x + (size_t)s * in_size, sc.col);
-#if defined(__AVX512F__)
                 if (transposed) /* dcol is free until the input gradient */
                     conv2d_weight_grad_t(dys, col, cout, rows, p, dws, sc.dcol);
                 else
-#endif
                     conv2d_weight_grad(dys, col, cout, rows, p, dws);
                 if (ghost)
                     ctx->sq_norms[s] += conv2d_sample_sq_norm(l, dys, dws, l->kept ? dws + (size_t)cout * rows : NULL);

@@ -37,7 +37,7 @@ static void dense_init(mla_layer *l, float *p, mla_rng *rng) {
  * (tests switch between the two on one net). The weighted pass's scaled dy (n x units)
  * fits in it. */
 static mla_status dense_reserve(mla_layer *l, int n) {
-#if defined(__AVX512F__)
+#if MLA_HAVE_AVX2_CODE || defined(__AVX512F__)
     l->work_floats = (size_t)n * (size_t)(mla_shape_size(l->in) + l->units) + 2 * MLA_SLACK_FLOATS;
 #else
     l->work_floats = (size_t)n * (size_t)l->units;
@@ -45,7 +45,8 @@ static mla_status dense_reserve(mla_layer *l, int n) {
     return MLA_OK;
 }
 
-#if defined(__AVX512F__)
+#if MLA_HAVE_AVX2_CODE || defined(__AVX512F__)
+#define MLA_DENSE_KERNELS 1
 /* The kernel's rows are 8 units (forward, weight gradient) or 8 samples (input
  * gradient); below 16 of the summed dimension (inputs, samples, units) OpenBLAS does as
  * well, and a forward of fewer than 8 samples is not worth its two transposes. */
@@ -69,24 +70,26 @@ static void dense_forward_kernels(const mla_layer *l, const float *x, float *y, 
                                   const float *b, float *work) {
     int in = mla_shape_size(l->in), out = l->units, col_tiles = tiles_of_32(n);
     float *xt = work, *yt = work + (size_t)in * n + MLA_SLACK_FLOATS;
-    mla_transpose_parallel(x, n, in, xt);
+    mla_isa kernels = mla_nn_kernels();
+    mla_transpose_parallel(kernels, x, n, in, xt);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < out; i += 8)
         for (int j = 0; j < col_tiles; j++)
-            mla_gemm_8x32(in, w + (size_t)i * in, (size_t)in, 1, xt + 32 * j, (size_t)n,
+            mla_gemm_tile(kernels, in, w + (size_t)i * in, (size_t)in, 1, xt + 32 * j, (size_t)n,
                           yt + (size_t)i * n + 32 * j, (size_t)n, tile_width(n, j), true, b ? b + i : NULL, false,
                           false);
-    mla_transpose_parallel(yt, out, n, y);
+    mla_transpose_parallel(kernels, yt, out, n, y);
 }
 
 /* dW (out x in) += dy^T x: 8 units by 32 inputs a tile, summed over the samples; x's
  * rows are read in place (the last one masked: x may have no slack). */
 static void dense_weight_grad_kernels(const float *x, const float *dy, int n, int in, int out, float *dw) {
     int col_tiles = tiles_of_32(in);
+    mla_isa kernels = mla_nn_kernels();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int j = 0; j < col_tiles; j++)
         for (int o = 0; o < out; o += 8)
-            mla_gemm_8x32(n, dy + o, 1, (size_t)out, x + 32 * j, (size_t)in, dw + (size_t)o * in + 32 * j,
+            mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + 32 * j, (size_t)in, dw + (size_t)o * in + 32 * j,
                           (size_t)in, tile_width(in, j), false, NULL, false, true);
 }
 
@@ -94,18 +97,21 @@ static void dense_weight_grad_kernels(const float *x, const float *dy, int n, in
  * read in place (the last one masked). */
 static void dense_input_grad_kernels(const float *dy, const float *w, int n, int in, int out, float *dx) {
     int col_tiles = tiles_of_32(in);
+    mla_isa kernels = mla_nn_kernels();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int j = 0; j < col_tiles; j++)
         for (int i = 0; i < n; i += 8)
-            mla_gemm_8x32(out, dy + (size_t)i * out, (size_t)out, 1, w + 32 * j, (size_t)in,
+            mla_gemm_tile(kernels, out, dy + (size_t)i * out, (size_t)out, 1, w + 32 * j, (size_t)in,
                           dx + (size_t)i * in + 32 * j, (size_t)in, tile_width(in, j), false, NULL, false, false);
 }
+#else
+#define MLA_DENSE_KERNELS 0
 #endif
 
 static void dense_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
     int in = mla_shape_size(l->in), out = l->units;
     const float *w = mla_layer_tensor(l, ctx->params, 0);
-#if defined(__AVX512F__)
+#if MLA_DENSE_KERNELS
     if (dense_forward_on_kernels(l, n)) {
         dense_forward_kernels(l, x, y, n, w, l->bias ? mla_layer_tensor(l, ctx->params, 1) : NULL, ctx->work);
         return;
@@ -155,7 +161,7 @@ static void dense_backward(mla_layer *l, const float *x, const float *y, const f
         dense_sq_norms(l, x, dy, n0, n, ctx->sq_norms);
     else if (ctx->param_grads) {
         float *dw = mla_layer_tensor(l, ctx->grads, 0);
-#if defined(__AVX512F__)
+#if MLA_DENSE_KERNELS
         if (dense_weight_grad_on_kernels(l, n))
             dense_weight_grad_kernels(x, dy, n, in, out, dw);
         else
@@ -169,7 +175,7 @@ static void dense_backward(mla_layer *l, const float *x, const float *y, const f
     }
     if (dx) {
         const float *w = mla_layer_tensor(l, ctx->params, 0);
-#if defined(__AVX512F__)
+#if MLA_DENSE_KERNELS
         if (dense_input_grad_on_kernels(l, n)) {
             dense_input_grad_kernels(dy, w, n, in, out, dx + (size_t)n0 * in);
             return;

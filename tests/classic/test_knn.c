@@ -1,5 +1,6 @@
 /* Tests of the exact kNN search (knn.h): both engines against double-precision brute
- * force, with ties, the cosine metric, edge sizes and bad arguments. */
+ * force, with ties, the cosine metric, edge sizes and bad arguments; the integer engine
+ * on each kernel family the CPU has (AVX-512 VNNI, AVX2). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,13 +125,10 @@ static void int_brute(const uint8_t *x, int n, int d, const uint8_t *q, scored *
     qsort(out, (size_t)n, sizeof *out, by_dist_then_row);
 }
 
-static void check_pixels(int n, int m, int d, int k, int levels, uint64_t seed) {
-    uint8_t *xb = malloc((size_t)n * d), *qb = malloc((size_t)m * d);
+/* The integer engine on xb (n x d) and qb (m x d) gives exactly the integer brute force's
+ * neighbours (and distances within 1e-6), and so does the float engine. */
+static void check_pixel_arrays(const uint8_t *xb, int n, const uint8_t *qb, int m, int d, int k) {
     float *x = malloc((size_t)n * d * sizeof *x), *q = malloc((size_t)m * d * sizeof *q);
-    mla_rng r;
-    mla_rng_seed(&r, seed);
-    for (int i = 0; i < n * d; i++) xb[i] = (uint8_t)(mla_rng_below(&r, (uint64_t)levels) * (255 / (levels - 1)));
-    for (int i = 0; i < m * d; i++) qb[i] = (uint8_t)(mla_rng_below(&r, (uint64_t)levels) * (255 / (levels - 1)));
     for (int i = 0; i < n * d; i++) x[i] = i % 2 ? xb[i] / 255.0f : xb[i] * (1.0f / 255.0f); /* both scalings */
     for (int i = 0; i < m * d; i++) q[i] = qb[i] / 255.0f;
     mla_knn_index *ix = NULL;
@@ -146,22 +144,70 @@ static void check_pixels(int n, int m, int d, int k, int levels, uint64_t seed) 
         int_brute(xb, n, d, qb + (size_t)i * d, ref);
         for (int j = 0; j < k; j++) {
             double want = sqrt(ref[j].dist) / 255.0;
-            assert_true(fabs(dist[(size_t)i * k + j] - want) <= 1e-6);
-            assert_true(fabs(fdist[(size_t)i * k + j] - want) <= 1e-6);
+            assert_true(fabs(dist[(size_t)i * k + j] - want) <= 1e-6 * (1 + want));
+            assert_true(fabs(fdist[(size_t)i * k + j] - want) <= 1e-6 * (1 + want));
             if (mla_knn_int8_supported() && idx[(size_t)i * k + j] != ref[j].row)
-                fail_msg("int8 engine, query %d neighbour %d: row %d, integer brute force %d", i, j, idx[(size_t)i * k + j],
-                         ref[j].row);
+                fail_msg("int8 engine (%s), query %d neighbour %d: row %d, integer brute force %d",
+                         mla_knn_exact_kernels(), i, j, idx[(size_t)i * k + j], ref[j].row);
         }
     }
-    free(xb), free(qb), free(x), free(q), free(idx), free(fidx), free(dist), free(fdist), free(ref);
+    free(x), free(q), free(idx), free(fidx), free(dist), free(fdist), free(ref);
     mla_knn_index_free(ix);
 }
 
+static void check_pixels(int n, int m, int d, int k, int levels, uint64_t seed) {
+    uint8_t *xb = malloc((size_t)n * d), *qb = malloc((size_t)m * d);
+    mla_rng r;
+    mla_rng_seed(&r, seed);
+    for (int i = 0; i < n * d; i++) xb[i] = (uint8_t)(mla_rng_below(&r, (uint64_t)levels) * (255 / (levels - 1)));
+    for (int i = 0; i < m * d; i++) qb[i] = (uint8_t)(mla_rng_below(&r, (uint64_t)levels) * (255 / (levels - 1)));
+    check_pixel_arrays(xb, n, qb, m, d, k);
+    free(xb), free(qb);
+}
+
+/* Runs body once per integer-engine family this CPU has: the default one (VNNI where
+ * present), then AVX2 (MLA_ISA=avx2's choice). */
+#define FOR_EACH_INT8_PATH(body)                                                        \
+    do {                                                                                \
+        for (int forced_ = -1; forced_ <= MLA_ISA_AVX2; forced_ += 1 + MLA_ISA_AVX2) { \
+            mla_isa_force(forced_);                                                     \
+            body;                                                                       \
+        }                                                                               \
+        mla_isa_force(-1);                                                              \
+    } while (0)
+
 static void test_pixel_engine_is_exact(void **state) {
     (void)state;
-    check_pixels(77, 25, 49, 5, 3, 11);    /* odd sizes: partial panels and query tiles, heavy ties */
-    check_pixels(300, 40, 784, 20, 256, 12);
-    check_pixels(150, 13, 30, 100, 2, 13); /* k = 100, binary pixels */
+    mla_isa_force(MLA_ISA_AVX2); /* the macro below does reach the AVX2 engine */
+    if (mla_isa_level() == MLA_ISA_AVX2) assert_string_equal(mla_knn_exact_kernels(), "avx2");
+    mla_isa_force(-1);
+    FOR_EACH_INT8_PATH({
+        check_pixels(77, 25, 49, 5, 3, 11);    /* odd sizes: partial panels and query tiles, heavy ties */
+        check_pixels(300, 40, 784, 20, 256, 12);
+        check_pixels(150, 13, 30, 100, 2, 13); /* k = 100, binary pixels */
+        check_pixels(17, 7, 5, 17, 256, 14);   /* k = n, one partial panel (less than half) */
+    });
+}
+
+/* Extremes for the integer arithmetic: all-255 rows against all-0 queries (every
+ * product at its largest), and d = 33,000, the longest rows the engine takes, where
+ * distances reach 33,000 x 255^2 = 2,145,825,000, just under 2^31: the AVX2 sum's
+ * intermediate terms pass 2^31 and must wrap back exactly. Rows repeat (ties). */
+static void test_pixel_engine_extremes(void **state) {
+    (void)state;
+    enum { N = 45, M = 8 };
+    const int dims[] = {784, 33000};
+    for (int di = 0; di < 2; di++) {
+        int d = dims[di];
+        uint8_t *xb = malloc((size_t)N * d), *qb = malloc((size_t)M * d);
+        for (int j = 0; j < N; j++) /* rows: all 255, all 0, or 255 on a prefix of j % 5 fifths */
+            for (int l = 0; l < d; l++)
+                xb[(size_t)j * d + l] = j % 3 == 0 ? 255 : j % 3 == 1 ? 0 : (uint8_t)(l < d * (j % 5) / 5 ? 255 : 0);
+        for (int i = 0; i < M; i++)
+            for (int l = 0; l < d; l++) qb[(size_t)i * d + l] = i % 2 ? 0 : i % 4 ? 255 : (uint8_t)((l * 7 + i) % 256);
+        FOR_EACH_INT8_PATH(check_pixel_arrays(xb, N, qb, M, d, 10));
+        free(xb), free(qb);
+    }
 }
 
 static void test_non_pixel_queries_use_the_float_engine(void **state) {
@@ -212,6 +258,12 @@ static void test_threads_do_not_change_the_answer(void **state) {
         assert_int_equal(mla_knn_search(ix, q, M, K, b, NULL), MLA_OK);
         assert_memory_equal(a, b, sizeof a);
     }
+    mla_knn_index_free(ix);
+    mla_isa_force(MLA_ISA_AVX2); /* the AVX2 engine too */
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_search(ix, q, M, K, b, NULL), MLA_OK);
+    assert_memory_equal(a, b, sizeof a);
+    mla_isa_force(-1);
     mla_set_threads(1);
     mla_knn_index_free(ix);
     free(x);
@@ -245,6 +297,7 @@ int main(void) {
         cmocka_unit_test(test_float_engine_matches_brute_force),
         cmocka_unit_test(test_ties_go_to_the_smaller_row),
         cmocka_unit_test(test_pixel_engine_is_exact),
+        cmocka_unit_test(test_pixel_engine_extremes),
         cmocka_unit_test(test_non_pixel_queries_use_the_float_engine),
         cmocka_unit_test(test_cosine_matches_brute_force),
         cmocka_unit_test(test_threads_do_not_change_the_answer),

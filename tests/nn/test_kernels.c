@@ -1,6 +1,8 @@
 /* The engine's inner kernels against naive loops: the vectorisable exp, streaming
  * copies at every alignment, and im2col / col2im over strides, paddings and rows wider
- * than one 16-float register; dense layers on the engine's kernels against OpenBLAS. */
+ * than one 16-float register; the 8 x 32 matrix tile on each family (AVX2, AVX-512)
+ * against double sums and against each other (same bits); dense and conv layers on the
+ * engine's kernels (each family) against OpenBLAS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,43 +131,164 @@ static void dense_pass(mla_net *net, const float *x, const float *dout, int n, i
     mla_dense_kernels_force(-1);
 }
 
+/* Forces the nn kernel family: -1 the CPU's own (AVX-512 where built), else a cap. Returns
+ * false (and restores the default) when that family is not what runs, e.g. the AVX2 cap
+ * on a CPU without AVX2. */
+static bool use_family(int cap, mla_isa want) {
+    mla_isa_force(cap);
+    if (mla_nn_kernels() == want) return true;
+    mla_isa_force(-1);
+    return false;
+}
+
+/* a (8 x k, either layout) times b (k x ncols, leading dimension ldb) on the AVX2 tile,
+ * against double sums within the float32 dot-product bound, and bit for bit against the
+ * AVX-512 tile where built; every flag combination, partial widths, b with and without
+ * slack. */
+static void test_gemm_tile_families(void **state) {
+    (void)state;
+#if !MLA_HAVE_AVX2_CODE
+    skip();
+#else
+    if (!use_family(MLA_ISA_AVX2, MLA_ISA_AVX2)) skip();
+    mla_isa_force(-1);
+    static const int widths[] = {1, 7, 8, 9, 16, 17, 31, 32};
+    static const int depths[] = {1, 16, 75};
+    mla_rng rng;
+    mla_rng_seed(&rng, 5);
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (size_t di = 0; di < sizeof depths / sizeof *depths; di++)
+            for (int flags = 0; flags < 32; flags++) {
+                int ncols = widths[wi], k = depths[di], ldb = 35; /* rows read 32 wide stay in b */
+                bool trans = flags & 1, slack = flags & 2, bias_on = flags & 4, relu = flags & 8, acc = flags & 16;
+                size_t ars = trans ? 1 : (size_t)k, acs = trans ? 8 : 1;
+                /* b exactly k rows of ldb floats when !slack, so an overlong last load would trip ASan */
+                size_t bn = (size_t)(k - 1) * ldb + (slack ? (size_t)(32 + ldb) : (size_t)ncols);
+                float *a = malloc(8 * (size_t)k * sizeof(float)), *b = malloc(bn * sizeof(float));
+                float bias[8], c2[8 * 40], c5[8 * 40], init[8 * 40];
+                for (int i = 0; i < 8 * k; i++) a[i] = (float)mla_rng_normal(&rng);
+                for (size_t i = 0; i < bn; i++) b[i] = (float)mla_rng_normal(&rng);
+                for (int i = 0; i < 8; i++) bias[i] = (float)mla_rng_normal(&rng);
+                for (int i = 0; i < 8 * 40; i++) init[i] = (float)mla_rng_normal(&rng);
+                memcpy(c2, init, sizeof c2);
+                mla_gemm_avx2_8x32(k, a, ars, acs, b, (size_t)ldb, c2, 40, ncols, slack, bias_on ? bias : NULL, relu,
+                                   acc);
+                for (int i = 0; i < 8; i++)
+                    for (int j = 0; j < 40; j++) {
+                        float got = c2[i * 40 + j];
+                        if (j >= ncols) { /* untouched past the tile's width */
+                            assert_true(got == init[i * 40 + j]);
+                            continue;
+                        }
+                        double sum = 0, abs = 0;
+                        for (int t = 0; t < k; t++) {
+                            double p = (double)a[i * ars + t * acs] * b[(size_t)t * ldb + j];
+                            sum += p, abs += fabs(p);
+                        }
+                        if (bias_on) sum += bias[i], abs += fabs(bias[i]);
+                        if (relu && sum < 0) sum = 0;
+                        if (acc) sum += init[i * 40 + j], abs += fabs(init[i * 40 + j]);
+                        if (fabs(got - sum) > 1e-6 * (k + 2) * abs + 1e-30)
+                            fail_msg("avx2 tile k=%d ncols=%d flags=%d: c[%d][%d] = %.9g, exact %.9g", k, ncols, flags,
+                                     i, j, got, sum);
+                    }
+#if defined(__AVX512F__)
+                if (use_family(-1, MLA_ISA_AVX512)) {
+                    memcpy(c5, init, sizeof c5);
+                    mla_gemm_8x32(k, a, ars, acs, b, (size_t)ldb, c5, 40, ncols, slack, bias_on ? bias : NULL, relu,
+                                  acc);
+                    assert_memory_equal(c2, c5, sizeof c2);
+                }
+#else
+                (void)c5;
+#endif
+                free(a), free(b);
+            }
+#endif
+}
+
 /* Shapes that fill the kernel's 8 x 32 tiles, leave partial ones (37 and 100 inputs, 24
  * samples), and fall back to OpenBLAS for some products (13 samples: the input and
- * weight gradients); every result within float rounding of OpenBLAS's. */
+ * weight gradients); every result within float rounding of OpenBLAS's, on each family,
+ * and the two families' results the same bits. */
 static void test_dense_kernels_match_blas(void **state) {
     (void)state;
     static const int shapes[][3] = {{128, 784, 256}, {24, 37, 16}, {13, 20, 8}, {40, 100, 24}, {16, 16, 8}};
-#if defined(__AVX512F__)
-    mla_dense_kernels_force(1);
-    assert_true(mla_dense_own_kernels());
-    mla_dense_kernels_force(-1);
-#else
-    skip(); /* no own kernels in this build: both passes would run OpenBLAS */
-#endif
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-        int n = shapes[s][0], in = shapes[s][1], units = shapes[s][2];
-        char spec[96];
-        snprintf(spec, sizeof spec, "{\"layers\": [{\"type\": \"dense\", \"units\": %d}]}", units);
-        mla_net *net;
-        if (mla_net_create(spec, (mla_shape){in, 1, 1}, units, 7, &net)) fail_msg("%s", mla_last_error());
-        size_t total = (size_t)n * units + mla_net_trainable_count(net) + (size_t)n * in;
-        float *x = malloc((size_t)n * in * sizeof(float)), *dout = malloc((size_t)n * units * sizeof(float));
-        float *blas = malloc(total * sizeof(float)), *own = malloc(total * sizeof(float));
-        mla_rng rng;
-        mla_rng_seed(&rng, 11 + s);
-        for (int i = 0; i < n * in; i++) x[i] = (float)mla_rng_normal(&rng);
-        for (int i = 0; i < n * units; i++) dout[i] = (float)mla_rng_normal(&rng);
-        dense_pass(net, x, dout, n, units, 0, blas);
-        dense_pass(net, x, dout, n, units, 1, own);
-        for (size_t i = 0; i < total; i++)
-            if (fabsf(own[i] - blas[i]) > 1e-5f * (1.0f + fabsf(blas[i])))
-                fail_msg("%d x %d -> %d: value %zu is %g, OpenBLAS gives %g", n, in, units, i, own[i], blas[i]);
-        mla_net_free(net);
-        free(x);
-        free(dout);
-        free(blas);
-        free(own);
+    static const int caps[][2] = {{-1, MLA_ISA_AVX512}, {MLA_ISA_AVX2, MLA_ISA_AVX2}};
+    int families = 0;
+    for (int f = 0; f < 2; f++) {
+        if (!use_family(caps[f][0], (mla_isa)caps[f][1])) continue;
+        mla_dense_kernels_force(1);
+        assert_true(mla_dense_own_kernels());
+        mla_dense_kernels_force(-1);
+        families++;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+            int n = shapes[s][0], in = shapes[s][1], units = shapes[s][2];
+            char spec[96];
+            snprintf(spec, sizeof spec, "{\"layers\": [{\"type\": \"dense\", \"units\": %d}]}", units);
+            mla_net *net;
+            if (mla_net_create(spec, (mla_shape){in, 1, 1}, units, 7, &net)) fail_msg("%s", mla_last_error());
+            size_t total = (size_t)n * units + mla_net_trainable_count(net) + (size_t)n * in;
+            float *x = malloc((size_t)n * in * sizeof(float)), *dout = malloc((size_t)n * units * sizeof(float));
+            float *blas = malloc(total * sizeof(float)), *own = malloc(total * sizeof(float));
+            mla_rng rng;
+            mla_rng_seed(&rng, 11 + s);
+            for (int i = 0; i < n * in; i++) x[i] = (float)mla_rng_normal(&rng);
+            for (int i = 0; i < n * units; i++) dout[i] = (float)mla_rng_normal(&rng);
+            dense_pass(net, x, dout, n, units, 0, blas);
+            dense_pass(net, x, dout, n, units, 1, own);
+            for (size_t i = 0; i < total; i++)
+                if (fabsf(own[i] - blas[i]) > 1e-5f * (1.0f + fabsf(blas[i])))
+                    fail_msg("%s, %d x %d -> %d: value %zu is %g, OpenBLAS gives %g", mla_isa_name(mla_nn_kernels()), n,
+                             in, units, i, own[i], blas[i]);
+            if (s == 0 && f == 0) { /* the AVX2 family gives the same bits */
+                float *own2 = malloc(total * sizeof(float));
+                if (use_family(MLA_ISA_AVX2, MLA_ISA_AVX2)) {
+                    dense_pass(net, x, dout, n, units, 1, own2);
+                    assert_memory_equal(own, own2, total * sizeof(float));
+                }
+                mla_isa_force(caps[f][0]);
+                free(own2);
+            }
+            mla_net_free(net);
+            free(x), free(dout), free(blas), free(own);
+        }
+        mla_isa_force(-1);
     }
+    if (!families) skip(); /* no own kernels on this CPU: both passes would run OpenBLAS */
+}
+
+/* A conv net's forward and backward (im2col products, the transposed weight gradient of
+ * a 32-filter conv, the input gradient) on each family against the portable path
+ * (OpenBLAS), within float rounding. */
+static void test_conv_kernels_match_blas(void **state) {
+    (void)state;
+    const char *spec = "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"pad\": 1},"
+                       "{\"type\": \"relu\"}, {\"type\": \"conv2d\", \"filters\": 32, \"kernel\": 3, \"stride\": 2},"
+                       "{\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]}";
+    enum { N = 6, C = 8, H = 13 };
+    mla_net *net;
+    if (mla_net_create(spec, (mla_shape){C, H, H}, 10, 3, &net)) fail_msg("%s", mla_last_error());
+    size_t nx = (size_t)N * C * H * H, np = mla_net_trainable_count(net);
+    float *x = malloc(nx * sizeof(float)), *dout = malloc(N * 10 * sizeof(float));
+    float *ref = malloc((N * 10 + np + nx) * sizeof(float)), *got = malloc((N * 10 + np + nx) * sizeof(float));
+    mla_rng rng;
+    mla_rng_seed(&rng, 9);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)mla_rng_normal(&rng);
+    for (int i = 0; i < N * 10; i++) dout[i] = (float)mla_rng_normal(&rng);
+    mla_isa_force(MLA_ISA_PORTABLE);
+    dense_pass(net, x, dout, N, 10, -1, ref);
+    static const int caps[][2] = {{-1, MLA_ISA_AVX512}, {MLA_ISA_AVX2, MLA_ISA_AVX2}};
+    for (int f = 0; f < 2; f++) {
+        if (!use_family(caps[f][0], (mla_isa)caps[f][1])) continue;
+        dense_pass(net, x, dout, N, 10, -1, got);
+        for (size_t i = 0; i < N * 10 + np + nx; i++)
+            if (fabsf(got[i] - ref[i]) > 1e-5f * (1.0f + fabsf(ref[i])))
+                fail_msg("%s: value %zu is %g, portable gives %g", mla_isa_name(mla_nn_kernels()), i, got[i], ref[i]);
+    }
+    mla_isa_force(-1);
+    mla_net_free(net);
+    free(x), free(dout), free(ref), free(got);
 }
 
 int main(void) {
@@ -173,7 +296,9 @@ int main(void) {
         cmocka_unit_test(test_expf),
         cmocka_unit_test(test_stream_copy),
         cmocka_unit_test(test_im2col_col2im),
+        cmocka_unit_test(test_gemm_tile_families),
         cmocka_unit_test(test_dense_kernels_match_blas),
+        cmocka_unit_test(test_conv_kernels_match_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,113 @@
+/* The engine's AVX2/FMA matrix kernel (nn/gemm.h): mla_gemm_8x32's contract on 256-bit
+ * registers, compiled for AVX2 with a target attribute so that a portable build
+ * (MLA_NATIVE=OFF) carries it too; callers reach it only where mla_nn_kernels() answers
+ * MLA_ISA_AVX2, i.e. on a CPU with AVX2 and FMA.
+ *
+ * Register blocking (16 ymm registers): see mla_gemm_avx2_8x32. Each
+ * element is the same float32 chain as in the AVX-512 kernel (one fused multiply-add
+ * per k, in order, then bias, relu, accumulate), so both kernels give the same bits. */
+#include "nn/gemm.h"
+
+#if MLA_HAVE_AVX2_CODE
+#include <immintrin.h>
+#include <stdint.h>
+
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+
+/* The lanes [0, n) of 8 as a maskload/maskstore mask (n clipped to [0, 8]). */
+AVX2_TARGET static inline __m256i lanes_below(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The epilogue of one accumulator, row i and columns [8 v, 8 v + 8) of c (clipped to
+ * ncols), as in mla_gemm_8x32: bias, relu, accumulate, store. */
+AVX2_TARGET static inline __attribute__((always_inline)) void finish(__m256 r, float *c, size_t ldc, int i, int v,
+                                                                     int ncols, const float *bias, bool relu,
+                                                                     bool accumulate) {
+    __m256i mask = lanes_below(ncols - 8 * v);
+    if (bias) r = _mm256_add_ps(r, _mm256_broadcast_ss(bias + i));
+    if (relu) r = _mm256_max_ps(r, _mm256_setzero_ps());
+    float *cv = c + i * ldc + 8 * v;
+    if (accumulate) r = _mm256_add_ps(_mm256_maskload_ps(cv, mask), r);
+    if (ncols >= 8 * (v + 1))
+        _mm256_storeu_ps(cv, r);
+    else
+        _mm256_maskstore_ps(cv, mask, r);
+}
+
+/* b's t-th row, 8 floats from column 8 v: a plain load, or for the last row of a b
+ * without slack, masked to ncols. The empty asm keeps the row in a register: folded into
+ * the multiply-adds as memory operands (the compiler's choice) it is loaded once per
+ * row of a, and the loads, not the FMAs, set the pace (65% of OpenBLAS's speed, measured). */
+#define LOAD_B(t, v, masked)                                                                             \
+    __extension__({                                                                                      \
+        const float *p_ = b + (size_t)(t) * ldb + 8 * (v);                                                \
+        __m256 r_ = (masked) ? _mm256_maskload_ps(p_, lanes_below(ncols - 8 * (v))) : _mm256_loadu_ps(p_); \
+        __asm__("" : "+x"(r_));                                                                          \
+        r_;                                                                                              \
+    })
+
+/* c[4 x ncols] (ncols <= 24): twelve accumulators, three loads of b's row and four
+ * broadcasts of a per k. b's rows are loaded 24 wide whatever ncols (the lanes past it
+ * are dropped at the store) except, unless b_slack, the last row, loaded masked. */
+AVX2_TARGET static void block_4x24(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
+                                   float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
+                                   bool accumulate) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    int full_rows = b_slack || ncols == 24 ? k : k - 1;
+    for (int t = 0; t < k; t++) {
+        bool masked = t >= full_rows;
+        __m256 b0 = LOAD_B(t, 0, masked), b1 = LOAD_B(t, 1, masked), b2 = LOAD_B(t, 2, masked);
+        const float *at = a + (size_t)t * acs;
+        __m256 a0 = _mm256_broadcast_ss(at);
+        c00 = _mm256_fmadd_ps(a0, b0, c00), c01 = _mm256_fmadd_ps(a0, b1, c01), c02 = _mm256_fmadd_ps(a0, b2, c02);
+        __m256 a1 = _mm256_broadcast_ss(at + ars);
+        c10 = _mm256_fmadd_ps(a1, b0, c10), c11 = _mm256_fmadd_ps(a1, b1, c11), c12 = _mm256_fmadd_ps(a1, b2, c12);
+        __m256 a2 = _mm256_broadcast_ss(at + 2 * ars);
+        c20 = _mm256_fmadd_ps(a2, b0, c20), c21 = _mm256_fmadd_ps(a2, b1, c21), c22 = _mm256_fmadd_ps(a2, b2, c22);
+        __m256 a3 = _mm256_broadcast_ss(at + 3 * ars);
+        c30 = _mm256_fmadd_ps(a3, b0, c30), c31 = _mm256_fmadd_ps(a3, b1, c31), c32 = _mm256_fmadd_ps(a3, b2, c32);
+    }
+    finish(c00, c, ldc, 0, 0, ncols, bias, relu, accumulate), finish(c01, c, ldc, 0, 1, ncols, bias, relu, accumulate);
+    finish(c02, c, ldc, 0, 2, ncols, bias, relu, accumulate), finish(c10, c, ldc, 1, 0, ncols, bias, relu, accumulate);
+    finish(c11, c, ldc, 1, 1, ncols, bias, relu, accumulate), finish(c12, c, ldc, 1, 2, ncols, bias, relu, accumulate);
+    finish(c20, c, ldc, 2, 0, ncols, bias, relu, accumulate), finish(c21, c, ldc, 2, 1, ncols, bias, relu, accumulate);
+    finish(c22, c, ldc, 2, 2, ncols, bias, relu, accumulate), finish(c30, c, ldc, 3, 0, ncols, bias, relu, accumulate);
+    finish(c31, c, ldc, 3, 1, ncols, bias, relu, accumulate), finish(c32, c, ldc, 3, 2, ncols, bias, relu, accumulate);
+}
+
+/* c[8 x ncols] (ncols <= 8): eight accumulators, one load of b's row and eight broadcasts
+ * per k; b's rows loaded 8 wide as in block_4x24. */
+AVX2_TARGET static void block_8x8(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
+                                  float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
+                                  bool accumulate) {
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    int full_rows = b_slack || ncols == 8 ? k : k - 1;
+    for (int t = 0; t < k; t++) {
+        __m256 b0 = LOAD_B(t, 0, t >= full_rows);
+        const float *at = a + (size_t)t * acs;
+        for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(at + i * ars), b0, acc[i]);
+    }
+    for (int i = 0; i < 8; i++) finish(acc[i], c, ldc, i, 0, ncols, bias, relu, accumulate);
+}
+
+/* The 8 x 32 tile as two 4 x 24 blocks (twelve accumulators: enough multiply-adds in
+ * flight for a 5-cycle FMA latency on two pipes, seven loads per twelve) and one 8 x 8
+ * block for the last 8 columns; narrower tiles take the blocks they need. */
+AVX2_TARGET void mla_gemm_avx2_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
+                                    float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
+                                    bool accumulate) {
+    const float *bias4 = bias ? bias + 4 : NULL;
+    if (ncols > 8) {
+        int w = ncols < 24 ? ncols : 24;
+        block_4x24(k, a, ars, acs, b, ldb, c, ldc, w, b_slack, bias, relu, accumulate);
+        block_4x24(k, a + 4 * ars, ars, acs, b, ldb, c + 4 * ldc, ldc, w, b_slack, bias4, relu, accumulate);
+    }
+    if (ncols > 24 || ncols <= 8) {
+        int j = ncols > 24 ? 24 : 0;
+        block_8x8(k, a, ars, acs, b + j, ldb, c + j, ldc, ncols - j, b_slack, bias, relu, accumulate);
+    }
+}
+#endif
