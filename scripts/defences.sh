@@ -27,9 +27,10 @@
 #       SMOKE=1  a check of the script: --pool 800 --epochs 1 --shadows 2 --batch-sizes 8,16,32
 # Time, defaults (cnn, pool 5000, 16 shadows, 40 epochs of batches of 32): each row is one
 # `make demo` (3 minutes on 2 quiet cores of an AMD EPYC, measured), DP-SGD rows somewhat
-# more, so some 50-70 minutes for the 14 rows on a quiet machine (an estimate; on a machine
-# shared with other jobs at load 10, rows at 15 epochs of 128 took 7-12 minutes each with
-# THREADS=1). SMOKE=1 took 2-4 minutes (mostly start-up, data loading and evaluation).
+# more, so some 40-60 minutes for the 13 rows on a quiet machine (an estimate). Measured:
+# 7,034 s (1 h 57 min, 4-12 minutes a row) with THREADS=2 and OMP_WAIT_POLICY=passive on
+# 2 cores shared with other jobs (load 4-14). SMOKE=1 took 2-4 minutes (mostly start-up,
+# data loading and evaluation).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(realpath "${1:-$ROOT/build/mlaudit}")
