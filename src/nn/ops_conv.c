@@ -216,7 +216,9 @@ static mla_status conv2d_setup(mla_layer *l) {
  * sample's im2col matrix (rows x P) stays in that core's cache, sgemm writes the output
  * straight into NCHW, and the weight gradient collects in a per-thread buffer that is
  * summed in thread order at the end (same thread count, same bits). Inside the parallel
- * region OpenBLAS runs single-threaded. A 1x1, stride-1, unpadded conv needs no im2col. */
+ * region OpenBLAS runs single-threaded, a team of one included (mla_blas_serial_in_region):
+ * a sample's bits do not depend on the batch it comes in. A 1x1, stride-1, unpadded conv
+ * needs no im2col. */
 typedef struct {
     float *col, *dcol, *dw, *db;
     float *dy; /* with a fused relu: the sample's output (forward); its own output gradient (backward,
@@ -326,6 +328,7 @@ static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ct
     int threads = conv2d_threads(l, n);
 #pragma omp parallel num_threads(threads)
     {
+        mla_blas_serial_in_region();
         conv2d_scratch sc = conv2d_scratch_of(l, ctx->work, omp_get_thread_num());
 #pragma omp for schedule(static)
         for (int s = 0; s < n; s++) {
@@ -470,6 +473,7 @@ static void conv2d_backward(mla_layer *l, const float *x, const float *y, const 
     {
 #pragma omp single
         team = omp_get_num_threads();
+        mla_blas_serial_in_region();
         conv2d_scratch sc = conv2d_scratch_of(l, ctx->work, omp_get_thread_num());
         if (pgrads) {
             memset(sc.dw, 0, (size_t)cout * rows * sizeof(float));

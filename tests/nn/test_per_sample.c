@@ -14,6 +14,7 @@
 
 #include "mlaudit/core.h"
 #include "mlaudit/nn.h"
+#include "nn/gemm.h" /* mla_nn_kernels: which family runs */
 
 enum { N = 19, CLASSES = 10 }; /* odd, above 16: the dense kernels' and the conv's thread splits */
 
@@ -269,6 +270,56 @@ static void test_resnet20_gn(void **state) {
     check_weighted(mla_preset_spec("resnet20-gn"), false, MLA_PER_SAMPLE_MEMORY_DEFAULT, 44);
 }
 
+/* The portable family (OpenBLAS for every conv product), which MLA_ISA=portable picks:
+ * ResNet-20's relu inputs come within 1e-6 of zero, so its weighted sum only matches the
+ * reference when a sample's activations do not depend on the batch it runs in. */
+static void test_resnet20_gn_portable(void **state) {
+    (void)state;
+    mla_isa_force(MLA_ISA_PORTABLE);
+    assert_int_equal(mla_nn_kernels(), MLA_ISA_PORTABLE);
+    check_weighted(mla_preset_spec("resnet20-gn"), false, MLA_PER_SAMPLE_MEMORY_DEFAULT, 44);
+    mla_isa_force(-1);
+}
+
+/* What the references above rest on: a sample's conv activations have the same bits in a
+ * batch as alone (on one thread of the team or the whole team), on every kernel family,
+ * for a product OpenBLAS threads (16 x 784 x 144, ResNet's first stage) and one it does not. */
+static void test_batch_invariant(void **state) {
+    (void)state;
+    static const char spec[] =
+        "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"pad\": 1}, {\"type\": \"relu\"},"
+        " {\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"pad\": 1},"
+        " {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    mla_net *net;
+    if (mla_net_create(spec, fmnist, CLASSES, 71, &net)) fail_msg("%s", mla_last_error());
+    size_t in = (size_t)mla_shape_size(fmnist), act = (size_t)16 * 28 * 28;
+    float *x = malloc(N * in * sizeof(float)), *batch = malloc(N * act * sizeof(float));
+    random_fill(x, N * in, 72, 1.0);
+    for (int isa = MLA_ISA_PORTABLE; isa <= MLA_ISA_AVX512; isa++) {
+        mla_isa_force(isa);
+        if ((int)mla_nn_kernels() != isa) continue; /* not on this CPU or build */
+        const float *y, *a;
+        mla_shape shape;
+        int n;
+        assert_int_equal(mla_net_forward(net, x, N, false, &y), MLA_OK);
+        assert_int_equal(mla_net_activation(net, "2", &a, &shape, &n), MLA_OK);
+        assert_int_equal(mla_shape_size(shape), (int)act);
+        memcpy(batch, a, N * act * sizeof(float));
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(mla_net_forward(net, x + (size_t)i * in, 1, false, &y), MLA_OK);
+            assert_int_equal(mla_net_activation(net, "2", &a, &shape, &n), MLA_OK);
+            for (size_t k = 0; k < act; k++)
+                if (a[k] != batch[(size_t)i * act + k])
+                    fail_msg("%s: sample %d, value %zu: %.9g alone, %.9g in the batch", mla_isa_name(isa), i, k,
+                             (double)a[k], (double)batch[(size_t)i * act + k]);
+        }
+    }
+    mla_isa_force(-1);
+    free(x);
+    free(batch);
+    mla_net_free(net);
+}
+
 /* Same input, same thread count: the same bits, call after call. */
 static void test_repeatable(void **state) {
     (void)state;
@@ -294,7 +345,8 @@ int main(void) {
         cmocka_unit_test(test_lenet5),   cmocka_unit_test(test_dknn),
         cmocka_unit_test(test_residual),
         cmocka_unit_test(test_fallback_layers), cmocka_unit_test(test_groupnorm),
-        cmocka_unit_test(test_resnet20_gn),     cmocka_unit_test(test_repeatable),
+        cmocka_unit_test(test_resnet20_gn),     cmocka_unit_test(test_resnet20_gn_portable),
+        cmocka_unit_test(test_batch_invariant), cmocka_unit_test(test_repeatable),
         cmocka_unit_test(test_weighted_presets), cmocka_unit_test(test_weighted_convs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
