@@ -8,6 +8,11 @@
 
 #include "mlaudit/anomaly.h"
 #include "mlaudit/scoring.h"
+#include "mlaudit/core.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 
 /* The settings the tests start from (the runner's mla_anomaly_defaults lives in
  * another module; the GAN methods need only these fields). */
@@ -67,6 +72,39 @@ static inline double gan_test_auroc(const mla_dataset *ds, const int32_t *idx, i
     mla_roc_free(r);
     free(pos), free(neg);
     return auc;
+}
+
+/* Central differences for `count` seeded parameters of p[0..np): each must match the
+ * analytic gradient within 2% + 1% of the largest analytic entry at one of three
+ * steps (small steps keep relus from crossing their kinks; with steps of 1e-2 a few
+ * percent of the entries did). loss(ctx) recomputes the loss at the current p. Returns
+ * how many entries disagree (printing the first five, named by `name`). */
+static inline int gan_fd_check(float *p, size_t np, const float *analytic, int count, uint64_t seed,
+                               double (*loss)(void *ctx), void *ctx, const char *name) {
+    double scale = 0;
+    for (size_t i = 0; i < np; i++) scale = fmax(scale, fabs(analytic[i]));
+    if (!(scale > 0)) return count;
+    mla_rng r;
+    mla_rng_seed(&r, seed);
+    int bad = 0;
+    for (int t = 0; t < count; t++) {
+        size_t i = (size_t)mla_rng_below(&r, np);
+        float keep = p[i];
+        double best = INFINITY, num = 0;
+        static const float steps[] = {3e-3f, 1e-3f, 3e-4f};
+        for (int k = 0; k < 3; k++) {
+            p[i] = keep + steps[k];
+            double up = loss(ctx);
+            p[i] = keep - steps[k];
+            double down = loss(ctx);
+            p[i] = keep;
+            double v = (up - down) / (2.0 * steps[k]);
+            if (fabs(v - analytic[i]) < best) best = fabs(v - analytic[i]), num = v;
+        }
+        if (best > 0.02 * fabs(num) + 0.01 * scale && bad++ < 5)
+            fprintf(stderr, "%s param %zu: analytic %g numeric %g\n", name, i, analytic[i], num);
+    }
+    return bad;
 }
 
 #endif

@@ -40,37 +40,22 @@ static double case_loss(grad_case *c, char net) {
     return net == 'G' ? g : g - p->adv_weight * l.adv_g + p->alpha * l.ip;
 }
 
-/* Central differences for `count` seeded parameters of net; each must match the
- * analytic gradient within 2% + 1% of the largest analytic entry at one of three
- * steps (small steps keep the relus of G and D from crossing their kinks; with steps
- * of 1e-2 a few percent of the entries did, all 400 of a full check agree at these). */
+/* which's loss for gan_fd_check. */
+typedef struct {
+    grad_case *c;
+    char which;
+} fd_ctx;
+static double fd_loss(void *ctx) {
+    fd_ctx *f = ctx;
+    return case_loss(f->c, f->which);
+}
+
+/* Finite differences for `count` seeded parameters of net `which` (gan_fd_check). */
 static void check_net(grad_case *c, char which, const float *analytic, int count) {
     mla_net *net = adegan_model_net(c->m, which);
-    float *p = mla_net_params(net);
-    size_t np = mla_net_trainable_count(net);
-    double scale = 0;
-    for (size_t i = 0; i < np; i++) scale = fmax(scale, fabs(analytic[i]));
-    assert_true(scale > 0);
-    mla_rng r;
-    mla_rng_seed(&r, 3);
-    int bad = 0;
-    for (int t = 0; t < count; t++) {
-        size_t i = (size_t)mla_rng_below(&r, np);
-        float keep = p[i];
-        double best = INFINITY, num = 0;
-        static const float steps[] = {3e-3f, 1e-3f, 3e-4f};
-        for (int k = 0; k < 3; k++) {
-            p[i] = keep + steps[k];
-            double up = case_loss(c, which);
-            p[i] = keep - steps[k];
-            double down = case_loss(c, which);
-            p[i] = keep;
-            double v = (up - down) / (2.0 * steps[k]);
-            if (fabs(v - analytic[i]) < best) best = fabs(v - analytic[i]), num = v;
-        }
-        if (best > 0.02 * fabs(num) + 0.01 * scale && bad++ < 5)
-            print_message("%c param %zu: analytic %g numeric %g\n", which, i, analytic[i], num);
-    }
+    fd_ctx f = {c, which};
+    char name[2] = {which, 0};
+    int bad = gan_fd_check(mla_net_params(net), mla_net_trainable_count(net), analytic, count, 3, fd_loss, &f, name);
     if (bad) fail_msg("%c: %d of %d gradient entries disagree", which, bad, count);
 }
 
