@@ -18,21 +18,9 @@ pycheck() {
   done <<<"$out"
 }
 
-# A .npy writer without NumPy (format v1.0): npy_save(path, flat list, shape, descr).
-cat >"$T/npy.py" <<'PY'
-import struct
-def npy_save(path, data, shape, descr):
-    fmt = {'<f8': 'd', '<f4': 'f', '<i8': 'q', '<i4': 'i', '|u1': 'B'}[descr]
-    if len(shape) == 0: shp = '()'
-    elif len(shape) == 1: shp = '(%d,)' % shape[0]
-    else: shp = '(' + ', '.join('%d' % s for s in shape) + ')'
-    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shp)
-    hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\n'
-    with open(path, 'wb') as f:
-        f.write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(hdr)) + hdr.encode('latin1'))
-        f.write(struct.pack('<%d%s' % (len(data), fmt), *data))
-PY
-export PYTHONPATH="$T${PYTHONPATH:+:$PYTHONPATH}"
+# A .npy writer without NumPy (format v1.0): npy_save(path, flat list, shape, descr),
+# shared by the CLI tests (tests/common/npy.py).
+export PYTHONPATH="$(cd "$(dirname "$0")/../common" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 # The interpreter itself, resolved once: a version manager's shim costs ~0.5 s a call.
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PY=python3
 

@@ -7,16 +7,10 @@ source "$(dirname "$0")/../common/cli_harness.sh" "$@"
 
 # 4 classes of 8x8 images: a bright 3x3 block in quadrant c over uint8 noise.
 mkdir -p "$T/data"
-python3 - "$T/data" <<'PY'
-import random, struct, sys
-def npy_save(path, data, shape, descr):
-    fmt = {'<i8': 'q', '|u1': 'B'}[descr]
-    shp = '(%d,)' % shape[0] if len(shape) == 1 else '(' + ', '.join('%d' % s for s in shape) + ')'
-    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shp)
-    hdr += ' ' * ((64 - (10 + len(hdr) + 1) % 64) % 64) + '\n'
-    with open(path, 'wb') as f:
-        f.write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(hdr)) + hdr.encode('latin1'))
-        f.write(struct.pack('<%d%s' % (len(data), fmt), *data))
+python3 - "$T/data" "$(cd "$(dirname "$0")/../common" && pwd)" <<'PY'
+import random, sys
+sys.path.insert(0, sys.argv[2])
+from npy import npy_save   # tests/common/npy.py
 r = random.Random(1)
 for split, n in (('train', 400), ('test', 200)):
     xs, ys = [], []
