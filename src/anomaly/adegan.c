@@ -46,39 +46,9 @@
  * Defaults: 3 epochs (1 of stage 1, 2 of stage 2), batch 64, net width 32 for images
  * of 16 pixels or more (8 below), n_c 10, sigma 1, weights (1, 1, 10).
  *
- * Measured (MNIST one-out, AUROC on the whole 10,000-image test split, one thread on
- * the shared 2-core machine (load about 10), 3 epochs, n_c 10, (1, 1, 10); combined
- * score (recon term alone / pattern term alone)):
- *   6,000 normal training images: d = 100, class 0: 0.792 (0.825 / 0.356);
- *     d = 16: class 0 0.884 (0.898 / 0.288), class 1 0.172 (0.070 / 0.546),
- *     class 2 0.845 (0.862 / 0.348), class 7 0.446 (0.507 / 0.378);
- *     d = 8: class 0 0.849 (0.884 / 0.357), class 1 0.294 (0.163 / 0.642), class 7
- *     0.629 (0.601 / 0.602); d = 4: class 0 0.909 (0.910 / 0.445), class 1 0.178
- *     (0.103 / 0.452), class 2 0.819 (0.823 / 0.482); d = 16 with beta 10: class 0
- *     0.870, class 1 0.231, class 2 0.786.
- *   All 48.7k normal training images (5.3k for the normal fit), d = 16: class 0 0.865
- *     (0.892 / 0.306), class 1 0.306 (0.292 / 0.470).
- *   So d of 4 to 16 beats 100 (the default is now 16); the reconstruction term
- *   carries the score; the pattern term as defined (doubt = anomaly) is mostly BELOW
- *   chance (E is more confident on the unseen digit than on normal ones; above chance
- *   for class 1, and class 7 at d = 8), and adding it moves the AUROC with it: down by
- *   up to 0.06 where it is below chance, up where it is above. Reconstructing
- *   from the hard (arg max) pattern code instead of the softmax was worse (class 0, 1,
- *   2 recon: 0.878, 0.060, 0.838 at d = 16); TRAINING with it too (G fed E's arg max
- *   code, E's pattern head taught only by L_sl and L_ip) gave 0.891, 0.239, 0.839
- *   (recon 0.902, 0.087, 0.865; pattern 0.386, 0.612, 0.394): the pattern term nearer
- *   chance, the mean of the three 0.02 higher, not adopted on so little evidence (the
- *   softmax code keeps the stage-2 loss differentiable in E's pattern head).
- *   Class 1 (the simple stroke every decoder reconstructs best) sinks the mean, as it
- *   does for GANomaly (6,000 images, 3 epochs: class 1 0.488, class 2 0.913).
- *   Speed (bench of batches of 64, 1 and 2 threads interleaved 3 times, the machine
- *   shared at load 11: wall figures are noise, CPU-time ones less so): a stage-2 step
- *   runs at 550-760 images per CPU-second on one thread at d = 16 and 460-780 at
- *   d = 100 (median 636; at 2 threads 430-680 per CPU-second); GANomaly's step at
- *   590-1010. A stage-2 epoch of 48.7k images is thus about 77 CPU-seconds, the
- *   default run (stage 1 is cheaper) about 3 CPU-minutes: well under 10 minutes on 2
- *   cores (estimated; the full class-0 run took 17 minutes of WALL time on one thread
- *   of the loaded machine).
+ * Measured figures (MNIST one-out per class, the ablation of the two terms, the
+ * settings tried, why d defaults to 16, speed) live in the README's anomaly section,
+ * where they are kept with the commands that made them.
  *
  * A NaN or infinite loss stops training with an error naming the epoch and step;
  * with cfg->figures_dir set, the last finished epoch's G, E and D are left there
