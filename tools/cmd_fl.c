@@ -406,15 +406,18 @@ int cmd_fl(int argc, char **argv) {
     mla_fl_result res;
     s = mla_fl_run(global, tr, clients, &cfg, &res);
     if (s) fl_fail(&a, s);
+    /* The final model's figures: every rank evaluates its share of the batches. */
+    fl_outcome o = {.clients = clients, .tr = tr, .te = te, .res = &res};
+    const mla_transport *t = a.mpi.size ? &a.mpi : NULL;
+    s = mla_fl_evaluate(global, tr, pooled(clients), mla_fl_clients_total(clients), 500, t, &o.etr);
+    if (!s) s = mla_fl_evaluate(global, te, NULL, mla_dataset_count(te), 500, t, &o.ete);
+    if (s) fl_fail(&a, s);
     if (root) {
-        fl_outcome o = {.clients = clients, .tr = tr, .te = te, .res = &res};
         o.dp_epsilon_steps = (double)a.local_epochs * a.rounds * ((n_client + a.f.batch - 1) / a.f.batch);
         int k = mla_net_classes(global);
         o.hist = malloc((size_t)a.clients * k * sizeof *o.hist);
         if (!o.hist) cli_die("out of memory");
         mla_fl_label_histogram(clients, mla_dataset_labels(tr), k, o.hist);
-        cli_check(mla_evaluate(global, tr, pooled(clients), mla_fl_clients_total(clients), 500, &o.etr, NULL, NULL));
-        cli_check(mla_evaluate(global, te, NULL, mla_dataset_count(te), 500, &o.ete, NULL, NULL));
         central_result central;
         if (a.compare_central) {
             central = run_central(&a, tr, te, pool, n_pool, clients, &cfg.train);

@@ -163,7 +163,9 @@ typedef struct {
      * flag) applies to every client. */
     mla_train_config train;
     const mla_fl_hook_factory *hook;   /* NULL: none */
-    const mla_dataset *test;           /* evaluated after every round when not NULL (rank 0) */
+    const mla_dataset *test;           /* evaluated after every round when not NULL; under a
+                                          transport every rank passes the same set and
+                                          evaluates its share (mla_fl_evaluate) */
     int eval_batch;                    /* 0 -> 500 */
     /* After every round, on rank 0, once its checkpoint is written (may be NULL), with
      * the reporting clients' ids (st->reported of them; borrowed for the call); non-OK
@@ -201,6 +203,14 @@ void mla_fl_result_free(mla_fl_result *r);
  * setting that differs. */
 mla_status mla_fl_run(mla_net *global, const mla_dataset *train, const mla_fl_clients *clients,
                       const mla_fl_config *cfg, mla_fl_result *res);
+
+/* mla_evaluate (train.h; no probabilities or predictions) over the ranks of t: every
+ * rank calls it with the same net, data, idx, n and batch; each evaluates a contiguous
+ * block of the batches and rank 0 adds their terms in batch order, so every rank's *res
+ * has exactly the bits mla_evaluate gives one process at the same thread count. t NULL
+ * or of size 1: mla_evaluate itself. */
+mla_status mla_fl_evaluate(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, int batch,
+                           const mla_transport *t, mla_eval_result *res);
 
 /* ---- membership audits of federated models (fl_mia.c) ----
  * A trainer for mia.h's extension point (mla_mia_audit_config.train_model, with

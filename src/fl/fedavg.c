@@ -278,17 +278,17 @@ static mla_status choose(fl_run *x, int r) {
                      r + 1, cfg->min_clients, x->n_taken, tries, cfg->drop_prob);
 }
 
-/* Rank 0 after the sum: the new global model and its test figures. */
-static mla_status finish_round(fl_run *x, int r, double t0, mla_fl_round_stats *st) {
+/* Every rank, once the new global model is everywhere: the round's figures, with the
+ * test set's evaluation split over the ranks (rank 0 keeps them). */
+static mla_status round_stats(fl_run *x, int r, double t0, mla_fl_round_stats *st) {
     const mla_fl_config *cfg = x->cfg;
-    mla_fl_finish(x->acc, x->total_weight, mla_net_params(x->global), x->count);
     *st = (mla_fl_round_stats){.round = r, .attempts = x->attempts, .taken = x->n_taken, .reported = x->n_surv,
                                .samples = x->samples, .train_loss = x->loss_sum / (double)x->samples,
                                .test_accuracy = NAN, .test_loss = NAN};
     if (cfg->test) {
         mla_eval_result e;
-        mla_status s = mla_evaluate(x->global, cfg->test, NULL, mla_dataset_count(cfg->test),
-                                    cfg->eval_batch > 0 ? cfg->eval_batch : 500, &e, NULL, NULL);
+        mla_status s = mla_fl_evaluate(x->global, cfg->test, NULL, mla_dataset_count(cfg->test),
+                                       cfg->eval_batch > 0 ? cfg->eval_batch : 500, cfg->transport, &e);
         if (s) return mla_error_prefix(s, "round %d: test set", r + 1);
         st->test_accuracy = e.accuracy;
         st->test_loss = e.loss;
@@ -302,6 +302,18 @@ static mla_status bcast_params(fl_run *x) {
     return t ? t->bcast(t->user, mla_net_params(x->global), x->count * sizeof(float)) : MLA_OK;
 }
 
+/* Rank 0 once the round is complete: its history entry, then the checkpoint (so a
+ * callback that stops the run leaves this round saved), then the callback. */
+static mla_status record_round(fl_run *x, int r, const mla_fl_round_stats *st, mla_fl_result *res, const char *fp) {
+    const mla_fl_config *cfg = x->cfg;
+    res->history[r] = *st;
+    res->rounds_run = r + 1;
+    mla_status s = MLA_OK;
+    if (cfg->checkpoint_path) s = fl_checkpoint_save(cfg->checkpoint_path, x, r + 1, res->history, fp);
+    if (!s && cfg->on_round) s = cfg->on_round(cfg->user, &res->history[r], x->survivors, x->global);
+    return s;
+}
+
 static mla_status run_round(fl_run *x, int r, mla_fl_result *res, const char *fp) {
     double t0 = mla_seconds();
     mla_status s = choose(x, r);
@@ -311,15 +323,11 @@ static mla_status run_round(fl_run *x, int r, mla_fl_result *res, const char *fp
     x->samples = 0;
     x->next = 0;
     s = train_own(x, r);
-    if (!s && x->rank == 0) {
-        const mla_fl_config *cfg = x->cfg;
-        s = finish_round(x, r, t0, &res->history[r]);
-        if (!s) res->rounds_run = r + 1;
-        /* The checkpoint first: a callback that stops the run leaves this round saved. */
-        if (!s && cfg->checkpoint_path) s = fl_checkpoint_save(cfg->checkpoint_path, x, r + 1, res->history, fp);
-        if (!s && cfg->on_round) s = cfg->on_round(cfg->user, &res->history[r], x->survivors, x->global);
-    }
+    if (!s && x->rank == 0) mla_fl_finish(x->acc, x->total_weight, mla_net_params(x->global), x->count);
     if (!s) s = bcast_params(x);
+    mla_fl_round_stats st;
+    if (!s) s = round_stats(x, r, t0, &st);
+    if (!s && x->rank == 0) s = record_round(x, r, &st, res, fp);
     return s;
 }
 

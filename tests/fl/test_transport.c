@@ -65,6 +65,7 @@ static mla_fl_config config(const mla_dataset *ds, int threads) {
     cfg.seed = 12;
     cfg.threads = threads;
     cfg.test = ds;
+    cfg.eval_batch = 25; /* 8 batches, the last short: blocks of unequal size over the ranks */
     cfg.train.batch = 20;
     cfg.train.opt.lr = 5e-3f;
     return cfg;
@@ -104,6 +105,7 @@ static void ranks_case(int size, int threads) {
         assert_int_equal(jobs[0].res.history[i].samples, want.history[i].samples);
         assert_true(jobs[0].res.history[i].train_loss == want.history[i].train_loss);
         assert_true(jobs[0].res.history[i].test_accuracy == want.history[i].test_accuracy);
+        assert_true(jobs[0].res.history[i].test_loss == want.history[i].test_loss);
     }
     assert_int_equal(jobs[0].res.samples, want.samples);
     assert_true(mem_box_empty(box)); /* every message was read */
@@ -116,6 +118,73 @@ static void ranks_case(int size, int threads) {
     mla_net_free(local);
     mla_fl_clients_free(clients);
     mla_dataset_free(ds);
+}
+
+/* ---- mla_fl_evaluate on its own ---- */
+typedef struct {
+    mla_net *net;
+    const mla_dataset *ds;
+    const int32_t *idx;
+    int n, batch;
+    mla_transport t;
+    mla_eval_result res;
+    mla_status status;
+} eval_job;
+
+static void *eval_rank(void *arg) {
+    eval_job *j = arg;
+    j->status = mla_fl_evaluate(j->net, j->ds, j->idx, j->n, j->batch, &j->t, &j->res);
+    return NULL;
+}
+
+/* Every rank's result has mla_evaluate's bits, for blocks of every shape (a rank with
+ * no batch included), with and without an index list. */
+static void eval_case(mla_net *net, const mla_dataset *ds, const int32_t *idx, int n, int batch, int size) {
+    mla_eval_result want;
+    assert_int_equal(mla_evaluate(net, ds, idx, n, batch, &want, NULL, NULL), MLA_OK);
+    mem_box *box = mem_box_create(size);
+    assert_non_null(box);
+    eval_job jobs[MAXP];
+    pthread_t th[MAXP];
+    mla_net *nets[MAXP];
+    for (int r = 0; r < size; r++) {
+        /* each rank its own copy of the net (a net's buffers are not shared between threads) */
+        assert_int_equal(mla_net_create(spec, (mla_shape){C, H, W}, K, 9, &nets[r]), MLA_OK);
+        memcpy(mla_net_params(nets[r]), mla_net_params(net), mla_net_param_count(net) * sizeof(float));
+        jobs[r] = (eval_job){.net = nets[r], .ds = ds, .idx = idx, .n = n, .batch = batch, .t = mem_box_endpoint(box, r)};
+        assert_int_equal(pthread_create(&th[r], NULL, eval_rank, &jobs[r]), 0);
+    }
+    for (int r = 0; r < size; r++) pthread_join(th[r], NULL);
+    for (int r = 0; r < size; r++) {
+        assert_int_equal(jobs[r].status, MLA_OK);
+        assert_int_equal(jobs[r].res.n, n);
+        assert_true(jobs[r].res.accuracy == want.accuracy);
+        assert_true(jobs[r].res.loss == want.loss);
+        mla_net_free(nets[r]);
+    }
+    assert_true(mem_box_empty(box));
+    mem_box_free(box);
+}
+
+static void test_split_evaluation(void **state) {
+    (void)state;
+    mla_set_threads(1);
+    mla_dataset *ds = make_data();
+    mla_net *net;
+    assert_int_equal(mla_net_create(spec, (mla_shape){C, H, W}, K, 4, &net), MLA_OK);
+    int32_t idx[N / 2];
+    for (int i = 0; i < N / 2; i++) idx[i] = (i * 7 + 3) % N;
+    for (int size = 2; size <= 3; size++) {
+        eval_case(net, ds, NULL, N, 25, size);  /* 8 batches, the last of 5 */
+        eval_case(net, ds, NULL, N, 500, size); /* one batch: the other ranks have none */
+        eval_case(net, ds, idx, N / 2, 7, size);
+        eval_case(net, ds, idx, 2, 1, size);
+    }
+    mla_eval_result one;
+    assert_int_equal(mla_fl_evaluate(net, ds, NULL, N, 0, NULL, &one), MLA_ERR_INVALID); /* mla_evaluate's check */
+    mla_net_free(net);
+    mla_dataset_free(ds);
+    mla_set_threads(2);
 }
 
 static void test_two_ranks(void **state) {
@@ -135,6 +204,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_ranks),
         cmocka_unit_test(test_three_ranks),
+        cmocka_unit_test(test_split_evaluation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
