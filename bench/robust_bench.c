@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classic/knn_impl.h" /* mla_knn_proj_exact_count: the projection screen's efficiency */
 #include "mlaudit/robust.h"
 
 static void die(const char *what) {
@@ -52,8 +53,7 @@ static int bench_dknn(int n_train, int n_query, const char *data, const char *la
     double t1 = mla_seconds();
     mla_dknn *d;
     mla_dknn_options opt = mla_dknn_defaults();
-    if (mla_dknn_create((const float *const *)ft, dims, L, y, n_train, 10, &opt, &d)) die("index");
-    for (int l = 0; l < L; l++) free(ft[l]);
+    if (mla_dknn_create_owned(ft, dims, L, y, n_train, 10, &opt, &d)) die("index");
     double t2 = mla_seconds();
     if (mla_net_layer_features(net, xq, n_query, (const char *const *)layers, L, 250, fq, dims)) die("features");
     double t3 = mla_seconds();
@@ -64,9 +64,10 @@ static int bench_dknn(int n_train, int n_query, const char *data, const char *la
     for (int l = 0; l < L; l++) width += dims[l];
     printf("{\"bench\": \"dknn\", \"threads\": %d, \"n_train\": %d, \"n_query\": %d, \"layers\": \"%s\", "
            "\"features\": %.0f, \"train_features_seconds\": %.3f, \"index_seconds\": %.3f, "
-           "\"query_features_seconds\": %.3f, \"search_seconds\": %.3f, \"search_gflops\": %.1f}\n",
+           "\"query_features_seconds\": %.3f, \"search_seconds\": %.3f, \"search_gflops\": %.1f, "
+           "\"exact_rows_per_query_layer\": %.1f}\n",
            mla_get_threads(), n_train, n_query, layer_list, width, t1 - t0, t2 - t1, t3 - t2, t4 - t3,
-           2.0 * n_train * n_query * width / (t4 - t3) / 1e9);
+           2.0 * n_train * n_query * width / (t4 - t3) / 1e9, (double)mla_knn_proj_exact_count() / n_query / L);
     for (int l = 0; l < L; l++) free(fq[l]);
     free(nb), free(xt), free(xq), free(y), free(copy);
     mla_dknn_free(d);
