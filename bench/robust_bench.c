@@ -5,6 +5,9 @@
  *     relu1,relu2,relu3,logits), the index over them, then N_QUERY test images'
  *     activations and their k = 75 nearest training images at every layer; seconds of
  *     each stage and the search's GFLOP/s (2 * N_TRAIN * N_QUERY * sum of layer sizes).
+ *   mla_robust_bench dknn-check THREADS N_TRAIN N_QUERY [LAYERS]
+ *     the kNN index's projection engine against its float engine (brute force) on the
+ *     same activations: mismatching neighbours or distances per layer (0 expected).
  *   mla_robust_bench pgd THREADS N_IMAGES BATCH STEPS [DATA]
  *     PGD L_inf (eps 0.3, step 0.01, random start) on N_IMAGES test images in batches of
  *     BATCH: adversarial examples a second.
@@ -76,6 +79,43 @@ static int bench_dknn(int n_train, int n_query, const char *data, const char *la
     return 0;
 }
 
+/* The projection engine against the float engine on real activations: neighbours and
+ * distances must agree bit for bit (prints the mismatches, exits 1 on any). */
+static int check_dknn(int n_train, int n_query, const char *layer_list) {
+    mla_dataset *train, *test;
+    if (mla_dataset_load("mnist", MLA_SPLIT_TRAIN, &train) || mla_dataset_load("mnist", MLA_SPLIT_TEST, &test)) die("mnist");
+    char *copy = strdup(layer_list), *layers[64];
+    int L = 0, k = mla_dknn_defaults().k;
+    for (char *t = strtok(copy, ","); t && L < 64; t = strtok(NULL, ",")) layers[L++] = t;
+    mla_net *net = dknn_net();
+    float *xt = images(train, n_train, NULL), *xq = images(test, n_query, NULL), *ft[64], *fq[64];
+    int dims[64];
+    if (mla_net_layer_features(net, xt, n_train, (const char *const *)layers, L, 250, ft, dims) ||
+        mla_net_layer_features(net, xq, n_query, (const char *const *)layers, L, 250, fq, dims))
+        die("features");
+    int32_t *a = mla_alloc((size_t)n_query * k, sizeof(int32_t)), *b = mla_alloc((size_t)n_query * k, sizeof(int32_t));
+    float *da = mla_alloc((size_t)n_query * k, sizeof(float)), *db = mla_alloc((size_t)n_query * k, sizeof(float));
+    long bad = 0;
+    for (int l = 0; l < L; l++) {
+        mla_knn_index *ix;
+        if (mla_knn_index_create(ft[l], n_train, dims[l], MLA_KNN_EUCLIDEAN, &ix)) die("index");
+        if (mla_knn_search(ix, fq[l], n_query, k, a, da)) die("search");
+        mla_knn_index_set_engine(ix, MLA_KNN_ENGINE_FLOAT);
+        if (mla_knn_search(ix, fq[l], n_query, k, b, db)) die("search");
+        long diff = 0;
+        for (size_t i = 0; i < (size_t)n_query * k; i++) diff += a[i] != b[i] || da[i] != db[i];
+        printf("{\"check\": \"%s\", \"dims\": %d, \"projected_dims\": %d, \"mismatches\": %ld}\n", layers[l], dims[l],
+               mla_knn_index_projected_dims(ix), diff);
+        bad += diff;
+        mla_knn_index_free(ix);
+        free(ft[l]), free(fq[l]);
+    }
+    free(a), free(b), free(da), free(db), free(xt), free(xq), free(copy);
+    mla_net_free(net);
+    mla_dataset_free(train), mla_dataset_free(test);
+    return bad != 0;
+}
+
 static int bench_pgd(int n, int batch, int steps, const char *data) {
     mla_dataset *test;
     if (mla_dataset_load(data, MLA_SPLIT_TEST, &test)) die(data);
@@ -103,11 +143,16 @@ int main(int argc, char **argv) {
         return bench_dknn(atoi(argv[3]), atoi(argv[4]), argc > 5 ? argv[5] : "mnist",
                           argc > 6 ? argv[6] : "relu1,relu2,relu3,logits");
     }
+    if (argc >= 5 && !strcmp(argv[1], "dknn-check")) {
+        mla_set_threads(atoi(argv[2]));
+        return check_dknn(atoi(argv[3]), atoi(argv[4]), argc > 5 ? argv[5] : "relu1,relu2,relu3,logits");
+    }
     if (argc >= 6 && !strcmp(argv[1], "pgd")) {
         mla_set_threads(atoi(argv[2]));
         return bench_pgd(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argc > 6 ? argv[6] : "mnist");
     }
     fprintf(stderr, "usage: mla_robust_bench dknn THREADS N_TRAIN N_QUERY [DATA] [LAYERS]\n"
+                    "       mla_robust_bench dknn-check THREADS N_TRAIN N_QUERY [LAYERS]\n"
                     "       mla_robust_bench pgd THREADS N_IMAGES BATCH STEPS [DATA]\n");
     return 2;
 }
