@@ -152,11 +152,14 @@ double mla_knn_sq_distance(const float *a, const float *b, int d) {
     enum { LANES = 32 }; /* independent sums: the adds' latency, not their count, bounds a row */
     double acc[LANES] = {0};
     int l = 0;
-    for (; l + LANES <= d; l += LANES)
+    for (; l + LANES <= d; l += LANES) {
+        __builtin_prefetch(b + l + 1024); /* 4 KB ahead: rows are visited in no order, so */
+        __builtin_prefetch(b + l + 1040); /* the hardware has not seen this one coming */
         for (int t = 0; t < LANES; t++) {
             double u = (double)a[l + t] - (double)b[l + t];
             acc[t] += u * u;
         }
+    }
     for (int t = 0; l < d; l++, t++) {
         double u = (double)a[l] - (double)b[l];
         acc[t] += u * u;

@@ -18,9 +18,9 @@
  * The bound used is lb = (a - E) / (1 + delta) + gap^2 - t (|zq| + |zx|)^2.
  *
  * Search, per query: lb of every row (one float32 product per block of queries,
- * m wide instead of d); exact distances for the rows whose lb is at most the k-th
- * smallest lb; then the other rows in increasing lb, stopping at the first whose lb
- * exceeds the current k-th exact distance. A skipped row's exact distance is above
+ * m wide instead of d); exact distances for the k rows of smallest lb; then the
+ * other rows in increasing lb, stopping at the first whose lb exceeds the current
+ * k-th exact distance. A skipped row's exact distance is above
  * the k-th, so the top k by (exact distance, row) is the brute force's. Exact
  * distances come from mla_knn_sq_distance, the function the float engine uses. */
 #include "knn_impl.h"
@@ -240,6 +240,19 @@ static int by_dist_then_row(const void *pa, const void *pb) {
     return (a->row > b->row) - (a->row < b->row);
 }
 
+/* Restores the max-heap order on (dist, row) below position i. */
+static void sift_down(scored *h, int k, int i) {
+    for (;;) {
+        int big = i, l = 2 * i + 1, r = l + 1;
+        if (l < k && by_dist_then_row(&h[l], &h[big]) > 0) big = l;
+        if (r < k && by_dist_then_row(&h[r], &h[big]) > 0) big = r;
+        if (big == i) return;
+        scored t = h[i];
+        h[i] = h[big], h[big] = t;
+        i = big;
+    }
+}
+
 /* One query's projection summary. */
 typedef struct {
     double p2, pn, zn, rlo, rhi, e; /* e: the float product's error factor, 2 (1.01 gamma_m + 2.01 u) |pq| */
@@ -254,25 +267,16 @@ static inline double lower_bound(const mla_knn_proj *p, const query_proj *q, flo
     return a / (1 + p->delta) + gap * gap - p->tol * s * s;
 }
 
-/* The k-th smallest of v[0..n) (v is reordered). */
-static double kth_smallest(double *v, int n, int k) {
-    int lo = 0, hi = n - 1, want = k - 1;
-    while (lo < hi) {
-        double pivot = v[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot) i++;
-            while (v[j] > pivot) j--;
-            if (i <= j) {
-                double t = v[i];
-                v[i++] = v[j], v[j--] = t;
-            }
+/* heap (k entries) = the k smallest (lb, row) of lb[0..n), a max-heap on (lb, row).
+ * One pass; after the first rows, almost every row is one comparison. */
+static void k_smallest(const double *lb, int n, int k, scored *heap) {
+    for (int i = 0; i < k; i++) heap[i] = (scored){lb[i], i};
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(heap, k, i);
+    for (int32_t j = k; j < n; j++)
+        if (lb[j] < heap[0].dist) {
+            heap[0] = (scored){lb[j], j};
+            sift_down(heap, k, 0);
         }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else return v[want];
-    }
-    return v[want];
 }
 
 /* Inserts (dist, row) into top (k entries, sorted) if it beats the last. */
@@ -291,7 +295,7 @@ static int by_bound(const void *pa, const void *pb) { return by_dist_then_row(pa
 
 /* Per-thread scratch. */
 typedef struct {
-    double *lb, *work;
+    double *lb;
     scored *cand, *top;
 } proj_scratch;
 
@@ -300,16 +304,18 @@ static int64_t select_query(const mla_knn_proj *p, const float *x, const float *
                             const float *dots, int k, proj_scratch *s, int32_t *idx, float *dist) {
     int n = p->n;
     for (int32_t j = 0; j < n; j++) s->lb[j] = lower_bound(p, qp, dots[j], j);
-    memcpy(s->work, s->lb, (size_t)n * sizeof(double));
-    double first = kth_smallest(s->work, n, k);
-    int64_t exact = 0;
-    int c = 0;
+    k_smallest(s->lb, n, k, s->cand); /* the k smallest bounds, exactly */
     for (int i = 0; i < k; i++) s->top[i] = (scored){INFINITY, INT32_MAX};
-    for (int32_t j = 0; j < n; j++) /* the rows up to the k-th bound, exactly */
-        if (s->lb[j] <= first) keep_best(s->top, k, mla_knn_sq_distance(q, x + (size_t)j * p->d, p->d), j), exact++;
+    for (int i = 0; i < k; i++) {
+        int32_t j = s->cand[i].row;
+        keep_best(s->top, k, mla_knn_sq_distance(q, x + (size_t)j * p->d, p->d), j);
+        s->lb[j] = -INFINITY; /* done */
+    }
+    int64_t exact = k;
     double kth = s->top[k - 1].dist;
+    int c = 0;
     for (int32_t j = 0; j < n; j++)
-        if (s->lb[j] > first && s->lb[j] <= kth) s->cand[c++] = (scored){s->lb[j], j};
+        if (s->lb[j] <= kth && s->lb[j] > -INFINITY) s->cand[c++] = (scored){s->lb[j], j};
     qsort(s->cand, (size_t)c, sizeof *s->cand, by_bound);
     for (int i = 0; i < c && s->cand[i].dist <= s->top[k - 1].dist; i++, exact++)
         keep_best(s->top, k, mla_knn_sq_distance(q, x + (size_t)s->cand[i].row * p->d, p->d), s->cand[i].row);
@@ -348,7 +354,7 @@ typedef struct {
 
 static void search_scratch_free(search_scratch *s) {
     free(s->dots), free(s->pf), free(s->zd), free(s->pd), free(s->qp);
-    for (int i = 0; s->t && i < s->threads; i++) free(s->t[i].lb), free(s->t[i].work), free(s->t[i].cand), free(s->t[i].top);
+    for (int i = 0; s->t && i < s->threads; i++) free(s->t[i].lb), free(s->t[i].cand), free(s->t[i].top);
     free(s->t);
 }
 
@@ -365,10 +371,9 @@ static mla_status search_scratch_alloc(search_scratch *s, const mla_knn_proj *p,
     for (int i = 0; ok && i < threads; i++) {
         proj_scratch *t = &s->t[i];
         t->lb = mla_alloc((size_t)p->n, sizeof(double));
-        t->work = mla_alloc((size_t)p->n, sizeof(double));
         t->cand = mla_alloc((size_t)p->n, sizeof(scored));
         t->top = mla_alloc((size_t)k, sizeof(scored));
-        ok = t->lb && t->work && t->cand && t->top;
+        ok = t->lb && t->cand && t->top;
     }
     return ok ? MLA_OK : MLA_ERR_NOMEM;
 }
