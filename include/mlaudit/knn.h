@@ -77,7 +77,13 @@ const char *mla_knn_exact_kernels(void);
  * MLA_KNN_PROJ_DIMS directions itself for Euclidean, non-pixel indexes of at least
  * MLA_KNN_PROJ_MIN_ROWS rows of MLA_KNN_PROJ_MIN_DIM features; the engine is then used
  * under MLA_KNN_ENGINE_AUTO. mla_knn_index_project rebuilds it with dims directions
- * (0 removes it); fails for the cosine metric or on allocation. */
+ * (0 removes it); fails for the cosine metric or on allocation.
+ * Rounding: each bound subtracts margins derived from the magnitudes (the float32
+ * product's error 2 (1.01 gamma_m + 2.01 u) |pq| |px|, u = 2^-24; the double
+ * products' and sums' 16 sqrt(m) (d + m) 2^-53 (|q - c| + |x - c|)^2, c the centre; the
+ * basis's departure from orthonormality, a Gershgorin bound delta), so a row is skipped
+ * only if its exact double distance is provably above the k-th; the top k is then taken
+ * by (exact distance, row) as in the float engine: ties to the smaller row. */
 #define MLA_KNN_PROJ_DIMS 128
 #define MLA_KNN_PROJ_MIN_ROWS 4096
 #define MLA_KNN_PROJ_MIN_DIM 1024
