@@ -76,7 +76,9 @@ const char *mla_knn_exact_kernels(void);
  * query plus d for each row checked in full. mla_knn_index_create builds a screen of
  * MLA_KNN_PROJ_DIMS directions itself for Euclidean, non-pixel indexes of at least
  * MLA_KNN_PROJ_MIN_ROWS rows of MLA_KNN_PROJ_MIN_DIM features; the engine is then used
- * under MLA_KNN_ENGINE_AUTO. mla_knn_index_project rebuilds it with dims directions
+ * under MLA_KNN_ENGINE_AUTO; a search whose first block of queries (up to 256) needs
+ * more than n / 8 full distances a query (rows without low-dimensional structure)
+ * finishes on the float engine. mla_knn_index_project rebuilds it with dims directions
  * (0 removes it); fails for the cosine metric or on allocation.
  * Rounding: each bound subtracts margins derived from the magnitudes (the float32
  * product's error 2 (1.01 gamma_m + 2.01 u) |pq| |px|, u = 2^-24; the double

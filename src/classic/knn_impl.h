@@ -71,9 +71,11 @@ typedef struct {
 mla_status mla_knn_proj_build(const float *x, int n, int d, int dims, mla_knn_proj *out);
 void mla_knn_proj_release(mla_knn_proj *p);
 /* Exact Euclidean top k of mq queries against the rows x the screen was built on;
- * writes indices and distances like mla_knn_search. */
+ * writes indices and distances like mla_knn_search for the first *done queries: all
+ * of them, unless the screen proved too weak (more than n / 8 rows checked in full a
+ * query), when the caller is to search the rest by brute force. */
 mla_status mla_knn_proj_search(const mla_knn_proj *p, const float *x, const float *queries, int mq, int k,
-                               int32_t *idx, float *dist);
+                               int32_t *idx, float *dist, int *done);
 /* Rows whose exact distance the projection engine has computed, since the start (for
  * benchmarks: the screen's efficiency). */
 int64_t mla_knn_proj_exact_count(void);

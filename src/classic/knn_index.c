@@ -304,7 +304,11 @@ mla_status mla_knn_search(const mla_knn_index *ix, const float *queries, int m, 
     if (!all_finite(queries, count)) return mla_error(MLA_ERR_INVALID, "knn search: a query holds a NaN or infinity");
     if (mla_knn_index_uses_int8(ix) && all_pixels(queries, count))
         return mla_knn_int8_search(&ix->int8, queries, m, k, idx, dist);
-    if (ix->proj.m && ix->engine == MLA_KNN_ENGINE_AUTO)
-        return mla_knn_proj_search(&ix->proj, ix->x, queries, m, k, idx, dist);
-    return search_float(ix, queries, m, k, idx, dist);
+    int done = 0;
+    if (ix->proj.m && ix->engine == MLA_KNN_ENGINE_AUTO) {
+        mla_status s = mla_knn_proj_search(&ix->proj, ix->x, queries, m, k, idx, dist, &done);
+        if (s != MLA_OK || done == m) return s;
+    }
+    return search_float(ix, queries + (size_t)done * ix->d, m - done, k, idx + (size_t)done * k,
+                        dist ? dist + (size_t)done * k : NULL);
 }

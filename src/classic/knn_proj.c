@@ -381,14 +381,17 @@ static mla_status search_scratch_alloc(search_scratch *s, const mla_knn_proj *p,
 static int64_t exact_total; /* distances computed in full, for MLA_KNN_STATS */
 
 mla_status mla_knn_proj_search(const mla_knn_proj *p, const float *x, const float *queries, int mq, int k,
-                               int32_t *idx, float *dist) {
+                               int32_t *idx, float *dist, int *done) {
     int n = p->n, threads = omp_get_max_threads();
     int block = (1 << 24) / n;
     block = block < 16 ? 16 : block > 256 ? 256 : block;
     search_scratch s;
     mla_status st = search_scratch_alloc(&s, p, block, k, threads);
     int64_t exact = 0;
-    for (int b = 0; !st && b < mq; b += block) {
+    int b = 0;
+    /* A screen that rules out less than 7/8 of the rows loses to brute force (an exact
+     * row costs several times a product's multiply-add): give the rest back. */
+    for (; !st && b < mq && exact <= (int64_t)b * n / 8; b += block) {
         int mb = mq - b < block ? mq - b : block;
         project_queries(p, queries + (size_t)b * p->d, mb, s.zd, s.pd, s.pf, s.qp);
         mla_sgemm_nt(mb, n, p->m, s.pf, p->proj, s.dots, n);
@@ -401,6 +404,7 @@ mla_status mla_knn_proj_search(const mla_knn_proj *p, const float *x, const floa
         }
     }
     search_scratch_free(&s);
+    *done = b < mq ? b : mq;
 #pragma omp atomic
     exact_total += exact;
     return st;

@@ -438,6 +438,32 @@ static void test_projection_is_automatic(void **state) {
     free(x), free(q);
 }
 
+/* Rows without low-dimensional structure (uniform noise): the screen rules out almost
+ * nothing, so after its first block of queries the search finishes on the float engine,
+ * with the same answer. */
+static void test_projection_gives_up_on_noise(void **state) {
+    (void)state;
+    enum { N = MLA_KNN_PROJ_MIN_ROWS, D = MLA_KNN_PROJ_MIN_DIM, M = 300, K = 5 };
+    float *x = malloc((size_t)N * D * sizeof *x), *q = malloc((size_t)M * D * sizeof *q);
+    fill_uniform(x, (size_t)N * D, 61);
+    fill_uniform(q, (size_t)M * D, 62);
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_projected_dims(ix), MLA_KNN_PROJ_DIMS);
+    int32_t *a = malloc((size_t)M * K * sizeof *a), *b = malloc((size_t)M * K * sizeof *b);
+    float *da = malloc((size_t)M * K * sizeof *da), *db = malloc((size_t)M * K * sizeof *db);
+    int64_t before = mla_knn_proj_exact_count();
+    assert_int_equal(mla_knn_search(ix, q, M, K, a, da), MLA_OK);
+    int64_t checked = mla_knn_proj_exact_count() - before;
+    assert_true(checked > (int64_t)256 * N / 8 && checked <= (int64_t)256 * N); /* one block, then brute force */
+    mla_knn_index_set_engine(ix, MLA_KNN_ENGINE_FLOAT);
+    assert_int_equal(mla_knn_search(ix, q, M, K, b, db), MLA_OK);
+    assert_memory_equal(a, b, (size_t)M * K * sizeof *a);
+    assert_memory_equal(da, db, (size_t)M * K * sizeof *da);
+    mla_knn_index_free(ix);
+    free(x), free(q), free(a), free(b), free(da), free(db);
+}
+
 int main(void) {
     mla_set_threads(1); /* OpenMP barriers spin on a busy machine; one thread keeps the suite quick */
     const struct CMUnitTest tests[] = {
@@ -453,6 +479,7 @@ int main(void) {
         cmocka_unit_test(test_projection_matches_brute_force),
         cmocka_unit_test(test_projection_edge_cases),
         cmocka_unit_test(test_projection_is_automatic),
+        cmocka_unit_test(test_projection_gives_up_on_noise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
