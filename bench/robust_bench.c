@@ -4,7 +4,9 @@
  *     exact DkNN: activations of N_TRAIN training images at LAYERS (default
  *     relu1,relu2,relu3,logits), the index over them, then N_QUERY test images'
  *     activations and their k = 75 nearest training images at every layer; seconds of
- *     each stage and the search's GFLOP/s (2 * N_TRAIN * N_QUERY * sum of layer sizes).
+ *     each stage and the search's GFLOP/s (2 * N_TRAIN * N_QUERY * sum of layer sizes),
+ *     the rows per query and layer whose distance the kNN index's projection engine
+ *     computed in full, and each stage's CPU seconds (user + system, all threads).
  *   mla_robust_bench dknn-check THREADS N_TRAIN N_QUERY [LAYERS]
  *     the kNN index's projection engine against its float engine (brute force) on the
  *     same activations: mismatching neighbours or distances per layer (0 expected).
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "classic/knn_impl.h" /* mla_knn_proj_exact_count: the projection screen's efficiency */
 #include "mlaudit/robust.h"
@@ -22,6 +25,14 @@
 static void die(const char *what) {
     fprintf(stderr, "mla_robust_bench: %s: %s\n", what, mla_last_error());
     exit(1);
+}
+
+/* User + system CPU seconds of the process so far (all threads): on a shared machine a
+ * stage's CPU time says more than its wall time. */
+static double cpu_seconds(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec * 1e-6;
 }
 
 static mla_net *dknn_net(void) {
@@ -51,26 +62,27 @@ static int bench_dknn(int n_train, int n_query, const char *data, const char *la
     int32_t *y = mla_alloc((size_t)n_train, sizeof(int32_t));
     float *xt = images(train, n_train, y), *xq = images(test, n_query, NULL), *ft[64], *fq[64];
     int dims[64];
-    double t0 = mla_seconds();
+    double t0 = mla_seconds(), c0 = cpu_seconds();
     if (mla_net_layer_features(net, xt, n_train, (const char *const *)layers, L, 250, ft, dims)) die("features");
-    double t1 = mla_seconds();
+    double t1 = mla_seconds(), c1 = cpu_seconds();
     mla_dknn *d;
     mla_dknn_options opt = mla_dknn_defaults();
     if (mla_dknn_create_owned(ft, dims, L, y, n_train, 10, &opt, &d)) die("index");
-    double t2 = mla_seconds();
+    double t2 = mla_seconds(), c2 = cpu_seconds();
     if (mla_net_layer_features(net, xq, n_query, (const char *const *)layers, L, 250, fq, dims)) die("features");
-    double t3 = mla_seconds();
+    double t3 = mla_seconds(), c3 = cpu_seconds();
     int32_t *nb = mla_alloc((size_t)n_query * L * opt.k, sizeof(int32_t));
     if (!nb || mla_dknn_neighbors(d, (const float *const *)fq, n_query, nb, NULL)) die("search");
-    double t4 = mla_seconds();
+    double t4 = mla_seconds(), c4 = cpu_seconds();
     double width = 0;
     for (int l = 0; l < L; l++) width += dims[l];
     printf("{\"bench\": \"dknn\", \"threads\": %d, \"n_train\": %d, \"n_query\": %d, \"layers\": \"%s\", "
            "\"features\": %.0f, \"train_features_seconds\": %.3f, \"index_seconds\": %.3f, "
            "\"query_features_seconds\": %.3f, \"search_seconds\": %.3f, \"search_gflops\": %.1f, "
-           "\"exact_rows_per_query_layer\": %.1f}\n",
+           "\"exact_rows_per_query_layer\": %.1f, \"cpu_seconds\": [%.1f, %.1f, %.1f, %.1f]}\n",
            mla_get_threads(), n_train, n_query, layer_list, width, t1 - t0, t2 - t1, t3 - t2, t4 - t3,
-           2.0 * n_train * n_query * width / (t4 - t3) / 1e9, (double)mla_knn_proj_exact_count() / n_query / L);
+           2.0 * n_train * n_query * width / (t4 - t3) / 1e9, (double)mla_knn_proj_exact_count() / n_query / L,
+           c1 - c0, c2 - c1, c3 - c2, c4 - c3);
     for (int l = 0; l < L; l++) free(fq[l]);
     free(nb), free(xt), free(xq), free(y), free(copy);
     mla_dknn_free(d);
