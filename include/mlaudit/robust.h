@@ -151,6 +151,12 @@ typedef struct mla_dknn mla_dknn;
  * labels in [0, classes). Copies what it keeps. Fails if k > n. */
 mla_status mla_dknn_create(const float *const *feats, const int *dims, int n_layers, const int32_t *labels, int n,
                            int classes, const mla_dknn_options *opt, mla_dknn **out);
+/* The same, taking over feats[l] (each from mla_alloc, as mla_net_layer_features gives
+ * them) instead of copying: a layer without transform is indexed in place (relu1 of the
+ * dknn preset on all of MNIST is 3 GB). Every feats[l] is freed or kept by the DkNN and
+ * set to NULL, whatever the outcome. */
+mla_status mla_dknn_create_owned(float **feats, const int *dims, int n_layers, const int32_t *labels, int n,
+                                 int classes, const mla_dknn_options *opt, mla_dknn **out);
 void mla_dknn_free(mla_dknn *d);
 int mla_dknn_layers(const mla_dknn *d);
 

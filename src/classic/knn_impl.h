@@ -47,4 +47,37 @@ void mla_knn_int8_release(mla_knn_int8_rows *r);
 mla_status mla_knn_int8_search(const mla_knn_int8_rows *r, const float *queries, int m, int k, int32_t *idx,
                                float *dist);
 
+/* The exact squared Euclidean distance of two float rows in double: every difference
+ * and square exact, the sum in 32 interleaved double partial sums added pairwise in a
+ * fixed order (error <= d 2^-53 of the result). Both float engines decide neighbours
+ * with it, so they agree bit for bit. */
+double mla_knn_sq_distance(const float *a, const float *b, int d);
+
+/* The projection engine (knn_proj.c): a screen of m orthonormal directions with, per
+ * row, its projection and the bounds of its residual (see knn_proj.c for the bound). */
+typedef struct {
+    int n, d, m;         /* m = 0: no screen */
+    double delta;        /* |B B^T - I|_2 <= delta */
+    double tol;          /* relative tolerance for double rounding */
+    double *mean;        /* d: the centre c */
+    double *basis;       /* m x d: B */
+    float *proj;         /* n x m: B (x_j - c), rounded to float */
+    double *pn, *zn;     /* n: |B (x_j - c)| and |x_j - c| */
+    double *rlo, *rhi;   /* n: the interval of |x_j - c| outside B's span */
+} mla_knn_proj;
+
+/* Learns a screen of up to dims directions (fewer if the rows span fewer; m = 0 and
+ * nothing allocated if none) over x (n x d, read only during the call). */
+mla_status mla_knn_proj_build(const float *x, int n, int d, int dims, mla_knn_proj *out);
+void mla_knn_proj_release(mla_knn_proj *p);
+/* Exact Euclidean top k of mq queries against the rows x the screen was built on;
+ * writes indices and distances like mla_knn_search for the first *done queries: all
+ * of them, unless the screen proved too weak (more than n / 8 rows checked in full a
+ * query), when the caller is to search the rest by brute force. */
+mla_status mla_knn_proj_search(const mla_knn_proj *p, const float *x, const float *queries, int mq, int k,
+                               int32_t *idx, float *dist, int *done);
+/* Rows whose exact distance the projection engine has computed, since the start (for
+ * benchmarks: the screen's efficiency). */
+int64_t mla_knn_proj_exact_count(void);
+
 #endif

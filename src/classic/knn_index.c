@@ -32,9 +32,12 @@ struct mla_knn_index {
     double max_norm;    /* max_j |x_j| */
     int has_int8;       /* int8 holds packed pixel rows */
     mla_knn_int8_rows int8;
+    mla_knn_proj proj;  /* the projection engine's screen (proj.m = 0: none) */
 };
 
+/* Rows by OpenMP: each row's norm is one thread's sum in a fixed order. */
 static void normalise_rows(const float *x, int n, int d, float *out, double *norm2) {
+#pragma omp parallel for schedule(static) if ((size_t)n * d > 1000000)
     for (int j = 0; j < n; j++) {
         const float *r = x + (size_t)j * d;
         double s = 0;
@@ -46,9 +49,10 @@ static void normalise_rows(const float *x, int n, int d, float *out, double *nor
 }
 
 static int all_finite(const float *x, size_t count) {
-    for (size_t i = 0; i < count; i++)
-        if (!isfinite(x[i])) return 0;
-    return 1;
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (count > 1000000)
+    for (size_t i = 0; i < count; i++) bad |= !isfinite(x[i]);
+    return !bad;
 }
 
 static int all_pixels(const float *x, size_t count) {
@@ -63,6 +67,7 @@ void mla_knn_index_free(mla_knn_index *ix) {
     free(ix->unit);
     free(ix->norm2);
     if (ix->has_int8) mla_knn_int8_release(&ix->int8);
+    mla_knn_proj_release(&ix->proj);
     free(ix);
 }
 
@@ -73,6 +78,7 @@ static mla_status fill_norms(mla_knn_index *ix) {
         if (!ix->unit) return MLA_ERR_NOMEM;
         normalise_rows(ix->x, ix->n, ix->d, ix->unit, ix->norm2);
     } else {
+#pragma omp parallel for schedule(static) if (n * d > 1000000)
         for (size_t j = 0; j < n; j++) {
             double s = 0;
             for (size_t l = 0; l < d; l++) s += (double)ix->x[j * d + l] * ix->x[j * d + l];
@@ -84,33 +90,83 @@ static mla_status fill_norms(mla_knn_index *ix) {
     return MLA_OK;
 }
 
-mla_status mla_knn_index_create(const float *x, int n, int d, mla_knn_metric metric, mla_knn_index **out) {
-    *out = NULL;
+static mla_status check_shape(const float *x, int n, int d, mla_knn_metric metric) {
     if (n < 1 || d < 1) return mla_error(MLA_ERR_SHAPE, "knn index: needs at least one row and one feature");
     if (metric != MLA_KNN_EUCLIDEAN && metric != MLA_KNN_COSINE)
         return mla_error(MLA_ERR_INVALID, "knn index: unknown metric %d (0 euclidean, 1 cosine)", (int)metric);
-    size_t count = (size_t)n * d;
-    if (!all_finite(x, count)) return mla_error(MLA_ERR_INVALID, "knn index: the rows hold a NaN or infinity");
+    if (!all_finite(x, (size_t)n * d)) return mla_error(MLA_ERR_INVALID, "knn index: the rows hold a NaN or infinity");
+    return MLA_OK;
+}
+
+/* The index over rows it owns (x, checked); on failure x is left to the caller. */
+static mla_status index_over(float *x, int n, int d, mla_knn_metric metric, mla_knn_index **out) {
     mla_knn_index *ix = mla_alloc(1, sizeof *ix);
     if (!ix) return MLA_ERR_NOMEM;
-    *ix = (mla_knn_index){.n = n, .d = d, .metric = metric};
-    ix->x = mla_alloc(count, sizeof(float));
+    *ix = (mla_knn_index){.n = n, .d = d, .metric = metric, .x = x};
     ix->norm2 = mla_alloc((size_t)n, sizeof(double));
-    mla_status s = ix->x && ix->norm2 ? MLA_OK : MLA_ERR_NOMEM;
-    if (s == MLA_OK) {
-        memcpy(ix->x, x, count * sizeof(float));
-        s = fill_norms(ix);
-    }
+    mla_status s = ix->norm2 ? fill_norms(ix) : MLA_ERR_NOMEM;
     if (s == MLA_OK && metric == MLA_KNN_EUCLIDEAN && mla_knn_int8_supported()) {
         s = mla_knn_int8_pack(x, n, d, &ix->int8);
         ix->has_int8 = s == MLA_OK && ix->int8.packed != NULL;
     }
+    if (s == MLA_OK && metric == MLA_KNN_EUCLIDEAN && !ix->has_int8 && n >= MLA_KNN_PROJ_MIN_ROWS &&
+        d >= MLA_KNN_PROJ_MIN_DIM)
+        s = mla_knn_index_project(ix, MLA_KNN_PROJ_DIMS);
     if (s != MLA_OK) {
+        ix->x = NULL;
         mla_knn_index_free(ix);
         return s;
     }
     *out = ix;
     return MLA_OK;
+}
+
+mla_status mla_knn_index_create(const float *x, int n, int d, mla_knn_metric metric, mla_knn_index **out) {
+    *out = NULL;
+    mla_status s = check_shape(x, n, d, metric);
+    if (s != MLA_OK) return s;
+    float *copy = mla_alloc_aligned((size_t)n * d, sizeof(float));
+    if (!copy) return MLA_ERR_NOMEM;
+    memcpy(copy, x, (size_t)n * d * sizeof(float));
+    s = index_over(copy, n, d, metric, out);
+    if (s != MLA_OK) free(copy);
+    return s;
+}
+
+mla_status mla_knn_index_adopt(float *x, int n, int d, mla_knn_metric metric, mla_knn_index **out) {
+    *out = NULL;
+    mla_status s = check_shape(x, n, d, metric);
+    return s != MLA_OK ? s : index_over(x, n, d, metric, out);
+}
+
+mla_status mla_knn_index_project(mla_knn_index *ix, int dims) {
+    if (ix->metric != MLA_KNN_EUCLIDEAN) return mla_error(MLA_ERR_INVALID, "knn index: projection needs the Euclidean metric");
+    if (dims < 0) return mla_error(MLA_ERR_INVALID, "knn index: %d projection dimensions", dims);
+    mla_knn_proj_release(&ix->proj);
+    return dims ? mla_knn_proj_build(ix->x, ix->n, ix->d, dims, &ix->proj) : MLA_OK;
+}
+
+int mla_knn_index_projected_dims(const mla_knn_index *ix) { return ix->proj.m; }
+
+double mla_knn_sq_distance(const float *a, const float *b, int d) {
+    enum { LANES = 32 }; /* independent sums: the adds' latency, not their count, bounds a row */
+    double acc[LANES] = {0};
+    int l = 0;
+    for (; l + LANES <= d; l += LANES) {
+        __builtin_prefetch(b + l + 1024); /* 4 KB ahead: rows are visited in no order, so */
+        __builtin_prefetch(b + l + 1040); /* the hardware has not seen this one coming */
+        for (int t = 0; t < LANES; t++) {
+            double u = (double)a[l + t] - (double)b[l + t];
+            acc[t] += u * u;
+        }
+    }
+    for (int t = 0; l < d; l++, t++) {
+        double u = (double)a[l] - (double)b[l];
+        acc[t] += u * u;
+    }
+    for (int w = LANES / 2; w > 0; w /= 2) /* pairwise, in a fixed order */
+        for (int t = 0; t < w; t++) acc[t] += acc[t + w];
+    return acc[0];
 }
 
 void mla_knn_index_set_engine(mla_knn_index *ix, mla_knn_engine engine) { ix->engine = engine; }
@@ -136,14 +192,8 @@ static int by_dist_then_row(const void *pa, const void *pb) {
 /* The exact distance of one row in double (Euclidean: squared). */
 static double exact_distance(const mla_knn_index *ix, const float *q, double qnorm2, int32_t j) {
     const float *x = ix->x + (size_t)j * ix->d;
+    if (ix->metric == MLA_KNN_EUCLIDEAN) return mla_knn_sq_distance(q, x, ix->d);
     double s = 0;
-    if (ix->metric == MLA_KNN_EUCLIDEAN) {
-        for (int l = 0; l < ix->d; l++) {
-            double t = (double)q[l] - (double)x[l];
-            s += t * t;
-        }
-        return s;
-    }
     for (int l = 0; l < ix->d; l++) s += (double)q[l] * (double)x[l];
     double den = sqrt(qnorm2) * sqrt(ix->norm2[j]);
     return den > 0 ? 1.0 - s / den : 1.0;
@@ -254,5 +304,11 @@ mla_status mla_knn_search(const mla_knn_index *ix, const float *queries, int m, 
     if (!all_finite(queries, count)) return mla_error(MLA_ERR_INVALID, "knn search: a query holds a NaN or infinity");
     if (mla_knn_index_uses_int8(ix) && all_pixels(queries, count))
         return mla_knn_int8_search(&ix->int8, queries, m, k, idx, dist);
-    return search_float(ix, queries, m, k, idx, dist);
+    int done = 0;
+    if (ix->proj.m && ix->engine == MLA_KNN_ENGINE_AUTO) {
+        mla_status s = mla_knn_proj_search(&ix->proj, ix->x, queries, m, k, idx, dist, &done);
+        if (s != MLA_OK || done == m) return s;
+    }
+    return search_float(ix, queries + (size_t)done * ix->d, m - done, k, idx + (size_t)done * k,
+                        dist ? dist + (size_t)done * k : NULL);
 }

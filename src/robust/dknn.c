@@ -124,11 +124,17 @@ static bool untransformed(const mla_dknn *d, const dknn_layer *L) {
     return !d->opt.normalize && !L->center && !L->cols;
 }
 
-static mla_status build_layer(mla_dknn *d, dknn_layer *L, const float *x, int dim) {
+/* *own, if given, is x itself, handed over: an untransformed layer's index adopts it
+ * (*own set to NULL), otherwise the caller frees it. */
+static mla_status build_layer(mla_dknn *d, dknn_layer *L, const float *x, int dim, float **own) {
     int n = d->n;
     L->dim = L->kept = dim;
-    if (!d->opt.trim_zeros && !d->opt.normalize && !d->opt.center)
-        return mla_knn_index_create(x, n, dim, MLA_KNN_EUCLIDEAN, &L->ix);
+    if (!d->opt.trim_zeros && !d->opt.normalize && !d->opt.center) {
+        if (!own) return mla_knn_index_create(x, n, dim, MLA_KNN_EUCLIDEAN, &L->ix);
+        mla_status s = mla_knn_index_adopt(*own, n, dim, MLA_KNN_EUCLIDEAN, &L->ix);
+        if (!s) *own = NULL;
+        return s;
+    }
     mla_status s = d->opt.trim_zeros ? trim_columns(L, x, n) : MLA_OK;
     float *t = s ? NULL : mla_alloc((size_t)n * L->kept, sizeof(float));
     if (!s && !t) s = MLA_ERR_NOMEM;
@@ -162,8 +168,9 @@ void mla_dknn_free(mla_dknn *d) {
     free(d);
 }
 
-mla_status mla_dknn_create(const float *const *feats, const int *dims, int n_layers, const int32_t *labels, int n,
-                           int classes, const mla_dknn_options *opt, mla_dknn **out) {
+/* Both creates; own: the features handed over (see robust.h), or NULL. */
+static mla_status dknn_create(const float *const *feats, float **own, const int *dims, int n_layers,
+                              const int32_t *labels, int n, int classes, const mla_dknn_options *opt, mla_dknn **out) {
     *out = NULL;
     if (n_layers < 1 || n < 1 || classes < 1) return mla_error(MLA_ERR_INVALID, "DkNN: need layers, samples, classes");
     if (opt->k < 1 || opt->k > n)
@@ -178,13 +185,28 @@ mla_status mla_dknn_create(const float *const *feats, const int *dims, int n_lay
     d->labels = mla_alloc((size_t)n, sizeof(int32_t));
     mla_status s = d->layers && d->labels ? MLA_OK : MLA_ERR_NOMEM;
     if (!s) memcpy(d->labels, labels, (size_t)n * sizeof(int32_t));
-    for (int l = 0; !s && l < n_layers; l++) s = build_layer(d, &d->layers[l], feats[l], dims[l]);
+    for (int l = 0; !s && l < n_layers; l++) {
+        s = build_layer(d, &d->layers[l], feats[l], dims[l], own ? &own[l] : NULL);
+        if (own) free(own[l]), own[l] = NULL; /* a transformed layer's raw features: no longer needed */
+    }
     if (s) {
         mla_dknn_free(d);
         return s;
     }
     *out = d;
     return MLA_OK;
+}
+
+mla_status mla_dknn_create(const float *const *feats, const int *dims, int n_layers, const int32_t *labels, int n,
+                           int classes, const mla_dknn_options *opt, mla_dknn **out) {
+    return dknn_create(feats, NULL, dims, n_layers, labels, n, classes, opt, out);
+}
+
+mla_status mla_dknn_create_owned(float **feats, const int *dims, int n_layers, const int32_t *labels, int n,
+                                 int classes, const mla_dknn_options *opt, mla_dknn **out) {
+    mla_status s = dknn_create((const float *const *)feats, feats, dims, n_layers, labels, n, classes, opt, out);
+    for (int l = 0; l < n_layers; l++) free(feats[l]), feats[l] = NULL;
+    return s;
 }
 
 /* ---- searches ---- */

@@ -1,6 +1,7 @@
 /* Tests of the exact kNN search (knn.h): both engines against double-precision brute
  * force, with ties, the cosine metric, edge sizes and bad arguments; the integer engine
- * on each kernel family the CPU has (AVX-512 VNNI, AVX2). */
+ * on each kernel family the CPU has (AVX-512 VNNI, AVX2); the projection engine on
+ * dense, sparse relu-like, low-rank, tied and duplicated rows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -291,6 +292,178 @@ static void test_bad_arguments(void **state) {
     mla_knn_index_free(ix);
 }
 
+/* An index that takes its rows over answers like one that copies them; on failure
+ * the rows stay the caller's. */
+static void test_adopt(void **state) {
+    (void)state;
+    enum { N = 120, M = 9, D = 6 };
+    float *x = malloc(N * D * sizeof *x), q[M * D];
+    fill_uniform(x, N * D, 51);
+    fill_uniform(q, M * D, 52);
+    float *rows = malloc(N * D * sizeof *rows);
+    memcpy(rows, x, N * D * sizeof *rows);
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_adopt(rows, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_ptr_equal(mla_knn_index_rows(ix), rows);
+    expect_exact(ix, x, N, D, q, M, 5, MLA_KNN_EUCLIDEAN);
+    mla_knn_index_free(ix); /* frees rows */
+    x[3] = NAN;
+    assert_int_equal(mla_knn_index_adopt(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_ERR_INVALID);
+    assert_null(ix);
+    free(x); /* still ours */
+}
+
+/* ---- the projection engine ---- */
+
+/* Relu-like rows: relu(W z + b) of a rank-r latent z, about half zero; rows dup_every
+ * apart repeat an earlier row (ties). */
+static void fill_relu(float *x, int n, int d, int rank, int dup_every, uint64_t seed) {
+    mla_rng r;
+    mla_rng_seed(&r, seed);
+    double *w = malloc((size_t)rank * d * sizeof *w), z[16];
+    for (int i = 0; i < rank * d; i++) w[i] = mla_rng_normal(&r);
+    for (int j = 0; j < n; j++) {
+        if (dup_every && j >= dup_every && j % dup_every == 0) {
+            memcpy(x + (size_t)j * d, x + (size_t)(j - dup_every + 1) * d, (size_t)d * sizeof *x);
+            continue;
+        }
+        for (int c = 0; c < rank; c++) z[c] = mla_rng_normal(&r);
+        for (int l = 0; l < d; l++) {
+            double v = -0.2 + 0.3 * mla_rng_normal(&r);
+            for (int c = 0; c < rank; c++) v += w[(size_t)c * d + l] * z[c];
+            x[(size_t)j * d + l] = v > 0 ? (float)v : 0.0f;
+        }
+    }
+    free(w);
+}
+
+/* The projection engine with `dims` directions against brute force, and bit for bit
+ * against the float engine (indices and distances). */
+static void check_projected(const float *x, int n, int d, const float *q, int m, int k, int dims) {
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, n, d, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_project(ix, dims), MLA_OK);
+    assert_true(mla_knn_index_projected_dims(ix) >= 1);
+    assert_true(mla_knn_index_projected_dims(ix) <= dims && mla_knn_index_projected_dims(ix) <= d);
+    expect_exact(ix, x, n, d, q, m, k, MLA_KNN_EUCLIDEAN);
+    int32_t *a = malloc((size_t)m * k * sizeof *a), *b = malloc((size_t)m * k * sizeof *b);
+    float *da = malloc((size_t)m * k * sizeof *da), *db = malloc((size_t)m * k * sizeof *db);
+    assert_int_equal(mla_knn_search(ix, q, m, k, a, da), MLA_OK);
+    mla_knn_index_set_engine(ix, MLA_KNN_ENGINE_FLOAT);
+    assert_int_equal(mla_knn_search(ix, q, m, k, b, db), MLA_OK);
+    assert_memory_equal(a, b, (size_t)m * k * sizeof *a);
+    assert_memory_equal(da, db, (size_t)m * k * sizeof *da);
+    mla_knn_index_free(ix);
+    free(a), free(b), free(da), free(db);
+}
+
+static void test_projection_matches_brute_force(void **state) {
+    (void)state;
+    enum { N = 700, M = 30, D = 300 };
+    float *x = malloc((size_t)N * D * sizeof *x), *q = malloc((size_t)M * D * sizeof *q);
+    fill_uniform(x, (size_t)N * D, 41); /* dense, nearly isotropic: the screen's worst case */
+    fill_uniform(q, (size_t)M * D, 42);
+    check_projected(x, N, D, q, M, 1, 32);
+    check_projected(x, N, D, q, M, 75, 32);
+    check_projected(x, N, D, q, 4, N - 1, 16); /* k near n */
+    check_projected(x, N, D, q, 3, N, 64);     /* k = n */
+    fill_relu(x, N, D, 6, 7, 43);              /* sparse, low rank, every 7th row a duplicate */
+    fill_relu(q, M, D, 6, 0, 44);
+    memcpy(q, x + 14 * D, D * sizeof *q); /* a query equal to rows 8 and 14 (row 14 repeats 8) */
+    check_projected(x, N, D, q, M, 1, 16);
+    check_projected(x, N, D, q, M, 75, 16);
+    check_projected(x, N, D, q, M, 20, 128);
+    int32_t idx[2];
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_project(ix, 16), MLA_OK);
+    assert_int_equal(mla_knn_search(ix, q, 1, 2, idx, NULL), MLA_OK);
+    assert_int_equal(idx[0], 8);
+    assert_int_equal(idx[1], 14);
+    mla_knn_index_free(ix);
+    free(x), free(q);
+}
+
+/* Few features (d below the directions asked for), integer values with many ties, rows
+ * that span fewer directions than asked, and all rows equal. */
+static void test_projection_edge_cases(void **state) {
+    (void)state;
+    enum { N = 200, M = 25, D = 8 };
+    float x[N * D], q[M * D];
+    mla_rng r;
+    mla_rng_seed(&r, 45);
+    for (int i = 0; i < N * D; i++) x[i] = (float)mla_rng_below(&r, 4);
+    for (int i = 0; i < M * D; i++) q[i] = (float)mla_rng_below(&r, 4);
+    check_projected(x, N, D, q, M, 7, 32); /* d = 8 < 32: the screen is the whole space */
+    check_projected(x, N, D, q, M, 7, 3);
+    for (int j = 0; j < N; j++) /* rank 2: rows on a plane */
+        for (int l = 0; l < D; l++) x[j * D + l] = (float)((j % 5) * (l + 1) + (j % 3) * (l == 2));
+    check_projected(x, N, D, q, M, 9, 6);
+    for (int i = 0; i < N * D; i++) x[i] = 0.5f; /* all rows equal: every distance ties */
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_project(ix, 4), MLA_OK);
+    expect_exact(ix, x, N, D, q, M, 11, MLA_KNN_EUCLIDEAN);
+    assert_int_equal(mla_knn_index_project(ix, -1), MLA_ERR_INVALID);
+    assert_int_equal(mla_knn_index_project(ix, 0), MLA_OK);
+    assert_int_equal(mla_knn_index_projected_dims(ix), 0);
+    mla_knn_index_free(ix);
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_COSINE, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_project(ix, 4), MLA_ERR_INVALID);
+    mla_knn_index_free(ix);
+}
+
+/* create builds the screen itself for wide, many-row, non-pixel Euclidean data; the
+ * answer does not depend on the thread count. */
+static void test_projection_is_automatic(void **state) {
+    (void)state;
+    enum { N = MLA_KNN_PROJ_MIN_ROWS, D = MLA_KNN_PROJ_MIN_DIM, M = 6, K = 75 };
+    float *x = malloc((size_t)N * D * sizeof *x), *q = malloc((size_t)M * D * sizeof *q);
+    fill_relu(x, N, D, 8, 0, 46);
+    fill_relu(q, M, D, 8, 0, 47);
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_projected_dims(ix), MLA_KNN_PROJ_DIMS);
+    expect_exact(ix, x, N, D, q, M, K, MLA_KNN_EUCLIDEAN);
+    int32_t a[M * K], b[M * K];
+    mla_set_threads(2);
+    assert_int_equal(mla_knn_search(ix, q, M, K, a, NULL), MLA_OK);
+    mla_set_threads(1);
+    assert_int_equal(mla_knn_search(ix, q, M, K, b, NULL), MLA_OK);
+    assert_memory_equal(a, b, sizeof a);
+    mla_knn_index_free(ix);
+    assert_int_equal(mla_knn_index_create(x, N - 1, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_projected_dims(ix), 0); /* too few rows: brute force */
+    mla_knn_index_free(ix);
+    free(x), free(q);
+}
+
+/* Rows without low-dimensional structure (uniform noise): the screen rules out almost
+ * nothing, so after its first block of queries the search finishes on the float engine,
+ * with the same answer. */
+static void test_projection_gives_up_on_noise(void **state) {
+    (void)state;
+    enum { N = MLA_KNN_PROJ_MIN_ROWS, D = MLA_KNN_PROJ_MIN_DIM, M = 300, K = 5 };
+    float *x = malloc((size_t)N * D * sizeof *x), *q = malloc((size_t)M * D * sizeof *q);
+    fill_uniform(x, (size_t)N * D, 61);
+    fill_uniform(q, (size_t)M * D, 62);
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_create(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    assert_int_equal(mla_knn_index_projected_dims(ix), MLA_KNN_PROJ_DIMS);
+    int32_t *a = malloc((size_t)M * K * sizeof *a), *b = malloc((size_t)M * K * sizeof *b);
+    float *da = malloc((size_t)M * K * sizeof *da), *db = malloc((size_t)M * K * sizeof *db);
+    int64_t before = mla_knn_proj_exact_count();
+    assert_int_equal(mla_knn_search(ix, q, M, K, a, da), MLA_OK);
+    int64_t checked = mla_knn_proj_exact_count() - before;
+    assert_true(checked > (int64_t)256 * N / 8 && checked <= (int64_t)256 * N); /* one block, then brute force */
+    mla_knn_index_set_engine(ix, MLA_KNN_ENGINE_FLOAT);
+    assert_int_equal(mla_knn_search(ix, q, M, K, b, db), MLA_OK);
+    assert_memory_equal(a, b, (size_t)M * K * sizeof *a);
+    assert_memory_equal(da, db, (size_t)M * K * sizeof *da);
+    mla_knn_index_free(ix);
+    free(x), free(q), free(a), free(b), free(da), free(db);
+}
+
 int main(void) {
     mla_set_threads(1); /* OpenMP barriers spin on a busy machine; one thread keeps the suite quick */
     const struct CMUnitTest tests[] = {
@@ -302,6 +475,11 @@ int main(void) {
         cmocka_unit_test(test_cosine_matches_brute_force),
         cmocka_unit_test(test_threads_do_not_change_the_answer),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_adopt),
+        cmocka_unit_test(test_projection_matches_brute_force),
+        cmocka_unit_test(test_projection_edge_cases),
+        cmocka_unit_test(test_projection_is_automatic),
+        cmocka_unit_test(test_projection_gives_up_on_noise),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

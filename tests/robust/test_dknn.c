@@ -1,7 +1,7 @@
 /* kNN and DkNN over layer features against a slow direct re-implementation (double
  * brute-force distances, sort by distance then index, the definitions of robust.h), with
  * and without the normalise / centre / trim-zeros transforms; the seeded calibration
- * set; features gathered from a net. */
+ * set; features gathered from a net; features handed over (mla_dknn_create_owned). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +111,19 @@ static void check_options(mla_dknn_options o) {
     assert_int_equal(mla_dknn_neighbors(d, (const float *const *)q, NQ, nb, NULL), MLA_OK);
     ref_neighbors(train, ytrain, q, NQ, &o, want);
     assert_memory_equal(nb, want, sizeof nb);
+
+    /* The same from features handed over (indexed in place where untransformed). */
+    float *own[L];
+    for (int l = 0; l < L; l++) {
+        own[l] = mla_alloc((size_t)NT * dims[l], sizeof(float));
+        memcpy(own[l], train[l], (size_t)NT * dims[l] * sizeof(float));
+    }
+    mla_dknn *d2;
+    assert_int_equal(mla_dknn_create_owned(own, dims, L, ytrain, NT, C, &o, &d2), MLA_OK);
+    for (int l = 0; l < L; l++) assert_null(own[l]);
+    assert_int_equal(mla_dknn_neighbors(d2, (const float *const *)q, NQ, nb, NULL), MLA_OK);
+    assert_memory_equal(nb, want, sizeof nb);
+    mla_dknn_free(d2);
 
     /* kNN at layer 1: majority of its neighbours, ties to the smaller class. */
     int32_t l1[NQ * KN], vote[NQ];
