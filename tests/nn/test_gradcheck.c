@@ -118,6 +118,11 @@ static void test_conv2d(void **st) {
      * 72 unfolded rows (whole blocks of 8) and with 36 (4 left over, done one by one). */
     check_spec(SPEC({"type": "conv2d", "filters": 32, "kernel": 3, "pad": 1}), (mla_shape){8, 5, 5}, true);
     check_spec(SPEC({"type": "conv2d", "filters": 32, "kernel": 3, "pad": 1, "bias": false}), (mla_shape){4, 6, 6}, true);
+    /* A kernel the size of the unpadded input: run as dense over the batch, alone and with
+     * the relu it fuses (and a smooth layer after, so the relu is not last). */
+    check_spec(SPEC({"type": "conv2d", "filters": 5, "kernel": 6, "bias": false}), IMG, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 5, "kernel": 6, "stride": 2}, {"type": "relu"}, {"type": "tanh"}),
+               IMG, true);
 }
 static void test_dwconv2d(void **st) {
     (void)st;
