@@ -294,6 +294,41 @@ static void test_fused_conv_relu_matches_unfused(void **state) {
     assert_fused_matches_plain(fused, plain, names, 2, 3);
 }
 
+/* batchnorm -> relu runs fused (the batchnorm writes the relu's output in its pass and
+ * takes the relu's backward into its own), in training (batch statistics, which the
+ * conv before it gathers) and in evaluation; a reshape between them prevents the fusion. */
+static void test_fused_bn_relu_matches_unfused(void **state) {
+    (void)state;
+    const char *fused = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"batchnorm\", \"name\": \"b1\"}, {\"type\": \"relu\", \"name\": "
+                        "\"r1\"}, {\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"stride\": 2}, {\"type\": "
+                        "\"batchnorm\"}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    const char *plain = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"batchnorm\", \"name\": \"b1\"}, {\"type\": \"reshape\", \"shape\": "
+                        "[4, 8, 8]}, {\"type\": \"relu\", \"name\": \"r1\"}, {\"type\": \"conv2d\", \"filters\": 3, "
+                        "\"kernel\": 3, \"stride\": 2}, {\"type\": \"batchnorm\"}, {\"type\": \"reshape\", \"shape\": "
+                        "[3, 3, 3]}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    static const char *const names[] = {"c1", "b1", "r1"};
+    assert_fused_matches_plain(fused, plain, names, 3, 5);
+    /* Evaluation mode (running statistics), after the training forward above updated them. */
+    mla_net *a = make(fused, 4), *b = make(plain, 4);
+    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+    enum { N = 5 };
+    float x[N * 64], dout[N * 3];
+    random_fill(x, N * 64, 7);
+    random_fill(dout, N * 3, 8);
+    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f;
+    const float *oa, *ob;
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+    assert_int_equal(mla_net_forward(a, x, N, false, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, false, &ob), MLA_OK);
+    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
+    assert_same_backward(a, b, dout, N * 64);
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
 /* conv2d -> relu -> maxpool runs fused (the conv pools each sample while it is in cache
  * and routes the pool's gradient straight to its own), with a 2x2 pool and with
  * overlapping 3x3 windows; reshapes after the relus prevent the fusion. */
@@ -877,6 +912,7 @@ int main(void) {
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
         cmocka_unit_test(test_fused_conv_relu_pool_matches_unfused),
         cmocka_unit_test(test_conv_as_dense_matches_dense),
+        cmocka_unit_test(test_fused_bn_relu_matches_unfused),
         cmocka_unit_test(test_maxpool_2x2_matches_naive_loop),
         cmocka_unit_test(test_thread_count_change_after_first_pass),
         cmocka_unit_test(test_net_inside_a_parallel_region),
