@@ -88,6 +88,7 @@ static void check_spec(const char *spec, mla_shape in, bool train) {
 #define SPEC(...) "{\"layers\": [" #__VA_ARGS__ "]}"
 
 static const mla_shape IMG = {2, 6, 6};
+static const mla_shape RES_RELU_SHAPE = {2, 3, 3};
 
 static void test_dense(void **st) {
     (void)st;
@@ -198,6 +199,12 @@ static void test_residual(void **st) {
     check_spec(SPEC({"type": "residual", "body": [{"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1},
                                                    {"type": "tanh"}]}),
                IMG, true);
+    /* Followed by the relu it fuses (and a smooth layer, so the relu is not last); the
+     * shape keeps every relu input away from the kink under this test's seeds. */
+    check_spec(SPEC({"type": "residual", "body": [{"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1},
+                                                   {"type": "tanh"}]},
+                    {"type": "relu"}, {"type": "tanh"}),
+               RES_RELU_SHAPE, true);
     /* ResNet basic block with a projection shortcut and batch norm. Smooth activations
      * stand in for ReLU here: batch statistics couple every sample, so a ReLU kink
      * anywhere in a channel would spoil finite differences everywhere. */

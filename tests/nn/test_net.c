@@ -329,6 +329,26 @@ static void test_fused_bn_relu_matches_unfused(void **state) {
     mla_net_free(b);
 }
 
+/* residual -> relu runs fused (the block writes the relu's output as it adds its
+ * branches and takes the relu's backward into its own), in a ResNet basic block with a
+ * projection shortcut and one with the identity; a reshape between them prevents it. */
+static void test_fused_residual_relu_matches_unfused(void **state) {
+    (void)state;
+#define BLOCKS(SEP1, SEP2)                                                                                            \
+    "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, "         \
+    "{\"type\": \"relu\"}, {\"type\": \"residual\", \"name\": \"res1\", \"body\": [{\"type\": \"conv2d\", \"filters\": 4, " \
+    "\"kernel\": 3, \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}]}, " SEP1 "{\"type\": \"relu\", \"name\": "     \
+    "\"r1\"}, {\"type\": \"residual\", \"name\": \"res2\", \"body\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, " \
+    "\"stride\": 2, \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}], \"shortcut\": [{\"type\": \"conv2d\", "      \
+    "\"filters\": 6, \"kernel\": 1, \"stride\": 2, \"bias\": false}, {\"type\": \"batchnorm\"}]}, " SEP2 "{\"type\": "       \
+    "\"relu\", \"name\": \"r2\"}, {\"type\": \"gap\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}"
+    const char *fused = BLOCKS("", "");
+    const char *plain = BLOCKS("{\"type\": \"reshape\", \"shape\": [4, 8, 8]}, ", "{\"type\": \"reshape\", \"shape\": [6, 4, 4]}, ");
+#undef BLOCKS
+    static const char *const names[] = {"res1", "r1", "res2", "r2"};
+    assert_fused_matches_plain(fused, plain, names, 4, 9);
+}
+
 /* conv2d -> relu -> maxpool runs fused (the conv pools each sample while it is in cache
  * and routes the pool's gradient straight to its own), with a 2x2 pool and with
  * overlapping 3x3 windows; reshapes after the relus prevent the fusion. */
@@ -913,6 +933,7 @@ int main(void) {
         cmocka_unit_test(test_fused_conv_relu_pool_matches_unfused),
         cmocka_unit_test(test_conv_as_dense_matches_dense),
         cmocka_unit_test(test_fused_bn_relu_matches_unfused),
+        cmocka_unit_test(test_fused_residual_relu_matches_unfused),
         cmocka_unit_test(test_maxpool_2x2_matches_naive_loop),
         cmocka_unit_test(test_thread_count_change_after_first_pass),
         cmocka_unit_test(test_net_inside_a_parallel_region),
