@@ -109,6 +109,10 @@ struct mla_layer {
      * that leave the group (input and parameters); the gradients inside the group (the
      * conv's, relu's and pool's dy buffers) are not written. */
     struct mla_layer *fused_relu, *fused_pool;
+    /* (A batchnorm or residual block followed by a relu, again not last, gets fused_relu
+     * too: its forward writes the relu's output in the same pass as its own, and its
+     * backward reads the relu's output gradient masked by its own output's sign; see
+     * bn_forward and residual_forward.) */
     /* Set by mla_seq_setup on a conv2d followed by a batchnorm: in training passes the
      * conv leaves each sample's per-channel mean and sum of squared deviations in the
      * batchnorm's cache (mla_bn_sample_stats) while the sample is in cache, and the

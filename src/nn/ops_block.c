@@ -62,13 +62,31 @@ static void residual_forward(mla_layer *l, const float *x, float *y, int n, mla_
     mla_seq_forward(l->shortcut, x, n, ctx);
     const float *a = mla_seq_output(l->body, x), *b = mla_seq_output(l->shortcut, x);
     long count = (long)n * mla_shape_size(l->out);
+    float *r = l->fused_relu ? l->fused_relu->y : NULL; /* a relu after the block (net.c) */
+    if (!r) {
 #pragma omp parallel for schedule(static) if (count > MLA_PAR_MIN)
-    for (long i = 0; i < count; i++) y[i] = a[i] + b[i];
+        for (long i = 0; i < count; i++) y[i] = a[i] + b[i];
+        return;
+    }
+    /* The relu's output in the same pass (relu_forward's v > 0 ? v : 0). */
+#pragma omp parallel for schedule(static) if (count > MLA_PAR_MIN)
+    for (long i = 0; i < count; i++) {
+        float v = a[i] + b[i];
+        y[i] = v;
+        r[i] = v > 0 ? v : 0.0f;
+    }
 }
 
 static void residual_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                               mla_ctx *ctx) {
-    (void)y;
+    if (l->fused_relu) { /* the relu's backward (relu_backward's), into this block's own gradient buffer */
+        const float *g = l->fused_relu->dy;
+        float *own = l->dy;
+        long size = mla_shape_size(l->out), start = (long)n0 * size, end = (long)(n0 + n) * size;
+#pragma omp parallel for schedule(static) if (end - start > MLA_PAR_MIN)
+        for (long i = start; i < end; i++) own[i] = y[i] > 0 ? g[i] : 0.0f;
+        dy = own;
+    }
     if (ctx->sample_weights) { /* the branches' own weighted passes: no second pass through them */
         mla_seq_weighted(l->body, x, dy, n0, n, ctx);
         mla_seq_weighted(l->shortcut, x, dy, n0, n, ctx);

@@ -110,6 +110,16 @@ static void conv2d_gemm(bool transpose_a, int m, int n, int k, const float *a, c
 
 static bool conv2d_is_pointwise(const mla_layer *l) { return l->kernel == 1 && l->stride == 1 && l->pad == 0; }
 
+/* A conv whose one output position reads its whole unpadded input (kernel = input size,
+ * no padding: the dknn preset's third conv, LeNet-5's C5 on 5x5 maps) is a dense layer:
+ * its im2col column is the sample itself, in the weight's [out][in][k][k] order. Run per
+ * sample it is a matrix-vector product, one lane of each 32-wide kernel tile used; run
+ * as dense over the batch (conv2d_dense_*) it is one product with the samples as columns. */
+static bool conv2d_is_dense(const mla_layer *l) {
+    return l->out.h == 1 && l->out.w == 1 && l->pad == 0 && l->kernel == l->in.h && l->kernel == l->in.w &&
+           !l->fused_pool;
+}
+
 /* Whether the sample's weight gradient is accumulated transposed (rows x cout, see
  * conv2d_weight_grad_t): filters in whole registers' pairs, fewer than 512 positions
  * (the dot products do better above), and room in dcol for the transposed dy. */
@@ -209,6 +219,7 @@ static mla_status conv2d_setup(mla_layer *l) {
     mla_layer_add_tensor(l, "weight", true, 4, l->filters, l->in.c, k, k);
     if (l->bias) mla_layer_add_tensor(l, "bias", true, 1, l->filters, 0, 0, 0);
     l->macs = (double)l->filters * l->in.c * k * k * l->out.h * l->out.w;
+    l->units = l->filters; /* what dense's passes read, for a conv run as dense (conv2d_is_dense) */
     return MLA_OK;
 }
 
@@ -260,9 +271,14 @@ static int conv2d_threads(const mla_layer *l, int n) {
 }
 
 static mla_status conv2d_reserve(mla_layer *l, int n) {
-    (void)n;
     l->work_threads = mla_get_threads();
     l->work_floats = (size_t)l->work_threads * conv2d_thread_floats(l);
+    if (conv2d_is_dense(l)) { /* dense's scratch for the batch, if that is more */
+        size_t per_thread = l->work_floats;
+        mla_status s = mla_op_dense.reserve(l, n);
+        if (s) return s;
+        if (l->work_floats < per_thread) l->work_floats = per_thread;
+    }
     return MLA_OK;
 }
 
@@ -319,7 +335,23 @@ static void relu_grad(const float *restrict y, const float *restrict dy, float *
     for (size_t q = 0; q < len; q++) own[q] = y[q] > 0 ? dy[q] : 0.0f;
 }
 
+/* conv2d_is_dense: dense's forward over the batch (the same weight and bias tensors),
+ * then the fused relu's output; the next batchnorm gathers its own statistics. */
+static void conv2d_dense_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    mla_op_dense.forward(l, x, y, n, ctx);
+    if (l->stats_to) l->stats_to->sample_stats_ready = false;
+    if (!l->fused_relu) return;
+    size_t len = (size_t)n * l->filters;
+    float *r = l->fused_relu->y;
+#pragma omp parallel for schedule(static) if (len > MLA_PAR_MIN)
+    for (size_t q = 0; q < len; q++) r[q] = y[q] > 0 ? y[q] : 0.0f;
+}
+
 static void conv2d_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
+    if (conv2d_is_dense(l)) {
+        conv2d_dense_forward(l, x, y, n, ctx);
+        return;
+    }
     int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);
@@ -414,6 +446,7 @@ static double conv2d_sample_sq_norm(const mla_layer *l, const float *dys, const 
  * pass is one weighted sum over the samples, a read of the kept floats, where forming
  * them again would cost a product per sample. */
 static size_t conv2d_kept_floats(const mla_layer *l) {
+    if (conv2d_is_dense(l)) return 0; /* dense's weighted pass forms the sum in one product */
     return (size_t)l->filters * l->in.c * l->kernel * l->kernel + (l->bias ? (size_t)l->filters : 0);
 }
 
@@ -456,6 +489,15 @@ static void scale_into(float *own, const float *dys, float w, size_t len) {
 static void conv2d_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                             mla_ctx *ctx) {
     (void)y;
+    if (conv2d_is_dense(l)) { /* dense's backward (norms and weighted passes included) */
+        if (l->fused_relu) { /* the relu's backward into the conv's own gradient buffer */
+            size_t a = (size_t)n0 * l->filters, b = (size_t)(n0 + n) * l->filters;
+            relu_grad(l->y + a, l->fused_relu->dy + a, l->dy + a, b - a);
+            dy = l->dy;
+        }
+        mla_op_dense.backward(l, x, l->y, dy, dx, n0, n, ctx);
+        return;
+    }
     int cout = l->filters, rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     size_t out_size = (size_t)mla_shape_size(l->out), in_size = (size_t)mla_shape_size(l->in);
     const float *w = mla_layer_tensor(l, ctx->params, 0);

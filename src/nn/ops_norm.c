@@ -67,21 +67,45 @@ static void bn_init(mla_layer *l, float *p, mla_rng *rng) {
     }
 }
 
-/* sum g and sum g * (x - mean) */
-static void plane_grad_sums(const float *g, const float *x, size_t len, float mean, double *sg, double *sgx) {
+/* The output gradient of element q: g[q], or with a fused relu (mask = the batchnorm's
+ * output, the relu's input) the relu's backward of it, v > 0 ? g : 0, as relu_backward. */
+static inline float masked_grad(const float *g, const float *mask, size_t q) {
+    return mask ? (mask[q] > 0 ? g[q] : 0.0f) : g[q];
+}
+
+/* sum g and sum g * (x - mean), g masked as masked_grad says */
+static void plane_grad_sums(const float *g, const float *mask, const float *x, size_t len, float mean, double *sg,
+                            double *sgx) {
     float a[MLA_LANES] = {0}, b[MLA_LANES] = {0};
     size_t q = 0;
     for (; q + MLA_LANES <= len; q += MLA_LANES)
         for (int k = 0; k < MLA_LANES; k++) {
-            a[k] += g[q + k];
-            b[k] += g[q + k] * (x[q + k] - mean);
+            float gq = masked_grad(g, mask, q + k);
+            a[k] += gq;
+            b[k] += gq * (x[q + k] - mean);
         }
     for (; q < len; q++) {
-        a[q % MLA_LANES] += g[q];
-        b[q % MLA_LANES] += g[q] * (x[q] - mean);
+        float gq = masked_grad(g, mask, q);
+        a[q % MLA_LANES] += gq;
+        b[q % MLA_LANES] += gq * (x[q] - mean);
     }
     *sg += mla_lanes_fold(a);
     *sgx += mla_lanes_fold(b);
+}
+
+/* dst = src * scale + shift, and with a fused relu rdst = max(dst, 0) (relu_forward's
+ * v > 0 ? v : 0) in the same pass: one read of the plane instead of two. */
+static void plane_affine(const float *restrict src, float *restrict dst, float *restrict rdst, size_t len,
+                         float scale, float shift) {
+    if (!rdst) {
+        for (size_t q = 0; q < len; q++) dst[q] = src[q] * scale + shift;
+        return;
+    }
+    for (size_t q = 0; q < len; q++) {
+        float v = src[q] * scale + shift;
+        dst[q] = v;
+        rdst[q] = v > 0 ? v : 0.0f;
+    }
 }
 
 static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *ctx) {
@@ -92,6 +116,7 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
     float *bmean = l->cache, *binv = bmean + c;
     bool batch = ctx->train;
     l->batch_stats_used = batch;
+    float *relu_y = l->fused_relu ? l->fused_relu->y : NULL; /* net.c fuses a relu that follows */
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         float mean, inv;
@@ -119,9 +144,8 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
         binv[ch] = inv;
         float scale = gamma[ch] * inv, shift = beta[ch] - mean * scale;
         for (int s = 0; s < n; s++) {
-            const float *src = x + ((size_t)s * c + ch) * hw;
-            float *dst = y + ((size_t)s * c + ch) * hw;
-            for (size_t q = 0; q < hw; q++) dst[q] = src[q] * scale + shift;
+            size_t at = ((size_t)s * c + ch) * hw;
+            plane_affine(x + at, y + at, relu_y ? relu_y + at : NULL, hw, scale, shift);
         }
     }
     l->sample_stats_ready = false; /* used: the next forward's conv sets them again */
@@ -129,7 +153,6 @@ static void bn_forward(mla_layer *l, const float *x, float *y, int n, mla_ctx *c
 
 static void bn_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                         mla_ctx *ctx) {
-    (void)y;
     int c = l->in.c;
     size_t hw = (size_t)l->in.h * l->in.w;
     const float *gamma = mla_layer_tensor(l, ctx->params, 0);
@@ -138,13 +161,16 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
     const float *bmean = l->cache, *binv = bmean + c;
     bool batch = l->batch_stats_used;
     double m = (double)n * (double)hw;
+    /* A fused relu: its output gradient, masked by this layer's output (its input). */
+    const float *mask = l->fused_relu ? y : NULL;
+    if (l->fused_relu) dy = l->fused_relu->dy;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         float mean = bmean[ch], inv = binv[ch];
         double sg = 0, sgx = 0; /* sum dy, sum dy * xhat */
         for (int s = n0; s < n0 + n; s++) {
             size_t at = ((size_t)s * c + ch) * hw;
-            plane_grad_sums(dy + at, x + at, hw, mean, &sg, &sgx);
+            plane_grad_sums(dy + at, mask ? mask + at : NULL, x + at, hw, mean, &sg, &sgx);
         }
         sgx *= inv;
         if (dgamma) {
@@ -155,9 +181,13 @@ static void bn_backward(mla_layer *l, const float *x, const float *y, const floa
         float k = gamma[ch] * inv;
         float a = batch ? (float)(sg / m) : 0.0f, b = batch ? (float)(sgx / m) : 0.0f;
         for (int s = n0; s < n0 + n; s++) {
-            const float *src = x + ((size_t)s * c + ch) * hw, *g = dy + ((size_t)s * c + ch) * hw;
-            float *d = dx + ((size_t)s * c + ch) * hw;
-            for (size_t q = 0; q < hw; q++) d[q] = k * (g[q] - a - (src[q] - mean) * inv * b);
+            size_t at = ((size_t)s * c + ch) * hw;
+            const float *src = x + at, *g = dy + at;
+            float *d = dx + at;
+            if (mask)
+                for (size_t q = 0; q < hw; q++) d[q] = k * (masked_grad(g, mask + at, q) - a - (src[q] - mean) * inv * b);
+            else
+                for (size_t q = 0; q < hw; q++) d[q] = k * (g[q] - a - (src[q] - mean) * inv * b);
         }
     }
 }
@@ -252,7 +282,7 @@ static double gn_backward_sample(const mla_layer *l, const float *x, const float
         for (int ch = g * cg; ch < (g + 1) * cg; ch++) {
             size_t at = ((size_t)s * c + ch) * hw;
             double sg = 0, sgx = 0;
-            plane_grad_sums(dy + at, x + at, hw, mean, &sg, &sgx);
+            plane_grad_sums(dy + at, NULL, x + at, hw, mean, &sg, &sgx);
             sgx *= inv;
             sums[2 * ch] = sg;
             sums[2 * ch + 1] = sgx;

@@ -88,6 +88,7 @@ static void check_spec(const char *spec, mla_shape in, bool train) {
 #define SPEC(...) "{\"layers\": [" #__VA_ARGS__ "]}"
 
 static const mla_shape IMG = {2, 6, 6};
+static const mla_shape RES_RELU_SHAPE = {2, 3, 3};
 
 static void test_dense(void **st) {
     (void)st;
@@ -118,6 +119,11 @@ static void test_conv2d(void **st) {
      * 72 unfolded rows (whole blocks of 8) and with 36 (4 left over, done one by one). */
     check_spec(SPEC({"type": "conv2d", "filters": 32, "kernel": 3, "pad": 1}), (mla_shape){8, 5, 5}, true);
     check_spec(SPEC({"type": "conv2d", "filters": 32, "kernel": 3, "pad": 1, "bias": false}), (mla_shape){4, 6, 6}, true);
+    /* A kernel the size of the unpadded input: run as dense over the batch, alone and with
+     * the relu it fuses (and a smooth layer after, so the relu is not last). */
+    check_spec(SPEC({"type": "conv2d", "filters": 5, "kernel": 6, "bias": false}), IMG, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 5, "kernel": 6, "stride": 2}, {"type": "relu"}, {"type": "tanh"}),
+               IMG, true);
 }
 static void test_dwconv2d(void **st) {
     (void)st;
@@ -151,6 +157,12 @@ static void test_batchnorm(void **st) {
     check_spec(SPEC({"type": "batchnorm"}), IMG, true);                  /* batch statistics */
     check_spec(SPEC({"type": "batchnorm"}), IMG, false);                 /* running statistics */
     check_spec(SPEC({"type": "dense", "units": 4}, {"type": "batchnorm"}), IMG, true); /* 1-d */
+    /* With the relu it fuses (a smooth layer after it, so the relu is not last), on
+     * running statistics: with batch statistics a kink anywhere in a channel would spoil
+     * the finite differences of all of it; test_net checks the training pass bit for bit
+     * against the unfused layers. The shape keeps every relu input 0.06 or more from its
+     * kink under this test's seeded inputs and weights. */
+    check_spec(SPEC({"type": "batchnorm"}, {"type": "relu"}, {"type": "tanh"}), (mla_shape){3, 2, 2}, false);
 }
 static void test_groupnorm(void **st) {
     (void)st;
@@ -187,6 +199,12 @@ static void test_residual(void **st) {
     check_spec(SPEC({"type": "residual", "body": [{"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1},
                                                    {"type": "tanh"}]}),
                IMG, true);
+    /* Followed by the relu it fuses (and a smooth layer, so the relu is not last); the
+     * shape keeps every relu input away from the kink under this test's seeds. */
+    check_spec(SPEC({"type": "residual", "body": [{"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1},
+                                                   {"type": "tanh"}]},
+                    {"type": "relu"}, {"type": "tanh"}),
+               RES_RELU_SHAPE, true);
     /* ResNet basic block with a projection shortcut and batch norm. Smooth activations
      * stand in for ReLU here: batch statistics couple every sample, so a ReLU kink
      * anywhere in a channel would spoil finite differences everywhere. */

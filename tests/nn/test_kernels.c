@@ -259,14 +259,16 @@ static void test_dense_kernels_match_blas(void **state) {
 }
 
 /* A conv net's forward and backward (im2col products, the transposed weight gradient of
- * a 32-filter conv, the input gradient) on each family against the portable path
- * (OpenBLAS), within float rounding. */
+ * a 32-filter conv, the input gradient, and a conv whose kernel covers its 6x6 input,
+ * run as dense over the batch of 16 on the family's dense kernels) on each family
+ * against the portable path (OpenBLAS), within float rounding. */
 static void test_conv_kernels_match_blas(void **state) {
     (void)state;
     const char *spec = "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"pad\": 1},"
                        "{\"type\": \"relu\"}, {\"type\": \"conv2d\", \"filters\": 32, \"kernel\": 3, \"stride\": 2},"
+                       "{\"type\": \"relu\"}, {\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 6},"
                        "{\"type\": \"relu\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]}";
-    enum { N = 6, C = 8, H = 13 };
+    enum { N = 16, C = 8, H = 13 };
     mla_net *net;
     if (mla_net_create(spec, (mla_shape){C, H, H}, 10, 3, &net)) fail_msg("%s", mla_last_error());
     size_t nx = (size_t)N * C * H * H, np = mla_net_trainable_count(net);

@@ -227,6 +227,57 @@ static void assert_fused_matches_plain(const char *fused, const char *plain, con
     mla_net_free(b);
 }
 
+/* A conv whose kernel covers its whole unpadded input runs as a dense layer over the
+ * batch: the same bits as flatten -> dense with the same weights (the conv's [out][in][k][k]
+ * is the dense's [out][in]), outputs, activations, input and parameter gradients, with
+ * and without the fused relu after it, in a batch of 5 (OpenBLAS) and 16 (where the
+ * CPU has them, the engine's kernels: dense's choice, see ops_dense.c). */
+static void test_conv_as_dense_matches_dense(void **state) {
+    (void)state;
+    static const char *const conv[] = {
+        "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 16, \"kernel\": 8}, "
+        "{\"type\": \"relu\", \"name\": \"r1\"}, {\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 3}]}",
+        "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 16, \"kernel\": 8, \"stride\": 2, "
+        "\"bias\": false}, {\"type\": \"tanh\", \"name\": \"r1\"}, {\"type\": \"flatten\"}, "
+        "{\"type\": \"dense\", \"units\": 3}]}"};
+    static const char *const dense[] = {
+        "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"name\": \"c1\", \"units\": 16}, "
+        "{\"type\": \"relu\", \"name\": \"r1\"}, {\"type\": \"dense\", \"units\": 3}]}",
+        "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"name\": \"c1\", \"units\": 16, "
+        "\"bias\": false}, {\"type\": \"tanh\", \"name\": \"r1\"}, {\"type\": \"dense\", \"units\": 3}]}"};
+    static const char *const names[] = {"c1", "r1"};
+    enum { MAXN = 16 };
+    static const int batches[] = {5, MAXN};
+    for (int v = 0; v < 2; v++)
+        for (int bi = 0; bi < 2; bi++) {
+            int n = batches[bi];
+            mla_net *a = make(conv[v], 4), *b = make(dense[v], 4);
+            assert_int_equal(mla_net_param_count(a), mla_net_param_count(b));
+            assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+            float x[MAXN * 64], dout[MAXN * 3];
+            random_fill(x, (size_t)n * 64, 70 + v);
+            random_fill(dout, (size_t)n * 3, 80 + v);
+            for (int i = 0; i < n * 64; i++) x[i] -= 0.5f;
+            const float *oa, *ob;
+            assert_int_equal(mla_net_forward(a, x, n, true, &oa), MLA_OK);
+            assert_int_equal(mla_net_forward(b, x, n, true, &ob), MLA_OK);
+            assert_memory_equal(oa, ob, sizeof(float) * n * 3);
+            for (int k = 0; k < 2; k++) {
+                const float *aa, *ab;
+                mla_shape sa, sb;
+                int na, nb;
+                assert_int_equal(mla_net_activation(a, names[k], &aa, &sa, &na), MLA_OK);
+                assert_int_equal(mla_net_activation(b, names[k], &ab, &sb, &nb), MLA_OK);
+                assert_int_equal(mla_shape_size(sa), 16);
+                assert_int_equal(mla_shape_size(sb), 16);
+                assert_memory_equal(aa, ab, sizeof(float) * n * 16);
+            }
+            assert_same_backward(a, b, dout, (size_t)n * 64);
+            mla_net_free(a);
+            mla_net_free(b);
+        }
+}
+
 /* conv2d -> relu runs fused (the conv writes the relu's output and takes over its
  * backward); reshapes between them prevent the fusion. */
 static void test_fused_conv_relu_matches_unfused(void **state) {
@@ -241,6 +292,61 @@ static void test_fused_conv_relu_matches_unfused(void **state) {
                         "\"classes\"}]}";
     static const char *const names[] = {"c1", "r1"};
     assert_fused_matches_plain(fused, plain, names, 2, 3);
+}
+
+/* batchnorm -> relu runs fused (the batchnorm writes the relu's output in its pass and
+ * takes the relu's backward into its own), in training (batch statistics, which the
+ * conv before it gathers) and in evaluation; a reshape between them prevents the fusion. */
+static void test_fused_bn_relu_matches_unfused(void **state) {
+    (void)state;
+    const char *fused = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"batchnorm\", \"name\": \"b1\"}, {\"type\": \"relu\", \"name\": "
+                        "\"r1\"}, {\"type\": \"conv2d\", \"filters\": 3, \"kernel\": 3, \"stride\": 2}, {\"type\": "
+                        "\"batchnorm\"}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    const char *plain = "{\"layers\": [{\"type\": \"conv2d\", \"name\": \"c1\", \"filters\": 4, \"kernel\": 3, "
+                        "\"pad\": 1}, {\"type\": \"batchnorm\", \"name\": \"b1\"}, {\"type\": \"reshape\", \"shape\": "
+                        "[4, 8, 8]}, {\"type\": \"relu\", \"name\": \"r1\"}, {\"type\": \"conv2d\", \"filters\": 3, "
+                        "\"kernel\": 3, \"stride\": 2}, {\"type\": \"batchnorm\"}, {\"type\": \"reshape\", \"shape\": "
+                        "[3, 3, 3]}, {\"type\": \"relu\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}";
+    static const char *const names[] = {"c1", "b1", "r1"};
+    assert_fused_matches_plain(fused, plain, names, 3, 5);
+    /* Evaluation mode (running statistics), after the training forward above updated them. */
+    mla_net *a = make(fused, 4), *b = make(plain, 4);
+    assert_int_equal(mla_net_copy_params(b, a), MLA_OK);
+    enum { N = 5 };
+    float x[N * 64], dout[N * 3];
+    random_fill(x, N * 64, 7);
+    random_fill(dout, N * 3, 8);
+    for (int i = 0; i < N * 64; i++) x[i] -= 0.5f;
+    const float *oa, *ob;
+    assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+    assert_int_equal(mla_net_forward(a, x, N, false, &oa), MLA_OK);
+    assert_int_equal(mla_net_forward(b, x, N, false, &ob), MLA_OK);
+    assert_memory_equal(oa, ob, sizeof(float) * N * 3);
+    assert_same_backward(a, b, dout, N * 64);
+    mla_net_free(a);
+    mla_net_free(b);
+}
+
+/* residual -> relu runs fused (the block writes the relu's output as it adds its
+ * branches and takes the relu's backward into its own), in a ResNet basic block with a
+ * projection shortcut and one with the identity; a reshape between them prevents it. */
+static void test_fused_residual_relu_matches_unfused(void **state) {
+    (void)state;
+#define BLOCKS(SEP1, SEP2)                                                                                            \
+    "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 4, \"kernel\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, "         \
+    "{\"type\": \"relu\"}, {\"type\": \"residual\", \"name\": \"res1\", \"body\": [{\"type\": \"conv2d\", \"filters\": 4, " \
+    "\"kernel\": 3, \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}]}, " SEP1 "{\"type\": \"relu\", \"name\": "     \
+    "\"r1\"}, {\"type\": \"residual\", \"name\": \"res2\", \"body\": [{\"type\": \"conv2d\", \"filters\": 6, \"kernel\": 3, " \
+    "\"stride\": 2, \"pad\": 1, \"bias\": false}, {\"type\": \"batchnorm\"}], \"shortcut\": [{\"type\": \"conv2d\", "      \
+    "\"filters\": 6, \"kernel\": 1, \"stride\": 2, \"bias\": false}, {\"type\": \"batchnorm\"}]}, " SEP2 "{\"type\": "       \
+    "\"relu\", \"name\": \"r2\"}, {\"type\": \"gap\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}"
+    const char *fused = BLOCKS("", "");
+    const char *plain = BLOCKS("{\"type\": \"reshape\", \"shape\": [4, 8, 8]}, ", "{\"type\": \"reshape\", \"shape\": [6, 4, 4]}, ");
+#undef BLOCKS
+    static const char *const names[] = {"res1", "r1", "res2", "r2"};
+    assert_fused_matches_plain(fused, plain, names, 4, 9);
 }
 
 /* conv2d -> relu -> maxpool runs fused (the conv pools each sample while it is in cache
@@ -825,6 +931,9 @@ int main(void) {
         cmocka_unit_test(test_activations_by_name),
         cmocka_unit_test(test_fused_conv_relu_matches_unfused),
         cmocka_unit_test(test_fused_conv_relu_pool_matches_unfused),
+        cmocka_unit_test(test_conv_as_dense_matches_dense),
+        cmocka_unit_test(test_fused_bn_relu_matches_unfused),
+        cmocka_unit_test(test_fused_residual_relu_matches_unfused),
         cmocka_unit_test(test_maxpool_2x2_matches_naive_loop),
         cmocka_unit_test(test_thread_count_change_after_first_pass),
         cmocka_unit_test(test_net_inside_a_parallel_region),
