@@ -76,7 +76,7 @@ for name, res in d["results"].items():
 assert d["results"]["knn"]["mean_auroc"] > 0.9, d["results"]["knn"]["mean_auroc"]
 s = d["settings"]
 assert s["seeds"] == 2 and s["seed"] == 7 and s["epochs"] == 4 and s["k"] == 1 and s["val_fraction"] == 0.1
-assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10
+assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10 and s["adegan"]["recon_trains"] == "e"
 PY
 
 # scripts/anomaly_table.sh: the rows carry the JSON's figures.
@@ -152,6 +152,7 @@ expect_fail 1 "available: adegan, ganomaly, knn, ae, dsvdd, knn-ae" "$BIN" anoma
 expect_fail 1 "1 class" "$BIN" anomaly --data "npy:$T/one" --method knn --out "$T/bad2"
 expect_fail 1 "unknown protocol 'one-vs-rest'" "$BIN" "${B[@]}" --protocol one-vs-rest --out "$T/bad2"
 expect_fail 1 "--score must be both, recon or pattern" "$BIN" "${B[@]}" --score mean --out "$T/bad2"
+expect_fail 1 "--recon-trains must be e or ge" "$BIN" "${B[@]}" --recon-trains g --out "$T/bad2"
 expect_fail 1 "--class must be a class number or all" "$BIN" "${B[@]}" --class two --out "$T/bad2"
 expect_fail 1 "k = 500 exceeds" "$BIN" "${B[@]}" --k 500 --out "$T/bad2"
 expect_fail 1 "nothing to write" "$BIN" "${B[@]}"
