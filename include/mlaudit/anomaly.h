@@ -38,6 +38,11 @@ typedef struct {
     /* Which score terms make the score, for the ablation: "both" (eq. 9-11), "recon"
      * (reconstruction probability only) or "pattern" (pattern confidence only). */
     const char *score;
+    /* Which nets the reconstruction loss L_recon trains: "e" (E only: G stays the
+     * adversarial game's generator of normal patterns and E learns to invert it; the
+     * default, measured better) or "ge" (G and E, G then also an autoencoder's
+     * decoder). NULL: "e". */
+    const char *recon_trains;
 } mla_adegan_config;
 
 /* Settings shared by every method; a method ignores what it does not use and

@@ -12,6 +12,13 @@
  *     (eq. 3) on G and E, per minibatch of real images X:
  *     - L_recon (eq. 8) = mean over pixels of (X - G(E(X)))^2. E's code enters G as
  *       (softmax of the z_c logits, z_n estimate), so the path is differentiable.
+ *       CHOICE (which nets L_recon trains; eq. 3 sums the terms without saying):
+ *       by default (recon_trains "e") E only: G passes the gradient to its input but
+ *       keeps its parameters for the adversarial and self-supervision terms, so G stays
+ *       a generator of the normal patterns and E learns to invert it (an anomaly then
+ *       has no good preimage). With "ge" G learns from L_recon too and becomes an
+ *       autoencoder's decoder that reconstructs unseen digits nearly as well (measured
+ *       in the README's trials).
  *     - L_sl (eq. 6), pattern self-supervision on generated images: for codes (c, z_n)
  *       drawn from the prior, CE(E_c(G(c, z_n)), c) + mean over the d dims of
  *       (E_n(G(c, z_n)) - z_n)^2. Half of the codes are interpolations WITHIN a pattern
@@ -100,6 +107,10 @@ mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p) {
         return mla_error(MLA_ERR_INVALID,
                          "adegan: stage-1 epochs (%d) must be fewer than the epochs (%d): stage 2 trains E",
                          p->stage1_epochs, p->epochs);
+    const char *rt = a->recon_trains ? a->recon_trains : "e";
+    if (!strcmp(rt, "e")) p->recon_g = false;
+    else if (!strcmp(rt, "ge")) p->recon_g = true;
+    else return mla_error(MLA_ERR_INVALID, "adegan: unknown recon-trains '%s' (e, ge)", rt);
     const char *sc = a->score ? a->score : "both";
     if (!strcmp(sc, "both")) p->score = 0;
     else if (!strcmp(sc, "recon")) p->score = 1;
@@ -344,6 +355,26 @@ static mla_status interpolation_rows(adegan_model *m, const adegan_draws *dr, fl
     return mla_net_backward(m->E2, m->tmp, NULL);
 }
 
+/* G's backward over the stage-2 batch (n real rows reconstructed, then g generated
+ * rows) when L_recon trains E only: the real rows' d/d(G's input) with G frozen (no
+ * parameter gradient from L_recon), then the generated rows' gradients into G's
+ * parameters. Two backward passes through the one forward; dout's rows are consumed. */
+static mla_status backward_recon_e_only(adegan_model *m, int n, int g) {
+    size_t rn = (size_t)n * m->dim, gn = (size_t)g * m->dim;
+    float *gen = malloc((gn ? gn : 1) * sizeof(float));
+    if (!gen) return mla_error(MLA_ERR_NOMEM, "adegan: out of memory");
+    memcpy(gen, m->dout + rn, gn * sizeof(float));
+    memset(m->dout + rn, 0, gn * sizeof(float));
+    bool was = mla_net_frozen(m->G);
+    mla_net_set_frozen(m->G, true);
+    mla_status s = mla_net_backward(m->G, m->dout, m->dgin);
+    mla_net_set_frozen(m->G, was);
+    memset(m->dout, 0, rn * sizeof(float));
+    memcpy(m->dout + rn, gen, gn * sizeof(float));
+    free(gen);
+    return s ? s : mla_net_backward(m->G, m->dout, NULL);
+}
+
 mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const adegan_draws *dr, bool d_step,
                                adegan_losses *out) {
     int g = dr->m, nc = m->p.patterns, zdim = m->zdim;
@@ -365,7 +396,7 @@ mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const ade
         out->recon = reconstruction(m, gout, x, n, m->dout);
         s = generated_rows(m, x, n, gout + (size_t)n * m->dim, dr, d_step, lg, out);
     }
-    if (!s) s = mla_net_backward(m->G, m->dout, m->dgin);
+    if (!s) s = m->p.recon_g ? mla_net_backward(m->G, m->dout, m->dgin) : backward_recon_e_only(m, n, g);
     if (!s) {
         extractor_grad(m->gin, m->dgin, n, nc, zdim, m->tmp);
         s = mla_net_backward(m->E, m->tmp, NULL);

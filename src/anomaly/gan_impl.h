@@ -103,6 +103,7 @@ typedef struct {
     uint64_t seed;
     int threads;
     int score;                      /* 0 both, 1 recon, 2 pattern */
+    bool recon_g;                   /* L_recon trains G as well as E (else E only) */
 } adegan_params;
 
 /* The config's settings with the method's defaults in place of zeros; fails on bad

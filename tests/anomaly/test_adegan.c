@@ -28,7 +28,8 @@ typedef struct {
     int stage;
 } grad_case;
 
-/* The loss whose gradient each net receives (gan_impl.h): G's excludes L_ip. */
+/* The loss whose gradient each net receives (gan_impl.h): G's excludes L_ip, and
+ * L_recon too unless recon_g (L_recon then trains E only). */
 static double case_loss(grad_case *c, char net) {
     adegan_losses l;
     mla_status s = c->stage == 2 ? adegan_stage2_grads(c->m, c->x, c->n, &c->dr, false, &l)
@@ -36,8 +37,9 @@ static double case_loss(grad_case *c, char net) {
     assert_int_equal(s, MLA_OK);
     const adegan_params *p = &c->m->p;
     if (c->stage == 1) return l.adv_g;
-    double g = p->gamma * l.recon + p->beta * l.sl + p->adv_weight * l.adv_g;
-    return net == 'G' ? g : g - p->adv_weight * l.adv_g + p->alpha * l.ip;
+    double e = p->gamma * l.recon + p->beta * l.sl + p->alpha * l.ip;
+    double g = (p->recon_g ? p->gamma * l.recon : 0) + p->beta * l.sl + p->adv_weight * l.adv_g;
+    return net == 'G' ? g : e;
 }
 
 /* which's loss for gan_fd_check. */
@@ -68,8 +70,9 @@ static adegan_params tiny_params(void) {
     return p;
 }
 
-static void run_grad_case(int stage) {
+static void run_grad_case(int stage, bool recon_g) {
     adegan_params p = tiny_params();
+    p.recon_g = recon_g;
     grad_case c = {0};
     c.stage = stage, c.n = 3;
     assert_int_equal(adegan_model_create(&p, 1, 8, &c.m), MLA_OK);
@@ -96,12 +99,13 @@ static void run_grad_case(int stage) {
 
 static void test_stage1_gradients(void **st) {
     (void)st;
-    run_grad_case(1);
+    run_grad_case(1, false);
 }
 
 static void test_stage2_gradients(void **st) {
     (void)st;
-    run_grad_case(2);
+    run_grad_case(2, false); /* the default: L_recon trains E only */
+    run_grad_case(2, true);  /* --recon-trains ge */
 }
 
 /* ---- the score ---- */
@@ -300,6 +304,8 @@ static void test_bad_settings(void **st) {
     assert_fit_fails(&cfg, toy, "must be >= 0");
     cfg = gan_test_config(), cfg.adegan.score = "nope";
     assert_fit_fails(&cfg, toy, "unknown score");
+    cfg = gan_test_config(), cfg.adegan.recon_trains = "g";
+    assert_fit_fails(&cfg, toy, "unknown recon-trains");
     cfg = gan_test_config(), cfg.adegan.stage1_epochs = 4;
     assert_fit_fails(&cfg, toy, "stage-1 epochs");
     cfg = gan_test_config();

@@ -76,7 +76,7 @@ for name, res in d["results"].items():
 assert d["results"]["knn"]["mean_auroc"] > 0.9, d["results"]["knn"]["mean_auroc"]
 s = d["settings"]
 assert s["seeds"] == 2 and s["seed"] == 7 and s["epochs"] == 4 and s["k"] == 1 and s["val_fraction"] == 0.1
-assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10
+assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10 and s["adegan"]["recon_trains"] == "e"
 PY
 
 # scripts/anomaly_table.sh: the rows carry the JSON's figures.
@@ -97,6 +97,31 @@ for name in ("knn", "ae"):
 PY
 bash "$SRC/scripts/anomaly_table.sh" "$T/o1/anomaly.json" --row "short=0.9" >/dev/null 2>"$T/err" \
   && bad "a short --row was accepted" || { grep -q "has 1 values, want 4" "$T/err" && ok || bad "short --row: $(cat "$T/err")"; }
+
+# anomaly_table.sh --nc (Table 2 mode): single-class runs merged into one row per n_c,
+# the mean over the classes present; a class twice for one n_c refused.
+for run in "2 0" "2 1" "4 1"; do
+  set -- $run
+  "$BIN" anomaly --data "$D" --method knn --protocol one-out --class "$2" --patterns "$1" --threads 1 \
+    --out "$T/nc$1c$2" >/dev/null 2>&1 || bad "knn --patterns $1 --class $2 failed"
+done
+bash "$SRC/scripts/anomaly_table.sh" --nc "$T"/nc*/anomaly.json --method knn >"$T/nc.md" 2>"$T/err" \
+  || bad "anomaly_table.sh --nc failed: $(cat "$T/err")"
+python3 - "$T" <<'PY' && ok || bad "anomaly_table.sh --nc rows: $(cat "$T/nc.md")"
+import json, sys
+t = sys.argv[1]
+a = {k: json.load(open("%s/nc%s/anomaly.json" % (t, k)))["results"]["knn"]["per_class"][0]["auroc"]
+     for k in ("2c0", "2c1", "4c1")}
+lines = open(t + "/nc.md").read().splitlines()
+assert lines[0] == "data, one-out, 1 seed(s): knn AUROC by pattern count n_c (the study's Table 2)", lines[0]
+assert lines[2] == "| n_c | 0 | 1 | mean |", lines[2]
+want2 = "| 2 | %.3f | %.3f | **%.3f** |" % (a["2c0"], a["2c1"], (a["2c0"] + a["2c1"]) / 2)
+want4 = "| 4 | - | %.3f | **%.3f** (1 of 2 classes) |" % (a["4c1"], a["4c1"])
+assert lines[4:6] == [want2, want4], (lines[4:6], want2, want4)
+PY
+bash "$SRC/scripts/anomaly_table.sh" --nc "$T/nc2c0/anomaly.json" "$T/nc2c0/anomaly.json" --method knn >/dev/null \
+  2>"$T/err" && bad "a class twice was accepted" \
+  || { grep -q "n_c 2, class 0 appears twice" "$T/err" && ok || bad "class twice: $(cat "$T/err")"; }
 
 # The same seed and threads: the same scores; the table states the protocol.
 "$BIN" "${RUN[@]}" --out "$T/o2" >"$T/o2.txt" 2>/dev/null || bad "second run failed"
@@ -127,6 +152,7 @@ expect_fail 1 "available: adegan, ganomaly, knn, ae, dsvdd, knn-ae" "$BIN" anoma
 expect_fail 1 "1 class" "$BIN" anomaly --data "npy:$T/one" --method knn --out "$T/bad2"
 expect_fail 1 "unknown protocol 'one-vs-rest'" "$BIN" "${B[@]}" --protocol one-vs-rest --out "$T/bad2"
 expect_fail 1 "--score must be both, recon or pattern" "$BIN" "${B[@]}" --score mean --out "$T/bad2"
+expect_fail 1 "--recon-trains must be e or ge" "$BIN" "${B[@]}" --recon-trains g --out "$T/bad2"
 expect_fail 1 "--class must be a class number or all" "$BIN" "${B[@]}" --class two --out "$T/bad2"
 expect_fail 1 "k = 500 exceeds" "$BIN" "${B[@]}" --k 500 --out "$T/bad2"
 expect_fail 1 "nothing to write" "$BIN" "${B[@]}"
