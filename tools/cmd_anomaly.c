@@ -43,7 +43,7 @@ static const char anomaly_usage[] =
     "  --stage1-epochs E --score both|recon|pattern --recon-trains e|ge\n"
     "                      ADe-GAN: n_c (>= 2, default 10), d (16), sigma (1), the loss\n"
     "                      weights (1, 1, 10; none negative), adversarial-only epochs, score\n"
-    "                      terms, which nets L_recon trains (default e: E only)\n"
+    "                      terms, which nets L_recon trains (default ge: G and E)\n"
     "Run and output:\n"
     "  --seed S            splits and training (default 0); same seed and threads, same bits\n"
     "  --threads N         threads (default: all cores)\n"

@@ -104,8 +104,8 @@ static void test_stage1_gradients(void **st) {
 
 static void test_stage2_gradients(void **st) {
     (void)st;
-    run_grad_case(2, false); /* the default: L_recon trains E only */
-    run_grad_case(2, true);  /* --recon-trains ge */
+    run_grad_case(2, true);  /* the default: L_recon trains G and E */
+    run_grad_case(2, false); /* --recon-trains e */
 }
 
 /* ---- the score ---- */
