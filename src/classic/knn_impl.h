@@ -80,4 +80,17 @@ mla_status mla_knn_proj_search(const mla_knn_proj *p, const float *x, const floa
  * benchmarks: the screen's efficiency). */
 int64_t mla_knn_proj_exact_count(void);
 
+/* A candidate row and its distance (or bound), ordered by distance, then row: the
+ * order both float engines keep, so ties go to the smaller row in either. */
+typedef struct {
+    double dist;
+    int32_t row;
+} scored;
+
+static inline int by_dist_then_row(const void *pa, const void *pb) {
+    const scored *a = pa, *b = pb;
+    if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
+    return (a->row > b->row) - (a->row < b->row);
+}
+
 #endif

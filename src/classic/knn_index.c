@@ -178,16 +178,6 @@ int mla_knn_index_uses_int8(const mla_knn_index *ix) { return ix->has_int8 && ix
 
 /* ---- float engine ---- */
 
-typedef struct {
-    double dist;
-    int32_t row;
-} scored;
-
-static int by_dist_then_row(const void *pa, const void *pb) {
-    const scored *a = pa, *b = pb;
-    if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
-    return (a->row > b->row) - (a->row < b->row);
-}
 
 /* The exact distance of one row in double (Euclidean: squared). */
 static double exact_distance(const mla_knn_index *ix, const float *q, double qnorm2, int32_t j) {

@@ -229,16 +229,6 @@ mla_status mla_knn_proj_build(const float *x, int n, int d, int dims, mla_knn_pr
 
 /* ---- search ---- */
 
-typedef struct {
-    double dist;
-    int32_t row;
-} scored;
-
-static int by_dist_then_row(const void *pa, const void *pb) {
-    const scored *a = pa, *b = pb;
-    if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
-    return (a->row > b->row) - (a->row < b->row);
-}
 
 /* Restores the max-heap order on (dist, row) below position i. */
 static void sift_down(scored *h, int k, int i) {

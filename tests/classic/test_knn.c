@@ -14,17 +14,6 @@
 #include "classic/knn_impl.h"
 #include "mlaudit/knn.h"
 
-typedef struct {
-    double dist;
-    int32_t row;
-} scored;
-
-static int by_dist_then_row(const void *pa, const void *pb) {
-    const scored *a = pa, *b = pb;
-    if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
-    return (a->row > b->row) - (a->row < b->row);
-}
-
 /* Brute force in double: squared Euclidean or 1 - cosine, sorted by (distance, row). */
 static void brute(const float *x, int n, int d, const float *q, mla_knn_metric metric, scored *out) {
     double qq = 0;
