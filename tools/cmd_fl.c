@@ -410,7 +410,14 @@ int cmd_fl(int argc, char **argv) {
     fl_outcome o = {.clients = clients, .tr = tr, .te = te, .res = &res};
     const mla_transport *t = a.mpi.size ? &a.mpi : NULL;
     s = mla_fl_evaluate(global, tr, pooled(clients), mla_fl_clients_total(clients), 500, t, &o.etr);
-    if (!s) s = mla_fl_evaluate(global, te, NULL, mla_dataset_count(te), 500, t, &o.ete);
+    /* The test figures: the last round's evaluation of this same model (batch 500, the
+     * same bits), or, when no round has run, a new one. */
+    if (!s && res.rounds_run > 0)
+        o.ete = (mla_eval_result){.n = mla_dataset_count(te),
+                                  .accuracy = root ? res.history[res.rounds_run - 1].test_accuracy : 0,
+                                  .loss = root ? res.history[res.rounds_run - 1].test_loss : 0};
+    else if (!s)
+        s = mla_fl_evaluate(global, te, NULL, mla_dataset_count(te), 500, t, &o.ete);
     if (s) fl_fail(&a, s);
     if (root) {
         o.dp_epsilon_steps = (double)a.local_epochs * a.rounds * ((n_client + a.f.batch - 1) / a.f.batch);

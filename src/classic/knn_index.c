@@ -178,7 +178,6 @@ int mla_knn_index_uses_int8(const mla_knn_index *ix) { return ix->has_int8 && ix
 
 /* ---- float engine ---- */
 
-
 /* The exact distance of one row in double (Euclidean: squared). */
 static double exact_distance(const mla_knn_index *ix, const float *q, double qnorm2, int32_t j) {
     const float *x = ix->x + (size_t)j * ix->d;

@@ -229,7 +229,6 @@ mla_status mla_knn_proj_build(const float *x, int n, int d, int dims, mla_knn_pr
 
 /* ---- search ---- */
 
-
 /* Restores the max-heap order on (dist, row) below position i. */
 static void sift_down(scored *h, int k, int i) {
     for (;;) {
@@ -281,8 +280,6 @@ static void keep_best(scored *top, int k, double dist, int32_t row) {
     top[pos] = s;
 }
 
-static int by_bound(const void *pa, const void *pb) { return by_dist_then_row(pa, pb); }
-
 /* Per-thread scratch. */
 typedef struct {
     double *lb;
@@ -306,7 +303,7 @@ static int64_t select_query(const mla_knn_proj *p, const float *x, const float *
     int c = 0;
     for (int32_t j = 0; j < n; j++)
         if (s->lb[j] <= kth && s->lb[j] > -INFINITY) s->cand[c++] = (scored){s->lb[j], j};
-    qsort(s->cand, (size_t)c, sizeof *s->cand, by_bound);
+    qsort(s->cand, (size_t)c, sizeof *s->cand, by_dist_then_row);
     for (int i = 0; i < c && s->cand[i].dist <= s->top[k - 1].dist; i++, exact++)
         keep_best(s->top, k, mla_knn_sq_distance(q, x + (size_t)s->cand[i].row * p->d, p->d), s->cand[i].row);
     for (int i = 0; i < k; i++) {

@@ -75,7 +75,6 @@ static void relu_inplace(float *restrict v, size_t len);
  * the bias and the relu into its stores) and the weight gradient run here, the input
  * gradient on OpenBLAS. */
 static bool conv_avx2_gemm_rule(bool transpose_a) { return !transpose_a; }
-static bool conv_avx2_gradt_rule(void) { return true; }
 
 /* c[m x n] = op(a) b for one sample, c and b with rows of n floats: the forward (a the
  * weights, b the unfolded sample) and the input gradient (a the weights transposed, b
@@ -125,7 +124,7 @@ static bool conv2d_is_dense(const mla_layer *l) {
  * (the dot products do better above), and room in dcol for the transposed dy. */
 static bool conv2d_grad_transposed(const mla_layer *l) {
     mla_isa kernels = mla_nn_kernels();
-    if (kernels == MLA_ISA_PORTABLE || (kernels == MLA_ISA_AVX2 && !conv_avx2_gradt_rule())) return false;
+    if (kernels == MLA_ISA_PORTABLE) return false; /* both kernel families win here (above) */
     int rows = l->in.c * l->kernel * l->kernel, p = l->out.h * l->out.w;
     return l->filters % 32 == 0 && p < 512 && l->filters <= rows && !conv2d_is_pointwise(l);
 }
