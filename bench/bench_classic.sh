@@ -10,6 +10,8 @@
 # include its feature step: scaling the pixels).
 # Prints the tables; ratio = sklearn seconds / mlaudit seconds (> 1: mlaudit faster).
 # RF_ONLY=1: the random-forest table alone.
+# CLASSIC_TABLE=1: the classical-study table (scripts/classic_table.sh: 7 models x 3 feature sets on
+#   the 10,000-image subset, THREADS threads) with its wall time, instead of the tables above.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/build/mlaudit}
@@ -22,6 +24,11 @@ RF_FULL_REPEATS=${RF_FULL_REPEATS:-1}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 [ -x "$BIN" ] || { echo "bench_classic: $BIN is not an executable (build with make first)" >&2; exit 1; }
+
+if [ "${CLASSIC_TABLE:-0}" = 1 ]; then
+  THREADS=$THREADS bash "$ROOT/scripts/classic_table.sh" "$BIN"
+  exit 0
+fi
 
 HAVE_SK=0
 if [ -n "$PEERS" ] && [ -f "$PEERS/sk_classic.py" ] && $PY -c "import sklearn" 2>/dev/null; then HAVE_SK=1; fi

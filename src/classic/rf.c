@@ -19,7 +19,6 @@
 #include "classic/rf_impl.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,30 +131,53 @@ static int argmax(const double *v, int classes) {
     return best;
 }
 
-/* Out-of-bag accuracy into f->oob_accuracy: rows in parallel, trees in order (so the sums do
- * not depend on the thread count). */
-static mla_status oob_accuracy(rf_forest *f, const float *x, const int32_t *y, int n) {
-    int K = f->classes, threads = mla_get_threads();
-    long correct = 0, scored = 0;
-    double *scratch = mla_alloc((size_t)threads * (size_t)K, sizeof *scratch);
-    if (!scratch) return MLA_ERR_NOMEM;
-    #pragma omp parallel num_threads(threads) reduction(+ : correct, scored)
-    {
-        double *acc = scratch + (size_t)omp_get_thread_num() * K;
-        #pragma omp for schedule(static)
-        for (int i = 0; i < n; i++) {
-            int votes = 0;
-            memset(acc, 0, (size_t)K * sizeof *acc);
-            for (int t = 0; t < f->n_trees; t++) {
-                if (rf_inbag(f, t, i)) continue;
-                const float *p = rf_tree_leaf(&f->trees[t], x + (size_t)i * f->d, K);
-                for (int k = 0; k < K; k++) acc[k] += p[k];
-                votes++;
-            }
-            if (votes) scored++, correct += argmax(acc, K) == y[i];
-        }
+enum { PREDICT_BLOCK = 128 }; /* rows that walk one tree while it is in cache */
+
+/* Adds tree t's class shares to acc (rows x classes) for the rows of x + first * d listed in
+ * idx[0..count) (block-relative), walking them side by side (rf_tree_leaves). */
+static void add_tree(const rf_forest *f, int t, const float *x, int first, const int32_t *idx, int count,
+                     int32_t *leaf, double *acc) {
+    int K = f->classes;
+    rf_tree_leaves(&f->trees[t], x + (size_t)first * f->d, f->d, idx, count, leaf);
+    for (int i = 0; i < count; i++) {
+        const float *p = f->trees[t].leaf_proba + (size_t)leaf[i] * K;
+        double *a = acc + (size_t)idx[i] * K;
+        for (int k = 0; k < K; k++) a[k] += p[k];
     }
-    free(scratch);
+}
+
+/* Out-of-bag accuracy into f->oob_accuracy: blocks of rows in parallel, each row summing its
+ * trees in order (so the sums do not depend on the thread count). */
+static mla_status oob_accuracy(rf_forest *f, const float *x, const int32_t *y, int n) {
+    int K = f->classes, blocks = (n + PREDICT_BLOCK - 1) / PREDICT_BLOCK, failed = 0;
+    long correct = 0, scored = 0;
+    #pragma omp parallel num_threads(mla_get_threads()) reduction(+ : correct, scored)
+    {
+        double *acc = malloc((size_t)PREDICT_BLOCK * (size_t)K * sizeof *acc);
+        int32_t *idx = malloc(PREDICT_BLOCK * sizeof *idx), *leaf = malloc(PREDICT_BLOCK * sizeof *leaf);
+        int32_t *votes = malloc(PREDICT_BLOCK * sizeof *votes);
+        if (!acc || !idx || !leaf || !votes) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int b = 0; b < blocks; b++) {
+            if (!acc || !idx || !leaf || !votes) continue;
+            int first = b * PREDICT_BLOCK, rows = n - first < PREDICT_BLOCK ? n - first : PREDICT_BLOCK;
+            memset(acc, 0, (size_t)rows * K * sizeof *acc);
+            memset(votes, 0, (size_t)rows * sizeof *votes);
+            for (int t = 0; t < f->n_trees; t++) {
+                int count = 0;
+                for (int i = 0; i < rows; i++)
+                    if (!rf_inbag(f, t, first + i)) idx[count++] = i, votes[i]++;
+                add_tree(f, t, x, first, idx, count, leaf, acc);
+            }
+            for (int i = 0; i < rows; i++)
+                if (votes[i]) scored++, correct += argmax(acc + (size_t)i * K, K) == y[first + i];
+        }
+        free(acc), free(idx), free(leaf), free(votes);
+    }
+    if (failed) return mla_error(MLA_ERR_NOMEM, "rf: out of memory scoring the out-of-bag rows");
     f->oob_accuracy = scored ? (double)correct / (double)scored : NAN;
     return MLA_OK;
 }
@@ -208,8 +230,6 @@ static mla_status rf_fit(void *state, const float *x, const int32_t *y, int n, i
 
 /* ---- predict ---- */
 
-enum { PREDICT_BLOCK = 128 }; /* rows that walk one tree while it is in cache */
-
 static mla_status rf_predict_proba(const void *state, const float *x, int n, int d, int classes, float *proba) {
     const rf_forest *f = state;
     if (!f->trees) return mla_error(MLA_ERR_INVALID, "rf: model is not fitted");
@@ -220,24 +240,22 @@ static mla_status rf_predict_proba(const void *state, const float *x, int n, int
     #pragma omp parallel num_threads(mla_get_threads())
     {
         double *acc = malloc((size_t)PREDICT_BLOCK * (size_t)classes * sizeof *acc);
-        if (!acc) {
+        int32_t *idx = malloc(PREDICT_BLOCK * sizeof *idx), *leaf = malloc(PREDICT_BLOCK * sizeof *leaf);
+        if (!acc || !idx || !leaf) {
             #pragma omp atomic write
             failed = 1;
         }
+        for (int i = 0; idx && i < PREDICT_BLOCK; i++) idx[i] = i;
         #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < blocks; b++) {
-            if (!acc) continue;
+            if (!acc || !idx || !leaf) continue;
             int first = b * PREDICT_BLOCK, rows = n - first < PREDICT_BLOCK ? n - first : PREDICT_BLOCK;
             memset(acc, 0, (size_t)rows * classes * sizeof *acc);
-            for (int t = 0; t < f->n_trees; t++)
-                for (int i = 0; i < rows; i++) {
-                    const float *p = rf_tree_leaf(&f->trees[t], x + (size_t)(first + i) * d, classes);
-                    for (int k = 0; k < classes; k++) acc[(size_t)i * classes + k] += p[k];
-                }
+            for (int t = 0; t < f->n_trees; t++) add_tree(f, t, x, first, idx, rows, leaf, acc);
             for (size_t j = 0; j < (size_t)rows * classes; j++)
                 proba[(size_t)first * classes + j] = (float)(acc[j] / f->n_trees);
         }
-        free(acc);
+        free(acc), free(idx), free(leaf);
     }
     return failed ? mla_error(MLA_ERR_NOMEM, "rf: out of memory predicting") : MLA_OK;
 }

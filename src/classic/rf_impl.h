@@ -61,6 +61,10 @@ typedef struct {
 void rf_tree_free(rf_tree *t);
 /* The class shares (classes floats, borrowed) of the leaf that row x falls into. */
 const float *rf_tree_leaf(const rf_tree *t, const float *x, int classes);
+/* The leaf rows (indices into leaf_proba's rows) of rows x + rows[i] * d, i < count, into leaf:
+ * rf_tree_leaf's walks, RF_WALKS of them interleaved. */
+enum { RF_WALKS = 8 };
+void rf_tree_leaves(const rf_tree *t, const float *x, int d, const int32_t *rows, int count, int32_t *leaf);
 
 /* One in-bag row of a node: index, label, bootstrap count. Nodes own contiguous runs of
  * the work array, partitioned in place as the tree grows. */

@@ -215,6 +215,34 @@ const float *rf_tree_leaf(const rf_tree *t, const float *x, int classes) {
     return t->leaf_proba + (size_t)nodes[i].left * (size_t)classes;
 }
 
+/* Each walk is a chain of dependent loads (node, feature value, next node): RF_WALKS chains
+ * side by side keep the core busy where one would wait on each load. */
+void rf_tree_leaves(const rf_tree *t, const float *x, int d, const int32_t *rows, int count, int32_t *leaf) {
+    const rf_node *nodes = t->nodes;
+    int i = 0;
+    for (; i + RF_WALKS <= count; i += RF_WALKS) {
+        const float *row[RF_WALKS];
+        int32_t at[RF_WALKS];
+        for (int r = 0; r < RF_WALKS; r++) row[r] = x + (size_t)rows[i + r] * (size_t)d, at[r] = 0;
+        for (int moving = 1; moving;) {
+            moving = 0;
+            for (int r = 0; r < RF_WALKS; r++) {
+                const rf_node *nd = &nodes[at[r]];
+                if (nd->feature < 0) continue;
+                at[r] = row[r][nd->feature] <= nd->threshold ? nd->left : nd->right;
+                moving = 1;
+            }
+        }
+        for (int r = 0; r < RF_WALKS; r++) leaf[i + r] = nodes[at[r]].left;
+    }
+    for (; i < count; i++) {
+        const float *row = x + (size_t)rows[i] * (size_t)d;
+        int32_t at = 0;
+        while (nodes[at].feature >= 0) at = row[nodes[at].feature] <= nodes[at].threshold ? nodes[at].left : nodes[at].right;
+        leaf[i] = nodes[at].left;
+    }
+}
+
 double rf_gini(const int64_t *counts, int classes) {
     int64_t total = 0;
     double sq = 0;

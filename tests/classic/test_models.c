@@ -163,20 +163,20 @@ static void to_nodes(const float *x, int n, struct svm_node *nodes, struct svm_n
     }
 }
 
-/* svm training against libsvm's own multi-class svm_train on the same problem: the same labels
- * (one-vs-one votes) and the same vote shares, row by row. */
-static void test_svm_training_matches_libsvm(void **state) {
-    (void)state;
-    data *dt = make_data();
+/* svm training on rows x, y (n of them) against libsvm's own multi-class svm_train on the same
+ * problem: the same labels (one-vs-one votes) and the same vote shares, row by row. */
+static void check_svm_matches_libsvm(const float *x, const int32_t *y, int n, const data *dt) {
     mla_param p[] = {{"gamma", 0.2}, {"C", 2}, {"probability", 0}};
-    void *ours = fit(&mla_svm_ops, p, 3, 5, dt);
+    void *ours = NULL;
+    assert_int_equal(mla_svm_ops.create(p, 3, 5, &ours), MLA_OK);
+    assert_int_equal(mla_svm_ops.fit(ours, x, y, n, D, K), MLA_OK);
     static struct svm_node nodes[N_TRAIN * (D + 1)], test_nodes[N_TEST * (D + 1)];
     struct svm_node *rows[N_TRAIN], *test_rows[N_TEST];
-    double y[N_TRAIN];
-    to_nodes(dt->xtr, N_TRAIN, nodes, rows);
+    double yd[N_TRAIN];
+    to_nodes(x, n, nodes, rows);
     to_nodes(dt->xte, N_TEST, test_nodes, test_rows);
-    for (int i = 0; i < N_TRAIN; i++) y[i] = dt->ytr[i];
-    struct svm_problem prob = {N_TRAIN, y, rows};
+    for (int i = 0; i < n; i++) yd[i] = y[i];
+    struct svm_problem prob = {n, yd, rows};
     struct svm_parameter param = {.svm_type = C_SVC, .kernel_type = RBF, .gamma = 0.2, .cache_size = 100,
                                   .eps = 1e-3, .C = 2, .shrinking = 1};
     svm_set_print_string_function(quiet);
@@ -198,6 +198,33 @@ static void test_svm_training_matches_libsvm(void **state) {
     }
     svm_free_and_destroy_model(&ref);
     mla_svm_ops.free(ours);
+}
+
+static void test_svm_training_matches_libsvm(void **state) {
+    (void)state;
+    data *dt = make_data();
+    check_svm_matches_libsvm(dt->xtr, dt->ytr, N_TRAIN, dt);
+    free(dt);
+}
+
+/* The same on one thread with pairs of unequal sizes (class 2 whole, classes 0 and 1 at a half
+ * and a quarter): one worker's kernel buffers serve pairs of 75, 150 and 125 rows, growing once. */
+static void test_svm_unequal_pairs_one_thread(void **state) {
+    (void)state;
+    data *dt = make_data();
+    static float x[N_TRAIN * D];
+    int32_t y[N_TRAIN], n = 0, seen[K] = {0};
+    for (int i = 0; i < N_TRAIN; i++) {
+        int c = dt->ytr[i], keep = c == 2 || (c == 0 && seen[0] % 2 == 0) || (c == 1 && seen[1] % 4 == 0);
+        seen[c]++;
+        if (!keep) continue;
+        memcpy(x + (size_t)n * D, dt->xtr + (size_t)i * D, D * sizeof *x);
+        y[n++] = c;
+    }
+    assert_int_equal(n, 50 + 25 + 100);
+    mla_set_threads(1);
+    check_svm_matches_libsvm(x, y, n, dt);
+    mla_set_threads(2);
     free(dt);
 }
 
@@ -464,6 +491,7 @@ int main(void) {
         cmocka_unit_test(test_nb_learns_blobs),
         cmocka_unit_test(test_svm_gamma_scale_and_votes),
         cmocka_unit_test(test_svm_training_matches_libsvm),
+        cmocka_unit_test(test_svm_unequal_pairs_one_thread),
         cmocka_unit_test(test_svm_probabilities_match_libsvm),
         cmocka_unit_test(test_absent_class_gets_zero),
         cmocka_unit_test(test_bad_params_refused),

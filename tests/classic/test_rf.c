@@ -1,7 +1,7 @@
 /* Tests of the native random forest (src/classic/rf*.c): Gini and the histogram split search
  * against a direct implementation, binning, a separable problem learned exactly, the same
  * forest for any thread count, out-of-bag accuracy and probabilities recomputed from the
- * trees and their bootstrap masks, importances, min_samples_leaf and max_depth honoured,
+ * trees and their bootstrap masks, the interleaved tree walks, importances, min_samples_leaf and max_depth honoured,
  * bad hyperparameters, and the model file. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -279,6 +279,30 @@ static void test_oob_and_probabilities_direct(void **state) {
     mla_rf_ops.free(f);
 }
 
+/* The interleaved walks land every listed row in rf_tree_leaf's leaf: rows in any order, repeated,
+ * counts below, at and past a multiple of RF_WALKS. */
+static void test_interleaved_walks_match_single(void **state) {
+    (void)state;
+    enum { N = 150, T = 4, LIST = 29 };
+    float x[N * 8];
+    int32_t y[N], rows[LIST], leaf[LIST];
+    blobs(N, 12, x, y);
+    mla_param prm[] = {{"trees", T}};
+    rf_forest *f = fit_forest(prm, 1, 5, x, y, N, 8, 3);
+    for (int i = 0; i < LIST; i++) rows[i] = (int32_t)((N - 1 - 7 * i) % N + N) % N; /* descending, wrapping */
+    rows[LIST - 1] = rows[0];
+    int counts[] = {0, 3, RF_WALKS, RF_WALKS + 1, LIST};
+    for (int t = 0; t < T; t++)
+        for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+            rf_tree_leaves(&f->trees[t], x, 8, rows, counts[c], leaf);
+            for (int i = 0; i < counts[c]; i++) {
+                const float *want = rf_tree_leaf(&f->trees[t], x + (size_t)rows[i] * 8, 3);
+                assert_ptr_equal(f->trees[t].leaf_proba + (size_t)leaf[i] * 3, want);
+            }
+        }
+    mla_rf_ops.free(f);
+}
+
 static void test_importances_pick_the_informative_feature(void **state) {
     (void)state;
     enum { N = 400 };
@@ -438,6 +462,7 @@ int main(void) {
         cmocka_unit_test(test_separable_learned_exactly),
         cmocka_unit_test(test_same_forest_for_any_thread_count),
         cmocka_unit_test(test_oob_and_probabilities_direct),
+        cmocka_unit_test(test_interleaved_walks_match_single),
         cmocka_unit_test(test_importances_pick_the_informative_feature),
         cmocka_unit_test(test_min_samples_leaf_and_max_depth),
         cmocka_unit_test(test_bad_hyperparameters),
