@@ -53,6 +53,12 @@ mla_status mla_knn_index_create(const float *x, int n, int d, mla_knn_metric met
  * index and is freed with it; on failure it stays the caller's. */
 mla_status mla_knn_index_adopt(float *x, int n, int d, mla_knn_metric metric, mla_knn_index **out);
 void mla_knn_index_free(mla_knn_index *ix);
+/* An uninitialised buffer of n x d floats for rows to hand to mla_knn_index_adopt (or
+ * to free): 2 MiB aligned and, where the system offers them (Linux transparent huge
+ * pages in madvise mode), backed by huge pages, so that filling gigabytes of features
+ * takes few page faults and the search's scattered row reads few TLB misses. NULL
+ * (with mla_error) on n < 0, d < 0, overflow or allocation failure. Free with free(). */
+float *mla_knn_alloc_rows(int n, int d);
 
 void mla_knn_index_set_engine(mla_knn_index *ix, mla_knn_engine engine);
 int mla_knn_index_count(const mla_knn_index *ix);
