@@ -5,6 +5,7 @@
 #include "mlaudit/knn.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The int8 engine packs rows in panels of this many rows. */
@@ -121,6 +122,45 @@ static inline int by_dist_then_row(const void *pa, const void *pb) {
     const scored *a = pa, *b = pb;
     if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
     return (a->row > b->row) - (a->row < b->row);
+}
+
+static inline int scored_less(scored a, scored b) { return a.dist < b.dist || (a.dist == b.dist && a.row < b.row); }
+
+/* Sorts v[0..c) by (distance, row), as qsort with by_dist_then_row would, for entries
+ * with distinct rows (the order is then total: needed by the partition), with the comparison inlined: quicksort on the median of three,
+ * insertion sort below 16, qsort itself past a depth of 2 log2 c (never quadratic). */
+static inline void mla_knn_sort_scored(scored *v, int c, int depth) {
+    while (c > 16) {
+        if (depth-- <= 0) {
+            qsort(v, (size_t)c, sizeof *v, by_dist_then_row);
+            return;
+        }
+        scored a = v[0], b = v[c / 2], z = v[c - 1], pivot;
+        if (scored_less(a, b)) pivot = scored_less(b, z) ? b : scored_less(a, z) ? z : a;
+        else pivot = scored_less(a, z) ? a : scored_less(b, z) ? z : b;
+        int i = 0, j = c - 1;
+        for (;;) { /* Hoare: v[..i) <= pivot <= v(j..] */
+            while (scored_less(v[i], pivot)) i++;
+            while (scored_less(pivot, v[j])) j--;
+            if (i >= j) break;
+            scored t = v[i];
+            v[i++] = v[j], v[j--] = t;
+        }
+        int left = j + 1; /* v[0..left) <= pivot <= v[left..c) */
+        if (left < c - left) { /* recurse on the smaller side */
+            mla_knn_sort_scored(v, left, depth);
+            v += left, c -= left;
+        } else {
+            mla_knn_sort_scored(v + left, c - left, depth);
+            c = left;
+        }
+    }
+    for (int i = 1; i < c; i++) {
+        scored t = v[i];
+        int j = i;
+        for (; j > 0 && scored_less(t, v[j - 1]); j--) v[j] = v[j - 1];
+        v[j] = t;
+    }
 }
 
 #endif

@@ -398,7 +398,9 @@ static void select_query(const mla_knn_proj *p, const float *x, const float *q, 
     int c = 0;
     for (int32_t j = 0; j < n; j++)
         if (s->lb[j] <= kth && s->lb[j] > -INFINITY) s->cand[c++] = (scored){s->lb[j], j};
-    qsort(s->cand, (size_t)c, sizeof *s->cand, by_dist_then_row);
+    int depth = 2;
+    for (int w = c; w > 1; w /= 2) depth += 2;
+    mla_knn_sort_scored(s->cand, c, depth);
     int64_t halves = 0;
     if (p->half)
         for (int l = 0; l < p->d; l++) s->qd[l] = q[l];

@@ -455,6 +455,31 @@ static void test_projection_gives_up_on_noise(void **state) {
 }
 
 
+/* The inlined sort of candidates: qsort's order on distinct rows, with many tied
+ * distances, sorted and reversed inputs, and a depth limit that hands over to qsort. */
+static void test_sort_scored(void **state) {
+    (void)state;
+    enum { C = 3000 };
+    scored *a = malloc(C * sizeof *a), *b = malloc(C * sizeof *b);
+    mla_rng r;
+    mla_rng_seed(&r, 76);
+    for (int trial = 0; trial < 40; trial++) {
+        int c = trial < 4 ? trial : (int)mla_rng_below(&r, C) + 1;
+        for (int i = 0; i < c; i++) {
+            int kind = trial % 4; /* random, few distinct distances, ascending, descending */
+            double d = kind == 0 ? mla_rng_uniform(&r) : kind == 1 ? (double)mla_rng_below(&r, 5) : kind == 2 ? i : -i;
+            a[i] = b[i] = (scored){d, (int32_t)((i * 7919) % C)};
+        }
+        mla_knn_sort_scored(a, c, trial % 5 == 4 ? 1 : 64);
+        qsort(b, (size_t)c, sizeof *b, by_dist_then_row);
+        for (int i = 0; i < c; i++) { /* fields: the padding after row is not compared */
+            assert_true(a[i].dist == b[i].dist);
+            assert_int_equal(a[i].row, b[i].row);
+        }
+    }
+    free(a), free(b);
+}
+
 /* The bfloat16 rounding behind the projection engine's second screen: nearest, ties to
  * even, within 2^-8 |x|; truncation only where rounding would overflow. */
 static void test_bf16_rounding(void **state) {
@@ -546,6 +571,7 @@ int main(void) {
         cmocka_unit_test(test_projection_edge_cases),
         cmocka_unit_test(test_projection_is_automatic),
         cmocka_unit_test(test_projection_gives_up_on_noise),
+        cmocka_unit_test(test_sort_scored),
         cmocka_unit_test(test_bf16_rounding),
         cmocka_unit_test(test_projection_half_screen),
         cmocka_unit_test(test_alloc_rows),
