@@ -280,7 +280,7 @@ typedef struct {
 } float_scratch;
 
 static mla_status float_scratch_alloc(float_scratch *s, const mla_knn_index *ix, int block, int k, int threads) {
-    s->dots = mla_alloc_aligned((size_t)block * ix->n, sizeof(float));
+    s->dots = mla_knn_alloc_huge((size_t)block * ix->n * sizeof(float)); /* tens of MB, fresh each search */
     s->qunit = ix->metric == MLA_KNN_COSINE ? mla_alloc((size_t)block * ix->d, sizeof(float)) : NULL;
     s->best = mla_alloc((size_t)threads * k, sizeof(double));
     s->cand = mla_alloc((size_t)threads * ix->n, sizeof(scored));

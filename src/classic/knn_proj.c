@@ -456,7 +456,7 @@ static void search_scratch_free(search_scratch *s) {
 static mla_status search_scratch_alloc(search_scratch *s, const mla_knn_proj *p, int block, int k, int threads) {
     memset(s, 0, sizeof *s);
     s->threads = threads;
-    s->dots = mla_alloc_aligned((size_t)block * p->n, sizeof(float));
+    s->dots = mla_knn_alloc_huge((size_t)block * p->n * sizeof(float)); /* tens of MB, fresh each search */
     s->pf = mla_alloc_aligned((size_t)block * p->m, sizeof(float));
     s->zd = mla_alloc_aligned((size_t)PROJ_BLOCK * p->d, sizeof(double));
     s->pd = mla_alloc((size_t)PROJ_BLOCK * p->m, sizeof(double));
