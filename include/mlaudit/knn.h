@@ -79,11 +79,15 @@ const char *mla_knn_exact_kernels(void);
  * computed in full. The neighbours are those of the float engine: the same exact
  * distances (double, from the float rows) and the same (distance, row) order. Building
  * costs about 2 n d dims flops (a double product), searching about 2 n dims flops a
- * query plus d for each row checked in full. mla_knn_index_create builds a screen of
- * MLA_KNN_PROJ_DIMS directions itself for Euclidean, non-pixel indexes of at least
+ * query plus d for each row checked in full. The screen also keeps a bfloat16 copy of
+ * the rows (2 bytes a feature: half the rows' own memory again) with a per-row bound of
+ * its rounding error: a row the projection bound cannot rule out is measured against the
+ * copy first and read in full only if the proven bound from it (the triangle
+ * inequality, rounding covered) does not rule it out either. mla_knn_index_create
+ * builds a screen of MLA_KNN_PROJ_DIMS directions itself for Euclidean, non-pixel indexes of at least
  * MLA_KNN_PROJ_MIN_ROWS rows of MLA_KNN_PROJ_MIN_DIM features; the engine is then used
  * under MLA_KNN_ENGINE_AUTO; a search whose first block of queries (up to 256) needs
- * more than n / 8 full distances a query (rows without low-dimensional structure)
+ * more than n / 8 visited rows a query (rows without low-dimensional structure)
  * finishes on the float engine. mla_knn_index_project rebuilds it with dims directions
  * (0 removes it); fails for the cosine metric or on allocation.
  * Rounding: each bound subtracts margins derived from the magnitudes (the float32
