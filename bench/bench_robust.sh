@@ -8,7 +8,8 @@
 # Usage: bash bench/bench_robust.sh [PATH/TO/mlaudit] [THREADS]
 #   env: DKNN_TRAIN (60000) DKNN_QUERY (10000) PGD_IMAGES (500) PGD_BATCH (100)
 #        PGD_STEPS (40) REPEATS (3). The full DkNN holds the 60,000 x 15,882 training
-#        activations once (some 4 GB: the index adopts them); brute force would be
+#        activations once (some 4 GB: the index adopts them), plus the projection
+#        engine's bfloat16 copy of relu1 and relu2 (1.9 GB); brute force would be
 #        2 x 60,000 x 10,000 x 15,882 = 19 TFLOP of distance products (relu1 alone is
 #        12,544 of the 15,882 features), which the kNN index's projection engine
 #        replaces for relu1 and relu2 by 128-wide products and exact distances of the

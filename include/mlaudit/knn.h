@@ -53,6 +53,12 @@ mla_status mla_knn_index_create(const float *x, int n, int d, mla_knn_metric met
  * index and is freed with it; on failure it stays the caller's. */
 mla_status mla_knn_index_adopt(float *x, int n, int d, mla_knn_metric metric, mla_knn_index **out);
 void mla_knn_index_free(mla_knn_index *ix);
+/* An uninitialised buffer of n x d floats for rows to hand to mla_knn_index_adopt (or
+ * to free): 2 MiB aligned and, where the system offers them (Linux transparent huge
+ * pages in madvise mode), backed by huge pages, so that filling gigabytes of features
+ * takes few page faults and the search's scattered row reads few TLB misses. NULL
+ * (with mla_error) on n < 0, d < 0, overflow or allocation failure. Free with free(). */
+float *mla_knn_alloc_rows(int n, int d);
 
 void mla_knn_index_set_engine(mla_knn_index *ix, mla_knn_engine engine);
 int mla_knn_index_count(const mla_knn_index *ix);
@@ -73,11 +79,15 @@ const char *mla_knn_exact_kernels(void);
  * computed in full. The neighbours are those of the float engine: the same exact
  * distances (double, from the float rows) and the same (distance, row) order. Building
  * costs about 2 n d dims flops (a double product), searching about 2 n dims flops a
- * query plus d for each row checked in full. mla_knn_index_create builds a screen of
- * MLA_KNN_PROJ_DIMS directions itself for Euclidean, non-pixel indexes of at least
+ * query plus d for each row checked in full. The screen also keeps a bfloat16 copy of
+ * the rows (2 bytes a feature: half the rows' own memory again) with a per-row bound of
+ * its rounding error: a row the projection bound cannot rule out is measured against the
+ * copy first and read in full only if the proven bound from it (the triangle
+ * inequality, rounding covered) does not rule it out either. mla_knn_index_create
+ * builds a screen of MLA_KNN_PROJ_DIMS directions itself for Euclidean, non-pixel indexes of at least
  * MLA_KNN_PROJ_MIN_ROWS rows of MLA_KNN_PROJ_MIN_DIM features; the engine is then used
  * under MLA_KNN_ENGINE_AUTO; a search whose first block of queries (up to 256) needs
- * more than n / 8 full distances a query (rows without low-dimensional structure)
+ * more than n / 8 visited rows a query (rows without low-dimensional structure)
  * finishes on the float engine. mla_knn_index_project rebuilds it with dims directions
  * (0 removes it); fails for the cosine metric or on allocation.
  * Rounding: each bound subtracts margins derived from the magnitudes (the float32

@@ -12,6 +12,7 @@
  *   3. Those candidates are recomputed in double and the top k is taken by
  *      (distance, row index).
  */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE (Linux) */
 #include "knn_impl.h"
 
 #include "nn/sgemm_nt.h"
@@ -21,6 +22,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct mla_knn_index {
     int n, d;
@@ -46,6 +48,33 @@ static void normalise_rows(const float *x, int n, int d, float *out, double *nor
         double inv = s > 0 ? 1.0 / sqrt(s) : 0.0;
         for (int l = 0; l < d; l++) out[(size_t)j * d + l] = (float)(r[l] * inv);
     }
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *mla_knn_alloc_huge(size_t bytes) {
+    if (bytes > SIZE_MAX - HUGE_PAGE) {
+        mla_error(MLA_ERR_NOMEM, "allocation of %zu bytes overflows", bytes);
+        return NULL;
+    }
+    size_t whole = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE; /* aligned_alloc: a multiple */
+    void *p = aligned_alloc(HUGE_PAGE, whole ? whole : HUGE_PAGE);
+    if (!p) {
+        mla_error(MLA_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    if (whole >= HUGE_PAGE) madvise(p, whole, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
+}
+
+float *mla_knn_alloc_rows(int n, int d) {
+    if (n < 0 || d < 0 || (d && (size_t)n > SIZE_MAX / sizeof(float) / (size_t)d)) {
+        mla_error(MLA_ERR_NOMEM, "knn rows: %d x %d floats cannot be allocated", n, d);
+        return NULL;
+    }
+    return mla_knn_alloc_huge((size_t)n * d * sizeof(float));
 }
 
 static int all_finite(const float *x, size_t count) {
@@ -125,7 +154,7 @@ mla_status mla_knn_index_create(const float *x, int n, int d, mla_knn_metric met
     *out = NULL;
     mla_status s = check_shape(x, n, d, metric);
     if (s != MLA_OK) return s;
-    float *copy = mla_alloc_aligned((size_t)n * d, sizeof(float));
+    float *copy = mla_knn_alloc_rows(n, d);
     if (!copy) return MLA_ERR_NOMEM;
     memcpy(copy, x, (size_t)n * d * sizeof(float));
     s = index_over(copy, n, d, metric, out);
@@ -148,13 +177,14 @@ mla_status mla_knn_index_project(mla_knn_index *ix, int dims) {
 
 int mla_knn_index_projected_dims(const mla_knn_index *ix) { return ix->proj.m; }
 
-double mla_knn_sq_distance(const float *a, const float *b, int d) {
+/* mla_knn_sq_distance, fetching ahead pf[l] for each 32 values l of b read. */
+static inline double sq_distance_fetching(const float *a, const float *b, const float *pf, int d) {
     enum { LANES = 32 }; /* independent sums: the adds' latency, not their count, bounds a row */
     double acc[LANES] = {0};
     int l = 0;
     for (; l + LANES <= d; l += LANES) {
-        __builtin_prefetch(b + l + 1024); /* 4 KB ahead: rows are visited in no order, so */
-        __builtin_prefetch(b + l + 1040); /* the hardware has not seen this one coming */
+        __builtin_prefetch(pf + l); /* rows are visited in no order, so the hardware */
+        __builtin_prefetch(pf + l + 16); /* has not seen this one coming */
         for (int t = 0; t < LANES; t++) {
             double u = (double)a[l + t] - (double)b[l + t];
             acc[t] += u * u;
@@ -167,6 +197,14 @@ double mla_knn_sq_distance(const float *a, const float *b, int d) {
     for (int w = LANES / 2; w > 0; w /= 2) /* pairwise, in a fixed order */
         for (int t = 0; t < w; t++) acc[t] += acc[t + w];
     return acc[0];
+}
+
+double mla_knn_sq_distance(const float *a, const float *b, int d) {
+    return sq_distance_fetching(a, b, b + 1024, d); /* 4 KB ahead in the row itself */
+}
+
+double mla_knn_sq_distance_next(const float *a, const float *b, const float *next, int d) {
+    return sq_distance_fetching(a, b, next, d);
 }
 
 void mla_knn_index_set_engine(mla_knn_index *ix, mla_knn_engine engine) { ix->engine = engine; }
@@ -242,7 +280,7 @@ typedef struct {
 } float_scratch;
 
 static mla_status float_scratch_alloc(float_scratch *s, const mla_knn_index *ix, int block, int k, int threads) {
-    s->dots = mla_alloc_aligned((size_t)block * ix->n, sizeof(float));
+    s->dots = mla_knn_alloc_huge((size_t)block * ix->n * sizeof(float)); /* tens of MB, fresh each search */
     s->qunit = ix->metric == MLA_KNN_COSINE ? mla_alloc((size_t)block * ix->d, sizeof(float)) : NULL;
     s->best = mla_alloc((size_t)threads * k, sizeof(double));
     s->cand = mla_alloc((size_t)threads * ix->n, sizeof(scored));

@@ -22,7 +22,19 @@
  * other rows in increasing lb, stopping at the first whose lb exceeds the current
  * k-th exact distance. A skipped row's exact distance is above
  * the k-th, so the top k by (exact distance, row) is the brute force's. Exact
- * distances come from mla_knn_sq_distance, the function the float engine uses. */
+ * distances come from mla_knn_sq_distance, the function the float engine uses.
+ *
+ * Second screen: a row the projection bound cannot rule out is first measured against
+ * its bfloat16 copy h (half the bytes of the float row: the visits are bound by memory
+ * traffic, not arithmetic). With e >= |x - h| (from the build, in double, rounded up)
+ * and s the double sum of (q_l - h_l)^2, the triangle inequality gives
+ *     |x - q| >= |h - q| - e >= sqrt(s (1 - eta)) - e,
+ * eta covering the rounding of the differences, squares, sum and square roots (a few
+ * d 2^-53). If the square of that bound, less the exact distance's own rounding, is
+ * above the current k-th exact distance, the row's exact distance would be too: it is
+ * skipped. h rounds each value to 8 significant bits (|x - h| <= 2^-8 |x|), so only rows
+ * within about half a percent of the k-th distance, and those that enter the top k, are
+ * read in full. */
 #include "knn_impl.h"
 
 #include "nn/sgemm_nt.h"
@@ -30,6 +42,9 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <float.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -49,6 +64,8 @@ void mla_knn_proj_release(mla_knn_proj *p) {
     free(p->zn);
     free(p->rlo);
     free(p->rhi);
+    free(p->half);
+    free(p->herr);
     memset(p, 0, sizeof *p);
 }
 
@@ -213,6 +230,78 @@ static mla_status project_index(mla_knn_proj *p, const float *x) {
     return st;
 }
 
+/* ---- the bfloat16 rows ---- */
+
+/* p->half and p->herr: every row rounded, and |x_j - h_j| bounded above. x_l - h_l is
+ * exact (h_l is x_l rounded: Sterbenz, or h_l = 0), so the sum's rounding alone,
+ * (d + 2) 2^-53 relative, is covered by the factor below. */
+static mla_status half_rows(mla_knn_proj *p, const float *x) {
+    int n = p->n, d = p->d;
+    p->half = mla_knn_alloc_huge((size_t)n * d * sizeof(uint16_t));
+    p->herr = mla_alloc((size_t)n, sizeof(double));
+    if (!p->half || !p->herr) return MLA_ERR_NOMEM;
+    double up = 1 + (d + 8) * ldexp(1.0, -52);
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < n; j++) {
+        const float *r = x + (size_t)j * d;
+        uint16_t *h = p->half + (size_t)j * d;
+        double s = 0;
+        for (int l = 0; l < d; l++) {
+            h[l] = mla_knn_to_bf16(r[l]);
+            double e = (double)r[l] - (double)mla_knn_from_bf16(h[l]);
+            s += e * e;
+        }
+        p->herr[j] = sqrt(s) * up;
+    }
+    /* The search's s = sum (q_l - h_l)^2: each difference rounded once, its square
+     * once, d terms summed: within (d + 4) 2^-53 of the real value; the square roots,
+     * the bound's square and the exact distance's own error (d 2^-53) add a few more
+     * ulps. 4 (d + 16) 2^-53 covers them all with room. */
+    p->heta = 4.0 * (d + 16) * ldexp(1.0, -53);
+    return MLA_OK;
+}
+
+/* s = sum_l (q_l - h_l)^2 in double (q given in double), in interleaved sums: any
+ * order of the sum is covered by heta. Meanwhile the row to be visited next (next, d
+ * values too) is fetched, one cache line a step: rows are visited in no order the
+ * hardware can predict, and a row streamed ahead costs half one waited for. */
+static double half_sq_distance(const double *q, const uint16_t *h, const uint16_t *next, int d) {
+    int l = 0;
+    double s = 0;
+#ifdef __AVX512F__
+    __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    for (; l + 32 <= d; l += 32) {
+        _mm_prefetch((const char *)(next + l), _MM_HINT_T0); /* 32 values: one line */
+        __m512i w0 = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(h + l))), 16);
+        __m512i w1 = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(h + l + 16))), 16);
+        __m512 f0 = _mm512_castsi512_ps(w0), f1 = _mm512_castsi512_ps(w1);
+        __m512d u0 = _mm512_sub_pd(_mm512_loadu_pd(q + l), _mm512_cvtps_pd(_mm512_castps512_ps256(f0)));
+        __m512d u1 = _mm512_sub_pd(_mm512_loadu_pd(q + l + 8),
+                                   _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f0), 1))));
+        __m512d u2 = _mm512_sub_pd(_mm512_loadu_pd(q + l + 16), _mm512_cvtps_pd(_mm512_castps512_ps256(f1)));
+        __m512d u3 = _mm512_sub_pd(_mm512_loadu_pd(q + l + 24),
+                                   _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f1), 1))));
+        a0 = _mm512_fmadd_pd(u0, u0, a0), a1 = _mm512_fmadd_pd(u1, u1, a1);
+        a2 = _mm512_fmadd_pd(u2, u2, a2), a3 = _mm512_fmadd_pd(u3, u3, a3);
+    }
+    s = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+#endif
+    for (; l < d; l++) {
+        double u = q[l] - (double)mla_knn_from_bf16(h[l]);
+        s += u * u;
+    }
+    return s;
+}
+
+/* A lower bound, less the exact distance's rounding too, of the value
+ * mla_knn_sq_distance(q, x_j) computes (see the file comment). */
+static double half_lower_bound(const mla_knn_proj *p, const double *q, int32_t j, int32_t next) {
+    __builtin_prefetch(&p->herr[next]);
+    double s = half_sq_distance(q, p->half + (size_t)j * p->d, p->half + (size_t)next * p->d, p->d);
+    double lo = sqrt(s * (1 - p->heta)) - p->herr[j];
+    return lo > 0 ? lo * lo * (1 - p->heta) : 0;
+}
+
 mla_status mla_knn_proj_build(const float *x, int n, int d, int dims, mla_knn_proj *out) {
     memset(out, 0, sizeof *out);
     out->n = n, out->d = d;
@@ -222,6 +311,7 @@ mla_status mla_knn_proj_build(const float *x, int n, int d, int dims, mla_knn_pr
     if (!st && out->m) {
         out->tol = 16.0 * sqrt((double)out->m) * (d + out->m) * ldexp(1.0, -53) + 1e-14;
         st = project_index(out, x);
+        if (!st) st = half_rows(out, x);
     }
     if (st || !out->m) mla_knn_proj_release(out);
     return st;
@@ -282,20 +372,25 @@ static void keep_best(scored *top, int k, double dist, int32_t row) {
 
 /* Per-thread scratch. */
 typedef struct {
-    double *lb;
+    double *lb, *qd; /* qd: the query in double, for the bfloat16 screen */
     scored *cand, *top;
 } proj_scratch;
 
-/* The top k of one query (see the file comment); returns the exact distances computed. */
-static int64_t select_query(const mla_knn_proj *p, const float *x, const float *q, const query_proj *qp,
-                            const float *dots, int k, proj_scratch *s, int32_t *idx, float *dist) {
+/* Rows a query visited: exact distances, and rows the bfloat16 screen ruled out. */
+typedef struct {
+    int64_t exact, halves;
+} visits;
+
+/* The top k of one query (see the file comment); adds the rows it visited to *v. */
+static void select_query(const mla_knn_proj *p, const float *x, const float *q, const query_proj *qp,
+                         const float *dots, int k, proj_scratch *s, int32_t *idx, float *dist, visits *v) {
     int n = p->n;
     for (int32_t j = 0; j < n; j++) s->lb[j] = lower_bound(p, qp, dots[j], j);
     k_smallest(s->lb, n, k, s->cand); /* the k smallest bounds, exactly */
     for (int i = 0; i < k; i++) s->top[i] = (scored){INFINITY, INT32_MAX};
     for (int i = 0; i < k; i++) {
-        int32_t j = s->cand[i].row;
-        keep_best(s->top, k, mla_knn_sq_distance(q, x + (size_t)j * p->d, p->d), j);
+        int32_t j = s->cand[i].row, next = s->cand[i + 1 < k ? i + 1 : i].row;
+        keep_best(s->top, k, mla_knn_sq_distance_next(q, x + (size_t)j * p->d, x + (size_t)next * p->d, p->d), j);
         s->lb[j] = -INFINITY; /* done */
     }
     int64_t exact = k;
@@ -303,14 +398,27 @@ static int64_t select_query(const mla_knn_proj *p, const float *x, const float *
     int c = 0;
     for (int32_t j = 0; j < n; j++)
         if (s->lb[j] <= kth && s->lb[j] > -INFINITY) s->cand[c++] = (scored){s->lb[j], j};
-    qsort(s->cand, (size_t)c, sizeof *s->cand, by_dist_then_row);
-    for (int i = 0; i < c && s->cand[i].dist <= s->top[k - 1].dist; i++, exact++)
-        keep_best(s->top, k, mla_knn_sq_distance(q, x + (size_t)s->cand[i].row * p->d, p->d), s->cand[i].row);
+    int depth = 2;
+    for (int w = c; w > 1; w /= 2) depth += 2;
+    mla_knn_sort_scored(s->cand, c, depth);
+    int64_t halves = 0;
+    if (p->half)
+        for (int l = 0; l < p->d; l++) s->qd[l] = q[l];
+    for (int i = 0; i < c && s->cand[i].dist <= s->top[k - 1].dist; i++) {
+        int32_t j = s->cand[i].row;
+        int32_t next = i + 1 < c ? s->cand[i + 1].row : j;
+        if (p->half && half_lower_bound(p, s->qd, j, next) > s->top[k - 1].dist) { /* exact distance above the k-th */
+            halves++;
+            continue;
+        }
+        keep_best(s->top, k, mla_knn_sq_distance(q, x + (size_t)j * p->d, p->d), j);
+        exact++;
+    }
     for (int i = 0; i < k; i++) {
         idx[i] = s->top[i].row;
         if (dist) dist[i] = (float)sqrt(fmax(s->top[i].dist, 0.0));
     }
-    return exact;
+    v->exact += exact, v->halves += halves;
 }
 
 /* Projections of a block of mb queries: float copies (mb x m) and summaries. */
@@ -341,14 +449,14 @@ typedef struct {
 
 static void search_scratch_free(search_scratch *s) {
     free(s->dots), free(s->pf), free(s->zd), free(s->pd), free(s->qp);
-    for (int i = 0; s->t && i < s->threads; i++) free(s->t[i].lb), free(s->t[i].cand), free(s->t[i].top);
+    for (int i = 0; s->t && i < s->threads; i++) free(s->t[i].lb), free(s->t[i].qd), free(s->t[i].cand), free(s->t[i].top);
     free(s->t);
 }
 
 static mla_status search_scratch_alloc(search_scratch *s, const mla_knn_proj *p, int block, int k, int threads) {
     memset(s, 0, sizeof *s);
     s->threads = threads;
-    s->dots = mla_alloc_aligned((size_t)block * p->n, sizeof(float));
+    s->dots = mla_knn_alloc_huge((size_t)block * p->n * sizeof(float)); /* tens of MB, fresh each search */
     s->pf = mla_alloc_aligned((size_t)block * p->m, sizeof(float));
     s->zd = mla_alloc_aligned((size_t)PROJ_BLOCK * p->d, sizeof(double));
     s->pd = mla_alloc((size_t)PROJ_BLOCK * p->m, sizeof(double));
@@ -358,14 +466,15 @@ static mla_status search_scratch_alloc(search_scratch *s, const mla_knn_proj *p,
     for (int i = 0; ok && i < threads; i++) {
         proj_scratch *t = &s->t[i];
         t->lb = mla_alloc((size_t)p->n, sizeof(double));
+        t->qd = mla_alloc((size_t)p->d, sizeof(double));
         t->cand = mla_alloc((size_t)p->n, sizeof(scored));
         t->top = mla_alloc((size_t)k, sizeof(scored));
-        ok = t->lb && t->cand && t->top;
+        ok = t->lb && t->qd && t->cand && t->top;
     }
     return ok ? MLA_OK : MLA_ERR_NOMEM;
 }
 
-static int64_t exact_total; /* distances computed in full, for MLA_KNN_STATS */
+static int64_t exact_total, visit_total; /* rows computed in full, and visited */
 
 mla_status mla_knn_proj_search(const mla_knn_proj *p, const float *x, const float *queries, int mq, int k,
                                int32_t *idx, float *dist, int *done) {
@@ -374,26 +483,32 @@ mla_status mla_knn_proj_search(const mla_knn_proj *p, const float *x, const floa
     block = block < 16 ? 16 : block > 256 ? 256 : block;
     search_scratch s;
     mla_status st = search_scratch_alloc(&s, p, block, k, threads);
-    int64_t exact = 0;
+    int64_t exact = 0, visited = 0;
     int b = 0;
-    /* A screen that rules out less than 7/8 of the rows loses to brute force (an exact
+    /* A screen that rules out less than 7/8 of the rows loses to brute force (a visited
      * row costs several times a product's multiply-add): give the rest back. */
-    for (; !st && b < mq && exact <= (int64_t)b * n / 8; b += block) {
+    for (; !st && b < mq && visited <= (int64_t)b * n / 8; b += block) {
         int mb = mq - b < block ? mq - b : block;
         project_queries(p, queries + (size_t)b * p->d, mb, s.zd, s.pd, s.pf, s.qp);
         mla_sgemm_nt(mb, n, p->m, s.pf, p->proj, s.dots, n);
 
-#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) reduction(+ : exact)
+        int64_t ex = 0, hv = 0;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads) reduction(+ : ex, hv)
         for (int i = 0; i < mb; i++) {
             size_t at = (size_t)(b + i);
-            exact += select_query(p, x, queries + at * p->d, &s.qp[i], s.dots + (size_t)i * n, k,
-                                  &s.t[omp_get_thread_num()], idx + at * k, dist ? dist + at * k : NULL);
+            visits v = {0, 0};
+            select_query(p, x, queries + at * p->d, &s.qp[i], s.dots + (size_t)i * n, k, &s.t[omp_get_thread_num()],
+                         idx + at * k, dist ? dist + at * k : NULL, &v);
+            ex += v.exact, hv += v.halves;
         }
+        exact += ex, visited += ex + hv;
     }
     search_scratch_free(&s);
     *done = b < mq ? b : mq;
 #pragma omp atomic
     exact_total += exact;
+#pragma omp atomic
+    visit_total += visited;
     return st;
 }
 
@@ -401,5 +516,12 @@ int64_t mla_knn_proj_exact_count(void) {
     int64_t v;
 #pragma omp atomic read
     v = exact_total;
+    return v;
+}
+
+int64_t mla_knn_proj_visit_count(void) {
+    int64_t v;
+#pragma omp atomic read
+    v = visit_total;
     return v;
 }

@@ -72,7 +72,8 @@ mla_status mla_net_layer_features(mla_net *net, const float *x, int n, const cha
         for (int l = 0; !s && l < n_layers; l++) {
             if ((s = mla_net_activation(net, layers[l], &act, &sh, &got))) break;
             dims[l] = mla_shape_size(sh);
-            if (!feats[l] && !(feats[l] = mla_alloc((size_t)n * dims[l], sizeof(float)))) s = MLA_ERR_NOMEM;
+            /* the kNN index's row buffer: an untransformed layer's index adopts it as it is */
+            if (!feats[l] && !(feats[l] = mla_knn_alloc_rows(n, dims[l]))) s = MLA_ERR_NOMEM;
             else memcpy(feats[l] + (size_t)first * dims[l], act, (size_t)len * dims[l] * sizeof(float));
         }
     }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,9 +442,9 @@ static void test_projection_gives_up_on_noise(void **state) {
     assert_int_equal(mla_knn_index_projected_dims(ix), MLA_KNN_PROJ_DIMS);
     int32_t *a = malloc((size_t)M * K * sizeof *a), *b = malloc((size_t)M * K * sizeof *b);
     float *da = malloc((size_t)M * K * sizeof *da), *db = malloc((size_t)M * K * sizeof *db);
-    int64_t before = mla_knn_proj_exact_count();
+    int64_t before = mla_knn_proj_visit_count();
     assert_int_equal(mla_knn_search(ix, q, M, K, a, da), MLA_OK);
-    int64_t checked = mla_knn_proj_exact_count() - before;
+    int64_t checked = mla_knn_proj_visit_count() - before;
     assert_true(checked > (int64_t)256 * N / 8 && checked <= (int64_t)256 * N); /* one block, then brute force */
     mla_knn_index_set_engine(ix, MLA_KNN_ENGINE_FLOAT);
     assert_int_equal(mla_knn_search(ix, q, M, K, b, db), MLA_OK);
@@ -451,6 +452,107 @@ static void test_projection_gives_up_on_noise(void **state) {
     assert_memory_equal(da, db, (size_t)M * K * sizeof *da);
     mla_knn_index_free(ix);
     free(x), free(q), free(a), free(b), free(da), free(db);
+}
+
+
+/* The inlined sort of candidates: qsort's order on distinct rows, with many tied
+ * distances, sorted and reversed inputs, and a depth limit that hands over to qsort. */
+static void test_sort_scored(void **state) {
+    (void)state;
+    enum { C = 3000 };
+    scored *a = malloc(C * sizeof *a), *b = malloc(C * sizeof *b);
+    mla_rng r;
+    mla_rng_seed(&r, 76);
+    for (int trial = 0; trial < 40; trial++) {
+        int c = trial < 4 ? trial : (int)mla_rng_below(&r, C) + 1;
+        for (int i = 0; i < c; i++) {
+            int kind = trial % 4; /* random, few distinct distances, ascending, descending */
+            double d = kind == 0 ? mla_rng_uniform(&r) : kind == 1 ? (double)mla_rng_below(&r, 5) : kind == 2 ? i : -i;
+            a[i] = b[i] = (scored){d, (int32_t)((i * 7919) % C)};
+        }
+        mla_knn_sort_scored(a, c, trial % 5 == 4 ? 1 : 64);
+        qsort(b, (size_t)c, sizeof *b, by_dist_then_row);
+        for (int i = 0; i < c; i++) { /* fields: the padding after row is not compared */
+            assert_true(a[i].dist == b[i].dist);
+            assert_int_equal(a[i].row, b[i].row);
+        }
+    }
+    free(a), free(b);
+}
+
+/* The bfloat16 rounding behind the projection engine's second screen: nearest, ties to
+ * even, within 2^-8 |x|; truncation only where rounding would overflow. */
+static void test_bf16_rounding(void **state) {
+    (void)state;
+    assert_int_equal(mla_knn_to_bf16(1.0f), 0x3F80);
+    assert_int_equal(mla_knn_to_bf16(-2.0f), 0xC000);
+    assert_int_equal(mla_knn_to_bf16(0.0f), 0x0000);
+    float tie_even, tie_odd, above;
+    uint32_t b = 0x3F808000u; /* 1 + 2^-8: halfway between 0x3F80 and 0x3F81 */
+    memcpy(&tie_even, &b, 4);
+    b = 0x3F818000u; /* halfway between 0x3F81 and 0x3F82 */
+    memcpy(&tie_odd, &b, 4);
+    b = 0x3F808001u;
+    memcpy(&above, &b, 4);
+    assert_int_equal(mla_knn_to_bf16(tie_even), 0x3F80);
+    assert_int_equal(mla_knn_to_bf16(tie_odd), 0x3F82);
+    assert_int_equal(mla_knn_to_bf16(above), 0x3F81);
+    assert_int_equal(mla_knn_to_bf16(FLT_MAX), 0x7F7F); /* rounding up would give infinity */
+    assert_true(isfinite(mla_knn_from_bf16(mla_knn_to_bf16(-FLT_MAX))));
+    mla_rng r;
+    mla_rng_seed(&r, 71);
+    for (int i = 0; i < 100000; i++) {
+        float x = (float)(mla_rng_normal(&r) * ldexp(1.0, (int)mla_rng_below(&r, 200) - 100));
+        double e = fabs((double)x - (double)mla_knn_from_bf16(mla_knn_to_bf16(x)));
+        assert_true(e <= ldexp(fabs((double)x), -8));
+    }
+    float sub = 1e-41f; /* subnormal: still the nearest representable value */
+    assert_true(fabs((double)sub - (double)mla_knn_from_bf16(mla_knn_to_bf16(sub))) <= ldexp(1.0, -134));
+}
+
+/* The bfloat16 screen rules out most visited rows on relu-like data, and on rows whose
+ * scales span seven orders of magnitude (subnormal values included) the answer is
+ * still brute force's, bit for bit the float engine's. */
+static void test_projection_half_screen(void **state) {
+    (void)state;
+    enum { N = 2000, M = 20, D = 256 };
+    float *x = malloc((size_t)N * D * sizeof *x), *q = malloc((size_t)M * D * sizeof *q);
+    fill_relu(x, N, D, 12, 0, 72);
+    fill_relu(q, M, D, 12, 0, 73);
+    int64_t e0 = mla_knn_proj_exact_count(), v0 = mla_knn_proj_visit_count();
+    check_projected(x, N, D, q, M, 75, 8);
+    int64_t exact = mla_knn_proj_exact_count() - e0, visited = mla_knn_proj_visit_count() - v0;
+    assert_true(exact >= (int64_t)M * 75 && visited > 2 * exact); /* most visits end at the half copy */
+    mla_rng r;
+    mla_rng_seed(&r, 74);
+    for (int j = 0; j < N; j++) {
+        double scale = ldexp(1.0, (int)mla_rng_below(&r, 24) - 12);
+        for (int l = 0; l < D; l++) x[(size_t)j * D + l] = (float)(x[(size_t)j * D + l] * scale);
+        if (j % 50 == 0) x[(size_t)j * D + j % D] = 1e-41f;
+    }
+    for (int i = 0; i < M; i++) memcpy(q + (size_t)i * D, x + (size_t)(i * 97) * D, D * sizeof *q);
+    q[3] += 1e-3f;
+    check_projected(x, N, D, q, M, 75, 8);
+    check_projected(x, N, D, q, M, 3, 32);
+    free(x), free(q);
+}
+
+/* mla_knn_alloc_rows: aligned, adoptable; bad sizes fail. */
+static void test_alloc_rows(void **state) {
+    (void)state;
+    enum { N = 100, D = 5 };
+    float *x = mla_knn_alloc_rows(N, D);
+    assert_non_null(x);
+    assert_int_equal((uintptr_t)x % (2u << 20), 0);
+    fill_uniform(x, N * D, 75);
+    mla_knn_index *ix = NULL;
+    assert_int_equal(mla_knn_index_adopt(x, N, D, MLA_KNN_EUCLIDEAN, &ix), MLA_OK);
+    expect_exact(ix, x, N, D, x + 7 * D, 3, 4, MLA_KNN_EUCLIDEAN);
+    mla_knn_index_free(ix);
+    assert_null(mla_knn_alloc_rows(-1, 3));
+    assert_null(mla_knn_alloc_rows(3, -1));
+    assert_null(mla_knn_alloc_huge(SIZE_MAX - 5)); /* overflows the rounding to 2 MiB: refused before allocating */
+    free(mla_knn_alloc_rows(0, 3));
 }
 
 int main(void) {
@@ -469,6 +571,10 @@ int main(void) {
         cmocka_unit_test(test_projection_edge_cases),
         cmocka_unit_test(test_projection_is_automatic),
         cmocka_unit_test(test_projection_gives_up_on_noise),
+        cmocka_unit_test(test_sort_scored),
+        cmocka_unit_test(test_bf16_rounding),
+        cmocka_unit_test(test_projection_half_screen),
+        cmocka_unit_test(test_alloc_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
