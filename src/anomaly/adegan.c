@@ -111,6 +111,10 @@ mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p) {
     if (!strcmp(rt, "e")) p->recon_g = false;
     else if (!strcmp(rt, "ge")) p->recon_g = true;
     else return mla_error(MLA_ERR_INVALID, "adegan: unknown recon-trains '%s' (e, ge)", rt);
+    const char *rc = a->recon_code ? a->recon_code : "soft";
+    if (!strcmp(rc, "hard")) p->hard_code = true;
+    else if (!strcmp(rc, "soft")) p->hard_code = false;
+    else return mla_error(MLA_ERR_INVALID, "adegan: unknown recon-code '%s' (soft, hard)", rc);
     const char *sc = a->score ? a->score : "both";
     if (!strcmp(sc, "both")) p->score = 0;
     else if (!strcmp(sc, "recon")) p->score = 1;
@@ -225,18 +229,31 @@ void adegan_draws_sample(const adegan_params *p, mla_rng *rng, adegan_draws *d) 
 
 /* ------------------------------------------------------------- step pieces -- */
 
-/* G's input rows from E's outputs: (softmax of the pattern logits, the z_n estimate). */
-static void codes_from_extractor(const float *e, int n, int nc, int zdim, float *gin) {
+void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float *gin) {
     for (int i = 0; i < n; i++) {
-        mla_softmax_rows(e + (size_t)i * zdim, 1, nc, gin + (size_t)i * zdim);
-        memcpy(gin + (size_t)i * zdim + nc, e + (size_t)i * zdim + nc, (size_t)(zdim - nc) * sizeof(float));
+        const float *r = e + (size_t)i * zdim;
+        float *o = gin + (size_t)i * zdim;
+        if (hard) {
+            int best = 0;
+            for (int k = 1; k < nc; k++) best = r[k] > r[best] ? k : best;
+            memset(o, 0, (size_t)nc * sizeof(float));
+            o[best] = 1.0f;
+        } else {
+            mla_softmax_rows(r, 1, nc, o);
+        }
+        memcpy(o + nc, r + nc, (size_t)(zdim - nc) * sizeof(float));
     }
 }
 
 /* d/d(E's outputs) from d/d(G's input rows): the softmax's Jacobian on the pattern part,
  * identity on the noise part. gin holds the softmax. */
-static void extractor_grad(const float *gin, const float *dgin, int n, int nc, int zdim, float *de) {
+static void extractor_grad(const float *gin, const float *dgin, int n, int nc, int zdim, bool hard, float *de) {
     for (int i = 0; i < n; i++) {
+        if (hard) { /* the arg-max one-hot is piecewise constant: no gradient to the logits */
+            memset(de + (size_t)i * zdim, 0, (size_t)nc * sizeof(float));
+            memcpy(de + (size_t)i * zdim + nc, dgin + (size_t)i * zdim + nc, (size_t)(zdim - nc) * sizeof(float));
+            continue;
+        }
         const float *p = gin + (size_t)i * zdim, *g = dgin + (size_t)i * zdim;
         float *o = de + (size_t)i * zdim;
         double dot = 0;
@@ -388,7 +405,7 @@ mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const ade
     const float *e, *gout;
     if (!s) s = mla_net_forward(m->E, x, n, true, &e);
     if (!s) {
-        codes_from_extractor(e, n, nc, zdim, m->gin);
+        adegan_codes_from_extractor(e, n, nc, zdim, m->p.hard_code, m->gin);
         memcpy(m->gin + (size_t)n * zdim, dr->z_sl, (size_t)g * zdim * sizeof(float));
         s = mla_net_forward(m->G, m->gin, n + g, true, &gout);
     }
@@ -398,7 +415,7 @@ mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const ade
     }
     if (!s) s = m->p.recon_g ? mla_net_backward(m->G, m->dout, m->dgin) : backward_recon_e_only(m, n, g);
     if (!s) {
-        extractor_grad(m->gin, m->dgin, n, nc, zdim, m->tmp);
+        extractor_grad(m->gin, m->dgin, n, nc, zdim, m->p.hard_code, m->tmp);
         s = mla_net_backward(m->E, m->tmp, NULL);
     }
     if (!s) s = interpolation_rows(m, dr, lg, out);
