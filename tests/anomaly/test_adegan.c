@@ -315,6 +315,19 @@ static void test_dataset_shapes(void **st) {
     }
 }
 
+/* A zero in the config takes the method's documented default. */
+static void test_defaults(void **st) {
+    (void)st;
+    mla_anomaly_config cfg = gan_test_config();
+    cfg.epochs = 0, cfg.batch = 0, cfg.lr = 0;
+    adegan_params p;
+    assert_int_equal(adegan_params_from(&cfg, &p), MLA_OK);
+    assert_int_equal(p.batch, 16);
+    assert_int_equal(p.epochs, 3);
+    assert_int_equal(p.stage1_epochs, 1);
+    assert_true(p.lr == 2e-4f && p.recon_g && !p.hard_code);
+}
+
 static void test_bad_settings(void **st) {
     (void)st;
     mla_anomaly_config cfg = gan_test_config();
@@ -348,6 +361,7 @@ int main(void) {
         cmocka_unit_test(test_stage1_gradients),
         cmocka_unit_test(test_stage2_gradients),
         cmocka_unit_test(test_codes_from_extractor),
+        cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_normal_fit),
         cmocka_unit_test(test_score_terms),
         cmocka_unit_test(test_fit_scores_anomalies_higher),
