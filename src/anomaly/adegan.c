@@ -17,7 +17,7 @@
  *       gradient to its input but keeps its parameters for the adversarial and
  *       self-supervision terms, so G stays a generator of the normal patterns and E
  *       learns to invert it. "e" won on four hard and easy classes but lost on all ten
- *       over 3 seeds (0.591 against "ge"'s 0.658): at the CPU-sized training G is
+ *       over 3 seeds (0.591 against "ge"'s 0.658, batch 64): at the CPU-sized training G is
  *       too poor a generator to reconstruct the normal digits through (README).
  *       CHOICE (the pattern code G receives): by default (recon_code "soft") the
  *       softmax, so L_recon reaches E's pattern logits; with "hard" the arg-max's
@@ -253,11 +253,12 @@ void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool h
     }
 }
 
-/* d/d(E's outputs) from d/d(G's input rows): the softmax's Jacobian on the pattern part,
- * identity on the noise part. gin holds the softmax. */
+/* d/d(E's outputs) from d/d(G's input rows): the softmax's Jacobian on the pattern part
+ * (gin holds the softmax), zero there with hard (gin holds the arg-max's one-hot, a
+ * piecewise-constant function of the logits), identity on the noise part. */
 static void extractor_grad(const float *gin, const float *dgin, int n, int nc, int zdim, bool hard, float *de) {
     for (int i = 0; i < n; i++) {
-        if (hard) { /* the arg-max one-hot is piecewise constant: no gradient to the logits */
+        if (hard) {
             memset(de + (size_t)i * zdim, 0, (size_t)nc * sizeof(float));
             memcpy(de + (size_t)i * zdim + nc, dgin + (size_t)i * zdim + nc, (size_t)(zdim - nc) * sizeof(float));
             continue;
