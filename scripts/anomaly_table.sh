@@ -4,7 +4,10 @@
 # classes, the mean AUPR; then one row per score term (the ablation); the protocol first.
 # Published figures go in extra rows: --row "NAME=v_0,...,v_{C-1},mean" (AUROC in [0, 1];
 # "-" for a missing value), printed first.
-# Usage: scripts/anomaly_table.sh anomaly.json [--row "GPND (paper)=0.99,...,0.798"]...
+# Usage: scripts/anomaly_table.sh anomaly.json... [--row "GPND (paper)=0.99,...,0.798"]...
+# Several files (runs of the same settings split by class, e.g. two processes) are
+# merged by class: the same methods and seeds in each, a class twice is an error; the
+# means are then recomputed over the merged classes (as the runner computes them).
 # Table 2 mode (the study's n_c sweep): --nc FILE... [--method M] [--row ...]: one row
 # per pattern count n_c (settings.adegan.patterns) over any number of anomaly.json files
 # (single-class runs are merged by class; a class twice for one n_c is an error), the
@@ -51,18 +54,48 @@ for nc in sorted(table):
     print("| %d | %s | **%.3f**%s |" % (nc, " | ".join(cells), sum(vals) / len(vals), note))
 PY
 fi
-[ $# -ge 1 ] || { echo "usage: $0 anomaly.json [--row 'NAME=v0,...,mean']..." >&2; exit 2; }
-JSON=$1
-shift
-ROWS=()
+[ $# -ge 1 ] || { echo "usage: $0 anomaly.json... [--row 'NAME=v0,...,mean']..." >&2; exit 2; }
+FILES=() ROWS=()
 while [ $# -gt 0 ]; do
-  [ "$1" = --row ] && [ $# -ge 2 ] || { echo "$0: expected --row 'NAME=v0,...,mean', got '$1'" >&2; exit 2; }
-  ROWS+=("$2")
-  shift 2
+  case $1 in
+    --row) [ $# -ge 2 ] || { echo "$0: expected --row 'NAME=v0,...,mean'" >&2; exit 2; }; ROWS+=("$2"); shift 2 ;;
+    -*) echo "$0: expected a file or --row 'NAME=v0,...,mean', got '$1'" >&2; exit 2 ;;
+    *) FILES+=("$1"); shift ;;
+  esac
 done
-python3 - "$JSON" "${ROWS[@]+"${ROWS[@]}"}" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
+[ ${#FILES[@]} -ge 1 ] || { echo "usage: $0 anomaly.json... [--row 'NAME=v0,...,mean']..." >&2; exit 2; }
+python3 - "${#FILES[@]}" "${FILES[@]}" "${ROWS[@]+"${ROWS[@]}"}" <<'PY'
+import json, re, sys
+nf = int(sys.argv[1])
+files, sys.argv = sys.argv[2:2 + nf], sys.argv[:1] + sys.argv[1:2] + sys.argv[2 + nf:]  # rows: argv[2:]
+def mean(v):
+    return sum(v) / len(v)
+def merge_into(dst, src, f):
+    """src's per-class entries added to dst's (a result or a term); means recomputed."""
+    have = {p["class"] for p in dst["per_class"]}
+    for p in src["per_class"]:
+        if p["class"] in have:
+            sys.exit("anomaly_table: class %d appears twice (%s)" % (p["class"], f))
+        dst["per_class"].append(p)
+    dst["per_class"].sort(key=lambda p: p["class"])
+    dst["mean_auroc"] = mean([p["auroc"] for p in dst["per_class"]])
+    dst["mean_aupr"] = mean([p["aupr"] for p in dst["per_class"]])
+d = json.load(open(files[0]))
+for f in files[1:]:
+    e = json.load(open(f))
+    for key in ("methods", "protocol", "dataset"):
+        if e[key] != d[key]:
+            sys.exit("anomaly_table: %s differs in %s (%s, not %s)" % (f, key, e[key], d[key]))
+    if e["settings"]["seeds"] != d["settings"]["seeds"] or e["settings"]["seed"] != d["settings"]["seed"]:
+        sys.exit("anomaly_table: %s has other seeds" % f)
+    for name in d["methods"]:
+        merge_into(d["results"][name], e["results"][name], f)
+        for term, t in d["results"][name].get("terms", {}).items():
+            merge_into(t, e["results"][name]["terms"][term], f)
+    d["classes"] = sorted(set(d["classes"]) | set(e["classes"]))
+if nf > 1:
+    d["protocol_description"] = re.sub(r"^(one-\w+: )class \d+ ", r"\1each class c in turn ",
+                                       d["protocol_description"]) + " (%d runs merged)" % nf
 classes = d["classes"]
 seeds = d["settings"]["seeds"]
 print("%s, %s, %d seed(s) from %d: %s" % (d["dataset"], d["protocol"], seeds, d["settings"]["seed"],

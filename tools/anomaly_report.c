@@ -113,6 +113,7 @@ static cJSON *settings_json(const mla_anomaly_result *r, const anomaly_report_in
     cJSON_AddNumberToObject(a, "stage1_epochs", c->adegan.stage1_epochs);
     cJSON_AddStringToObject(a, "score", c->adegan.score);
     cJSON_AddStringToObject(a, "recon_trains", c->adegan.recon_trains ? c->adegan.recon_trains : "ge");
+    cJSON_AddStringToObject(a, "recon_code", c->adegan.recon_code ? c->adegan.recon_code : "soft");
     return s;
 }
 

@@ -40,10 +40,12 @@ static const char anomaly_usage[] =
     "  --latent L          bottleneck of ae, knn-ae, dsvdd (default 32)\n"
     "  --k K               neighbours of knn, knn-ae: the score is the k-th distance (default 1)\n"
     "  --patterns N --noise-dim D --noise-sigma S --alpha A --beta B --gamma G\n"
-    "  --stage1-epochs E --score both|recon|pattern --recon-trains e|ge\n"
+    "  --stage1-epochs E --score both|recon|pattern --recon-trains e|ge --recon-code soft|hard\n"
     "                      ADe-GAN: n_c (>= 2, default 10), d (16), sigma (1), the loss\n"
     "                      weights (1, 1, 10; none negative), adversarial-only epochs, score\n"
-    "                      terms, which nets L_recon trains (default ge: G and E)\n"
+    "                      terms, which nets L_recon trains (default ge: G and E), the\n"
+    "                      pattern code G(E(x)) gets (default soft: E's softmax; hard: its\n"
+    "                      arg-max one-hot)\n"
     "Run and output:\n"
     "  --seed S            splits and training (default 0); same seed and threads, same bits\n"
     "  --threads N         threads (default: all cores)\n"
@@ -53,7 +55,7 @@ static const char anomaly_usage[] =
     "  --json              print anomaly.json's object on stdout instead of the table\n";
 
 typedef struct {
-    const char *data, *method, *protocol, *cls, *out, *score, *recon_trains;
+    const char *data, *method, *protocol, *cls, *out, *score, *recon_trains, *recon_code;
     long seeds, subset, test_subset, epochs, batch, latent, k, patterns, noise_dim, stage1, seed, threads;
     double val_fraction, lr, sigma, alpha, beta, gamma;
     bool json;
@@ -77,7 +79,7 @@ static anomaly_args parse(int argc, char **argv) {
     anomaly_args a = {.protocol = "one-out", .cls = "all", .seeds = 1, .val_fraction = 0.1, .k = d.k,
                       .patterns = g->patterns, .noise_dim = g->noise_dim, .sigma = g->noise_sigma, .alpha = g->alpha,
                       .beta = g->beta, .gamma = g->gamma, .score = g->score,
-                      .recon_trains = g->recon_trains};
+                      .recon_trains = g->recon_trains, .recon_code = g->recon_code};
     cli_opt opts[] = {
         {"data", CLI_STR, &a.data, 0, 0, NULL},
         {"method", CLI_STR, &a.method, 0, 0, NULL},
@@ -101,6 +103,7 @@ static anomaly_args parse(int argc, char **argv) {
         {"stage1-epochs", CLI_INT, &a.stage1, 0, 100000, NULL},
         {"score", CLI_STR, &a.score, 0, 0, NULL},
         {"recon-trains", CLI_STR, &a.recon_trains, 0, 0, NULL},
+        {"recon-code", CLI_STR, &a.recon_code, 0, 0, NULL},
         {"seed", CLI_INT, &a.seed, 0, 9e15, NULL},
         {"threads", CLI_INT, &a.threads, 0, 4096, NULL},
         {"out", CLI_STR, &a.out, 0, 0, NULL},
@@ -113,6 +116,8 @@ static anomaly_args parse(int argc, char **argv) {
         cli_die("anomaly: --score must be both, recon or pattern, got '%s'", a.score);
     if (strcmp(a.recon_trains, "e") && strcmp(a.recon_trains, "ge"))
         cli_die("anomaly: --recon-trains must be e or ge, got '%s'", a.recon_trains);
+    if (strcmp(a.recon_code, "soft") && strcmp(a.recon_code, "hard"))
+        cli_die("anomaly: --recon-code must be soft or hard, got '%s'", a.recon_code);
     return a;
 }
 
@@ -148,7 +153,7 @@ static mla_anomaly_config config_of(const anomaly_args *a) {
     c.adegan.patterns = (int)a->patterns, c.adegan.noise_dim = (int)a->noise_dim;
     c.adegan.noise_sigma = (float)a->sigma, c.adegan.alpha = (float)a->alpha, c.adegan.beta = (float)a->beta;
     c.adegan.gamma = (float)a->gamma, c.adegan.stage1_epochs = (int)a->stage1, c.adegan.score = a->score;
-    c.adegan.recon_trains = a->recon_trains;
+    c.adegan.recon_trains = a->recon_trains, c.adegan.recon_code = a->recon_code;
     c.figures_dir = a->out;
     return c;
 }

@@ -43,6 +43,12 @@ typedef struct {
      * adversarial game's generator of normal patterns and E learns to invert it;
      * measured lower on MNIST one-out, README). NULL: "ge". */
     const char *recon_trains;
+    /* The pattern code G(E(x)) receives, in training and scoring: "soft" (softmax of
+     * E's pattern logits; L_recon reaches the logits through it) or "hard" (the one-hot
+     * of their arg-max; L_recon reaches only z_n, so the softmax cannot carry image
+     * detail and G's pattern c must reconstruct the images E assigns to c).
+     * NULL: the default, "soft". */
+    const char *recon_code;
 } mla_adegan_config;
 
 /* Settings shared by every method; a method ignores what it does not use and

@@ -66,10 +66,7 @@ static mla_status reconstruct(adegan_model *m, const mla_dataset *ds, const int3
         s = mla_net_forward(E, x, b, false, &e);
         if (s) break;
         if (codes) memcpy(codes + (size_t)at * zdim, e, (size_t)b * zdim * sizeof(float));
-        for (int i = 0; i < b; i++) {
-            mla_softmax_rows(e + (size_t)i * zdim, 1, nc, gin + (size_t)i * zdim);
-            memcpy(gin + (size_t)i * zdim + nc, e + (size_t)i * zdim + nc, (size_t)(zdim - nc) * sizeof(float));
-        }
+        adegan_codes_from_extractor(e, b, nc, zdim, m->p.hard_code, gin);
         s = mla_net_forward(G, gin, b, false, &g);
         if (s) break;
         if (recon_out) memcpy(recon_out + (size_t)at * dim, g, (size_t)b * dim * sizeof(float));

@@ -104,6 +104,7 @@ typedef struct {
     int threads;
     int score;                      /* 0 both, 1 recon, 2 pattern */
     bool recon_g;                   /* L_recon trains G as well as E (else E only) */
+    bool hard_code;                 /* G(E(x)) gets E's arg-max pattern one-hot (no gradient to the logits) */
 } adegan_params;
 
 /* The config's settings with the method's defaults in place of zeros; fails on bad
@@ -137,6 +138,11 @@ struct adegan_model {
     int cap;                   /* samples buf and the step buffers hold */
     float *gin, *dgin, *dout, *tmp;
 };
+
+/* G's input rows from E's outputs e (n rows of zdim = n_c + d): the pattern part is
+ * softmax(logits), or with hard the one-hot of the arg-max (ties: the first); then
+ * E's z_n estimate. */
+void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float *gin);
 
 mla_status adegan_model_create(const adegan_params *p, int c, int s, adegan_model **out);
 void adegan_model_free(adegan_model *m);

@@ -70,9 +70,9 @@ static adegan_params tiny_params(void) {
     return p;
 }
 
-static void run_grad_case(int stage, bool recon_g) {
+static void run_grad_case(int stage, bool recon_g, bool hard_code) {
     adegan_params p = tiny_params();
-    p.recon_g = recon_g;
+    p.recon_g = recon_g, p.hard_code = hard_code;
     grad_case c = {0};
     c.stage = stage, c.n = 3;
     assert_int_equal(adegan_model_create(&p, 1, 8, &c.m), MLA_OK);
@@ -99,13 +99,33 @@ static void run_grad_case(int stage, bool recon_g) {
 
 static void test_stage1_gradients(void **st) {
     (void)st;
-    run_grad_case(1, false);
+    run_grad_case(1, false, false);
 }
 
 static void test_stage2_gradients(void **st) {
     (void)st;
-    run_grad_case(2, true);  /* the default: L_recon trains G and E */
-    run_grad_case(2, false); /* --recon-trains e */
+    run_grad_case(2, true, false);  /* L_recon trains G and E, through the softmax */
+    run_grad_case(2, false, false); /* --recon-trains e */
+    run_grad_case(2, true, true);   /* --recon-code hard: G gets the arg-max one-hot */
+    run_grad_case(2, false, true);
+}
+
+/* G's input from E's outputs: softmax or the arg-max's one-hot (ties: the first), then z_n. */
+static void test_codes_from_extractor(void **st) {
+    (void)st;
+    const float e[2 * 5] = {0.5f, 2.0f, -1.0f, 7.0f, -3.0f, 1.0f, 1.0f, 0.0f, 0.25f, 0.5f};
+    float soft[10], hard[10];
+    adegan_codes_from_extractor(e, 2, 3, 5, false, soft);
+    adegan_codes_from_extractor(e, 2, 3, 5, true, hard);
+    for (int i = 0; i < 2; i++) {
+        const float *r = e + 5 * i;
+        double sum = exp(r[0]) + exp(r[1]) + exp(r[2]);
+        for (int k = 0; k < 3; k++) assert_true(fabs(soft[5 * i + k] - exp(r[k]) / sum) < 1e-6);
+        for (int k = 3; k < 5; k++) assert_true(soft[5 * i + k] == r[k] && hard[5 * i + k] == r[k]);
+    }
+    const float want[6] = {0, 1, 0, 1, 0, 0}; /* row 0: arg-max 1; row 1: tie of 0 and 1, the first */
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 3; k++) assert_true(hard[5 * i + k] == want[3 * i + k]);
 }
 
 /* ---- the score ---- */
@@ -295,6 +315,19 @@ static void test_dataset_shapes(void **st) {
     }
 }
 
+/* A zero in the config takes the method's documented default. */
+static void test_defaults(void **st) {
+    (void)st;
+    mla_anomaly_config cfg = gan_test_config();
+    cfg.epochs = 0, cfg.batch = 0, cfg.lr = 0;
+    adegan_params p;
+    assert_int_equal(adegan_params_from(&cfg, &p), MLA_OK);
+    assert_int_equal(p.batch, 16);
+    assert_int_equal(p.epochs, 3);
+    assert_int_equal(p.stage1_epochs, 1);
+    assert_true(p.lr == 2e-4f && p.recon_g && !p.hard_code);
+}
+
 static void test_bad_settings(void **st) {
     (void)st;
     mla_anomaly_config cfg = gan_test_config();
@@ -306,6 +339,8 @@ static void test_bad_settings(void **st) {
     assert_fit_fails(&cfg, toy, "unknown score");
     cfg = gan_test_config(), cfg.adegan.recon_trains = "g";
     assert_fit_fails(&cfg, toy, "unknown recon-trains");
+    cfg = gan_test_config(), cfg.adegan.recon_code = "firm";
+    assert_fit_fails(&cfg, toy, "unknown recon-code");
     cfg = gan_test_config(), cfg.adegan.stage1_epochs = 4;
     assert_fit_fails(&cfg, toy, "stage-1 epochs");
     cfg = gan_test_config();
@@ -325,6 +360,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stage1_gradients),
         cmocka_unit_test(test_stage2_gradients),
+        cmocka_unit_test(test_codes_from_extractor),
+        cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_normal_fit),
         cmocka_unit_test(test_score_terms),
         cmocka_unit_test(test_fit_scores_anomalies_higher),

@@ -76,7 +76,7 @@ for name, res in d["results"].items():
 assert d["results"]["knn"]["mean_auroc"] > 0.9, d["results"]["knn"]["mean_auroc"]
 s = d["settings"]
 assert s["seeds"] == 2 and s["seed"] == 7 and s["epochs"] == 4 and s["k"] == 1 and s["val_fraction"] == 0.1
-assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10 and s["adegan"]["recon_trains"] == "ge"
+assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10 and s["adegan"]["recon_trains"] == "ge" and s["adegan"]["recon_code"] == "soft"
 PY
 
 # scripts/anomaly_table.sh: the rows carry the JSON's figures.
@@ -123,6 +123,25 @@ bash "$SRC/scripts/anomaly_table.sh" --nc "$T/nc2c0/anomaly.json" "$T/nc2c0/anom
   2>"$T/err" && bad "a class twice was accepted" \
   || { grep -q "n_c 2, class 0 appears twice" "$T/err" && ok || bad "class twice: $(cat "$T/err")"; }
 
+# anomaly_table.sh with several files (a run split by class): the classes merged, the
+# means recomputed over them; a class twice refused.
+bash "$SRC/scripts/anomaly_table.sh" "$T/nc2c1/anomaly.json" "$T/nc2c0/anomaly.json" >"$T/merged.md" 2>"$T/err" \
+  || bad "anomaly_table.sh merge failed: $(cat "$T/err")"
+python3 - "$T" <<'PY' && ok || bad "anomaly_table.sh merged rows: $(cat "$T/merged.md")"
+import json, sys
+t = sys.argv[1]
+r = [json.load(open("%s/nc2c%d/anomaly.json" % (t, c)))["results"]["knn"]["per_class"][0] for c in (0, 1)]
+lines = open(t + "/merged.md").read().splitlines()
+assert "each class c in turn is the anomaly" in lines[0] and lines[0].endswith("(2 runs merged)"), lines[0]
+assert lines[2] == "| AUROC | 0 | 1 | mean | mean AUPR |", lines[2]
+want = "| knn | %.3f | %.3f | **%.3f** | %.3f |" % (r[0]["auroc"], r[1]["auroc"], (r[0]["auroc"] + r[1]["auroc"]) / 2,
+                                              (r[0]["aupr"] + r[1]["aupr"]) / 2)
+assert lines[4] == want, (lines[4], want)
+PY
+bash "$SRC/scripts/anomaly_table.sh" "$T/nc2c0/anomaly.json" "$T/nc2c0/anomaly.json" >/dev/null 2>"$T/err" \
+  && bad "a class twice was merged" \
+  || { grep -q "class 0 appears twice" "$T/err" && ok || bad "merge, class twice: $(cat "$T/err")"; }
+
 # The same seed and threads: the same scores; the table states the protocol.
 "$BIN" "${RUN[@]}" --out "$T/o2" >"$T/o2.txt" 2>/dev/null || bad "second run failed"
 cmp -s "$T/o1/scores.csv" "$T/o2/scores.csv" && ok || bad "scores.csv differs between identical runs"
@@ -153,6 +172,7 @@ expect_fail 1 "1 class" "$BIN" anomaly --data "npy:$T/one" --method knn --out "$
 expect_fail 1 "unknown protocol 'one-vs-rest'" "$BIN" "${B[@]}" --protocol one-vs-rest --out "$T/bad2"
 expect_fail 1 "--score must be both, recon or pattern" "$BIN" "${B[@]}" --score mean --out "$T/bad2"
 expect_fail 1 "--recon-trains must be e or ge" "$BIN" "${B[@]}" --recon-trains g --out "$T/bad2"
+expect_fail 1 "--recon-code must be soft or hard" "$BIN" "${B[@]}" --recon-code firm --out "$T/bad2"
 expect_fail 1 "--class must be a class number or all" "$BIN" "${B[@]}" --class two --out "$T/bad2"
 expect_fail 1 "k = 500 exceeds" "$BIN" "${B[@]}" --k 500 --out "$T/bad2"
 expect_fail 1 "nothing to write" "$BIN" "${B[@]}"
