@@ -1,5 +1,6 @@
 /* conv2d, NCHW: weight [out, in, k, k], bias [out]; per sample im2col + one sgemm (see
- * conv2d_scratch). Output size: (h + 2 pad - k) / stride + 1. The other convolutions live in
+ * conv2d_scratch), or on the AVX2 family for stride 1 an implicit GEMM (conv_implicit.c).
+ * Output size: (h + 2 pad - k) / stride + 1. The other convolutions live in
  * ops_dwconv.c (depthwise) and ops_convt.c (transposed); im2col in im2col.c. */
 #include <omp.h>
 #include <stdbool.h>
@@ -74,7 +75,8 @@ static void relu_inplace(float *restrict v, size_t len);
  * 79/89, 576x49x64 80/88; transposed weight gradient (rows x cout x positions)
  * 288x64x121 92/88, 288x32x196 91/77, 576x64x49 86/90. So the forward (which also fuses
  * the bias and the relu into its stores) and the weight gradient run here, the input
- * gradient on OpenBLAS. */
+ * gradient on OpenBLAS. Stride-1 convs do not come here on the AVX2 family: their forward
+ * and input gradient run as implicit GEMMs (conv_implicit.c), without im2col or col2im. */
 static bool conv_avx2_gemm_rule(bool transpose_a) { return !transpose_a; }
 
 /* c[m x n] = op(a) b for one sample, c and b with rows of n floats: the forward (a the

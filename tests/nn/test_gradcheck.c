@@ -127,7 +127,8 @@ static void test_conv2d(void **st) {
 }
 /* Stride-1 convolutions on the AVX2 family, where the forward and the input gradient run
  * as implicit GEMMs (conv_implicit.c): "same" 3x3, valid 3x3 (the gradient's border 2), a
- * 5x5 with pad 2 over more than one 32-position tile, and an even kernel (2x2, pad 1);
+ * 5x5 with pad 2 over more than one 32-position tile, an even kernel (2x2, pad 1), rows
+ * wider than 24 (a tile per row);
  * and the AVX2 weight-gradient dot products. */
 static void test_conv2d_implicit(void **st) {
     (void)st;
@@ -141,6 +142,8 @@ static void test_conv2d_implicit(void **st) {
     check_spec(SPEC({"type": "conv2d", "filters": 16, "kernel": 5, "pad": 2}, {"type": "tanh"}), (mla_shape){8, 4, 9},
                true);
     check_spec(SPEC({"type": "conv2d", "filters": 8, "kernel": 2, "pad": 1}), (mla_shape){8, 4, 5}, true);
+    /* rows 26 wide: a tile per output row, forward and input gradient */
+    check_spec(SPEC({"type": "conv2d", "filters": 8, "kernel": 3, "pad": 1}), (mla_shape){8, 3, 26}, true);
     /* 529 positions: the weight gradient as AVX2 dot products (blocks of 2 x 4, a tail of 1) */
     check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1}), (mla_shape){4, 23, 23}, true);
     mla_isa_force(-1);
