@@ -45,6 +45,15 @@ void mla_dense_kernels_force(int mode);
  * where mla_nn_kernels() is MLA_ISA_AVX2 or wider. */
 void mla_gemm_avx2_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb, float *c,
                         size_t ldc, int ncols, bool b_slack, const float *bias, bool relu, bool accumulate);
+/* The same tile with b's row t at b + boff[t] (t < k) instead of b + t ldb: the rows of
+ * an implicit GEMM, read in place from a padded input (see conv_implicit.c). Every row
+ * is read 32 floats wide (b_slack's rule): each must have 32 readable floats from
+ * b + boff[t] + (its first column). Same bits as mla_gemm_avx2_8x32 on the same rows. */
+/* dw (cout x rows) += dy (cout x p) col^T (p x rows), cout even, rows a multiple of 4:
+ * dot products over the p positions (conv2d's weight gradient where p is large). */
+void mla_weight_grad_avx2(const float *dy, const float *col, int cout, int rows, int p, float *dw);
+void mla_gemm_avx2_8x32_rows(int k, const float *a, size_t ars, size_t acs, const float *b, const int *boff,
+                             float *c, size_t ldc, int ncols, const float *bias, bool relu, bool accumulate);
 #endif
 
 /* t (cols x rows) = m^T for m (rows x cols), both dense: in registers 16 x 16 at a time on

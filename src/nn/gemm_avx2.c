@@ -38,10 +38,11 @@ AVX2_TARGET static inline __attribute__((always_inline)) void finish(__m256 r, f
 /* b's t-th row, 8 floats from column 8 v: a plain load, or for the last row of a b
  * without slack, masked to ncols. The empty asm keeps the row in a register: folded into
  * the multiply-adds as memory operands (the compiler's choice) it is loaded once per
- * row of a, and the loads, not the FMAs, set the pace (65% of OpenBLAS's speed, measured). */
+ * row of a, and the loads, not the FMAs, set the pace (65% of OpenBLAS's speed, measured).
+ * With an offset table boff (the implicit GEMM's rows), row t starts at b + boff[t]. */
 #define LOAD_B(t, v, masked)                                                                             \
     __extension__({                                                                                      \
-        const float *p_ = b + (size_t)(t) * ldb + 8 * (v);                                                \
+        const float *p_ = (boff ? b + boff[t] : b + (size_t)(t) * ldb) + 8 * (v);                         \
         __m256 r_ = (masked) ? _mm256_maskload_ps(p_, lanes_below(ncols - 8 * (v))) : _mm256_loadu_ps(p_); \
         __asm__("" : "+x"(r_));                                                                          \
         r_;                                                                                              \
@@ -50,8 +51,9 @@ AVX2_TARGET static inline __attribute__((always_inline)) void finish(__m256 r, f
 /* c[4 x ncols] (ncols <= 24): twelve accumulators, three loads of b's row and four
  * broadcasts of a per k. b's rows are loaded 24 wide whatever ncols (the lanes past it
  * are dropped at the store) except, unless b_slack, the last row, loaded masked. */
-AVX2_TARGET static void block_4x24(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
-                                   float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
+AVX2_TARGET static inline __attribute__((always_inline)) void block_4x24(int k, const float *a, size_t ars,
+                                                                          size_t acs, const float *b, size_t ldb,
+                                                                          const int *boff, float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
                                    bool accumulate) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
     __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
@@ -79,8 +81,9 @@ AVX2_TARGET static void block_4x24(int k, const float *a, size_t ars, size_t acs
 
 /* c[8 x ncols] (ncols <= 8): eight accumulators, one load of b's row and eight broadcasts
  * per k; b's rows loaded 8 wide as in block_4x24. */
-AVX2_TARGET static void block_8x8(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
-                                  float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
+AVX2_TARGET static inline __attribute__((always_inline)) void block_8x8(int k, const float *a, size_t ars,
+                                                                         size_t acs, const float *b, size_t ldb,
+                                                                         const int *boff, float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
                                   bool accumulate) {
     __m256 acc[8];
     for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
@@ -95,19 +98,73 @@ AVX2_TARGET static void block_8x8(int k, const float *a, size_t ars, size_t acs,
 
 /* The 8 x 32 tile as two 4 x 24 blocks (twelve accumulators: enough multiply-adds in
  * flight for a 5-cycle FMA latency on two pipes, seven loads per twelve) and one 8 x 8
- * block for the last 8 columns; narrower tiles take the blocks they need. */
-AVX2_TARGET void mla_gemm_avx2_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
-                                    float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
-                                    bool accumulate) {
+ * block for the last 8 columns; narrower tiles take the blocks they need. Inlined into
+ * each entry point below, so the strided and the offset-table forms are compiled apart. */
+AVX2_TARGET static inline __attribute__((always_inline)) void tile(int k, const float *a, size_t ars, size_t acs,
+                                                                   const float *b, size_t ldb, const int *boff,
+                                                                   float *c, size_t ldc, int ncols, bool b_slack,
+                                                                   const float *bias, bool relu, bool accumulate) {
     const float *bias4 = bias ? bias + 4 : NULL;
     if (ncols > 8) {
         int w = ncols < 24 ? ncols : 24;
-        block_4x24(k, a, ars, acs, b, ldb, c, ldc, w, b_slack, bias, relu, accumulate);
-        block_4x24(k, a + 4 * ars, ars, acs, b, ldb, c + 4 * ldc, ldc, w, b_slack, bias4, relu, accumulate);
+        block_4x24(k, a, ars, acs, b, ldb, boff, c, ldc, w, b_slack, bias, relu, accumulate);
+        block_4x24(k, a + 4 * ars, ars, acs, b, ldb, boff, c + 4 * ldc, ldc, w, b_slack, bias4, relu, accumulate);
     }
     if (ncols > 24 || ncols <= 8) {
         int j = ncols > 24 ? 24 : 0;
-        block_8x8(k, a, ars, acs, b + j, ldb, c + j, ldc, ncols - j, b_slack, bias, relu, accumulate);
+        block_8x8(k, a, ars, acs, b + j, ldb, boff, c + j, ldc, ncols - j, b_slack, bias, relu, accumulate);
     }
+}
+
+AVX2_TARGET void mla_gemm_avx2_8x32(int k, const float *a, size_t ars, size_t acs, const float *b, size_t ldb,
+                                    float *c, size_t ldc, int ncols, bool b_slack, const float *bias, bool relu,
+                                    bool accumulate) {
+    tile(k, a, ars, acs, b, ldb, NULL, c, ldc, ncols, b_slack, bias, relu, accumulate);
+}
+
+AVX2_TARGET void mla_gemm_avx2_8x32_rows(int k, const float *a, size_t ars, size_t acs, const float *b,
+                                         const int *boff, float *c, size_t ldc, int ncols, const float *bias,
+                                         bool relu, bool accumulate) {
+    tile(k, a, ars, acs, b, 0, boff, c, ldc, ncols, true, bias, relu, accumulate);
+}
+
+/* Lane t of the result = the sum of a[t]'s eight lanes. */
+AVX2_TARGET static inline __m256 sum_lanes_8(const __m256 *a) {
+    __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+    __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+    __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* dw[co + i][r + j] += dot(dy[co + i][0..p), col[r + j][0..p)), i < 2, j < 4: eight
+ * accumulators, six loads per eight multiply-adds, the tail masked. */
+AVX2_TARGET static void weight_grad_2x4(const float *dy, const float *col, int p, float *dw, int ldw) {
+    __m256 acc[8];
+    for (int t = 0; t < 8; t++) acc[t] = _mm256_setzero_ps();
+    for (int q = 0; q < p; q += 8) {
+        __m256 d[2], c[4];
+        if (q + 8 <= p) {
+            for (int i = 0; i < 2; i++) d[i] = _mm256_loadu_ps(dy + (size_t)i * p + q);
+            for (int j = 0; j < 4; j++) c[j] = _mm256_loadu_ps(col + (size_t)j * p + q);
+        } else {
+            __m256i m = lanes_below(p - q);
+            for (int i = 0; i < 2; i++) d[i] = _mm256_maskload_ps(dy + (size_t)i * p + q, m);
+            for (int j = 0; j < 4; j++) c[j] = _mm256_maskload_ps(col + (size_t)j * p + q, m);
+        }
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 4; j++) acc[4 * i + j] = _mm256_fmadd_ps(d[i], c[j], acc[4 * i + j]);
+    }
+    float sums[8]; /* sums[4 i + j]: (co + i, r + j) */
+    _mm256_storeu_ps(sums, sum_lanes_8(acc));
+    for (int i = 0; i < 2; i++) {
+        float *row = dw + (size_t)i * ldw;
+        _mm_storeu_ps(row, _mm_add_ps(_mm_loadu_ps(row), _mm_loadu_ps(sums + 4 * i)));
+    }
+}
+
+AVX2_TARGET void mla_weight_grad_avx2(const float *dy, const float *col, int cout, int rows, int p, float *dw) {
+    for (int co = 0; co < cout; co += 2)
+        for (int r = 0; r < rows; r += 4)
+            weight_grad_2x4(dy + (size_t)co * p, col + (size_t)r * p, p, dw + (size_t)co * rows + r, rows);
 }
 #endif

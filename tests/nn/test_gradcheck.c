@@ -125,6 +125,30 @@ static void test_conv2d(void **st) {
     check_spec(SPEC({"type": "conv2d", "filters": 5, "kernel": 6, "stride": 2}, {"type": "relu"}, {"type": "tanh"}),
                IMG, true);
 }
+/* Stride-1 convolutions on the AVX2 family, where the forward and the input gradient run
+ * as implicit GEMMs (conv_implicit.c): "same" 3x3, valid 3x3 (the gradient's border 2), a
+ * 5x5 with pad 2 over more than one 32-position tile, an even kernel (2x2, pad 1), rows
+ * wider than 24 (a tile per row);
+ * and the AVX2 weight-gradient dot products. */
+static void test_conv2d_implicit(void **st) {
+    (void)st;
+    mla_isa_force(MLA_ISA_AVX2);
+    if (strncmp(mla_nn_kernels_name(), "avx2", 4) != 0) { /* no AVX2 kernels here */
+        mla_isa_force(-1);
+        skip();
+    }
+    check_spec(SPEC({"type": "conv2d", "filters": 8, "kernel": 3, "pad": 1}), (mla_shape){8, 5, 7}, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 8, "kernel": 3, "bias": false}), (mla_shape){8, 6, 5}, true);
+    check_spec(SPEC({"type": "conv2d", "filters": 16, "kernel": 5, "pad": 2}, {"type": "tanh"}), (mla_shape){8, 4, 9},
+               true);
+    check_spec(SPEC({"type": "conv2d", "filters": 8, "kernel": 2, "pad": 1}), (mla_shape){8, 4, 5}, true);
+    /* rows 26 wide: a tile per output row, forward and input gradient */
+    check_spec(SPEC({"type": "conv2d", "filters": 8, "kernel": 3, "pad": 1}), (mla_shape){8, 3, 26}, true);
+    /* 529 positions: the weight gradient as AVX2 dot products (blocks of 2 x 4, a tail of 1) */
+    check_spec(SPEC({"type": "conv2d", "filters": 2, "kernel": 3, "pad": 1}), (mla_shape){4, 23, 23}, true);
+    mla_isa_force(-1);
+}
+
 static void test_dwconv2d(void **st) {
     (void)st;
     check_spec(SPEC({"type": "dwconv2d", "kernel": 3, "pad": 1}), IMG, true);
@@ -300,7 +324,8 @@ static void test_losses(void **st) {
 int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dense),      cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_dwconv2d),
+        cmocka_unit_test(test_dense),      cmocka_unit_test(test_conv2d),     cmocka_unit_test(test_conv2d_implicit),
+        cmocka_unit_test(test_dwconv2d),
         cmocka_unit_test(test_convt2d),    cmocka_unit_test(test_pooling),    cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_groupnorm),
         cmocka_unit_test(test_shape_ops),  cmocka_unit_test(test_activations), cmocka_unit_test(test_residual),

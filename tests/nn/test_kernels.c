@@ -293,6 +293,63 @@ static void test_conv_kernels_match_blas(void **state) {
     free(x), free(dout), free(ref), free(got);
 }
 
+/* Stride-1 convs (3x3 "same" with a fused relu, 5x5 "same", 3x3 valid, two 3x3 "same" on
+ * 21 x 26 planes) whose forward runs
+ * as an implicit GEMM on the AVX2 family and as im2col products on the AVX-512 one: the
+ * same bits (the tiles' contract); the backward within float rounding of each other and
+ * of the portable path. */
+static void test_conv_implicit_families(void **state) {
+    (void)state;
+    static const char *const specs[] = {
+        "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 16, \"kernel\": 3, \"pad\": 1}, {\"type\": \"relu\"},"
+        "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]}",
+        "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 24, \"kernel\": 5, \"pad\": 2},"
+        "{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"bias\": false},"
+        "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]}",
+        "{\"layers\": [{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1, \"bias\": false},"
+        "{\"type\": \"conv2d\", \"filters\": 8, \"kernel\": 3, \"pad\": 1},"
+        "{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 10}]}"};
+    /* the last: 546 positions, the weight gradients as AVX2 dot products */
+    static const mla_shape shapes[] = {{8, 11, 13}, {8, 11, 13}, {8, 21, 26}};
+    enum { N = 5 };
+    if (!use_family(MLA_ISA_AVX2, MLA_ISA_AVX2)) skip();
+    mla_isa_force(-1);
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        mla_net *net;
+        if (mla_net_create(specs[k], shapes[k], 10, 4, &net)) fail_msg("%s", mla_last_error());
+        size_t nx = (size_t)N * mla_shape_size(shapes[k]), np = mla_net_trainable_count(net), total = N * 10 + np + nx;
+        float *x = malloc(nx * sizeof(float)), *dout = malloc(N * 10 * sizeof(float));
+        float *ref = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float));
+        float *y2 = malloc(nx * 24 * sizeof(float));
+        mla_rng rng;
+        mla_rng_seed(&rng, 21 + k);
+        for (size_t i = 0; i < nx; i++) x[i] = (float)mla_rng_normal(&rng);
+        for (int i = 0; i < N * 10; i++) dout[i] = (float)mla_rng_normal(&rng);
+        mla_isa_force(MLA_ISA_PORTABLE);
+        dense_pass(net, x, dout, N, 10, -1, ref);
+        assert_true(use_family(MLA_ISA_AVX2, MLA_ISA_AVX2));
+        dense_pass(net, x, dout, N, 10, -1, got);
+        for (size_t i = 0; i < total; i++)
+            if (fabsf(got[i] - ref[i]) > 1e-5f * (1.0f + fabsf(ref[i])))
+                fail_msg("spec %zu, avx2: value %zu is %g, portable gives %g", k, i, got[i], ref[i]);
+        /* the first conv's output, AVX2 (implicit) against AVX-512 (im2col): same bits */
+        const float *y;
+        mla_shape shape;
+        int n;
+        assert_int_equal(mla_net_activation(net, mla_net_layer_name(net, 0), &y, &shape, &n), MLA_OK);
+        size_t first = (size_t)n * mla_shape_size(shape);
+        memcpy(y2, y, first * sizeof(float));
+        if (use_family(-1, MLA_ISA_AVX512)) {
+            dense_pass(net, x, dout, N, 10, -1, got);
+            assert_int_equal(mla_net_activation(net, mla_net_layer_name(net, 0), &y, &shape, &n), MLA_OK);
+            assert_memory_equal(y2, y, first * sizeof(float));
+        }
+        mla_isa_force(-1);
+        mla_net_free(net);
+        free(x), free(dout), free(ref), free(got), free(y2);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf),
@@ -301,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_tile_families),
         cmocka_unit_test(test_dense_kernels_match_blas),
         cmocka_unit_test(test_conv_kernels_match_blas),
+        cmocka_unit_test(test_conv_implicit_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
