@@ -42,7 +42,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <float.h>
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 #include <math.h>
@@ -285,8 +285,27 @@ static double half_sq_distance(const double *q, const uint16_t *h, const uint16_
         a2 = _mm512_fmadd_pd(u2, u2, a2), a3 = _mm512_fmadd_pd(u3, u3, a3);
     }
     s = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    for (; l + 16 <= d; l += 16) {
+        if (!(l & 31)) _mm_prefetch((const char *)(next + l), _MM_HINT_T0);
+        __m256 f0 = _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + l))), 16));
+        __m256 f1 = _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + l + 8))), 16));
+        __m256d u0 = _mm256_sub_pd(_mm256_loadu_pd(q + l), _mm256_cvtps_pd(_mm256_castps256_ps128(f0)));
+        __m256d u1 = _mm256_sub_pd(_mm256_loadu_pd(q + l + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(f0, 1)));
+        __m256d u2 = _mm256_sub_pd(_mm256_loadu_pd(q + l + 8), _mm256_cvtps_pd(_mm256_castps256_ps128(f1)));
+        __m256d u3 = _mm256_sub_pd(_mm256_loadu_pd(q + l + 12), _mm256_cvtps_pd(_mm256_extractf128_ps(f1, 1)));
+        a0 = _mm256_fmadd_pd(u0, u0, a0), a1 = _mm256_fmadd_pd(u1, u1, a1);
+        a2 = _mm256_fmadd_pd(u2, u2, a2), a3 = _mm256_fmadd_pd(u3, u3, a3);
+    }
+    __m256d t = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
+    __m128d t2 = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    s = _mm_cvtsd_f64(_mm_add_sd(t2, _mm_unpackhi_pd(t2, t2)));
 #endif
     for (; l < d; l++) {
+        if (!(l & 31)) __builtin_prefetch(next + l);
         double u = q[l] - (double)mla_knn_from_bf16(h[l]);
         s += u * u;
     }
