@@ -357,6 +357,19 @@ mla_status mla_robust_audit(mla_net *net, const mla_dataset *train, const mla_da
                             const mla_robust_config *cfg, mla_robust_result *out);
 void mla_robust_result_free(mla_robust_result *r);
 
+/* Several audits of one net on one reference set, calibration set and evaluation set (say
+ * FGSM, BIM and PGD, each through the DNN and a DkNNB+CL): the index over the layers, the
+ * calibration, the DkNNBs (each trained once, whichever runs go through it) and the clean
+ * predictions are made once, then each run attacks the same images. cfgs[0..n_runs) must
+ * agree on everything but attack, eps / n_eps, through and sw_guides (else MLA_ERR_INVALID
+ * naming the first shared setting that differs). outs[i] (the caller's: free each with
+ * mla_robust_result_free) is what mla_robust_audit(cfgs[i]) gives, bit for bit; on failure
+ * every out is left empty. seconds, if not NULL, gets n_runs + 1 wall times: [0] the
+ * shared part, [1 + i] run i. mla_robust_audit is this with one run. */
+mla_status mla_robust_audit_runs(mla_net *net, const mla_dataset *train, const mla_dataset *test,
+                                 const mla_robust_config *cfgs, int n_runs, mla_robust_result *outs,
+                                 double *seconds);
+
 #ifdef __cplusplus
 }
 #endif
