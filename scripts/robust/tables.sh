@@ -23,9 +23,9 @@
 #       MODEL_DIR  where the trained nets are (default OUT): DATA-PRESET.safetensors and
 #                  DATA-lenet5.safetensors, trained there when missing
 #       CW_SUBSET  images evaluated by the C&W invocation (default TEST_SUBSET); CW=0 skips it
-#       T1_SUBSET  when set (0: all), a third invocation (FGSM through DkNNB and DkNNB+CL) on
-#                  that many images gives Table 1 (in OUT/DATA/t1/); else Table 1 comes from
-#                  the first invocation
+#       T1_SUBSET  when set (0: all), one more invocation (FGSM through the DNN: one
+#                  adversarial pass) on that many images gives Table 1's DNN, kNN and DkNN (in
+#                  OUT/DATA/t1/); its DkNNB columns stay the first invocation's
 #       TRAIN_SUBSET / TEST_SUBSET   images indexed / evaluated (default all; the full DkNN over
 #                  relu1 holds 2 x 3 GB of activations and BIM runs 100 passes per image)
 #       RESUME=1   skip an invocation whose runs' robust.json are all there
@@ -104,9 +104,9 @@ subset_flag() { [ "$1" = 0 ] && return 0; echo "--test-subset $1"; }
 for d in $DATASETS; do
   if [ -n "${T1_SUBSET:-}" ] && want 1; then
     # shellcheck disable=SC2046
-    invoke "$d" "$OUT/$d/t1" fgsm dknnb,dknnb-cl $(subset_flag "$T1_SUBSET")
+    invoke "$d" "$OUT/$d/t1" fgsm dnn $(subset_flag "$T1_SUBSET")
   fi
-  if want 2 || want 3 || { want 1 && [ -z "${T1_SUBSET:-}" ]; }; then
+  if want 1 || want 2 || want 3; then
     # shellcheck disable=SC2046
     invoke "$d" "$OUT/$d" fgsm,bim,pgd:dnn,pgd:dknnb-cl,bim:sw dnn,dknnb,dknnb-cl $(subset_flag "${TEST_SUBSET:-0}")
   fi
@@ -146,14 +146,16 @@ T2_BIM_CL = {"mnist": (1.03, 5.97), "fashion-mnist": (7.54, 12.88)}
 note = " (SMOKE: tiny settings, figures meaningless)" if smoke else ""
 if "1" in tables:
     print("\nTable 1: clean accuracy (%%), mlaudit (%s preset) [study]%s\n" % (preset, note))
-    print("| dataset | evaluated | DNN | kNN | DkNN | DkNNB | DkNNB+CL |")
+    print("| dataset | evaluated%s | DNN | kNN | DkNN | DkNNB | DkNNB+CL |" % (" (DNN-DkNN / DkNNBs)" if t1 else ""))
     print("|---|---|---|---|---|---|---|")
     for d in datasets:
-        b, c = load(d, "fgsm", "dknnb", t1), load(d, "fgsm", "dknnb-cl", t1)
-        a = get(b, "accuracy", "clean") or get(c, "accuracy", "clean") or {}
+        b, c = load(d, "fgsm", "dknnb"), load(d, "fgsm", "dknnb-cl")
+        f = load(d, "fgsm", "dnn", t1) if t1 else None
+        a = get(f, "accuracy", "clean") or get(b, "accuracy", "clean") or get(c, "accuracy", "clean") or {}
         p = T1.get(d, (None,) * 3)
+        n = [str(get(j, "settings", "n_eval")) for j in (f, b or c) if get(j, "settings", "n_eval")]
         print("| %s | %s | %s [%s] | %s [%s] | %s [%s] | %s [n/a] | %s [n/a] |" % (
-            d, get(b or c, "settings", "n_eval") or "-", pct(a.get("dnn")), paper(p[0]), pct(a.get("knn")),
+            d, " / ".join(n) or "-", pct(a.get("dnn")), paper(p[0]), pct(a.get("knn")),
             paper(p[1]), pct(a.get("dknn")), paper(p[2]), pct(get(b, "accuracy", "clean", "dknnb")),
             pct(get(c, "accuracy", "clean", "dknnb"))))
 if "2" in tables:
