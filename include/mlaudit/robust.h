@@ -294,6 +294,8 @@ typedef enum { MLA_THROUGH_DNN = 0, MLA_THROUGH_DKNNB, MLA_THROUGH_DKNNB_CL, MLA
 mla_status mla_robust_through_parse(const char *name, mla_robust_through *out);
 const char *mla_robust_through_name(mla_robust_through t);
 
+/* Under mla_robust_audit_runs the runs share every field but attack, eps, n_eps, through
+ * and sw_guides (dknnb too, but for its consistency flag, which follows through). */
 typedef struct {
     const char *const *layers; /* DkNN's layers (borrowed), n_layers of them */
     int n_layers;
