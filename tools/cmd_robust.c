@@ -73,7 +73,8 @@ static const char robust_usage[] =
     "  {\"ATTACK-THROUGH\": that run's robust.json object, ...}. Each run's directory also\n"
     "  gets timing.json: {\"shared_s\": the index, calibration and clean pass, \"run_s\": the\n"
     "  run, \"runs\": how many runs shared the first} (not in robust.json: same seed and\n"
-    "  threads, same robust.json).\n"
+    "  threads, same robust.json). Each run's files are written as it ends, so a failed or\n"
+    "  stopped invocation keeps the runs it finished, each complete.\n"
     "Output:\n"
     "  --out DIR           write robust.json, examples.npy (the adversarial images of the\n"
     "                      first eps, N x C x H x W), indices.npy (the test indices\n"
@@ -416,6 +417,51 @@ static void write_outputs(const char *dir, const char *json, const mla_robust_re
     cli_check(mla_write_file_atomic(path, json, strlen(json)));
 }
 
+/* What write_run needs: the flags, the runs, and what --json prints at the end (all: the
+ * runs' objects by name when there are several; line: the one run's robust.json). */
+typedef struct {
+    const robust_args *a;
+    const mla_robust_config *cfgs;
+    const run_spec *runs;
+    int n_runs;
+    const mla_net *net;
+    const mla_dataset *train, *test;
+    cJSON *all;
+    char *line;
+} run_writer;
+
+/* mla_robust_audit_runs' callback: a run's files as soon as it ends, so an invocation
+ * stopped later keeps the runs it finished (each folder complete). */
+static mla_status write_run(void *user, int i, const mla_robust_result *r, const double *seconds) {
+    run_writer *w = user;
+    const robust_args *a = w->a;
+    cJSON *o = result_json(a, &w->cfgs[i], r, w->net, mla_dataset_name(w->test));
+    char *text = cJSON_PrintUnformatted(o);
+    if (!text) cli_die("out of memory formatting JSON");
+    size_t len = strlen(text);
+    char *line = malloc(len + 2), dir[3000];
+    if (!line) cli_die("out of memory");
+    memcpy(line, text, len);
+    memcpy(line + len, "\n", 2);
+    free(text);
+    if (a->out) {
+        bool many = w->n_runs > 1;
+        if (many) make_dir(a->out);
+        if (snprintf(dir, sizeof dir, "%s%s%s", a->out, many ? "/" : "", many ? w->runs[i].name : "") >= (int)sizeof dir)
+            cli_die("robust: --out %s is too long a path", a->out);
+        write_outputs(dir, line, r, &w->cfgs[i], w->train, w->test, mla_net_input_shape(w->net));
+        write_timing(dir, seconds[0], seconds[1 + i], w->n_runs);
+    }
+    if (w->all) {
+        cJSON_AddItemToObject(w->all, w->runs[i].name, o);
+        free(line);
+    } else {
+        cJSON_Delete(o);
+        w->line = line;
+    }
+    return MLA_OK;
+}
+
 int cmd_robust(int argc, char **argv) {
     robust_args a = parse(argc, argv);
     mla_set_threads((int)a.threads);
@@ -460,40 +506,17 @@ int cmd_robust(int argc, char **argv) {
     cli_check(mla_dataset_load(a.data, MLA_SPLIT_TRAIN, &train));
     cli_check(mla_dataset_load(a.data, MLA_SPLIT_TEST, &test));
     static mla_robust_result r[MAX_RUNS];
-    double seconds[MAX_RUNS + 1];
-    cli_check(mla_robust_audit_runs(net, train, test, cfgs, n_runs, r, seconds));
-    cJSON *all = n_runs > 1 ? cJSON_CreateObject() : NULL;
-    for (int i = 0; i < n_runs; i++) {
-        cJSON *o = result_json(&a, &cfgs[i], &r[i], net, mla_dataset_name(test));
-        char *text = cJSON_PrintUnformatted(o);
-        if (!text) cli_die("out of memory formatting JSON");
-        size_t len = strlen(text);
-        char *line = malloc(len + 2), dir[3000];
-        if (!line) cli_die("out of memory");
-        memcpy(line, text, len);
-        memcpy(line + len, "\n", 2);
-        if (a.out) {
-            if (n_runs > 1) make_dir(a.out);
-            if (snprintf(dir, sizeof dir, "%s%s%s", a.out, n_runs > 1 ? "/" : "", n_runs > 1 ? runs[i].name : "") >=
-                (int)sizeof dir)
-                cli_die("robust: --out %s is too long a path", a.out);
-            write_outputs(dir, line, &r[i], &cfgs[i], train, test, mla_net_input_shape(net));
-            write_timing(dir, seconds[0], seconds[1 + i], n_runs);
-        }
-        if (a.json && !all) fputs(line, stdout);
-        if (all) cJSON_AddItemToObject(all, runs[i].name, o);
-        else cJSON_Delete(o);
-        free(line);
-        free(text);
-        mla_robust_result_free(&r[i]);
-    }
-    if (all && a.json) {
-        char *text = cJSON_PrintUnformatted(all);
+    run_writer w = {&a, cfgs, runs, n_runs, net, train, test, n_runs > 1 ? cJSON_CreateObject() : NULL, NULL};
+    cli_check(mla_robust_audit_runs(net, train, test, cfgs, n_runs, r, NULL, write_run, &w));
+    if (a.json && w.all) {
+        char *text = cJSON_PrintUnformatted(w.all);
         if (!text) cli_die("out of memory formatting JSON");
         printf("%s\n", text);
         free(text);
-    }
-    cJSON_Delete(all);
+    } else if (a.json) fputs(w.line, stdout);
+    cJSON_Delete(w.all);
+    free(w.line);
+    for (int i = 0; i < n_runs; i++) mla_robust_result_free(&r[i]);
     mla_net_free(net);
     mla_net_free(transfer);
     mla_dataset_free(train);

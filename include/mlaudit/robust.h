@@ -367,10 +367,15 @@ void mla_robust_result_free(mla_robust_result *r);
  * naming the first shared setting that differs). outs[i] (the caller's: free each with
  * mla_robust_result_free) is what mla_robust_audit(cfgs[i]) gives, bit for bit; on failure
  * every out is left empty. seconds, if not NULL, gets n_runs + 1 wall times: [0] the
- * shared part, [1 + i] run i. mla_robust_audit is this with one run. */
+ * shared part, [1 + i] run i. done, if not NULL, is called as each run ends, in order,
+ * with its result (complete; still the caller's in outs) and seconds so far, so a long
+ * invocation can save each run as it comes; a status it returns stops the audit with it.
+ * mla_robust_audit is this with one run. */
+typedef mla_status (*mla_robust_run_done)(void *user, int run, const mla_robust_result *result,
+                                          const double *seconds);
 mla_status mla_robust_audit_runs(mla_net *net, const mla_dataset *train, const mla_dataset *test,
                                  const mla_robust_config *cfgs, int n_runs, mla_robust_result *outs,
-                                 double *seconds);
+                                 double *seconds, mla_robust_run_done done, void *user);
 
 #ifdef __cplusplus
 }

@@ -483,7 +483,7 @@ static mla_status run_one(audit *a, const mla_robust_config *c, const mla_robust
 
 mla_status mla_robust_audit_runs(mla_net *net, const mla_dataset *train, const mla_dataset *test,
                                  const mla_robust_config *cfgs, int n_runs, mla_robust_result *outs,
-                                 double *seconds) {
+                                 double *seconds, mla_robust_run_done done, void *user) {
     for (int i = 0; i < n_runs; i++) memset(&outs[i], 0, sizeof outs[i]);
     if (n_runs < 1) return mla_error(MLA_ERR_INVALID, "no runs given");
     mla_status s = mla_check_compatible(net, train);
@@ -498,12 +498,16 @@ mla_status mla_robust_audit_runs(mla_net *net, const mla_dataset *train, const m
                .classes = mla_net_classes(net)};
     mla_robust_result shape = {0};
     s = audit_build(&a, train, test, cfgs, n_runs, &shape);
-    if (seconds) seconds[0] = mla_seconds() - t0;
+    double *sec = seconds ? seconds : mla_alloc((size_t)n_runs + 1, sizeof(double));
+    if (!s && !sec) s = MLA_ERR_NOMEM;
+    if (sec) sec[0] = mla_seconds() - t0;
     for (int i = 0; !s && i < n_runs; i++) {
         double t = mla_seconds();
         s = run_one(&a, &cfgs[i], &shape, &outs[i]);
-        if (seconds) seconds[1 + i] = mla_seconds() - t;
+        sec[1 + i] = mla_seconds() - t;
+        if (!s && done) s = done(user, i, &outs[i], sec);
     }
+    if (!seconds) free(sec);
     audit_free(&a);
     free(shape.eval_idx);
     for (int i = 0; s && i < n_runs; i++) mla_robust_result_free(&outs[i]);
@@ -512,7 +516,7 @@ mla_status mla_robust_audit_runs(mla_net *net, const mla_dataset *train, const m
 
 mla_status mla_robust_audit(mla_net *net, const mla_dataset *train, const mla_dataset *test,
                             const mla_robust_config *cfg, mla_robust_result *out) {
-    return mla_robust_audit_runs(net, train, test, cfg, 1, out, NULL);
+    return mla_robust_audit_runs(net, train, test, cfg, 1, out, NULL, NULL, NULL);
 }
 
 void mla_robust_result_free(mla_robust_result *r) {

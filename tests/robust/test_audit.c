@@ -3,7 +3,7 @@
  * DkNN's prediction on the clean images and on the returned adversarial images give
  * the same accuracies, success rates and credibilities; the perturbation figures are
  * recomputed from the images. Several runs on one audit (mla_robust_audit_runs) give
- * each single run's results bit for bit. */
+ * each single run's results bit for bit, reported run by run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -324,6 +324,20 @@ static void same_result(const mla_robust_result *a, const mla_robust_result *b, 
                             (size_t)2 * a->n_grid * layers * MLA_ROBUST_GRID_NEIGHBORS * sizeof(int32_t));
 }
 
+/* The done callback: called once per run, in order, with that run's complete result. */
+typedef struct {
+    mla_robust_result *outs;
+    int calls, fail_at; /* fail_at: the run whose callback fails (0: none) */
+} seen_runs;
+
+static mla_status on_done(void *user, int run, const mla_robust_result *r, const double *seconds) {
+    seen_runs *s = user;
+    assert_int_equal(run, s->calls++);
+    assert_ptr_equal(r, &s->outs[run]);
+    assert_true(r->n_points >= 1 && r->examples && seconds[0] >= 0 && seconds[1 + run] >= 0);
+    return s->fail_at && run == s->fail_at ? MLA_ERR_IO : MLA_OK;
+}
+
 /* FGSM and BIM through the DNN, both DkNNBs and SW, PGD targeted, one audit: each run's
  * result is the single run's; runs that differ in a shared setting are refused. */
 static void test_audit_runs(void **st) {
@@ -356,7 +370,9 @@ static void test_audit_runs(void **st) {
     }
     mla_robust_result many[R], one;
     double sec[R + 1];
-    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, sec), MLA_OK);
+    seen_runs seen = {.outs = many};
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, sec, on_done, &seen), MLA_OK);
+    assert_int_equal(seen.calls, R);
     for (int i = 0; i < R; i++) {
         assert_true(sec[i] >= 0 && sec[i + 1] >= 0);
         assert_int_equal(mla_robust_audit(net, train, test, &cfgs[i], &one), MLA_OK);
@@ -366,13 +382,18 @@ static void test_audit_runs(void **st) {
     assert_int_equal(many[0].n_points, 2);
     assert_true(isnan(many[0].points[0].dknnb.clean) && !isnan(many[1].points[0].dknnb.clean));
     for (int i = 0; i < R; i++) mla_robust_result_free(&many[i]);
+    /* a callback's error stops the audit with it, every result left empty */
+    seen = (seen_runs){.outs = many, .fail_at = 2};
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL, on_done, &seen), MLA_ERR_IO);
+    assert_int_equal(seen.calls, 3);
+    for (int i = 0; i < R; i++) assert_null(many[i].points);
     /* a shared setting that differs: refused, naming it, every result left empty */
     cfgs[3].dknn.k = K + 1;
-    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL), MLA_ERR_INVALID);
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL, NULL, NULL), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "run 4 differs from run 1 in its kNN options"));
     assert_null(many[0].points);
     cfgs[3].dknn.k = K, cfgs[3].dknnb.epochs = 3;
-    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL), MLA_ERR_INVALID);
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL, NULL, NULL), MLA_ERR_INVALID);
     assert_non_null(strstr(mla_last_error(), "DkNNB settings"));
     mla_net_free(net), mla_net_free(other);
     mla_dataset_free(train), mla_dataset_free(test);
