@@ -1,6 +1,7 @@
 /* mlaudit robust: the robustness audit from the command line. Parses flags, loads the
- * model and data, calls mla_robust_audit (robust.h) and writes robust.json,
- * examples.npy, indices.npy and the figures; no audit logic lives here. */
+ * model and data, calls mla_robust_audit_runs (robust.h: one or several runs, each an
+ * attack and what it goes through, on one index) and writes robust.json, examples.npy,
+ * indices.npy and the figures per run; no audit logic lives here. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,7 +25,8 @@ static const char robust_usage[] =
     "  --model FILE        a model saved by 'mlaudit train ... --out FILE' (e.g. of the dknn preset)\n"
     "  --data DATA         mnist | fashion-mnist | npy:DIR | ... (as train)\n"
     "Attack (on the DNN, pixels in [0, 1], clipped):\n"
-    "  --attack A          fgsm | bim (default) | pgd | pgd-l2 | cw\n"
+    "  --attack LIST       fgsm | bim (default) | pgd | pgd-l2 | cw, or a comma list of them:\n"
+    "                      several runs on ONE index, calibration and clean pass (see Runs)\n"
     "  --eps LIST          eps, or a comma list for an accuracy-vs-eps curve (the first one\n"
     "                      gives the top-level figures and examples.npy); L_inf attacks take\n"
     "                      (0, 1]; pgd-l2 an L2 radius > 0; cw ignores it. Defaults: fgsm\n"
@@ -35,7 +37,7 @@ static const char robust_usage[] =
     "  --cw-c C --cw-search N --cw-iterations N --cw-lr LR --cw-kappa K\n"
     "                      C&W L2: initial c (0.01), binary-search steps (6), Adam steps per\n"
     "                      search step (100), learning rate (0.01), margin (0)\n"
-    "  --through T         what the attack's gradients follow: dnn (default); dknnb or\n"
+    "  --through LIST      what the attack's gradients follow: dnn (default); dknnb or\n"
     "                      dknnb-cl: the net up to --dknnb-layer and a DkNNB on it (AdvKNN: a\n"
     "                      dense + softmax head trained on the training set's --k-neighbour labels at\n"
     "                      that layer; dknnb-cl with consistency learning, lambda CE + KL);\n"
@@ -63,6 +65,16 @@ static const char robust_usage[] =
     "  --seed S            calibration, subsets, random starts and targets (default 0)\n"
     "  --threads N         threads (default: all cores); same seed and threads, same bits\n"
     "  --batch N           images per forward / attack batch (default 100)\n"
+    "Runs: every --attack item goes through every --through item, except an item written\n"
+    "  ATTACK:THROUGH (e.g. bim:sw), which is that one run only. The attack flags above apply\n"
+    "  to each attack (a flag not given: each attack's own default). With one run, --out DIR\n"
+    "  gets its files; with several, DIR/ATTACK-THROUGH/ gets each run's (e.g. DIR/bim-dnn/):\n"
+    "  the files and figures that run alone writes. --json then prints one object\n"
+    "  {\"ATTACK-THROUGH\": that run's robust.json object, ...}. Each run's directory also\n"
+    "  gets timing.json: {\"shared_s\": the index, calibration and clean pass, \"run_s\": the\n"
+    "  run, \"runs\": how many runs shared the first} (not in robust.json: same seed and\n"
+    "  threads, same robust.json). Each run's files are written as it ends, so a failed or\n"
+    "  stopped invocation keeps the runs it finished, each complete.\n"
     "Output:\n"
     "  --out DIR           write robust.json, examples.npy (the adversarial images of the\n"
     "                      first eps, N x C x H x W), indices.npy (the test indices\n"
@@ -141,9 +153,9 @@ static robust_args parse(int argc, char **argv) {
 }
 
 /* The attack's settings from the flags over its defaults; eps values parsed into eps. */
-static mla_adv_config attack_config(const robust_args *a, float *eps, int *n_eps) {
+static mla_adv_config attack_config(const robust_args *a, const char *attack, float *eps, int *n_eps) {
     mla_adv_kind kind;
-    cli_check(mla_adv_kind_parse(a->attack, &kind));
+    cli_check(mla_adv_kind_parse(attack, &kind));
     mla_adv_config c = mla_adv_defaults(kind);
     if (a->seen_step) c.step = (float)a->step;
     if (a->seen_iter) c.iterations = (int)a->iterations;
@@ -350,6 +362,40 @@ static void plot_grid(const char *path, const mla_robust_result *r, const mla_ro
     free(px), free(tiles), free(rcap), free(names);
 }
 
+/* The runs the flags ask for: every --attack item through every --through item, an
+ * ATTACK:THROUGH item alone; each named "ATTACK-THROUGH" (the caller frees copies[0..1]). */
+#define MAX_RUNS 64
+typedef struct {
+    const char *attack, *through;
+    char name[64];
+} run_spec;
+
+static int plan_runs(const robust_args *a, run_spec *runs, char **copies) {
+    char *atk[MAX_RUNS], *thr[MAX_RUNS];
+    int na = split_list("attack", a->attack, atk, MAX_RUNS, &copies[0]);
+    int nt = split_list("through", a->through, thr, MAX_RUNS, &copies[1]), n = 0;
+    for (int i = 0; i < na; i++) {
+        char *colon = strchr(atk[i], ':');
+        if (colon) *colon = 0;
+        for (int j = 0; j < (colon ? 1 : nt); j++) {
+            if (n == MAX_RUNS) cli_die("robust: more than %d runs", MAX_RUNS);
+            runs[n] = (run_spec){atk[i], colon ? colon + 1 : thr[j], ""};
+            snprintf(runs[n].name, sizeof runs[n].name, "%s-%s", runs[n].attack, runs[n].through);
+            for (int k = 0; k < n; k++)
+                if (!strcmp(runs[k].name, runs[n].name)) cli_die("robust: the run %s is asked for twice", runs[n].name);
+            n++;
+        }
+    }
+    return n;
+}
+
+static void write_timing(const char *dir, double shared, double run, int runs) {
+    char path[4096], text[160];
+    snprintf(path, sizeof path, "%s/timing.json", dir);
+    snprintf(text, sizeof text, "{\"shared_s\": %.1f, \"run_s\": %.1f, \"runs\": %d}\n", shared, run, runs);
+    cli_check(mla_write_file_atomic(path, text, strlen(text)));
+}
+
 static void write_outputs(const char *dir, const char *json, const mla_robust_result *r, const mla_robust_config *c,
                           const mla_dataset *train, const mla_dataset *test, mla_shape in) {
     make_dir(dir);
@@ -371,59 +417,111 @@ static void write_outputs(const char *dir, const char *json, const mla_robust_re
     cli_check(mla_write_file_atomic(path, json, strlen(json)));
 }
 
+/* What write_run needs: the flags, the runs, and what --json prints at the end (all: the
+ * runs' objects by name when there are several; line: the one run's robust.json). */
+typedef struct {
+    const robust_args *a;
+    const mla_robust_config *cfgs;
+    const run_spec *runs;
+    int n_runs;
+    const mla_net *net;
+    const mla_dataset *train, *test;
+    cJSON *all;
+    char *line;
+} run_writer;
+
+/* mla_robust_audit_runs' callback: a run's files as soon as it ends, so an invocation
+ * stopped later keeps the runs it finished (each folder complete). */
+static mla_status write_run(void *user, int i, const mla_robust_result *r, const double *seconds) {
+    run_writer *w = user;
+    const robust_args *a = w->a;
+    cJSON *o = result_json(a, &w->cfgs[i], r, w->net, mla_dataset_name(w->test));
+    char *text = cJSON_PrintUnformatted(o);
+    if (!text) cli_die("out of memory formatting JSON");
+    size_t len = strlen(text);
+    char *line = malloc(len + 2), dir[3000];
+    if (!line) cli_die("out of memory");
+    memcpy(line, text, len);
+    memcpy(line + len, "\n", 2);
+    free(text);
+    if (a->out) {
+        bool many = w->n_runs > 1;
+        if (many) make_dir(a->out);
+        if (snprintf(dir, sizeof dir, "%s%s%s", a->out, many ? "/" : "", many ? w->runs[i].name : "") >= (int)sizeof dir)
+            cli_die("robust: --out %s is too long a path", a->out);
+        write_outputs(dir, line, r, &w->cfgs[i], w->train, w->test, mla_net_input_shape(w->net));
+        write_timing(dir, seconds[0], seconds[1 + i], w->n_runs);
+    }
+    if (w->all) {
+        cJSON_AddItemToObject(w->all, w->runs[i].name, o);
+        free(line);
+    } else {
+        cJSON_Delete(o);
+        w->line = line;
+    }
+    return MLA_OK;
+}
+
 int cmd_robust(int argc, char **argv) {
     robust_args a = parse(argc, argv);
     mla_set_threads((int)a.threads);
-    float eps[64];
-    mla_robust_config c = {.dknn = mla_dknn_defaults(), .calibration = (int)a.calibration,
-                           .train_subset = (int)a.train_subset, .test_subset = (int)a.test_subset,
-                           .seed = (uint64_t)a.seed, .credibility_threshold = (float)a.threshold, .batch = (int)a.batch};
-    c.attack = attack_config(&a, eps, &c.n_eps);
-    c.eps = eps;
+    static run_spec runs[MAX_RUNS];
+    static float eps[MAX_RUNS][64];
+    char *run_text[2];
+    int n_runs = plan_runs(&a, runs, run_text);
+    mla_robust_config base = {.dknn = mla_dknn_defaults(), .calibration = (int)a.calibration,
+                              .train_subset = (int)a.train_subset, .test_subset = (int)a.test_subset,
+                              .seed = (uint64_t)a.seed, .credibility_threshold = (float)a.threshold,
+                              .batch = (int)a.batch};
     char *layers[64], *layer_text;
-    c.n_layers = split_list("layers", a.layers, layers, 64, &layer_text);
-    c.layers = (const char *const *)layers;
+    base.n_layers = split_list("layers", a.layers, layers, 64, &layer_text);
+    base.layers = (const char *const *)layers;
     const char *knn = a.knn_layer ? a.knn_layer : NULL;
-    c.knn_layer = c.n_layers - 1;
-    for (int i = 0; i < c.n_layers; i++)
-        if (knn ? !strcmp(layers[i], knn) : !strcmp(layers[i], "relu3")) c.knn_layer = i;
-    if (knn && strcmp(layers[c.knn_layer], knn)) cli_die("robust: --knn-layer %s is not one of --layers %s", knn, a.layers);
-    c.dknn.k = (int)a.k;
-    c.dknn.normalize = a.normalize, c.dknn.center = a.center, c.dknn.trim_zeros = a.trim_zeros;
-    cli_check(mla_robust_through_parse(a.through, &c.through));
-    c.dknnb = mla_dknnb_defaults();
-    c.dknnb.layer = a.dknnb_layer, c.dknnb.lambda = (float)a.dknnb_lambda, c.dknnb.epochs = (int)a.dknnb_epochs;
-    c.dknnb.knn = c.dknn, c.dknnb.seed = (uint64_t)a.seed;
-    c.sw_guides = (int)a.sw_guides, c.grid = (int)a.grid;
+    base.knn_layer = base.n_layers - 1;
+    for (int i = 0; i < base.n_layers; i++)
+        if (knn ? !strcmp(layers[i], knn) : !strcmp(layers[i], "relu3")) base.knn_layer = i;
+    if (knn && strcmp(layers[base.knn_layer], knn))
+        cli_die("robust: --knn-layer %s is not one of --layers %s", knn, a.layers);
+    base.dknn.k = (int)a.k;
+    base.dknn.normalize = a.normalize, base.dknn.center = a.center, base.dknn.trim_zeros = a.trim_zeros;
+    base.dknnb = mla_dknnb_defaults();
+    base.dknnb.layer = a.dknnb_layer, base.dknnb.lambda = (float)a.dknnb_lambda;
+    base.dknnb.epochs = (int)a.dknnb_epochs;
+    base.dknnb.knn = base.dknn, base.dknnb.seed = (uint64_t)a.seed;
+    base.sw_guides = (int)a.sw_guides, base.grid = (int)a.grid;
+    static mla_robust_config cfgs[MAX_RUNS];
+    for (int i = 0; i < n_runs; i++) {
+        cfgs[i] = base;
+        cfgs[i].attack = attack_config(&a, runs[i].attack, eps[i], &cfgs[i].n_eps);
+        cfgs[i].eps = eps[i];
+        cli_check(mla_robust_through_parse(runs[i].through, &cfgs[i].through));
+    }
 
     mla_net *net;
     mla_dataset *train, *test;
     cli_check(mla_net_load(a.model, &net, NULL, NULL));
     mla_net *transfer = NULL;
     if (a.transfer) cli_check(mla_net_load(a.transfer, &transfer, NULL, NULL));
-    c.transfer = transfer;
+    for (int i = 0; i < n_runs; i++) cfgs[i].transfer = transfer;
     cli_check(mla_dataset_load(a.data, MLA_SPLIT_TRAIN, &train));
     cli_check(mla_dataset_load(a.data, MLA_SPLIT_TEST, &test));
-    mla_robust_result r;
-    cli_check(mla_robust_audit(net, train, test, &c, &r));
-    cJSON *o = result_json(&a, &c, &r, net, mla_dataset_name(test));
-    char *text = cJSON_PrintUnformatted(o);
-    if (!text) cli_die("out of memory formatting JSON");
-    size_t len = strlen(text);
-    char *line = malloc(len + 2);
-    if (!line) cli_die("out of memory");
-    memcpy(line, text, len);
-    memcpy(line + len, "\n", 2);
-    if (a.out) write_outputs(a.out, line, &r, &c, train, test, mla_net_input_shape(net));
-    if (a.json) fputs(line, stdout);
-    free(line);
-    free(text);
-    cJSON_Delete(o);
-    mla_robust_result_free(&r);
+    static mla_robust_result r[MAX_RUNS];
+    run_writer w = {&a, cfgs, runs, n_runs, net, train, test, n_runs > 1 ? cJSON_CreateObject() : NULL, NULL};
+    cli_check(mla_robust_audit_runs(net, train, test, cfgs, n_runs, r, NULL, write_run, &w));
+    if (a.json && w.all) {
+        char *text = cJSON_PrintUnformatted(w.all);
+        if (!text) cli_die("out of memory formatting JSON");
+        printf("%s\n", text);
+        free(text);
+    } else if (a.json) fputs(w.line, stdout);
+    cJSON_Delete(w.all);
+    free(w.line);
+    for (int i = 0; i < n_runs; i++) mla_robust_result_free(&r[i]);
     mla_net_free(net);
     mla_net_free(transfer);
     mla_dataset_free(train);
     mla_dataset_free(test);
     free(layer_text);
+    free(run_text[0]), free(run_text[1]);
     return 0;
 }

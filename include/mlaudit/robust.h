@@ -294,6 +294,8 @@ typedef enum { MLA_THROUGH_DNN = 0, MLA_THROUGH_DKNNB, MLA_THROUGH_DKNNB_CL, MLA
 mla_status mla_robust_through_parse(const char *name, mla_robust_through *out);
 const char *mla_robust_through_name(mla_robust_through t);
 
+/* Under mla_robust_audit_runs the runs share every field but attack, eps, n_eps, through
+ * and sw_guides (dknnb too, but for its consistency flag, which follows through). */
 typedef struct {
     const char *const *layers; /* DkNN's layers (borrowed), n_layers of them */
     int n_layers;
@@ -356,6 +358,24 @@ typedef struct {
 mla_status mla_robust_audit(mla_net *net, const mla_dataset *train, const mla_dataset *test,
                             const mla_robust_config *cfg, mla_robust_result *out);
 void mla_robust_result_free(mla_robust_result *r);
+
+/* Several audits of one net on one reference set, calibration set and evaluation set (say
+ * FGSM, BIM and PGD, each through the DNN and a DkNNB+CL): the index over the layers, the
+ * calibration, the DkNNBs (each trained once, whichever runs go through it) and the clean
+ * predictions are made once, then each run attacks the same images. cfgs[0..n_runs) must
+ * agree on everything but attack, eps / n_eps, through and sw_guides (else MLA_ERR_INVALID
+ * naming the first shared setting that differs). outs[i] (the caller's: free each with
+ * mla_robust_result_free) is what mla_robust_audit(cfgs[i]) gives, bit for bit; on failure
+ * every out is left empty. seconds, if not NULL, gets n_runs + 1 wall times: [0] the
+ * shared part, [1 + i] run i. done, if not NULL, is called as each run ends, in order,
+ * with its result (complete; still the caller's in outs) and seconds so far, so a long
+ * invocation can save each run as it comes; a status it returns stops the audit with it.
+ * mla_robust_audit is this with one run. */
+typedef mla_status (*mla_robust_run_done)(void *user, int run, const mla_robust_result *result,
+                                          const double *seconds);
+mla_status mla_robust_audit_runs(mla_net *net, const mla_dataset *train, const mla_dataset *test,
+                                 const mla_robust_config *cfgs, int n_runs, mla_robust_result *outs,
+                                 double *seconds, mla_robust_run_done done, void *user);
 
 #ifdef __cplusplus
 }

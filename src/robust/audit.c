@@ -1,6 +1,7 @@
-/* The robustness audit (mla_robust_audit): the kNN reference set, the calibration and
- * evaluation images, clean predictions of the DNN, kNN and DkNN, then each attack
- * strength's adversarial images and their predictions and metrics. */
+/* The robustness audit (mla_robust_audit, mla_robust_audit_runs): the kNN reference set,
+ * the calibration and evaluation images, clean predictions of the DNN, kNN and DkNN (the
+ * shared part, made once), then per run (an attack and what its gradients follow) each
+ * attack strength's adversarial images and their predictions and metrics. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,28 +9,43 @@
 #include "mlaudit/robust.h"
 #include "mlaudit/train.h"
 
-/* Everything one audit holds while it runs. */
+/* Predictions of the three classifiers for n images x. */
+typedef struct {
+    int32_t *dnn, *knn, *dknn, *dknnb, *transfer; /* dknnb, transfer: when there is one */
+    float *cred;
+} preds;
+
+/* Everything the runs of one audit share, made once. cfg holds the shared settings (the
+ * first run's config; the others agree on them, see check_runs). */
 typedef struct {
     mla_net *net;
     const mla_robust_config *cfg;
     mla_dknn *dknn;
     int dim, classes, n;       /* n: evaluated images */
     float *x;                  /* n x dim clean images */
-    int32_t *y, *targets;      /* targets: NULL unless targeted */
+    int32_t *y;
     /* The reference set: images, labels, training-split indices (n_ref). */
     float *ref_x;
     int32_t *ref_y, *ref_idx;
     int n_ref;
-    float *ref_sel;            /* through sw: its activations at the last layer */
-    mla_dknnb *dknnb;          /* through a DkNNB */
-    mla_sw *sw;                /* through sw */
+    float *ref_sel;            /* when a run goes through sw: its activations at the last layer */
+    mla_dknnb *dknnbs[2];      /* plain, CL: trained when a run goes through one */
+    preds clean;               /* DNN, kNN, DkNN (and transfer) predictions of x */
+    int32_t *grid_clean;       /* n_grid x layers x MLA_ROBUST_GRID_NEIGHBORS (NULL when n_grid is 0) */
+    int n_grid;
+    double credibility_clean, rejected_clean, accuracy_kept;
 } audit;
 
-/* Predictions of the three classifiers for n images x. */
+/* One run on an audit: its settings, the DkNNB it attacks (borrowed from the audit) or
+ * its SW model, its targets (NULL unless targeted) and the DkNNB's clean predictions. */
 typedef struct {
-    int32_t *dnn, *knn, *dknn, *dknnb, *transfer; /* dknnb, transfer: when there is one */
-    float *cred;
-} preds;
+    audit *a;
+    const mla_robust_config *cfg;
+    mla_dknnb *dknnb;
+    mla_sw *sw;
+    int32_t *targets;
+    int32_t *clean_dknnb;
+} run;
 
 static void preds_free(preds *p) {
     free(p->dnn), free(p->knn), free(p->dknn), free(p->dknnb), free(p->transfer), free(p->cred);
@@ -61,21 +77,35 @@ static float *gather(const mla_dataset *ds, const int32_t *idx, int n, int32_t *
     return x;
 }
 
-/* Trains the DkNNB on the reference set (feats: its activations at the DkNN's layers,
- * reused when the DkNNB's layer is one of them). */
-static mla_status train_dknnb(audit *a, float *const *feats) {
+static bool goes_through(const mla_robust_config *cfgs, int n_runs, mla_robust_through t) {
+    for (int i = 0; i < n_runs; i++)
+        if (cfgs[i].through == t) return true;
+    return false;
+}
+
+/* Trains the DkNNBs the runs go through on the reference set (feats: its activations at
+ * the DkNN's layers, reused when the DkNNB's layer is one of them). */
+static mla_status train_dknnbs(audit *a, float *const *feats, const mla_robust_config *cfgs, int n_runs) {
     const mla_robust_config *c = a->cfg;
-    mla_dknnb_config dc = c->dknnb;
-    dc.consistency = c->through == MLA_THROUGH_DKNNB_CL;
+    if (!goes_through(cfgs, n_runs, MLA_THROUGH_DKNNB) && !goes_through(cfgs, n_runs, MLA_THROUGH_DKNNB_CL))
+        return MLA_OK; /* (the DkNNB settings may then be unset) */
     const float *f = NULL;
     for (int l = 0; l < c->n_layers; l++)
-        if (!strcmp(c->layers[l], dc.layer)) f = feats[l];
-    return mla_dknnb_train(a->net, a->ref_x, f, a->ref_y, a->n_ref, &dc, &a->dknnb);
+        if (c->dknnb.layer && !strcmp(c->layers[l], c->dknnb.layer)) f = feats[l];
+    mla_status s = MLA_OK;
+    for (int cl = 0; !s && cl < 2; cl++) {
+        if (!goes_through(cfgs, n_runs, cl ? MLA_THROUGH_DKNNB_CL : MLA_THROUGH_DKNNB)) continue;
+        mla_dknnb_config dc = c->dknnb;
+        dc.consistency = cl;
+        s = mla_dknnb_train(a->net, a->ref_x, f, a->ref_y, a->n_ref, &dc, &a->dknnbs[cl]);
+    }
+    return s;
 }
 
 /* The kNN reference set: train's images (a stratified seeded subset when asked), kept
- * for the DkNNB, the SW attack's guides and the grid. */
-static mla_status build_reference(audit *a, const mla_dataset *train, mla_robust_result *out) {
+ * for the DkNNBs, the SW attack's guides and the grid. */
+static mla_status build_reference(audit *a, const mla_dataset *train, const mla_robust_config *cfgs, int n_runs,
+                                  mla_robust_result *out) {
     const mla_robust_config *c = a->cfg;
     int n = mla_dataset_count(train);
     if (c->train_subset > 0 && c->train_subset < n) n = c->train_subset;
@@ -96,8 +126,9 @@ static mla_status build_reference(audit *a, const mla_dataset *train, mla_robust
     if (!s) s = features_of(a, a->ref_x, n, feats, dims);
     if (!s) s = mla_dknn_create((const float *const *)feats, dims, c->n_layers, a->ref_y, n, a->classes, &c->dknn,
                                 &a->dknn);
-    if (!s && (c->through == MLA_THROUGH_DKNNB || c->through == MLA_THROUGH_DKNNB_CL)) s = train_dknnb(a, feats);
-    if (!s && c->through == MLA_THROUGH_SW) a->ref_sel = feats[c->n_layers - 1], feats[c->n_layers - 1] = NULL;
+    if (!s) s = train_dknnbs(a, feats, cfgs, n_runs);
+    if (!s && goes_through(cfgs, n_runs, MLA_THROUGH_SW))
+        a->ref_sel = feats[c->n_layers - 1], feats[c->n_layers - 1] = NULL;
     free_feats(a, feats);
     out->n_train = n;
     return s;
@@ -176,9 +207,9 @@ static void record_grid(const audit *a, const int32_t *idx, int n_grid, int32_t 
                     j < g ? a->ref_idx[idx[((size_t)i * L + l) * k + j]] : -1;
 }
 
-/* DNN, kNN and DkNN predictions of n images x (and the DkNNB's and the transfer
- * model's when there are); grid (may be NULL) gets the first images' neighbours. */
-static mla_status predict(audit *a, const float *x, preds *p, int32_t *grid, int n_grid) {
+/* DNN, kNN and DkNN predictions of n images x (and dknnb's and the transfer model's when
+ * there are); grid (may be NULL) gets the first images' neighbours. */
+static mla_status predict(audit *a, mla_dknnb *dknnb, const float *x, preds *p, int32_t *grid, int n_grid) {
     int n = a->n, L = a->cfg->n_layers, k = a->cfg->dknn.k;
     *p = (preds){mla_alloc((size_t)n, 4), mla_alloc((size_t)n, 4), mla_alloc((size_t)n, 4), NULL, NULL,
                  mla_alloc((size_t)n, 4)};
@@ -189,8 +220,8 @@ static mla_status predict(audit *a, const float *x, preds *p, int32_t *grid, int
     mla_status s = p->dnn && p->knn && p->dknn && p->cred && nb && one && (!grid || idx) ? MLA_OK : MLA_ERR_NOMEM;
     mla_adv_model dnn = mla_adv_model_net(a->net);
     if (!s) s = model_predict(&dnn, x, n, a->cfg->batch, p->dnn);
-    if (!s && a->dknnb) {
-        mla_adv_model m = mla_dknnb_model(a->dknnb);
+    if (!s && dknnb) {
+        mla_adv_model m = mla_dknnb_model(dknnb);
         s = (p->dknnb = mla_alloc((size_t)n, 4)) ? model_predict(&m, x, n, a->cfg->batch, p->dknnb) : MLA_ERR_NOMEM;
     }
     if (!s && a->cfg->transfer) {
@@ -212,9 +243,9 @@ static mla_status predict(audit *a, const float *x, preds *p, int32_t *grid, int
     return s;
 }
 
-static mla_robust_rates rates_or_nan(const audit *a, const int32_t *clean, const int32_t *adv) {
+static mla_robust_rates rates_or_nan(const run *r, const int32_t *clean, const int32_t *adv) {
     if (!clean || !adv) return (mla_robust_rates){NAN, NAN, NAN};
-    return mla_robust_rates_of(a->y, a->targets, clean, adv, a->n);
+    return mla_robust_rates_of(r->a->y, r->targets, clean, adv, r->a->n);
 }
 
 static double mean_below(const float *v, int n, float t, double *mean) {
@@ -227,34 +258,36 @@ static double mean_below(const float *v, int n, float t, double *mean) {
 
 /* The model the attack follows, and the labels it is given (the SW objective takes none:
  * all zeros). */
-static mla_adv_model attack_model(audit *a) {
-    if (a->dknnb) return mla_dknnb_model(a->dknnb);
-    if (a->sw) return mla_sw_model(a->sw);
-    return mla_adv_model_net(a->net);
+static mla_adv_model attack_model(const run *r) {
+    if (r->dknnb) return mla_dknnb_model(r->dknnb);
+    if (r->sw) return mla_sw_model(r->sw);
+    return mla_adv_model_net(r->a->net);
 }
 
-/* One attack strength: adversarial images, their predictions and the metrics. */
-static mla_status attack_point(audit *a, const preds *clean, float eps, mla_robust_point *pt, float *adv,
-                               float *cred_adv, int32_t *grid, int n_grid) {
-    mla_adv_config ac = a->cfg->attack;
+/* One attack strength of a run: adversarial images, their predictions and the metrics. */
+static mla_status attack_point(run *r, float eps, mla_robust_point *pt, float *adv, float *cred_adv, int32_t *grid,
+                               int n_grid) {
+    audit *a = r->a;
+    const preds *clean = &a->clean;
+    mla_adv_config ac = r->cfg->attack;
     ac.eps = eps;
-    mla_adv_model m = attack_model(a);
-    int32_t *zeros = a->sw ? mla_alloc((size_t)a->n, sizeof(int32_t)) : NULL;
-    mla_status s = a->sw && !zeros ? MLA_ERR_NOMEM : mla_adv_run(&m, &ac, a->x, a->sw ? zeros : a->y, a->targets, a->n, adv);
+    mla_adv_model m = attack_model(r);
+    int32_t *zeros = r->sw ? mla_alloc((size_t)a->n, sizeof(int32_t)) : NULL;
+    mla_status s = r->sw && !zeros ? MLA_ERR_NOMEM : mla_adv_run(&m, &ac, a->x, r->sw ? zeros : a->y, r->targets, a->n, adv);
     free(zeros);
     preds p = {0};
     bool *ok = mla_alloc((size_t)a->n, 1), *wrong = mla_alloc((size_t)a->n, 1);
     if (!s && (!ok || !wrong)) s = MLA_ERR_NOMEM;
-    if (!s) s = predict(a, adv, &p, grid, n_grid);
+    if (!s) s = predict(a, r->dknnb, adv, &p, grid, n_grid);
     if (!s) {
         pt->eps = eps;
-        pt->dnn = rates_or_nan(a, clean->dnn, p.dnn);
-        pt->knn = rates_or_nan(a, clean->knn, p.knn);
-        pt->dknn = rates_or_nan(a, clean->dknn, p.dknn);
-        pt->dknnb = rates_or_nan(a, clean->dknnb, p.dknnb);
-        pt->transfer = rates_or_nan(a, clean->transfer, p.transfer);
+        pt->dnn = rates_or_nan(r, clean->dnn, p.dnn);
+        pt->knn = rates_or_nan(r, clean->knn, p.knn);
+        pt->dknn = rates_or_nan(r, clean->dknn, p.dknn);
+        pt->dknnb = rates_or_nan(r, r->clean_dknnb, p.dknnb);
+        pt->transfer = rates_or_nan(r, clean->transfer, p.transfer);
         for (int i = 0; i < a->n; i++) {
-            ok[i] = a->targets ? p.dnn[i] == a->targets[i] : clean->dnn[i] == a->y[i] && p.dnn[i] != a->y[i];
+            ok[i] = r->targets ? p.dnn[i] == r->targets[i] : clean->dnn[i] == a->y[i] && p.dnn[i] != a->y[i];
             wrong[i] = p.dknn[i] != a->y[i];
         }
         s = mla_perturbation_of(a->x, adv, a->n, a->dim, ok, &pt->perturbation);
@@ -295,27 +328,31 @@ static mla_status check_config(const mla_net *net, const mla_dataset *test, cons
     return MLA_OK;
 }
 
-/* Seeded targets: a uniformly drawn class other than the label, per sample. */
-static mla_status draw_targets(audit *a) {
-    a->targets = mla_alloc((size_t)a->n, sizeof(int32_t));
-    if (!a->targets) return MLA_ERR_NOMEM;
-    mla_rng r;
-    mla_rng_seed(&r, a->cfg->seed + 2);
+/* Seeded targets: a uniformly drawn class other than the label, per sample (the same for
+ * every run of an audit: they depend on the shared seed and labels only). */
+static mla_status draw_targets(run *r) {
+    const audit *a = r->a;
+    r->targets = mla_alloc((size_t)a->n, sizeof(int32_t));
+    if (!r->targets) return MLA_ERR_NOMEM;
+    mla_rng g;
+    mla_rng_seed(&g, a->cfg->seed + 2);
     for (int i = 0; i < a->n; i++)
-        a->targets[i] = (int32_t)((a->y[i] + 1 + (int)mla_rng_below(&r, (uint64_t)(a->classes - 1))) % a->classes);
+        r->targets[i] = (int32_t)((a->y[i] + 1 + (int)mla_rng_below(&g, (uint64_t)(a->classes - 1))) % a->classes);
     return MLA_OK;
 }
 
-/* Clean predictions and the clean side of the result. */
-static mla_status clean_side(audit *a, preds *clean, mla_robust_result *out) {
-    mla_status s = predict(a, a->x, clean, out->grid_nb, out->n_grid);
+/* Clean predictions (DNN, kNN, DkNN, transfer) and the clean-side figures, once. */
+static mla_status clean_side(audit *a) {
+    size_t grid = (size_t)a->n_grid * a->cfg->n_layers * MLA_ROBUST_GRID_NEIGHBORS;
+    a->grid_clean = grid ? mla_alloc(grid, sizeof(int32_t)) : NULL;
+    if (grid && !a->grid_clean) return MLA_ERR_NOMEM;
+    mla_status s = predict(a, NULL, a->x, &a->clean, a->grid_clean, a->n_grid);
     if (s) return s;
-    out->rejected_clean = mean_below(clean->cred, a->n, a->cfg->credibility_threshold, &out->credibility_clean);
+    a->rejected_clean = mean_below(a->clean.cred, a->n, a->cfg->credibility_threshold, &a->credibility_clean);
     long kept = 0, right = 0;
     for (int i = 0; i < a->n; i++)
-        if (clean->cred[i] >= a->cfg->credibility_threshold) kept++, right += clean->dknn[i] == a->y[i];
-    out->accuracy_kept = kept ? (double)right / kept : NAN;
-    memcpy(out->cred_clean, clean->cred, (size_t)a->n * sizeof(float));
+        if (a->clean.cred[i] >= a->cfg->credibility_threshold) kept++, right += a->clean.dknn[i] == a->y[i];
+    a->accuracy_kept = kept ? (double)right / kept : NAN;
     return MLA_OK;
 }
 
@@ -334,60 +371,152 @@ const char *mla_robust_through_name(mla_robust_through t) {
     return t >= MLA_THROUGH_DNN && t <= MLA_THROUGH_SW ? through_names[t] : "?";
 }
 
-mla_status mla_robust_audit(mla_net *net, const mla_dataset *train, const mla_dataset *test,
-                            const mla_robust_config *cfg, mla_robust_result *out) {
-    memset(out, 0, sizeof *out);
-    mla_status s = mla_check_compatible(net, train);
-    if (!s) s = mla_check_compatible(net, test);
-    if (!s) s = check_config(net, test, cfg);
-    if (!s && cfg->transfer && (s = mla_check_compatible(cfg->transfer, test)))
-        s = mla_error_prefix(s, "transfer model: ");
-    if (s) return s;
-    audit a = {.net = net, .cfg = cfg, .dim = mla_shape_size(mla_net_input_shape(net)), .classes = mla_net_classes(net)};
-    int32_t *cal = mla_alloc((size_t)cfg->calibration, sizeof(int32_t));
-    preds clean = {0};
-    if (!cal) s = MLA_ERR_NOMEM;
-    if (!s) s = split_test(&a, test, out, cal);
-    if (!s) s = build_reference(&a, train, out);
-    if (!s) s = calibrate(&a, test, cal);
-    if (!s) {
-        a.n = out->n_eval;
-        a.y = mla_alloc((size_t)a.n, sizeof(int32_t));
-        a.x = a.y ? gather(test, out->eval_idx, a.n, a.y) : NULL;
-        out->examples = mla_alloc((size_t)a.n * a.dim, sizeof(float));
-        out->cred_clean = mla_alloc((size_t)a.n, sizeof(float));
-        out->cred_adv = mla_alloc((size_t)a.n, sizeof(float));
-        out->points = mla_alloc((size_t)cfg->n_eps, sizeof(mla_robust_point));
-        out->n_grid = cfg->grid < a.n ? cfg->grid : a.n;
-        size_t grid = (size_t)out->n_grid * 2 * cfg->n_layers * MLA_ROBUST_GRID_NEIGHBORS;
-        out->grid_nb = grid ? mla_alloc(grid, sizeof(int32_t)) : NULL;
-        if (!a.x || !out->examples || !out->cred_clean || !out->cred_adv || !out->points || (grid && !out->grid_nb))
-            s = MLA_ERR_NOMEM;
+static bool same_knn(const mla_dknn_options *a, const mla_dknn_options *b) {
+    return a->k == b->k && a->normalize == b->normalize && a->center == b->center && a->trim_zeros == b->trim_zeros;
+}
+
+/* The runs agree on everything but the attack, its eps, what it goes through and the SW
+ * guides: one line naming the first shared setting that differs. */
+static mla_status check_runs(const mla_robust_config *cfgs, int n_runs) {
+    const mla_robust_config *c = &cfgs[0];
+    for (int i = 1; i < n_runs; i++) {
+        const mla_robust_config *o = &cfgs[i];
+        const mla_dknnb_config *d = &c->dknnb, *e = &o->dknnb;
+        const char *what = NULL;
+        bool layers = o->n_layers == c->n_layers;
+        for (int l = 0; layers && l < c->n_layers; l++) layers = !strcmp(o->layers[l], c->layers[l]);
+        if (!layers || o->knn_layer != c->knn_layer) what = "layers";
+        else if (!same_knn(&o->dknn, &c->dknn)) what = "kNN options";
+        else if (o->calibration != c->calibration || o->train_subset != c->train_subset ||
+                 o->test_subset != c->test_subset || o->seed != c->seed)
+            what = "calibration, subsets or seed";
+        else if (o->credibility_threshold != c->credibility_threshold || o->batch != c->batch || o->grid != c->grid)
+            what = "threshold, batch or grid";
+        else if (o->transfer != c->transfer) what = "transfer model";
+        else if ((d->layer || e->layer) && (!d->layer || !e->layer || strcmp(d->layer, e->layer)))
+            what = "DkNNB settings";
+        else if (d->lambda != e->lambda || d->epochs != e->epochs || d->batch != e->batch || d->seed != e->seed ||
+                 d->opt.kind != e->opt.kind || d->opt.lr != e->opt.lr || !same_knn(&d->knn, &e->knn))
+            what = "DkNNB settings";
+        if (what)
+            return mla_error(MLA_ERR_INVALID, "run %d differs from run 1 in its %s: runs of one audit share them",
+                             i + 1, what);
     }
-    if (!s && cfg->through == MLA_THROUGH_SW)
-        s = mla_sw_create(net, cfg->layers, cfg->n_layers, a.ref_x, a.ref_sel, a.ref_y, a.n_ref, a.x, a.y, a.n,
-                          cfg->sw_guides, cfg->batch, &a.sw);
-    if (!s && cfg->attack.targeted) s = draw_targets(&a);
-    if (!s) s = clean_side(&a, &clean, out);
-    float *adv = s ? NULL : mla_alloc((size_t)a.n * a.dim, sizeof(float));
+    return MLA_OK;
+}
+
+/* The shared part: evaluation split, reference set (and DkNNBs), calibration, clean side. */
+static mla_status audit_build(audit *a, const mla_dataset *train, const mla_dataset *test,
+                              const mla_robust_config *cfgs, int n_runs, mla_robust_result *shape) {
+    int32_t *cal = mla_alloc((size_t)a->cfg->calibration, sizeof(int32_t));
+    mla_status s = cal ? split_test(a, test, shape, cal) : MLA_ERR_NOMEM;
+    if (!s) s = build_reference(a, train, cfgs, n_runs, shape);
+    if (!s) s = calibrate(a, test, cal);
+    free(cal);
+    if (s) return s;
+    a->n = shape->n_eval;
+    a->y = mla_alloc((size_t)a->n, sizeof(int32_t));
+    a->x = a->y ? gather(test, shape->eval_idx, a->n, a->y) : NULL;
+    if (!a->x) return MLA_ERR_NOMEM;
+    a->n_grid = a->cfg->grid < a->n ? a->cfg->grid : a->n;
+    return clean_side(a);
+}
+
+static void audit_free(audit *a) {
+    preds_free(&a->clean);
+    free(a->x), free(a->y), free(a->grid_clean);
+    mla_dknn_free(a->dknn);
+    mla_dknnb_free(a->dknnbs[0]), mla_dknnb_free(a->dknnbs[1]);
+    free(a->ref_x), free(a->ref_y), free(a->ref_idx), free(a->ref_sel);
+}
+
+/* The result's own copies of the shared figures and buffers. */
+static mla_status result_init(const audit *a, const mla_robust_result *shape, int n_eps, mla_robust_result *out) {
+    *out = (mla_robust_result){.n_train = shape->n_train, .n_calibration = shape->n_calibration, .n_eval = a->n,
+                               .credibility_clean = a->credibility_clean, .rejected_clean = a->rejected_clean,
+                               .accuracy_kept = a->accuracy_kept, .n_grid = a->n_grid};
+    size_t n = (size_t)a->n, g = (size_t)a->n_grid * a->cfg->n_layers * MLA_ROBUST_GRID_NEIGHBORS;
+    out->eval_idx = mla_alloc(n, sizeof(int32_t));
+    out->examples = mla_alloc(n * a->dim, sizeof(float));
+    out->cred_clean = mla_alloc(n, sizeof(float));
+    out->cred_adv = mla_alloc(n, sizeof(float));
+    out->points = mla_alloc((size_t)n_eps, sizeof(mla_robust_point));
+    out->grid_nb = g ? mla_alloc(2 * g, sizeof(int32_t)) : NULL;
+    if (!out->eval_idx || !out->examples || !out->cred_clean || !out->cred_adv || !out->points || (g && !out->grid_nb))
+        return MLA_ERR_NOMEM;
+    memcpy(out->eval_idx, shape->eval_idx, n * sizeof(int32_t));
+    memcpy(out->cred_clean, a->clean.cred, n * sizeof(float));
+    if (g) memcpy(out->grid_nb, a->grid_clean, g * sizeof(int32_t));
+    return MLA_OK;
+}
+
+/* One run: its attack model (DkNNB or SW), targets, and every eps. */
+static mla_status run_one(audit *a, const mla_robust_config *c, const mla_robust_result *shape,
+                          mla_robust_result *out) {
+    run r = {.a = a, .cfg = c};
+    if (c->through == MLA_THROUGH_DKNNB || c->through == MLA_THROUGH_DKNNB_CL)
+        r.dknnb = a->dknnbs[c->through == MLA_THROUGH_DKNNB_CL];
+    mla_status s = result_init(a, shape, c->n_eps, out);
+    if (!s && c->through == MLA_THROUGH_SW)
+        s = mla_sw_create(a->net, c->layers, c->n_layers, a->ref_x, a->ref_sel, a->ref_y, a->n_ref, a->x, a->y, a->n,
+                          c->sw_guides, c->batch, &r.sw);
+    if (!s && c->attack.targeted) s = draw_targets(&r);
+    if (!s && r.dknnb) {
+        mla_adv_model m = mla_dknnb_model(r.dknnb);
+        r.clean_dknnb = mla_alloc((size_t)a->n, sizeof(int32_t));
+        s = r.clean_dknnb ? model_predict(&m, a->x, a->n, c->batch, r.clean_dknnb) : MLA_ERR_NOMEM;
+    }
+    float *adv = s ? NULL : mla_alloc((size_t)a->n * a->dim, sizeof(float));
     if (!s && !adv) s = MLA_ERR_NOMEM;
-    for (int e = 0; !s && e < cfg->n_eps; e++) {
-        int32_t *grid = e || !out->grid_nb ? NULL
-                                           : out->grid_nb + (size_t)out->n_grid * cfg->n_layers * MLA_ROBUST_GRID_NEIGHBORS;
-        s = attack_point(&a, &clean, cfg->eps[e], &out->points[e], e ? adv : out->examples, e ? NULL : out->cred_adv,
-                         grid, out->n_grid);
+    size_t g = (size_t)out->n_grid * c->n_layers * MLA_ROBUST_GRID_NEIGHBORS;
+    for (int e = 0; !s && e < c->n_eps; e++) {
+        int32_t *grid = e || !out->grid_nb ? NULL : out->grid_nb + g;
+        s = attack_point(&r, c->eps[e], &out->points[e], e ? adv : out->examples, e ? NULL : out->cred_adv, grid,
+                         out->n_grid);
         out->n_points = e + 1;
     }
     free(adv);
-    preds_free(&clean);
-    free(cal);
-    free(a.x), free(a.y), free(a.targets);
-    mla_dknn_free(a.dknn);
-    mla_dknnb_free(a.dknnb);
-    mla_sw_free(a.sw);
-    free(a.ref_x), free(a.ref_y), free(a.ref_idx), free(a.ref_sel);
-    if (s) mla_robust_result_free(out);
+    free(r.targets), free(r.clean_dknnb);
+    mla_sw_free(r.sw);
     return s;
+}
+
+mla_status mla_robust_audit_runs(mla_net *net, const mla_dataset *train, const mla_dataset *test,
+                                 const mla_robust_config *cfgs, int n_runs, mla_robust_result *outs,
+                                 double *seconds, mla_robust_run_done done, void *user) {
+    for (int i = 0; i < n_runs; i++) memset(&outs[i], 0, sizeof outs[i]);
+    if (n_runs < 1) return mla_error(MLA_ERR_INVALID, "no runs given");
+    mla_status s = mla_check_compatible(net, train);
+    if (!s) s = mla_check_compatible(net, test);
+    for (int i = 0; !s && i < n_runs; i++) s = check_config(net, test, &cfgs[i]);
+    if (!s) s = check_runs(cfgs, n_runs);
+    if (!s && cfgs[0].transfer && (s = mla_check_compatible(cfgs[0].transfer, test)))
+        s = mla_error_prefix(s, "transfer model: ");
+    if (s) return s;
+    double t0 = mla_seconds();
+    audit a = {.net = net, .cfg = &cfgs[0], .dim = mla_shape_size(mla_net_input_shape(net)),
+               .classes = mla_net_classes(net)};
+    mla_robust_result shape = {0};
+    s = audit_build(&a, train, test, cfgs, n_runs, &shape);
+    double *sec = seconds ? seconds : mla_alloc((size_t)n_runs + 1, sizeof(double));
+    if (!s && !sec) s = MLA_ERR_NOMEM;
+    if (sec) sec[0] = mla_seconds() - t0;
+    for (int i = 0; !s && i < n_runs; i++) {
+        double t = mla_seconds();
+        s = run_one(&a, &cfgs[i], &shape, &outs[i]);
+        sec[1 + i] = mla_seconds() - t;
+        if (!s && done) s = done(user, i, &outs[i], sec);
+    }
+    if (!seconds) free(sec);
+    audit_free(&a);
+    free(shape.eval_idx);
+    for (int i = 0; s && i < n_runs; i++) mla_robust_result_free(&outs[i]);
+    return s;
+}
+
+mla_status mla_robust_audit(mla_net *net, const mla_dataset *train, const mla_dataset *test,
+                            const mla_robust_config *cfg, mla_robust_result *out) {
+    return mla_robust_audit_runs(net, train, test, cfg, 1, out, NULL, NULL, NULL);
 }
 
 void mla_robust_result_free(mla_robust_result *r) {

@@ -122,6 +122,43 @@ assert w["settings"]["through"] == "sw" and w["settings"]["sw_guides"] == 5 and 
 assert w["linf"]["max"] <= 0.1 + 1e-6
 PY
 
+# Several runs on one index: DIR/ATTACK-THROUGH/ each hold what the single run writes (same
+# robust.json and examples.npy bytes) plus timing.json; --json prints them keyed by run.
+MULTI=(--eps 0.1 --iterations 4 --dknnb-layer r2 --dknnb-epochs 2 --sw-guides 5 --transfer "$T/m2.safetensors" --grid 2)
+"$BIN" "${RUN[@]}" "${MULTI[@]}" --attack fgsm,bim,bim:sw --through dnn,dknnb-cl --out "$T/multi" --json \
+  >"$T/multi.json" 2>"$T/err" || bad "multi-run: $(cat "$T/err")"
+for r in fgsm-dnn fgsm-dknnb-cl bim-dnn bim-dknnb-cl bim-sw; do
+  a=${r%%-*} t=${r#*-}
+  "$BIN" "${RUN[@]}" "${MULTI[@]}" --attack "$a" --through "$t" --out "$T/single-$r" >/dev/null 2>"$T/err" \
+    || bad "single $r: $(cat "$T/err")"
+  for f in robust.json examples.npy indices.npy; do
+    cmp -s "$T/multi/$r/$f" "$T/single-$r/$f" && ok || bad "multi-run $r/$f differs from the single run's"
+  done
+  [ -s "$T/multi/$r/grid.png" ] && [ -s "$T/single-$r/timing.json" ] && ok || bad "$r: no grid.png or timing.json"
+done
+[ -e "$T/multi/robust.json" ] && bad "multi-run wrote a top-level robust.json" || ok
+python3 - "$T/multi.json" "$T/multi" <<'PY' && ok || bad "multi-run --json / timing.json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert sorted(d) == sorted(["fgsm-dnn", "fgsm-dknnb-cl", "bim-dnn", "bim-dknnb-cl", "bim-sw"]), sorted(d)
+for r, o in d.items():
+    assert o == json.load(open("%s/%s/robust.json" % (sys.argv[2], r))), r
+    t = json.load(open("%s/%s/timing.json" % (sys.argv[2], r)))
+    assert t["runs"] == 5 and t["shared_s"] >= 0 and t["run_s"] >= 0, t
+assert d["bim-sw"]["settings"]["through"] == "sw" and d["fgsm-dknnb-cl"]["settings"]["attack"] == "fgsm"
+PY
+# A run that fails stops the invocation; the runs before it are kept, each complete (the
+# finished run drew PNGs: under ASan, LSan's note on the suppressed fontconfig leak would
+# add stderr lines).
+LSAN_OPTIONS=print_suppressions=0 expect_fail 1 "fewer than 500 guides" "$BIN" "${RUN[@]}" --attack fgsm:dnn,bim:sw --sw-guides 500 --out "$T/part"
+[ -s "$T/part/fgsm-dnn/examples.npy" ] && [ -s "$T/part/fgsm-dnn/timing.json" ] && python3 -c "
+import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))['settings']['attack'] == 'fgsm' else 1)" \
+  "$T/part/fgsm-dnn/robust.json" && ok || bad "a later failure lost the finished run"
+[ -e "$T/part/bim-sw" ] && bad "the failed run left a folder" || ok
+expect_fail 1 "the run bim-dnn is asked for twice" "$BIN" "${RUN[@]}" --attack bim,bim:dnn --out "$T/bad"
+expect_fail 1 "the SW attack takes fgsm, bim, pgd or pgd-l2 steps, not cw" "$BIN" "${RUN[@]}" --attack fgsm,cw \
+  --through dnn,sw --out "$T/bad"
+
 # Bad input: one line, non-zero exit, nothing written.
 expect_fail 1 "unknown --through 'knn'" "$BIN" "${RUN[@]}" --through knn --out "$T/bad"
 expect_fail 1 "unknown layer 'zz'" "$BIN" "${RUN[@]}" --through dknnb --dknnb-layer zz --out "$T/bad"

@@ -765,6 +765,17 @@ static void test_presets_build_for_both_input_shapes(void **state) {
         assert_true(sh.c == want[i].c && sh.h == want[i].h && sh.w == want[i].w && n == 1);
     }
     mla_net_free(net);
+    /* advknn (the AdvKNN study's net): dknn with conv2 padded by 2: 28 -> 14 -> 7 -> 3. */
+    mla_net_create(mla_preset_spec("advknn"), (mla_shape){1, 28, 28}, 10, 0, &net);
+    assert_int_equal(mla_net_trainable_count(net),
+                     64 * 64 + 64 + 128 * 64 * 36 + 128 + 128 * 128 * 25 + 128 + 1152 * 10 + 10);
+    assert_int_equal(mla_net_forward(net, x, 1, false, &y), MLA_OK);
+    static const mla_shape want_adv[] = {{64, 14, 14}, {128, 7, 7}, {128, 3, 3}, {10, 1, 1}};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(mla_net_activation(net, layers[i], &act, &sh, &n), MLA_OK);
+        assert_true(sh.c == want_adv[i].c && sh.h == want_adv[i].h && sh.w == want_adv[i].w && n == 1);
+    }
+    mla_net_free(net);
 }
 
 /* A bias-free dense layer from one input to `units` outputs: `units` parameters. */

@@ -205,6 +205,7 @@ static void test_lenet5(void **state) {
 static void test_dknn(void **state) {
     (void)state;
     check_preset("dknn");
+    check_preset("advknn");
 }
 
 /* Strided and padded convs, a pointwise conv, no bias, inside residual blocks (identity

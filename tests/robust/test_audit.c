@@ -2,7 +2,8 @@
  * the test split less the seeded calibration set; the DNN's argmax, the kNN vote and the
  * DkNN's prediction on the clean images and on the returned adversarial images give
  * the same accuracies, success rates and credibilities; the perturbation figures are
- * recomputed from the images. */
+ * recomputed from the images. Several runs on one audit (mla_robust_audit_runs) give
+ * each single run's results bit for bit, reported run by run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -289,8 +290,118 @@ static void test_audit_through(void **st) {
     mla_dataset_free(train), mla_dataset_free(test);
 }
 
+/* Two results are the same bits: every figure, buffer and index (NaN equals NaN). */
+static void same_result(const mla_robust_result *a, const mla_robust_result *b, int layers) {
+    assert_int_equal(a->n_train, b->n_train);
+    assert_int_equal(a->n_calibration, b->n_calibration);
+    assert_int_equal(a->n_eval, b->n_eval);
+    assert_int_equal(a->n_points, b->n_points);
+    assert_int_equal(a->n_grid, b->n_grid);
+    assert_memory_equal(a->eval_idx, b->eval_idx, (size_t)a->n_eval * sizeof(int32_t));
+    assert_memory_equal(a->examples, b->examples, (size_t)a->n_eval * D * sizeof(float));
+    assert_memory_equal(a->cred_clean, b->cred_clean, (size_t)a->n_eval * sizeof(float));
+    assert_memory_equal(a->cred_adv, b->cred_adv, (size_t)a->n_eval * sizeof(float));
+    double fa[3] = {a->credibility_clean, a->rejected_clean, a->accuracy_kept};
+    double fb[3] = {b->credibility_clean, b->rejected_clean, b->accuracy_kept};
+    assert_memory_equal(fa, fb, sizeof fa);
+    /* every field of the points (doubles, ints and floats, no padding read: compare by value) */
+    for (int e = 0; e < a->n_points; e++) {
+        const mla_robust_point *p = &a->points[e], *q = &b->points[e];
+        const mla_robust_rates *rp[5] = {&p->dnn, &p->knn, &p->dknn, &p->dknnb, &p->transfer};
+        const mla_robust_rates *rq[5] = {&q->dnn, &q->knn, &q->dknn, &q->dknnb, &q->transfer};
+        for (int i = 0; i < 5; i++) assert_memory_equal(rp[i], rq[i], sizeof *rp[i]);
+        assert_true(p->eps == q->eps && p->perturbation.n_success == q->perturbation.n_success);
+        double dp[10] = {p->perturbation.l2_mean, p->perturbation.l2_median, p->perturbation.linf_mean,
+                         p->perturbation.linf_max, p->perturbation.l2_mean_success, p->perturbation.l2_median_success,
+                         p->perturbation.linf_mean_success, p->l2_rescaled, p->credibility, p->rejected};
+        double dq[10] = {q->perturbation.l2_mean, q->perturbation.l2_median, q->perturbation.linf_mean,
+                         q->perturbation.linf_max, q->perturbation.l2_mean_success, q->perturbation.l2_median_success,
+                         q->perturbation.linf_mean_success, q->l2_rescaled, q->credibility, q->rejected};
+        assert_memory_equal(dp, dq, sizeof dp);
+    }
+    if (a->n_grid)
+        assert_memory_equal(a->grid_nb, b->grid_nb,
+                            (size_t)2 * a->n_grid * layers * MLA_ROBUST_GRID_NEIGHBORS * sizeof(int32_t));
+}
+
+/* The done callback: called once per run, in order, with that run's complete result. */
+typedef struct {
+    mla_robust_result *outs;
+    int calls, fail_at; /* fail_at: the run whose callback fails (0: none) */
+} seen_runs;
+
+static mla_status on_done(void *user, int run, const mla_robust_result *r, const double *seconds) {
+    seen_runs *s = user;
+    assert_int_equal(run, s->calls++);
+    assert_ptr_equal(r, &s->outs[run]);
+    assert_true(r->n_points >= 1 && r->examples && seconds[0] >= 0 && seconds[1 + run] >= 0);
+    return s->fail_at && run == s->fail_at ? MLA_ERR_IO : MLA_OK;
+}
+
+/* FGSM and BIM through the DNN, both DkNNBs and SW, PGD targeted, one audit: each run's
+ * result is the single run's; runs that differ in a shared setting are refused. */
+static void test_audit_runs(void **st) {
+    (void)st;
+    mla_dataset *train = synthetic(NTR, 1), *test = synthetic(NTE, 2);
+    const char spec[] = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8, \"name\": \"h\"},"
+                        " {\"type\": \"tanh\", \"name\": \"t\"}, {\"type\": \"dense\", \"units\": \"classes\", \"name\": \"logits\"}]}";
+    mla_net *net, *other;
+    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 3, &net), MLA_OK);
+    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 8, &other), MLA_OK);
+    const char *layers[2] = {"t", "logits"};
+    const float eps[2] = {0.1f, 0.3f};
+    mla_robust_config base = {.layers = layers, .n_layers = 2, .knn_layer = 1, .dknn = mla_dknn_defaults(),
+                              .calibration = CAL, .seed = 4, .eps = eps, .n_eps = 1, .credibility_threshold = 0.2f,
+                              .batch = 7, .dknnb = mla_dknnb_defaults(), .transfer = other, .grid = 2, .sw_guides = 4};
+    base.dknn.k = K;
+    base.dknnb.layer = "t", base.dknnb.knn = base.dknn, base.dknnb.epochs = 2, base.dknnb.batch = 16, base.dknnb.seed = 5;
+    enum { R = 6 };
+    const mla_adv_kind kinds[R] = {MLA_ADV_FGSM, MLA_ADV_BIM, MLA_ADV_BIM, MLA_ADV_FGSM, MLA_ADV_BIM, MLA_ADV_PGD};
+    const mla_robust_through th[R] = {MLA_THROUGH_DNN, MLA_THROUGH_DKNNB_CL, MLA_THROUGH_DKNNB, MLA_THROUGH_DKNNB_CL,
+                                      MLA_THROUGH_SW, MLA_THROUGH_DNN};
+    mla_robust_config cfgs[R];
+    for (int i = 0; i < R; i++) {
+        cfgs[i] = base;
+        cfgs[i].attack = mla_adv_defaults(kinds[i]);
+        cfgs[i].attack.iterations = 4, cfgs[i].attack.batch = 16;
+        cfgs[i].through = th[i];
+        if (i == 0) cfgs[i].n_eps = 2;
+        if (i == 5) cfgs[i].attack.targeted = true;
+    }
+    mla_robust_result many[R], one;
+    double sec[R + 1];
+    seen_runs seen = {.outs = many};
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, sec, on_done, &seen), MLA_OK);
+    assert_int_equal(seen.calls, R);
+    for (int i = 0; i < R; i++) {
+        assert_true(sec[i] >= 0 && sec[i + 1] >= 0);
+        assert_int_equal(mla_robust_audit(net, train, test, &cfgs[i], &one), MLA_OK);
+        same_result(&many[i], &one, 2);
+        mla_robust_result_free(&one);
+    }
+    assert_int_equal(many[0].n_points, 2);
+    assert_true(isnan(many[0].points[0].dknnb.clean) && !isnan(many[1].points[0].dknnb.clean));
+    for (int i = 0; i < R; i++) mla_robust_result_free(&many[i]);
+    /* a callback's error stops the audit with it, every result left empty */
+    seen = (seen_runs){.outs = many, .fail_at = 2};
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL, on_done, &seen), MLA_ERR_IO);
+    assert_int_equal(seen.calls, 3);
+    for (int i = 0; i < R; i++) assert_null(many[i].points);
+    /* a shared setting that differs: refused, naming it, every result left empty */
+    cfgs[3].dknn.k = K + 1;
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL, NULL, NULL), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "run 4 differs from run 1 in its kNN options"));
+    assert_null(many[0].points);
+    cfgs[3].dknn.k = K, cfgs[3].dknnb.epochs = 3;
+    assert_int_equal(mla_robust_audit_runs(net, train, test, cfgs, R, many, NULL, NULL, NULL), MLA_ERR_INVALID);
+    assert_non_null(strstr(mla_last_error(), "DkNNB settings"));
+    mla_net_free(net), mla_net_free(other);
+    mla_dataset_free(train), mla_dataset_free(test);
+}
+
 int main(void) {
     mla_set_threads(2);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_audit_direct), cmocka_unit_test(test_audit_through)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_audit_direct), cmocka_unit_test(test_audit_through),
+                                       cmocka_unit_test(test_audit_runs)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
