@@ -124,6 +124,8 @@ def load(d, attack, through, sub=""):
     """A run's robust.json with its timing.json ("timing": shared_s, run_s, runs), or None
     when it was not made."""
     run = os.path.join(out, d, sub, "%s-%s" % (attack, through))
+    if sub and not os.path.exists(os.path.join(run, "robust.json")):
+        run = os.path.join(out, d, sub)  # a one-run invocation writes its DIR itself
     try:
         j = json.load(open(os.path.join(run, "robust.json")))
     except OSError:
