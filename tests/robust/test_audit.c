@@ -187,6 +187,16 @@ static mla_dknn *direct_reference(mla_net *net, const mla_dataset *train, const 
     return dk;
 }
 
+/* The attacked net (seed 3) and the transfer net (seed 8) of the tests below: a dense
+ * layer "h", its tanh "t" and the logits. */
+static mla_net *tanh_net(uint64_t seed) {
+    const char spec[] = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8, \"name\": \"h\"},"
+                        " {\"type\": \"tanh\", \"name\": \"t\"}, {\"type\": \"dense\", \"units\": \"classes\", \"name\": \"logits\"}]}";
+    mla_net *net;
+    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, seed, &net), MLA_OK);
+    return net;
+}
+
 static void argmax_all(const mla_adv_model *m, const float *x, int n, int32_t *pred) {
     const float *z;
     assert_int_equal(m->forward(m->user, x, n, &z), MLA_OK);
@@ -199,11 +209,7 @@ static void argmax_all(const mla_adv_model *m, const float *x, int n, int32_t *p
 static void test_audit_through(void **st) {
     (void)st;
     mla_dataset *train = synthetic(NTR, 1), *test = synthetic(NTE, 2);
-    const char spec[] = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8, \"name\": \"h\"},"
-                        " {\"type\": \"tanh\", \"name\": \"t\"}, {\"type\": \"dense\", \"units\": \"classes\", \"name\": \"logits\"}]}";
-    mla_net *net, *other;
-    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 3, &net), MLA_OK);
-    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 8, &other), MLA_OK);
+    mla_net *net = tanh_net(3), *other = tanh_net(8);
     const char *layers[2] = {"t", "logits"};
     const float eps[1] = {0.1f};
     mla_robust_config cfg = {.layers = layers, .n_layers = 2, .knn_layer = 1, .dknn = mla_dknn_defaults(),
@@ -343,11 +349,7 @@ static mla_status on_done(void *user, int run, const mla_robust_result *r, const
 static void test_audit_runs(void **st) {
     (void)st;
     mla_dataset *train = synthetic(NTR, 1), *test = synthetic(NTE, 2);
-    const char spec[] = "{\"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"units\": 8, \"name\": \"h\"},"
-                        " {\"type\": \"tanh\", \"name\": \"t\"}, {\"type\": \"dense\", \"units\": \"classes\", \"name\": \"logits\"}]}";
-    mla_net *net, *other;
-    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 3, &net), MLA_OK);
-    assert_int_equal(mla_net_create(spec, (mla_shape){1, 6, 6}, C, 8, &other), MLA_OK);
+    mla_net *net = tanh_net(3), *other = tanh_net(8);
     const char *layers[2] = {"t", "logits"};
     const float eps[2] = {0.1f, 0.3f};
     mla_robust_config base = {.layers = layers, .n_layers = 2, .knn_layer = 1, .dknn = mla_dknn_defaults(),
