@@ -39,7 +39,7 @@ static bool openblas_runs_256_bit_kernels(void) {
  * machine shared, interleaved runs): two mlp epochs took 2.42-2.69 s on the own kernels
  * (a 4 x 16 blocking), 2.23-2.31 s on OpenBLAS; with the final blocking the products
  * alone (transposes not counted), 256x128x784 88 against 92 GFLOP/s, 128x128x1600 79/87. */
-static bool dense_avx2_rule(void) { return false; }
+static bool dense_avx2_rule(void) { return true; }
 
 bool mla_dense_own_kernels(void) {
     mla_isa kernels = mla_nn_kernels();
@@ -162,5 +162,5 @@ void mla_sgemm_nt_with(bool own, int m, int n, int k, const float *a, const floa
 }
 
 void mla_sgemm_nt(int m, int n, int k, const float *a, const float *b, float *c, int ldc) {
-    mla_sgemm_nt_with(mla_dense_own_kernels(), m, n, k, a, b, c, ldc);
+    mla_sgemm_nt_with(mla_nn_kernels() == MLA_ISA_AVX512 && mla_dense_own_kernels(), m, n, k, a, b, c, ldc);
 }

@@ -168,3 +168,68 @@ AVX2_TARGET void mla_weight_grad_avx2(const float *dy, const float *col, int cou
             weight_grad_2x4(dy + (size_t)co * p, col + (size_t)r * p, p, dw + (size_t)co * rows + r, rows);
 }
 #endif
+
+/* ---- dense forward as dot products (nn/gemm.h: mla_dense_forward_avx2) ---- */
+
+/* Four rows of x by three of W: twelve accumulators of 8 partial sums each, per 8 of k
+ * three loads of W and four of x (held in registers: see LOAD_B) per twelve multiply-
+ * adds; the last k % 8 masked (the masked lanes add 0 x 0). */
+#define DOT3(u, A, B, C) A = _mm256_fmadd_ps(u, w0v, A), B = _mm256_fmadd_ps(u, w1v, B), C = _mm256_fmadd_ps(u, w2v, C)
+AVX2_TARGET static inline __attribute__((always_inline)) void dots_4x3(int k, const float *const *xr,
+                                                                       const float *const *wr, __m256 acc[12]) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m256 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    const float *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3];
+    int t = 0;
+    for (; t + 8 <= k; t += 8) {
+        __m256 w0v = _mm256_loadu_ps(w0 + t), w1v = _mm256_loadu_ps(w1 + t), w2v = _mm256_loadu_ps(w2 + t), u;
+        __asm__("" : "+x"(w0v), "+x"(w1v), "+x"(w2v));
+        u = _mm256_loadu_ps(x0 + t), DOT3(u, a0, a1, a2);
+        u = _mm256_loadu_ps(x1 + t), DOT3(u, a3, a4, a5);
+        u = _mm256_loadu_ps(x2 + t), DOT3(u, a6, a7, a8);
+        u = _mm256_loadu_ps(x3 + t), DOT3(u, a9, a10, a11);
+    }
+    if (t < k) {
+        __m256i m = lanes_below(k - t);
+        __m256 w0v = _mm256_maskload_ps(w0 + t, m), w1v = _mm256_maskload_ps(w1 + t, m);
+        __m256 w2v = _mm256_maskload_ps(w2 + t, m), u;
+        u = _mm256_maskload_ps(x0 + t, m), DOT3(u, a0, a1, a2);
+        u = _mm256_maskload_ps(x1 + t, m), DOT3(u, a3, a4, a5);
+        u = _mm256_maskload_ps(x2 + t, m), DOT3(u, a6, a7, a8);
+        u = _mm256_maskload_ps(x3 + t, m), DOT3(u, a9, a10, a11);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5;
+    acc[6] = a6, acc[7] = a7, acc[8] = a8, acc[9] = a9, acc[10] = a10, acc[11] = a11;
+}
+
+/* One block: samples [s, s + 4) by units [o, o + 3), clipped to n and out (the rows past
+ * the ends read the last row again and are not stored). */
+AVX2_TARGET static void dense_block(const float *x, const float *w, const float *bias, int n, int in, int out, int s,
+                                    int o, float *y, float *relu_y) {
+    const float *xr[4], *wr[3];
+    for (int i = 0; i < 4; i++) xr[i] = x + (size_t)(s + i < n ? s + i : n - 1) * in;
+    for (int j = 0; j < 3; j++) wr[j] = w + (size_t)(o + j < out ? o + j : out - 1) * in;
+    __m256 acc[12];
+    dots_4x3(in, xr, wr, acc);
+    float sums[16]; /* sums[3 i + j]: sample s + i, unit o + j */
+    _mm256_storeu_ps(sums, sum_lanes_8(acc));
+    __m256 rest[8] = {acc[8], acc[9], acc[10], acc[11], acc[8], acc[9], acc[10], acc[11]};
+    _mm256_storeu_ps(sums + 8, sum_lanes_8(rest));
+    for (int i = 0; i < 4 && s + i < n; i++)
+        for (int j = 0; j < 3 && o + j < out; j++) {
+            float v = sums[3 * i + j];
+            if (bias) v += bias[o + j];
+            size_t at = (size_t)(s + i) * out + o + j;
+            y[at] = v;
+            if (relu_y) relu_y[at] = v > 0 ? v : 0.0f;
+        }
+}
+
+AVX2_TARGET void mla_dense_forward_avx2(const float *x, const float *w, const float *bias, int n, int in, int out,
+                                        float *y, float *relu_y) {
+    int groups = (out + 2) / 3;
+    /* A thread's units stay in L1 while every sample's row streams past from L2. */
+#pragma omp parallel for schedule(static) if ((long)n * in * out > 65536)
+    for (int g = 0; g < groups; g++)
+        for (int s = 0; s < n; s += 4) dense_block(x, w, bias, n, in, out, s, 3 * g, y, relu_y);
+}

@@ -116,8 +116,9 @@ mla_status mla_seq_setup(mla_seq *seq, mla_shape in, mla_shape *out) {
     /* The relu must not be the last layer: its dy would then be the caller's buffer. */
     for (int i = 0; i + 1 < seq->n - 1; i++) {
         mla_layer *l = &seq->layers[i], *next = &seq->layers[i + 1];
-        if ((l->op == &mla_op_batchnorm || l->op == &mla_op_residual) && next->op == &mla_op_relu) {
-            /* see bn_forward, residual_forward */
+        if ((l->op == &mla_op_batchnorm || l->op == &mla_op_residual || l->op == &mla_op_dense) &&
+            next->op == &mla_op_relu) {
+            /* see bn_forward, residual_forward, dense_forward */
             l->fused_relu = next;
             next->fused_into_prev = true;
         }

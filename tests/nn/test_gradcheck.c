@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mlaudit/nn.h"
+#include "nn/gemm.h" /* mla_dense_kernels_force */
 
 #define N 3
 
@@ -94,6 +95,15 @@ static void test_dense(void **st) {
     (void)st;
     check_spec(SPEC({"type": "dense", "units": 5}), IMG, true);
     check_spec(SPEC({"type": "dense", "units": 3, "bias": false}), (mla_shape){7, 1, 1}, true);
+    /* a dense with its relu fused (the relu's passes run in the dense's), with and without
+     * bias, on OpenBLAS and on the engine's kernels (where this CPU has them) */
+    for (int mode = 0; mode < 2; mode++) {
+        mla_dense_kernels_force(mode);
+        check_spec(SPEC({"type": "dense", "units": 5}, {"type": "relu"}, {"type": "dense", "units": 3}), IMG, true);
+        check_spec(SPEC({"type": "dense", "units": 9, "bias": false}, {"type": "relu"}, {"type": "dense", "units": 2}),
+                   (mla_shape){7, 1, 1}, true);
+    }
+    mla_dense_kernels_force(-1);
 }
 static void test_conv2d(void **st) {
     (void)st;
