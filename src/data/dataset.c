@@ -114,12 +114,24 @@ void mla_dataset_shape(const mla_dataset *ds, int *c, int *h, int *w) {
     if (w) *w = ds->w;
 }
 
+/* Rows ahead of the one converted whose bytes are prefetched: a shuffled batch's rows lie
+ * anywhere in the images (47 MB for MNIST's), so each row's first lines missed the
+ * caches before the hardware prefetcher caught on: the mlp's batch of 128 (Fashion-MNIST,
+ * one core, x86-64-v3 build) took 72-84 us, 48-58 with three rows ahead (six: the same).
+ * Prefetching changes no value. */
+enum { GATHER_AHEAD = 3 };
+
+static void prefetch_row(const uint8_t *row, size_t dim) {
+    for (size_t j = 0; j < dim; j += 64) __builtin_prefetch(row + j);
+}
+
 /* Rows are independent, so the result is the same bits for any thread count. */
 static void gather_u8(const uint8_t *src, size_t dim, const int32_t *idx, int first, int n,
                       float *out, int parallel) {
     const float scale = 1.0f / 255.0f;
 #pragma omp parallel for schedule(static) if (parallel)
     for (int i = 0; i < n; i++) {
+        if (idx && i + GATHER_AHEAD < n) prefetch_row(src + (size_t)idx[i + GATHER_AHEAD] * dim, dim);
         const uint8_t *s = src + (size_t)(idx ? idx[i] : first + i) * dim;
         float *d = out + (size_t)i * dim;
         for (size_t j = 0; j < dim; j++) d[j] = (float)s[j] * scale;

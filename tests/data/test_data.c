@@ -223,6 +223,21 @@ static void test_batch_scales_u8_and_copies_f32(void **state) {
         for (int j = 0; j < 6; j++) assert_true(out[i * 6 + j] == (float)px[idx[i] * 6 + j] * (1.0f / 255.0f));
     }
     assert_true(out[0] >= 0.0f && out[0] <= 1.0f);
+    { /* a shuffled batch longer than the rows the gather prefetches ahead */
+        uint8_t big[9 * 6];
+        int32_t big_labels[9], order[8] = {7, 2, 8, 0, 5, 1, 6, 3}, lab[8];
+        for (int i = 0; i < 9 * 6; i++) big[i] = (uint8_t)(i * 37 + 5);
+        for (int i = 0; i < 9; i++) big_labels[i] = i % 3;
+        mla_dataset *b;
+        assert_int_equal(mla_dataset_from_memory(9, 1, 2, 3, big, NULL, big_labels, 3, &b), MLA_OK);
+        float bo[8 * 6];
+        mla_dataset_batch(b, order, 0, 8, bo, lab);
+        for (int i = 0; i < 8; i++) {
+            assert_int_equal(lab[i], big_labels[order[i]]);
+            for (int j = 0; j < 6; j++) assert_true(bo[i * 6 + j] == (float)big[order[i] * 6 + j] * (1.0f / 255.0f));
+        }
+        mla_dataset_free(b);
+    }
     mla_dataset_batch(f, NULL, 1, 3, out, NULL);
     assert_memory_equal(out, fx + 6, 3 * 6 * sizeof(float));
     assert_null(mla_dataset_pixels_u8(f));
