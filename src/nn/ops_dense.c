@@ -183,14 +183,21 @@ static const float *dense_weighted_dy(const float *dy, const float *weights, int
 
 /* Rows [n0, n0 + n) of the layer's own output gradient from its fused relu's (own = dy
  * where y > 0, else 0: the relu's backward), and with db the bias gradient summed in the
- * same pass, row after row as in the unfused order. */
+ * same pass, row after row as in the unfused order. Split over the team by blocks of 64
+ * columns (each db[j] still summed over the rows in order, by one thread). */
+enum { RELU_COLS = 64 };
 static void relu_grad_rows(const float *y, const float *rdy, float *own, float *db, int n0, int n, int out) {
-    for (int i = n0; i < n0 + n; i++) {
-        const float *yr = y + (size_t)i * out, *gr = rdy + (size_t)i * out;
-        float *o = own + (size_t)i * out;
-        for (int j = 0; j < out; j++) o[j] = yr[j] > 0 ? gr[j] : 0.0f;
-        if (db)
-            for (int j = 0; j < out; j++) db[j] += o[j];
+    int blocks = (out + RELU_COLS - 1) / RELU_COLS;
+#pragma omp parallel for schedule(static) if (blocks > 1 && (long)n * out > MLA_PAR_MIN / 4)
+    for (int b = 0; b < blocks; b++) {
+        int j0 = b * RELU_COLS, j1 = out - j0 < RELU_COLS ? out : j0 + RELU_COLS;
+        for (int i = n0; i < n0 + n; i++) {
+            const float *yr = y + (size_t)i * out, *gr = rdy + (size_t)i * out;
+            float *o = own + (size_t)i * out;
+            for (int j = j0; j < j1; j++) o[j] = yr[j] > 0 ? gr[j] : 0.0f;
+            if (db)
+                for (int j = j0; j < j1; j++) db[j] += o[j];
+        }
     }
 }
 

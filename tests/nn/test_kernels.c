@@ -276,6 +276,54 @@ static void test_dense_forward_avx2(void **state) {
 #endif
 }
 
+/* A dense followed by a relu (fused: the dense writes the relu's output and takes its
+ * gradient), 128 samples x 70 inputs -> 200 units -> 10, on OpenBLAS and on each family's
+ * kernels: the relu's activation is max(y, 0) of the dense's, bit for bit; the gradients
+ * within float rounding of OpenBLAS's; on the own kernels the same bits on 1 and 2
+ * threads (the relu's backward and bias gradient split by columns). */
+static void test_dense_relu_fused(void **state) {
+    (void)state;
+    const char *spec = "{\"layers\": [{\"type\": \"dense\", \"units\": 200}, {\"type\": \"relu\"},"
+                       "{\"type\": \"dense\", \"units\": 10}]}";
+    enum { N = 128, IN = 70, H = 200 };
+    mla_net *net;
+    if (mla_net_create(spec, (mla_shape){IN, 1, 1}, 10, 5, &net)) fail_msg("%s", mla_last_error());
+    size_t np = mla_net_trainable_count(net), total = N * 10 + np + N * IN;
+    float *x = malloc(N * IN * sizeof(float)), *dout = malloc(N * 10 * sizeof(float));
+    float *ref = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float)), *got1 = malloc(total * sizeof(float));
+    mla_rng rng;
+    mla_rng_seed(&rng, 23);
+    for (int i = 0; i < N * IN; i++) x[i] = (float)mla_rng_normal(&rng);
+    for (int i = 0; i < N * 10; i++) dout[i] = (float)mla_rng_normal(&rng);
+    int threads = mla_get_threads();
+    dense_pass(net, x, dout, N, 10, 0, ref);
+    static const int caps[][2] = {{-1, MLA_ISA_AVX512}, {MLA_ISA_AVX2, MLA_ISA_AVX2}, {-2, MLA_ISA_PORTABLE}};
+    for (int f = 0; f < 3; f++) {
+        if (caps[f][0] == -2) mla_isa_force(-1); /* OpenBLAS on the CPU's own family */
+        else if (!use_family(caps[f][0], (mla_isa)caps[f][1])) continue;
+        int mode = caps[f][0] == -2 ? 0 : 1;
+        mla_set_threads(1);
+        dense_pass(net, x, dout, N, 10, mode, got1);
+        mla_set_threads(2);
+        dense_pass(net, x, dout, N, 10, mode, got);
+        if (mode == 1) assert_memory_equal(got, got1, total * sizeof(float)); /* OpenBLAS's split can differ */
+        for (size_t i = 0; i < total; i++)
+            if (fabsf(got[i] - ref[i]) > 1e-5f * (1.0f + fabsf(ref[i])))
+                fail_msg("family %d: value %zu is %g, OpenBLAS gives %g", f, i, got[i], ref[i]);
+        const float *y, *r;
+        mla_shape shape;
+        int n;
+        assert_int_equal(mla_net_activation(net, mla_net_layer_name(net, 0), &y, &shape, &n), MLA_OK);
+        assert_int_equal(mla_net_activation(net, mla_net_layer_name(net, 1), &r, &shape, &n), MLA_OK);
+        assert_int_equal(n, N);
+        for (int i = 0; i < N * H; i++) assert_true(r[i] == (y[i] > 0 ? y[i] : 0.0f));
+        mla_isa_force(-1);
+    }
+    mla_set_threads(threads);
+    mla_net_free(net);
+    free(x), free(dout), free(ref), free(got), free(got1);
+}
+
 /* Shapes that fill the kernel's 8 x 32 tiles, leave partial ones (37 and 100 inputs, 24
  * samples), and fall back to OpenBLAS for some products (13 samples: the input and
  * weight gradients); every result within float rounding of OpenBLAS's, on each family,
@@ -431,6 +479,7 @@ int main(void) {
         cmocka_unit_test(test_im2col_col2im),
         cmocka_unit_test(test_gemm_tile_families),
         cmocka_unit_test(test_dense_forward_avx2),
+        cmocka_unit_test(test_dense_relu_fused),
         cmocka_unit_test(test_dense_kernels_match_blas),
         cmocka_unit_test(test_conv_kernels_match_blas),
         cmocka_unit_test(test_conv_implicit_families),
