@@ -33,12 +33,16 @@ static bool openblas_runs_256_bit_kernels(void) {
     return core && (!strcmp(core, "Haswell") || !strcmp(core, "Zen") || !strcmp(core, "Sandybridge"));
 }
 
-/* AVX2 against OpenBLAS's own 256-bit kernels (Haswell), same width: OpenBLAS, whose
- * packed blocking needs no transposes, wins the dense products. Measured on an AVX-512 AMD
- * EPYC with the build at -march=x86-64-v3 and MLA_ISA=avx2, one thread, CPU time (the
- * machine shared, interleaved runs): two mlp epochs took 2.42-2.69 s on the own kernels
- * (a 4 x 16 blocking), 2.23-2.31 s on OpenBLAS; with the final blocking the products
- * alone (transposes not counted), 256x128x784 88 against 92 GFLOP/s, 128x128x1600 79/87. */
+/* AVX2: the own kernels, in the forms that match OpenBLAS's Haswell kernels on one core
+ * and scale better on two (nn/ops_dense.c: the forward as dot products with no transposes,
+ * the gradients in 24-wide tiles). Measured on an AVX-512 AMD EPYC, -march=x86-64-v3 and
+ * MLA_ISA=avx2, the mlp's products, GFLOP/s, one core: forward 100 against 98-105, weight
+ * gradient 103-108 against 105-110, input gradient 100-106 against 100-107; two threads
+ * (best of 300, shared machine): 179-199 against 151-163, 182-184 against 172-187, 185-188
+ * against 160-172. OpenBLAS's threads also wait for each other by spinning, so on a
+ * loaded machine its two-thread products stalled for milliseconds at a time. (Before:
+ * transposes around the 8 x 32 tile for the forward and 32-wide gradient tiles, about 10%
+ * slower than OpenBLAS on one core, hence OpenBLAS then.) */
 static bool dense_avx2_rule(void) { return true; }
 
 bool mla_dense_own_kernels(void) {

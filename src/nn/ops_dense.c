@@ -1,7 +1,10 @@
 /* dense: y = x W^T + b, with W of shape [units, in] (PyTorch's Linear layout).
  * Any input shape is flattened per sample. The three products run on OpenBLAS or, where
  * mla_dense_own_kernels says so, on the engine's 8 x 32 kernel (nn/gemm.h), each
- * output tile by one thread, so the bits do not depend on the thread count. */
+ * output tile by one thread, so the bits do not depend on the thread count; on the AVX2
+ * family the forward runs as dot products instead (mla_dense_forward_avx2). A relu that
+ * follows is fused in (mla_seq_setup): the forward writes its output too, the backward
+ * takes its gradient (with the bias gradient) before the products. */
 #include <string.h>
 
 #include "nn/blas.h"

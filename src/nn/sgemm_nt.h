@@ -2,7 +2,7 @@
  * product C = A B^T of two row-major float matrices whose rows are feature vectors,
  * A (m x k) and B (n x k), C (m x n, leading dimension ldc), as fast as this machine
  * allows: on the engine's AVX-512 8 x 32 kernel (nn/gemm.h) where mla_dense_own_kernels()
- * says OpenBLAS runs 256-bit kernels, else OpenBLAS's sgemm.
+ * says OpenBLAS runs 256-bit kernels, else (the AVX2 family included) OpenBLAS's sgemm.
  *
  * Own kernels: B is packed transposed, 32 rows and KC columns at a time, by OpenMP over
  * the 32-row blocks; A's rows go 8 at a time. Every C element is a float32 sum of its k
