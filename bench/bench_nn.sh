@@ -48,4 +48,4 @@ done
 [ "$SUBSET" -gt 0 ] && echo "(both trained on a $SUBSET-image subset)"
 echo "samples/s and GFLOP/s: medians of $RUNS one-epoch runs each, interleaved; accuracy: last run."
 echo "GFLOP/s counts conv/dense work (2 FLOPs per MAC: forward, weight and input gradients, less the first layer's input gradient); the percentage is of the sgemm figure above."
-echo "On AVX-512 CPUs the conv products (and the dense ones, where OpenBLAS runs its 256-bit Haswell, Zen or Sandybridge kernels) run on mlaudit's own kernel, which can pass that figure; on AVX2 CPUs (or MLA_ISA=avx2) the conv forward and weight gradient run on its AVX2 form, and stride-1 convs' forward and input gradient as implicit GEMMs (no im2col)."
+echo "On AVX-512 CPUs the conv products (and the dense ones, where OpenBLAS runs its 256-bit Haswell, Zen or Sandybridge kernels) run on mlaudit's own kernel, which can pass that figure; on AVX2 CPUs (or MLA_ISA=avx2) the conv forward and weight gradient and the dense products run on its AVX2 form (the dense forward as dot products, no transposes), and stride-1 convs' forward and input gradient as implicit GEMMs (no im2col)."
