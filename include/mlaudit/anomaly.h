@@ -35,6 +35,11 @@ typedef struct {
     float beta;          /* weight of L_sl, pattern self-supervision (1; 10 for CIFAR-10) */
     float gamma;         /* weight of L_recon, reconstruction (default 10) */
     int stage1_epochs;   /* adversarial-only epochs before stage 2 (0: method default) */
+    /* Weight of the pattern self-supervision L_sl in stage 1 (InfoGAN's mutual-
+     * information term: CE on z_c plus L2 on z_n of G's images, training G and E from
+     * the first step, so G learns to make z_c matter before stage 2). 0: stage 1 is
+     * the adversarial game alone. Must be >= 0. */
+    float info_weight;
     /* Which score terms make the score, for the ablation: "both" (eq. 9-11), "recon"
      * (reconstruction probability only) or "pattern" (pattern confidence only). */
     const char *score;

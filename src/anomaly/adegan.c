@@ -92,6 +92,7 @@ mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p) {
     p->sigma = a->noise_sigma > 0 ? a->noise_sigma : 1.0f;
     p->alpha = a->alpha, p->beta = a->beta, p->gamma = a->gamma;
     p->adv_weight = 1.0f;
+    p->info = a->info_weight;
     p->width = 0; /* from the image size at fit */
     p->batch = cfg->batch ? cfg->batch : ADEGAN_DEFAULT_BATCH;
     p->epochs = cfg->epochs ? cfg->epochs : ADEGAN_DEFAULT_EPOCHS;
@@ -107,6 +108,9 @@ mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p) {
     if (!(p->alpha >= 0 && p->beta >= 0 && p->gamma >= 0))
         return mla_error(MLA_ERR_INVALID, "adegan: the loss weights alpha, beta, gamma must be >= 0, got %g, %g, %g",
                          p->alpha, p->beta, p->gamma);
+    if (!(p->info >= 0) || !isfinite(p->info))
+        return mla_error(MLA_ERR_INVALID, "adegan: the stage-1 pattern weight (info) must be finite and >= 0, got %g",
+                         p->info);
     if (!isfinite(p->sigma) || !isfinite(p->lr) || p->lr <= 0)
         return mla_error(MLA_ERR_INVALID, "adegan: noise sigma and learning rate must be finite and positive");
     if (p->batch < 1 || p->epochs < 1 || p->stage1_epochs < 0)
@@ -272,8 +276,8 @@ static void extractor_grad(const float *gin, const float *dgin, int n, int nc, i
     }
 }
 
-/* L_sl on E2's outputs e (m rows) for the draws: writes beta * dL/de into de. */
-static double self_supervision(const adegan_model *m, const float *e, const adegan_draws *dr, float *de,
+/* L_sl on E2's outputs e (m rows) for the draws: writes w * dL/de into de. */
+static double self_supervision(const adegan_model *m, const float *e, const adegan_draws *dr, float w, float *de,
                                float *logits) {
     int nc = m->p.patterns, zdim = m->zdim, d = m->p.noise_dim, n = dr->m;
     for (int i = 0; i < n; i++) memcpy(logits + (size_t)i * nc, e + (size_t)i * zdim, (size_t)nc * sizeof(float));
@@ -283,11 +287,11 @@ static double self_supervision(const adegan_model *m, const float *e, const adeg
     for (int i = 0; i < n; i++) {
         const float *en = e + (size_t)i * zdim + nc, *zn = dr->z_sl + (size_t)i * zdim + nc;
         float *o = de + (size_t)i * zdim;
-        for (int k = 0; k < nc; k++) o[k] = m->p.beta * dl[(size_t)i * nc + k];
+        for (int k = 0; k < nc; k++) o[k] = w * dl[(size_t)i * nc + k];
         for (int j = 0; j < d; j++) {
             double diff = (double)en[j] - zn[j];
             sq += diff * diff;
-            o[nc + j] = (float)(m->p.beta * scale * diff);
+            o[nc + j] = (float)(w * scale * diff);
         }
     }
     return ce + sq / ((double)n * d);
@@ -313,13 +317,37 @@ static float *logit_scratch(const adegan_model *m, int rows) {
 
 /* ------------------------------------------------------------------ stages -- */
 
+/* L_sl with weight w on G's images gen (dr->m rows) through E2 (E's copy): E2's
+ * gradient buffer gets w * dL_sl/dtheta, dgen += w * dL_sl/dgen; out->sl the loss.
+ * Uses m->tmp and m->buf (free once D's step is over). */
+static mla_status pattern_rows(adegan_model *m, const float *gen, const adegan_draws *dr, float w, float *dgen,
+                               float *lg, adegan_losses *out) {
+    int g = dr->m;
+    const float *e2;
+    mla_status s = mla_net_forward(m->E2, gen, g, true, &e2);
+    if (s) return s;
+    out->sl = self_supervision(m, e2, dr, w, m->tmp, lg);
+    float *dx = m->buf;
+    s = mla_net_backward(m->E2, m->tmp, dx);
+    if (!s)
+        for (size_t i = 0; i < (size_t)g * m->dim; i++) dgen[i] += dx[i];
+    return s;
+}
+
 mla_status adegan_stage1_grads(adegan_model *m, const float *x, int n, const adegan_draws *dr, bool d_step,
                                adegan_losses *out) {
     int g = dr->m;
+    bool info = m->p.info > 0;
     mla_status s = reserve(m, n + g);
-    if (s) return s;
+    float *lg = info ? logit_scratch(m, g) : NULL;
+    if (!s && info && !lg) s = mla_error(MLA_ERR_NOMEM, "adegan: out of memory");
+    if (!s && info) s = mla_net_copy_params(m->E2, m->E);
+    if (s) {
+        free(lg);
+        return s;
+    }
     out->recon = out->sl = out->ip = 0, out->d = NAN;
-    mla_net_zero_grads(m->G);
+    mla_net_zero_grads(m->G), mla_net_zero_grads(m->E), mla_net_zero_grads(m->E2);
     const float *fake;
     s = mla_net_forward(m->G, dr->z_sl, g, true, &fake);
     if (!s && d_step) s = gan_d_step(m->D, NULL, m->oD, NULL, x, n, fake, g, m->buf, &out->d);
@@ -327,7 +355,10 @@ mla_status adegan_stage1_grads(adegan_model *m, const float *x, int n, const ade
         memset(m->dout, 0, (size_t)g * m->dim * sizeof(float));
         s = gan_g_adv(m->D, fake, g, 1.0f, m->dout, &out->adv_g);
     }
+    if (!s && info) s = pattern_rows(m, fake, dr, m->p.info, m->dout, lg, out);
     if (!s) s = mla_net_backward(m->G, m->dout, NULL);
+    if (!s && info) gan_add_grads(m->E, m->E2);
+    free(lg);
     return s;
 }
 
@@ -353,15 +384,7 @@ static mla_status generated_rows(adegan_model *m, const float *x, int n, const f
     mla_status s = MLA_OK;
     if (d_step) s = gan_d_step(m->D, NULL, m->oD, NULL, x, n, gen, g, m->buf, &out->d);
     if (!s && m->p.adv_weight > 0) s = gan_g_adv(m->D, gen, g, m->p.adv_weight, dgen, &out->adv_g);
-    const float *e2;
-    if (!s) s = mla_net_forward(m->E2, gen, g, true, &e2);
-    if (s) return s;
-    out->sl = self_supervision(m, e2, dr, m->tmp, lg);
-    float *dx = m->buf; /* the D step is over: buf is free */
-    s = mla_net_backward(m->E2, m->tmp, dx);
-    if (!s)
-        for (size_t i = 0; i < (size_t)g * m->dim; i++) dgen[i] += dx[i];
-    return s;
+    return s ? s : pattern_rows(m, gen, dr, m->p.beta, dgen, lg, out);
 }
 
 /* L_ip through G (fixed) and E2: adds alpha * dL_ip/dtheta to E2's gradients. */

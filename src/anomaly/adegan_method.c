@@ -116,8 +116,9 @@ static mla_status run_epoch(adegan_model *m, const mla_dataset *ds, const int32_
         if (!s) s = check_losses(&l, epoch, steps + 1);
         if (s) break;
         mla_optimizer_step(m->oG, m->G);
-        if (stage2) mla_optimizer_step(m->oE, m->E);
-        total += stage2 ? p->gamma * l.recon + p->beta * l.sl + p->alpha * l.ip + p->adv_weight * l.adv_g : l.adv_g;
+        if (stage2 || p->info > 0) mla_optimizer_step(m->oE, m->E);
+        total += stage2 ? p->gamma * l.recon + p->beta * l.sl + p->alpha * l.ip + p->adv_weight * l.adv_g
+                        : l.adv_g + p->info * l.sl;
     }
     *mean_loss = steps ? total / steps : NAN;
     free(order);

@@ -97,6 +97,7 @@ typedef struct {
     int patterns, noise_dim;        /* n_c, d */
     float sigma, alpha, beta, gamma;
     float adv_weight;               /* weight of the adversarial term in stage 2 */
+    float info;                     /* weight of L_sl in stage 1 (0: adversarial only) */
     int width;                      /* w of the nets */
     int batch, epochs, stage1_epochs;
     float lr;
@@ -173,7 +174,9 @@ typedef struct {
 mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const adegan_draws *dr, bool d_step,
                                adegan_losses *out);
 /* Stage 1's: D's step (when d_step) and G's gradient of the non-saturating loss on
- * the self-supervision codes' fakes. */
+ * the self-supervision codes' fakes; with p.info > 0 also L_sl on those fakes
+ * (InfoGAN's mutual-information term), so that G's gradient is that of
+ * L_adv + info L_sl and E's that of info L_sl (E's buffer is zeroed either way). */
 mla_status adegan_stage1_grads(adegan_model *m, const float *x, int n, const adegan_draws *dr, bool d_step,
                                adegan_losses *out);
 

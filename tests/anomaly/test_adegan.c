@@ -36,7 +36,7 @@ static double case_loss(grad_case *c, char net) {
                                  : adegan_stage1_grads(c->m, c->x, c->n, &c->dr, false, &l);
     assert_int_equal(s, MLA_OK);
     const adegan_params *p = &c->m->p;
-    if (c->stage == 1) return l.adv_g;
+    if (c->stage == 1) return (net == 'G' ? l.adv_g : 0) + p->info * l.sl; /* E's: info L_sl */
     double e = p->gamma * l.recon + p->beta * l.sl + p->alpha * l.ip;
     double g = (p->recon_g ? p->gamma * l.recon : 0) + p->beta * l.sl + p->adv_weight * l.adv_g;
     return net == 'G' ? g : e;
@@ -70,9 +70,9 @@ static adegan_params tiny_params(void) {
     return p;
 }
 
-static void run_grad_case(int stage, bool recon_g, bool hard_code) {
+static void run_grad_case(int stage, bool recon_g, bool hard_code, float info) {
     adegan_params p = tiny_params();
-    p.recon_g = recon_g, p.hard_code = hard_code;
+    p.recon_g = recon_g, p.hard_code = hard_code, p.info = info;
     grad_case c = {0};
     c.stage = stage, c.n = 3;
     assert_int_equal(adegan_model_create(&p, 1, 8, &c.m), MLA_OK);
@@ -89,7 +89,7 @@ static void run_grad_case(int stage, bool recon_g, bool hard_code) {
     memcpy(gg, mla_net_grads(G), ng * sizeof(float));
     memcpy(ge, mla_net_grads(E), ne * sizeof(float));
     check_net(&c, 'G', gg, 60);
-    if (stage == 2) check_net(&c, 'E', ge, 60);
+    if (stage == 2 || info > 0) check_net(&c, 'E', ge, 60);
     else
         for (size_t i = 0; i < ne; i++) assert_true(ge[i] == 0.0f);
     free(gg), free(ge), free(c.x);
@@ -99,15 +99,16 @@ static void run_grad_case(int stage, bool recon_g, bool hard_code) {
 
 static void test_stage1_gradients(void **st) {
     (void)st;
-    run_grad_case(1, false, false);
+    run_grad_case(1, false, false, 0);    /* the adversarial game alone: E gets nothing */
+    run_grad_case(1, false, false, 0.7f); /* --info-weight: L_sl on G and E from the first step */
 }
 
 static void test_stage2_gradients(void **st) {
     (void)st;
-    run_grad_case(2, true, false);  /* L_recon trains G and E, through the softmax */
-    run_grad_case(2, false, false); /* --recon-trains e */
-    run_grad_case(2, true, true);   /* --recon-code hard: G gets the arg-max one-hot */
-    run_grad_case(2, false, true);
+    run_grad_case(2, true, false, 0);  /* L_recon trains G and E, through the softmax */
+    run_grad_case(2, false, false, 0); /* --recon-trains e */
+    run_grad_case(2, true, true, 0);   /* --recon-code hard: G gets the arg-max one-hot */
+    run_grad_case(2, false, true, 0);
 }
 
 /* G's input from E's outputs: softmax or the arg-max's one-hot (ties: the first), then z_n. */
@@ -231,6 +232,13 @@ static void test_same_seed_same_bits(void **st) {
     cfg.seed = 8;
     fit_and_score(&cfg, b, auc);
     assert_true(memcmp(a, b, sizeof a) != 0);
+    /* --info-weight reaches stage 1's training, deterministically */
+    double c[300];
+    cfg.seed = 7, cfg.adegan.info_weight = 1;
+    fit_and_score(&cfg, b, auc);
+    fit_and_score(&cfg, c, auc);
+    assert_memory_equal(b, c, sizeof b);
+    assert_true(memcmp(a, b, sizeof a) != 0);
 }
 
 static void assert_fit_fails(const mla_anomaly_config *cfg, const mla_dataset *ds, const char *what) {
@@ -325,7 +333,7 @@ static void test_defaults(void **st) {
     assert_int_equal(p.batch, 16);
     assert_int_equal(p.epochs, 3);
     assert_int_equal(p.stage1_epochs, 1);
-    assert_true(p.lr == 2e-4f && p.recon_g && !p.hard_code);
+    assert_true(p.lr == 2e-4f && p.recon_g && !p.hard_code && p.info == 0);
 }
 
 static void test_bad_settings(void **st) {
@@ -341,6 +349,8 @@ static void test_bad_settings(void **st) {
     assert_fit_fails(&cfg, toy, "unknown recon-trains");
     cfg = gan_test_config(), cfg.adegan.recon_code = "firm";
     assert_fit_fails(&cfg, toy, "unknown recon-code");
+    cfg = gan_test_config(), cfg.adegan.info_weight = -0.5f;
+    assert_fit_fails(&cfg, toy, "stage-1 pattern weight");
     cfg = gan_test_config(), cfg.adegan.stage1_epochs = 4;
     assert_fit_fails(&cfg, toy, "stage-1 epochs");
     cfg = gan_test_config();
