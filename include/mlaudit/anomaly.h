@@ -40,6 +40,10 @@ typedef struct {
      * the first step, so G learns to make z_c matter before stage 2). 0: stage 1 is
      * the adversarial game alone. Must be >= 0. */
     float info_weight;
+    /* The pattern code's scale in G's input: G gets code_scale x one-hot (x the softmax
+     * for G(E(x))) beside z_n ~ N(0, sigma^2), so a larger scale makes z_c weigh more
+     * against the noise. 0: the default, 1; negative: an error. */
+    float code_scale;
     /* Which score terms make the score, for the ablation: "both" (eq. 9-11), "recon"
      * (reconstruction probability only) or "pattern" (pattern confidence only). */
     const char *score;

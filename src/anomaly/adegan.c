@@ -93,6 +93,7 @@ mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p) {
     p->alpha = a->alpha, p->beta = a->beta, p->gamma = a->gamma;
     p->adv_weight = 1.0f;
     p->info = a->info_weight;
+    p->code_scale = a->code_scale > 0 ? a->code_scale : 1.0f;
     p->width = 0; /* from the image size at fit */
     p->batch = cfg->batch ? cfg->batch : ADEGAN_DEFAULT_BATCH;
     p->epochs = cfg->epochs ? cfg->epochs : ADEGAN_DEFAULT_EPOCHS;
@@ -111,6 +112,9 @@ mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p) {
     if (!(p->info >= 0) || !isfinite(p->info))
         return mla_error(MLA_ERR_INVALID, "adegan: the stage-1 pattern weight (info) must be finite and >= 0, got %g",
                          p->info);
+    if (!isfinite(p->code_scale) || a->code_scale < 0)
+        return mla_error(MLA_ERR_INVALID, "adegan: the pattern code's scale must be finite and > 0, got %g",
+                         a->code_scale);
     if (!isfinite(p->sigma) || !isfinite(p->lr) || p->lr <= 0)
         return mla_error(MLA_ERR_INVALID, "adegan: noise sigma and learning rate must be finite and positive");
     if (p->batch < 1 || p->epochs < 1 || p->stage1_epochs < 0)
@@ -220,7 +224,7 @@ void adegan_draws_sample(const adegan_params *p, mla_rng *rng, adegan_draws *d) 
         int c = (int)mla_rng_below(rng, (uint64_t)nc);
         d->c_sl[i] = c;
         memset(z, 0, (size_t)nc * sizeof(float));
-        z[c] = 1.0f;
+        z[c] = p->code_scale;
         noise(p, rng, z + nc);
         if (i % 2) { /* within-pattern interpolation: l a + (1 - l) b */
             float l = (float)mla_rng_uniform(rng);
@@ -234,14 +238,14 @@ void adegan_draws_sample(const adegan_params *p, mla_rng *rng, adegan_draws *d) 
         int b = (a + 1 + (int)mla_rng_below(rng, (uint64_t)(nc - 1))) % nc;
         float l = 0.25f + 0.5f * (float)mla_rng_uniform(rng);
         memset(z, 0, (size_t)nc * sizeof(float));
-        z[a] = l, z[b] = 1.0f - l;
+        z[a] = l * p->code_scale, z[b] = (1.0f - l) * p->code_scale;
         noise(p, rng, z + nc);
     }
 }
 
 /* ------------------------------------------------------------- step pieces -- */
 
-void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float *gin) {
+void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float scale, float *gin) {
     for (int i = 0; i < n; i++) {
         const float *r = e + (size_t)i * zdim;
         float *o = gin + (size_t)i * zdim;
@@ -249,18 +253,21 @@ void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool h
             int best = 0;
             for (int k = 1; k < nc; k++) best = r[k] > r[best] ? k : best;
             memset(o, 0, (size_t)nc * sizeof(float));
-            o[best] = 1.0f;
+            o[best] = scale;
         } else {
             mla_softmax_rows(r, 1, nc, o);
+            for (int k = 0; k < nc; k++) o[k] *= scale;
         }
         memcpy(o + nc, r + nc, (size_t)(zdim - nc) * sizeof(float));
     }
 }
 
-/* d/d(E's outputs) from d/d(G's input rows): the softmax's Jacobian on the pattern part
- * (gin holds the softmax), zero there with hard (gin holds the arg-max's one-hot, a
- * piecewise-constant function of the logits), identity on the noise part. */
-static void extractor_grad(const float *gin, const float *dgin, int n, int nc, int zdim, bool hard, float *de) {
+/* d/d(E's outputs) from d/d(G's input rows): the Jacobian of scale x softmax on the
+ * pattern part (gin holds scale x the softmax q: d gin_k / d logit_j = gin_k (delta_kj -
+ * q_j)), zero there with hard (gin holds the arg-max's scaled one-hot, a piecewise-
+ * constant function of the logits), identity on the noise part. */
+static void extractor_grad(const float *gin, const float *dgin, int n, int nc, int zdim, bool hard, float scale,
+                           float *de) {
     for (int i = 0; i < n; i++) {
         if (hard) {
             memset(de + (size_t)i * zdim, 0, (size_t)nc * sizeof(float));
@@ -270,7 +277,7 @@ static void extractor_grad(const float *gin, const float *dgin, int n, int nc, i
         const float *p = gin + (size_t)i * zdim, *g = dgin + (size_t)i * zdim;
         float *o = de + (size_t)i * zdim;
         double dot = 0;
-        for (int k = 0; k < nc; k++) dot += (double)p[k] * g[k];
+        for (int k = 0; k < nc; k++) dot += (double)p[k] / scale * g[k];
         for (int k = 0; k < nc; k++) o[k] = (float)(p[k] * (g[k] - dot));
         memcpy(o + nc, g + nc, (size_t)(zdim - nc) * sizeof(float));
     }
@@ -437,7 +444,7 @@ mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const ade
     const float *e, *gout;
     if (!s) s = mla_net_forward(m->E, x, n, true, &e);
     if (!s) {
-        adegan_codes_from_extractor(e, n, nc, zdim, m->p.hard_code, m->gin);
+        adegan_codes_from_extractor(e, n, nc, zdim, m->p.hard_code, m->p.code_scale, m->gin);
         memcpy(m->gin + (size_t)n * zdim, dr->z_sl, (size_t)g * zdim * sizeof(float));
         s = mla_net_forward(m->G, m->gin, n + g, true, &gout);
     }
@@ -447,7 +454,7 @@ mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const ade
     }
     if (!s) s = m->p.recon_g ? mla_net_backward(m->G, m->dout, m->dgin) : backward_recon_e_only(m, n, g);
     if (!s) {
-        extractor_grad(m->gin, m->dgin, n, nc, zdim, m->p.hard_code, m->tmp);
+        extractor_grad(m->gin, m->dgin, n, nc, zdim, m->p.hard_code, m->p.code_scale, m->tmp);
         s = mla_net_backward(m->E, m->tmp, NULL);
     }
     if (!s) s = interpolation_rows(m, dr, lg, out);

@@ -98,6 +98,7 @@ typedef struct {
     float sigma, alpha, beta, gamma;
     float adv_weight;               /* weight of the adversarial term in stage 2 */
     float info;                     /* weight of L_sl in stage 1 (0: adversarial only) */
+    float code_scale;               /* G's pattern input: code_scale x one-hot (or x softmax) */
     int width;                      /* w of the nets */
     int batch, epochs, stage1_epochs;
     float lr;
@@ -141,16 +142,16 @@ struct adegan_model {
 };
 
 /* G's input rows from E's outputs e (n rows of zdim = n_c + d): the pattern part is
- * softmax(logits), or with hard the one-hot of the arg-max (ties: the first); then
- * E's z_n estimate. */
-void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float *gin);
+ * scale x softmax(logits), or with hard scale x the one-hot of the arg-max (ties: the
+ * first); then E's z_n estimate. */
+void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float scale, float *gin);
 
 mla_status adegan_model_create(const adegan_params *p, int c, int s, adegan_model **out);
 void adegan_model_free(adegan_model *m);
 mla_net *adegan_model_net(adegan_model *m, char which); /* 'G', 'E', 'D' */
 
 /* One step's random draws: m self-supervision codes (pattern labels c_sl, G inputs
- * z_sl: one-hot over n_c then z_n, half of them interpolations within a pattern) and
+ * z_sl: code_scale x one-hot over n_c then z_n, half of them interpolations within a pattern) and
  * m_ip codes interpolated across two patterns (z_ip). */
 typedef struct {
     int m, m_ip;
