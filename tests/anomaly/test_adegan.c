@@ -362,9 +362,10 @@ static void test_dataset_shapes(void **st) {
 static void test_defaults(void **st) {
     (void)st;
     mla_anomaly_config cfg = gan_test_config();
-    cfg.epochs = 0, cfg.batch = 0, cfg.lr = 0;
+    cfg.epochs = 0, cfg.batch = 0, cfg.lr = 0, cfg.adegan.noise_sigma = 0;
     adegan_params p;
     assert_int_equal(adegan_params_from(&cfg, &p), MLA_OK);
+    assert_true(p.sigma == 0.3f);
     assert_int_equal(p.batch, 16);
     assert_int_equal(p.epochs, 3);
     assert_int_equal(p.stage1_epochs, 1);

@@ -77,7 +77,7 @@ assert d["results"]["knn"]["mean_auroc"] > 0.9, d["results"]["knn"]["mean_auroc"
 s = d["settings"]
 assert s["seeds"] == 2 and s["seed"] == 7 and s["epochs"] == 4 and s["k"] == 1 and s["val_fraction"] == 0.1
 assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10 and s["adegan"]["recon_trains"] == "ge" and s["adegan"]["recon_code"] == "soft"
-assert s["adegan"]["info_weight"] == 0 and s["adegan"]["code_scale"] == 1
+assert s["adegan"]["info_weight"] == 1 and s["adegan"]["code_scale"] == 1 and s["adegan"]["noise_sigma"] == 0.3
 PY
 
 # scripts/anomaly_table.sh: the rows carry the JSON's figures.
