@@ -121,7 +121,7 @@ mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p) {
     if (!(p->info >= 0) || !isfinite(p->info))
         return mla_error(MLA_ERR_INVALID, "adegan: the stage-1 pattern weight (info) must be finite and >= 0, got %g",
                          p->info);
-    if (!isfinite(p->code_scale) || a->code_scale < 0)
+    if (!(a->code_scale >= 0) || !isfinite(a->code_scale))
         return mla_error(MLA_ERR_INVALID, "adegan: the pattern code's scale must be finite and > 0, got %g",
                          a->code_scale);
     if (!isfinite(p->sigma) || !isfinite(p->lr) || p->lr <= 0)

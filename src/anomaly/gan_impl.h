@@ -109,7 +109,8 @@ typedef struct {
     bool hard_code;                 /* G(E(x)) gets E's arg-max pattern one-hot (no gradient to the logits) */
 } adegan_params;
 
-/* The config's settings with the method's defaults in place of zeros; fails on bad
+/* The config's settings with the method's defaults in place of zeros (the loss weights
+ * alpha, beta, gamma and info are used as given: 0 turns a term off); fails on bad
  * values (n_c < 2, negative weights, an unknown score name, ...). */
 mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p);
 /* fit with explicit parameters (the vtable's fit is this after adegan_params_from). */

@@ -389,6 +389,10 @@ static void test_bad_settings(void **st) {
     assert_fit_fails(&cfg, toy, "stage-1 pattern weight");
     cfg = gan_test_config(), cfg.adegan.code_scale = -1;
     assert_fit_fails(&cfg, toy, "code's scale");
+    cfg = gan_test_config(), cfg.adegan.code_scale = NAN;
+    assert_fit_fails(&cfg, toy, "code's scale");
+    cfg = gan_test_config(), cfg.adegan.info_weight = NAN;
+    assert_fit_fails(&cfg, toy, "stage-1 pattern weight");
     cfg = gan_test_config(), cfg.adegan.stage1_epochs = 4;
     assert_fit_fails(&cfg, toy, "stage-1 epochs");
     cfg = gan_test_config();
