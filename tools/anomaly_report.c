@@ -111,6 +111,8 @@ static cJSON *settings_json(const mla_anomaly_result *r, const anomaly_report_in
     cli_json_num(a, "beta", cli_short_float(c->adegan.beta));
     cli_json_num(a, "gamma", cli_short_float(c->adegan.gamma));
     cJSON_AddNumberToObject(a, "stage1_epochs", c->adegan.stage1_epochs);
+    cli_json_num(a, "info_weight", cli_short_float(c->adegan.info_weight));
+    cli_json_num(a, "code_scale", cli_short_float(c->adegan.code_scale > 0 ? c->adegan.code_scale : 1));
     cJSON_AddStringToObject(a, "score", c->adegan.score);
     cJSON_AddStringToObject(a, "recon_trains", c->adegan.recon_trains ? c->adegan.recon_trains : "ge");
     cJSON_AddStringToObject(a, "recon_code", c->adegan.recon_code ? c->adegan.recon_code : "soft");

@@ -41,12 +41,15 @@ static const char anomaly_usage[] =
     "  --latent L          bottleneck of ae, knn-ae, dsvdd (default 32)\n"
     "  --k K               neighbours of knn, knn-ae: the score is the k-th distance (default 1)\n"
     "  --patterns N --noise-dim D --noise-sigma S --alpha A --beta B --gamma G\n"
-    "  --stage1-epochs E --score both|recon|pattern --recon-trains e|ge --recon-code soft|hard\n"
-    "                      ADe-GAN: n_c (>= 2, default 10), d (16), sigma (1), the loss\n"
-    "                      weights (1, 1, 10; none negative), adversarial-only epochs, score\n"
-    "                      terms, which nets L_recon trains (default ge: G and E), the\n"
-    "                      pattern code G(E(x)) gets (default soft: E's softmax; hard: its\n"
-    "                      arg-max one-hot)\n"
+    "  --stage1-epochs E --info-weight W --code-scale S --score both|recon|pattern\n"
+    "  --recon-trains e|ge --recon-code soft|hard\n"
+    "                      ADe-GAN: n_c (>= 2, default 10), d (16), sigma (0.3), the loss\n"
+    "                      weights (1, 1, 10; none negative), stage-1 epochs, the weight of\n"
+    "                      L_sl in stage 1 (InfoGAN's code term on G and E; default 1; 0:\n"
+    "                      stage 1 is adversarial only), the scale of z_c's one-hot in G's\n"
+    "                      input (default 1), score terms, which nets L_recon\n"
+    "                      trains (default ge: G and E), the pattern code G(E(x)) gets\n"
+    "                      (default soft: E's softmax; hard: its arg-max one-hot)\n"
     "Run and output:\n"
     "  --seed S            splits and training (default 0); same seed and threads, same bits\n"
     "  --threads N         threads (default: all cores)\n"
@@ -58,7 +61,7 @@ static const char anomaly_usage[] =
 typedef struct {
     const char *data, *method, *protocol, *cls, *out, *score, *recon_trains, *recon_code;
     long seeds, subset, test_subset, epochs, batch, latent, k, patterns, noise_dim, stage1, seed, threads;
-    double val_fraction, lr, sigma, alpha, beta, gamma;
+    double val_fraction, lr, sigma, alpha, beta, gamma, info, code_scale;
     bool json;
 } anomaly_args;
 
@@ -79,7 +82,7 @@ static anomaly_args parse(int argc, char **argv) {
     const mla_adegan_config *g = &d.adegan;
     anomaly_args a = {.protocol = "one-out", .cls = "all", .seeds = 1, .val_fraction = 0.1, .k = d.k,
                       .patterns = g->patterns, .noise_dim = g->noise_dim, .sigma = g->noise_sigma, .alpha = g->alpha,
-                      .beta = g->beta, .gamma = g->gamma, .score = g->score,
+                      .beta = g->beta, .gamma = g->gamma, .info = g->info_weight, .code_scale = g->code_scale, .score = g->score,
                       .recon_trains = g->recon_trains, .recon_code = g->recon_code};
     cli_opt opts[] = {
         {"data", CLI_STR, &a.data, 0, 0, NULL},
@@ -102,6 +105,8 @@ static anomaly_args parse(int argc, char **argv) {
         {"beta", CLI_DOUBLE, &a.beta, 0, 1e6, NULL},
         {"gamma", CLI_DOUBLE, &a.gamma, 0, 1e6, NULL},
         {"stage1-epochs", CLI_INT, &a.stage1, 0, 100000, NULL},
+        {"info-weight", CLI_DOUBLE, &a.info, 0, 1e6, NULL},
+        {"code-scale", CLI_DOUBLE, &a.code_scale, 1e-6, 1e6, NULL},
         {"score", CLI_STR, &a.score, 0, 0, NULL},
         {"recon-trains", CLI_STR, &a.recon_trains, 0, 0, NULL},
         {"recon-code", CLI_STR, &a.recon_code, 0, 0, NULL},
@@ -154,6 +159,7 @@ static mla_anomaly_config config_of(const anomaly_args *a) {
     c.adegan.patterns = (int)a->patterns, c.adegan.noise_dim = (int)a->noise_dim;
     c.adegan.noise_sigma = (float)a->sigma, c.adegan.alpha = (float)a->alpha, c.adegan.beta = (float)a->beta;
     c.adegan.gamma = (float)a->gamma, c.adegan.stage1_epochs = (int)a->stage1, c.adegan.score = a->score;
+    c.adegan.info_weight = (float)a->info, c.adegan.code_scale = (float)a->code_scale;
     c.adegan.recon_trains = a->recon_trains, c.adegan.recon_code = a->recon_code;
     c.figures_dir = a->out;
     return c;

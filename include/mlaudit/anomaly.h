@@ -30,11 +30,22 @@ typedef struct {
     int patterns;        /* n_c, the one-hot pattern code's size; >= 2 (default 10) */
     int noise_dim;       /* d, the dimension of z_n (default 16: on MNIST one-out class 0,
                           * d = 16 gave AUROC 0.884 against 0.792 at d = 100) */
-    float noise_sigma;   /* z_n ~ N(0, sigma^2) (default 1) */
+    float noise_sigma;   /* z_n ~ N(0, sigma^2) (default 0.3: with 1, z_n outweighed z_c and G's
+                          * images followed z_n, not the pattern; README) */
     float alpha;         /* weight of L_ip, interpolation across patterns (default 1) */
     float beta;          /* weight of L_sl, pattern self-supervision (1; 10 for CIFAR-10) */
     float gamma;         /* weight of L_recon, reconstruction (default 10) */
     int stage1_epochs;   /* adversarial-only epochs before stage 2 (0: method default) */
+    /* Weight of the pattern self-supervision L_sl in stage 1 (InfoGAN's mutual-
+     * information term: CE on z_c plus L2 on z_n of G's images, training G and E from
+     * the first step, so G learns to make z_c matter before stage 2). Used as given,
+     * like alpha, beta, gamma: 0 makes stage 1 the adversarial game alone;
+     * mla_anomaly_defaults sets 1. Must be >= 0. */
+    float info_weight;
+    /* The pattern code's scale in G's input: G gets code_scale x one-hot (x the softmax
+     * for G(E(x))) beside z_n ~ N(0, sigma^2), so a larger scale makes z_c weigh more
+     * against the noise. 0: the default, 1; negative: an error. */
+    float code_scale;
     /* Which score terms make the score, for the ablation: "both" (eq. 9-11), "recon"
      * (reconstruction probability only) or "pattern" (pattern confidence only). */
     const char *score;

@@ -66,7 +66,7 @@ static mla_status reconstruct(adegan_model *m, const mla_dataset *ds, const int3
         s = mla_net_forward(E, x, b, false, &e);
         if (s) break;
         if (codes) memcpy(codes + (size_t)at * zdim, e, (size_t)b * zdim * sizeof(float));
-        adegan_codes_from_extractor(e, b, nc, zdim, m->p.hard_code, gin);
+        adegan_codes_from_extractor(e, b, nc, zdim, m->p.hard_code, m->p.code_scale, gin);
         s = mla_net_forward(G, gin, b, false, &g);
         if (s) break;
         if (recon_out) memcpy(recon_out + (size_t)at * dim, g, (size_t)b * dim * sizeof(float));
@@ -116,8 +116,9 @@ static mla_status run_epoch(adegan_model *m, const mla_dataset *ds, const int32_
         if (!s) s = check_losses(&l, epoch, steps + 1);
         if (s) break;
         mla_optimizer_step(m->oG, m->G);
-        if (stage2) mla_optimizer_step(m->oE, m->E);
-        total += stage2 ? p->gamma * l.recon + p->beta * l.sl + p->alpha * l.ip + p->adv_weight * l.adv_g : l.adv_g;
+        if (stage2 || p->info > 0) mla_optimizer_step(m->oE, m->E);
+        total += stage2 ? p->gamma * l.recon + p->beta * l.sl + p->alpha * l.ip + p->adv_weight * l.adv_g
+                        : l.adv_g + p->info * l.sl;
     }
     *mean_loss = steps ? total / steps : NAN;
     free(order);
@@ -246,7 +247,7 @@ static mla_status patterns_figure(adegan_state *st, const char *dir) {
     mla_rng_seed(&rng, st->p.seed ^ 0xF164ull);
     for (int i = 0; !s && i < n; i++) {
         int k = i / cols;
-        z[(size_t)i * zdim + k] = 1.0f;
+        z[(size_t)i * zdim + k] = st->p.code_scale;
         for (int j = 0; j < st->p.noise_dim; j++)
             z[(size_t)i * zdim + nc + j] = (float)(st->p.sigma * mla_rng_normal(&rng));
     }

@@ -97,6 +97,8 @@ typedef struct {
     int patterns, noise_dim;        /* n_c, d */
     float sigma, alpha, beta, gamma;
     float adv_weight;               /* weight of the adversarial term in stage 2 */
+    float info;                     /* weight of L_sl in stage 1 (0: adversarial only) */
+    float code_scale;               /* G's pattern input: code_scale x one-hot (or x softmax) */
     int width;                      /* w of the nets */
     int batch, epochs, stage1_epochs;
     float lr;
@@ -107,7 +109,8 @@ typedef struct {
     bool hard_code;                 /* G(E(x)) gets E's arg-max pattern one-hot (no gradient to the logits) */
 } adegan_params;
 
-/* The config's settings with the method's defaults in place of zeros; fails on bad
+/* The config's settings with the method's defaults in place of zeros (the loss weights
+ * alpha, beta, gamma and info are used as given: 0 turns a term off); fails on bad
  * values (n_c < 2, negative weights, an unknown score name, ...). */
 mla_status adegan_params_from(const mla_anomaly_config *cfg, adegan_params *p);
 /* fit with explicit parameters (the vtable's fit is this after adegan_params_from). */
@@ -140,16 +143,16 @@ struct adegan_model {
 };
 
 /* G's input rows from E's outputs e (n rows of zdim = n_c + d): the pattern part is
- * softmax(logits), or with hard the one-hot of the arg-max (ties: the first); then
- * E's z_n estimate. */
-void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float *gin);
+ * scale x softmax(logits), or with hard scale x the one-hot of the arg-max (ties: the
+ * first); then E's z_n estimate. */
+void adegan_codes_from_extractor(const float *e, int n, int nc, int zdim, bool hard, float scale, float *gin);
 
 mla_status adegan_model_create(const adegan_params *p, int c, int s, adegan_model **out);
 void adegan_model_free(adegan_model *m);
 mla_net *adegan_model_net(adegan_model *m, char which); /* 'G', 'E', 'D' */
 
 /* One step's random draws: m self-supervision codes (pattern labels c_sl, G inputs
- * z_sl: one-hot over n_c then z_n, half of them interpolations within a pattern) and
+ * z_sl: code_scale x one-hot over n_c then z_n, half of them interpolations within a pattern) and
  * m_ip codes interpolated across two patterns (z_ip). */
 typedef struct {
     int m, m_ip;
@@ -173,7 +176,9 @@ typedef struct {
 mla_status adegan_stage2_grads(adegan_model *m, const float *x, int n, const adegan_draws *dr, bool d_step,
                                adegan_losses *out);
 /* Stage 1's: D's step (when d_step) and G's gradient of the non-saturating loss on
- * the self-supervision codes' fakes. */
+ * the self-supervision codes' fakes; with p.info > 0 also L_sl on those fakes
+ * (InfoGAN's mutual-information term), so that G's gradient is that of
+ * L_adv + info L_sl and E's that of info L_sl (E's buffer is zeroed either way). */
 mla_status adegan_stage1_grads(adegan_model *m, const float *x, int n, const adegan_draws *dr, bool d_step,
                                adegan_losses *out);
 

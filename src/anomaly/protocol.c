@@ -12,8 +12,8 @@ mla_anomaly_config mla_anomaly_defaults(void) {
     mla_anomaly_config c;
     memset(&c, 0, sizeof c);
     c.k = 1;
-    c.adegan = (mla_adegan_config){.patterns = 10, .noise_dim = 16, .noise_sigma = 1, .alpha = 1, .beta = 1,
-                                   .gamma = 10, .stage1_epochs = 0, .score = "both",
+    c.adegan = (mla_adegan_config){.patterns = 10, .noise_dim = 16, .noise_sigma = 0.3f, .alpha = 1, .beta = 1,
+                                   .gamma = 10, .stage1_epochs = 0, .info_weight = 1, .code_scale = 1, .score = "both",
                                    .recon_trains = "ge", .recon_code = "soft"};
     return c;
 }

@@ -36,7 +36,7 @@ static double case_loss(grad_case *c, char net) {
                                  : adegan_stage1_grads(c->m, c->x, c->n, &c->dr, false, &l);
     assert_int_equal(s, MLA_OK);
     const adegan_params *p = &c->m->p;
-    if (c->stage == 1) return l.adv_g;
+    if (c->stage == 1) return (net == 'G' ? l.adv_g : 0) + p->info * l.sl; /* E's: info L_sl */
     double e = p->gamma * l.recon + p->beta * l.sl + p->alpha * l.ip;
     double g = (p->recon_g ? p->gamma * l.recon : 0) + p->beta * l.sl + p->adv_weight * l.adv_g;
     return net == 'G' ? g : e;
@@ -70,9 +70,9 @@ static adegan_params tiny_params(void) {
     return p;
 }
 
-static void run_grad_case(int stage, bool recon_g, bool hard_code) {
+static void run_grad_case(int stage, bool recon_g, bool hard_code, float info, float code_scale) {
     adegan_params p = tiny_params();
-    p.recon_g = recon_g, p.hard_code = hard_code;
+    p.recon_g = recon_g, p.hard_code = hard_code, p.info = info, p.code_scale = code_scale;
     grad_case c = {0};
     c.stage = stage, c.n = 3;
     assert_int_equal(adegan_model_create(&p, 1, 8, &c.m), MLA_OK);
@@ -89,7 +89,7 @@ static void run_grad_case(int stage, bool recon_g, bool hard_code) {
     memcpy(gg, mla_net_grads(G), ng * sizeof(float));
     memcpy(ge, mla_net_grads(E), ne * sizeof(float));
     check_net(&c, 'G', gg, 60);
-    if (stage == 2) check_net(&c, 'E', ge, 60);
+    if (stage == 2 || info > 0) check_net(&c, 'E', ge, 60);
     else
         for (size_t i = 0; i < ne; i++) assert_true(ge[i] == 0.0f);
     free(gg), free(ge), free(c.x);
@@ -99,24 +99,34 @@ static void run_grad_case(int stage, bool recon_g, bool hard_code) {
 
 static void test_stage1_gradients(void **st) {
     (void)st;
-    run_grad_case(1, false, false);
+    run_grad_case(1, false, false, 0, 1);    /* the adversarial game alone: E gets nothing */
+    run_grad_case(1, false, false, 0.7f, 1); /* --info-weight: L_sl on G and E from the first step */
+    run_grad_case(1, false, false, 0.7f, 2.5f); /* and --code-scale */
 }
 
 static void test_stage2_gradients(void **st) {
     (void)st;
-    run_grad_case(2, true, false);  /* L_recon trains G and E, through the softmax */
-    run_grad_case(2, false, false); /* --recon-trains e */
-    run_grad_case(2, true, true);   /* --recon-code hard: G gets the arg-max one-hot */
-    run_grad_case(2, false, true);
+    run_grad_case(2, true, false, 0, 1);  /* L_recon trains G and E, through the softmax */
+    run_grad_case(2, true, false, 0, 2.5f); /* --code-scale: through scale x softmax */
+    run_grad_case(2, false, false, 0, 1); /* --recon-trains e */
+    run_grad_case(2, true, true, 0, 1);   /* --recon-code hard: G gets the arg-max one-hot */
+    run_grad_case(2, false, true, 0, 2.5f);
 }
 
 /* G's input from E's outputs: softmax or the arg-max's one-hot (ties: the first), then z_n. */
 static void test_codes_from_extractor(void **st) {
     (void)st;
     const float e[2 * 5] = {0.5f, 2.0f, -1.0f, 7.0f, -3.0f, 1.0f, 1.0f, 0.0f, 0.25f, 0.5f};
-    float soft[10], hard[10];
-    adegan_codes_from_extractor(e, 2, 3, 5, false, soft);
-    adegan_codes_from_extractor(e, 2, 3, 5, true, hard);
+    float soft[10], hard[10], soft3[10], hard3[10];
+    adegan_codes_from_extractor(e, 2, 3, 5, false, 1, soft);
+    adegan_codes_from_extractor(e, 2, 3, 5, true, 1, hard);
+    adegan_codes_from_extractor(e, 2, 3, 5, false, 3, soft3); /* --code-scale 3: the pattern part x 3 */
+    adegan_codes_from_extractor(e, 2, 3, 5, true, 3, hard3);
+    for (int i = 0; i < 10; i++) {
+        bool pattern = i % 5 < 3;
+        assert_true(fabs(soft3[i] - (pattern ? 3 : 1) * soft[i]) < 1e-6);
+        assert_true(hard3[i] == (pattern ? 3 : 1) * hard[i]);
+    }
     for (int i = 0; i < 2; i++) {
         const float *r = e + 5 * i;
         double sum = exp(r[0]) + exp(r[1]) + exp(r[2]);
@@ -126,6 +136,32 @@ static void test_codes_from_extractor(void **st) {
     const float want[6] = {0, 1, 0, 1, 0, 0}; /* row 0: arg-max 1; row 1: tie of 0 and 1, the first */
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 3; k++) assert_true(hard[5 * i + k] == want[3 * i + k]);
+}
+
+/* The draws' pattern parts: code_scale x the one-hot of c_sl; across-pattern codes
+ * two entries l s, (1 - l) s with l in [0.25, 0.75]. */
+static void test_draws_code_scale(void **st) {
+    (void)st;
+    adegan_params p = tiny_params();
+    p.code_scale = 2.5f;
+    adegan_draws d;
+    assert_int_equal(adegan_draws_alloc(&p, 6, 6, &d), MLA_OK);
+    mla_rng r;
+    mla_rng_seed(&r, 4);
+    adegan_draws_sample(&p, &r, &d);
+    int zdim = p.patterns + p.noise_dim;
+    for (int i = 0; i < 6; i++) {
+        const float *z = d.z_sl + (size_t)i * zdim, *y = d.z_ip + (size_t)i * zdim;
+        double sum = 0, lo = 1e9;
+        int nonzero = 0;
+        for (int k = 0; k < p.patterns; k++) {
+            assert_true(z[k] == (k == d.c_sl[i] ? 2.5f : 0.0f));
+            if (y[k] != 0) nonzero++, sum += y[k], lo = fmin(lo, y[k]);
+        }
+        assert_int_equal(nonzero, 2);
+        assert_true(fabs(sum - 2.5) < 1e-5 && lo >= 0.25 * 2.5 - 1e-5);
+    }
+    adegan_draws_free(&d);
 }
 
 /* ---- the score ---- */
@@ -231,6 +267,13 @@ static void test_same_seed_same_bits(void **st) {
     cfg.seed = 8;
     fit_and_score(&cfg, b, auc);
     assert_true(memcmp(a, b, sizeof a) != 0);
+    /* --info-weight reaches stage 1's training, deterministically */
+    double c[300];
+    cfg.seed = 7, cfg.adegan.info_weight = 1;
+    fit_and_score(&cfg, b, auc);
+    fit_and_score(&cfg, c, auc);
+    assert_memory_equal(b, c, sizeof b);
+    assert_true(memcmp(a, b, sizeof a) != 0);
 }
 
 static void assert_fit_fails(const mla_anomaly_config *cfg, const mla_dataset *ds, const char *what) {
@@ -319,13 +362,14 @@ static void test_dataset_shapes(void **st) {
 static void test_defaults(void **st) {
     (void)st;
     mla_anomaly_config cfg = gan_test_config();
-    cfg.epochs = 0, cfg.batch = 0, cfg.lr = 0;
+    cfg.epochs = 0, cfg.batch = 0, cfg.lr = 0, cfg.adegan.noise_sigma = 0;
     adegan_params p;
     assert_int_equal(adegan_params_from(&cfg, &p), MLA_OK);
+    assert_true(p.sigma == 0.3f);
     assert_int_equal(p.batch, 16);
     assert_int_equal(p.epochs, 3);
     assert_int_equal(p.stage1_epochs, 1);
-    assert_true(p.lr == 2e-4f && p.recon_g && !p.hard_code);
+    assert_true(p.lr == 2e-4f && p.recon_g && !p.hard_code && p.info == 0 && p.code_scale == 1);
 }
 
 static void test_bad_settings(void **st) {
@@ -341,6 +385,14 @@ static void test_bad_settings(void **st) {
     assert_fit_fails(&cfg, toy, "unknown recon-trains");
     cfg = gan_test_config(), cfg.adegan.recon_code = "firm";
     assert_fit_fails(&cfg, toy, "unknown recon-code");
+    cfg = gan_test_config(), cfg.adegan.info_weight = -0.5f;
+    assert_fit_fails(&cfg, toy, "stage-1 pattern weight");
+    cfg = gan_test_config(), cfg.adegan.code_scale = -1;
+    assert_fit_fails(&cfg, toy, "code's scale");
+    cfg = gan_test_config(), cfg.adegan.code_scale = NAN;
+    assert_fit_fails(&cfg, toy, "code's scale");
+    cfg = gan_test_config(), cfg.adegan.info_weight = NAN;
+    assert_fit_fails(&cfg, toy, "stage-1 pattern weight");
     cfg = gan_test_config(), cfg.adegan.stage1_epochs = 4;
     assert_fit_fails(&cfg, toy, "stage-1 epochs");
     cfg = gan_test_config();
@@ -361,6 +413,7 @@ int main(void) {
         cmocka_unit_test(test_stage1_gradients),
         cmocka_unit_test(test_stage2_gradients),
         cmocka_unit_test(test_codes_from_extractor),
+        cmocka_unit_test(test_draws_code_scale),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_normal_fit),
         cmocka_unit_test(test_score_terms),

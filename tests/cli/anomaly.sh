@@ -77,6 +77,7 @@ assert d["results"]["knn"]["mean_auroc"] > 0.9, d["results"]["knn"]["mean_auroc"
 s = d["settings"]
 assert s["seeds"] == 2 and s["seed"] == 7 and s["epochs"] == 4 and s["k"] == 1 and s["val_fraction"] == 0.1
 assert s["adegan"]["patterns"] == 10 and s["adegan"]["gamma"] == 10 and s["adegan"]["recon_trains"] == "ge" and s["adegan"]["recon_code"] == "soft"
+assert s["adegan"]["info_weight"] == 1 and s["adegan"]["code_scale"] == 1 and s["adegan"]["noise_sigma"] == 0.3
 PY
 
 # scripts/anomaly_table.sh: the rows carry the JSON's figures.
@@ -167,6 +168,8 @@ expect_fail 1 "class 3 is out of range" "$BIN" "${B[@]}" --class 3 --out "$T/bad
 expect_fail 2 "--patterns must be between 2" "$BIN" "${B[@]}" --patterns 1 --out "$T/bad2"
 expect_fail 2 "--alpha must be between 0" "$BIN" "${B[@]}" --alpha -1 --out "$T/bad2"
 expect_fail 2 "--gamma must be between 0" "$BIN" "${B[@]}" --gamma -0.5 --out "$T/bad2"
+expect_fail 2 "--info-weight must be between 0" "$BIN" "${B[@]}" --info-weight -1 --out "$T/bad2"
+expect_fail 2 "--code-scale must be between" "$BIN" "${B[@]}" --code-scale 0 --out "$T/bad2"
 expect_fail 1 "available: adegan, ganomaly, knn, ae, dsvdd, knn-ae" "$BIN" anomaly --data "$D" --method knn,ocsvm --out "$T/bad2"
 expect_fail 1 "1 class" "$BIN" anomaly --data "npy:$T/one" --method knn --out "$T/bad2"
 expect_fail 1 "unknown protocol 'one-vs-rest'" "$BIN" "${B[@]}" --protocol one-vs-rest --out "$T/bad2"
