@@ -31,7 +31,8 @@
  * (flattened), optionally L2-normalised and then mean-centred (the centre is the mean of
  * the normalised training features; queries get the same transform), as cleverhans' DkNN.
  * Neighbours come from the exact kNN index (knn.h, Euclidean; ties by smaller index).
- *   kNN      majority label among the k neighbours at one layer (ties: smaller class).
+ *   kNN      majority label among the k neighbours at one layer (ties: the class whose
+ *            nearest neighbour is nearest, as the AdvKNN study's Counter.most_common).
  *   DkNN     alpha_j(x) = sum over layers of the neighbours whose label != j; the
  *            calibration scores A = { alpha_{y_c}(x_c) } over the calibration set; p_j(x) =
  *            |{a in A : a >= alpha_j(x)}| / |A|; prediction argmax_j p_j (ties: smaller
@@ -164,8 +165,8 @@ int mla_dknn_layers(const mla_dknn *d);
 mla_status mla_dknn_neighbors(const mla_dknn *d, const float *const *queries, int m, int32_t *labels_out,
                               int32_t *idx_out);
 
-/* kNN prediction at one layer from its neighbour labels (m x k): majority, ties to the
- * smaller class. */
+/* kNN prediction at one layer from its neighbour labels (m x k, each row nearest first):
+ * majority; among classes of equal count, the one met first in the row. */
 void mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *pred);
 
 /* Sets the calibration scores from m calibration samples (queries per layer, labels). */
@@ -194,7 +195,7 @@ mla_status mla_dknn_calibration_indices(const int32_t *labels, int n, int classe
  * samples at the layer (searched as the DkNN searches, with the same normalise/centre
  * options; the sample itself is among them, as in the AdvKNN reference code, which
  * queries the full training library) give p_i (their label distribution: counts / k)
- * and y_i (their majority label, ties to the smaller class). Losses, per sample:
+ * and y_i (their majority label, mla_knn_vote's ties). Losses, per sample:
  *   DkNNB      CE(q, y)                           (plain: the kNN label only)
  *   DkNNB+CL   lambda CE(q, y) + KL(p || q)       (consistency learning; lambda 0.3)
  * Training is mla_train over the layer's features (the consistency loss through a
@@ -218,7 +219,7 @@ float mla_dknnb_loss(const float *logits, int n, int classes, const int32_t *y, 
                      bool consistency, float *dlogits);
 
 /* From neighbour labels (n x k): p (n x classes) = label counts / k, y (n) = the
- * majority (ties to the smaller class). */
+ * majority (mla_knn_vote: ties to the class met first, nb_labels nearest first). */
 void mla_dknnb_targets(const int32_t *nb_labels, int n, int k, int classes, int32_t *y, float *p);
 
 typedef struct mla_dknnb mla_dknnb;

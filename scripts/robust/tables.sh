@@ -31,8 +31,13 @@
 #       RESUME=1   skip an invocation whose runs' robust.json are all there
 #       NO_RUN=1   make no run: print the tables from the robust.json files already in OUT
 #                  (a run not made prints as "-")
-#       EXTRA      more flags for every robust run (word-split), e.g. "--normalize" or a
-#                  smaller C&W budget "--cw-search 3 --cw-iterations 50"
+#       NORMALIZE  1 (default): --normalize on every run, the study's kNN and DkNN (AdvKNN's
+#                  attack.py: each library and query feature vector divided by its L2 norm,
+#                  neighbours by largest dot product, i.e. cosine); 0: raw activations
+#       T1_ONLY=1  with T1_SUBSET: only Table 1's invocation (no attack tables; the
+#                  DkNNB columns print "-" unless the main invocation's runs are in OUT)
+#       EXTRA      more flags for every robust run (word-split), e.g. a smaller C&W
+#                  budget "--cw-search 3 --cw-iterations 50"
 #       SMOKE=1    a minutes-long check of the script: 1,000 training images, 1 epoch, 60
 #                  evaluated images, k 10, 5 attack iterations; its figures mean nothing
 set -euo pipefail
@@ -50,6 +55,8 @@ CW=${CW:-1}
 SMOKE=${SMOKE:-0}
 RESUME=${RESUME:-0}
 NO_RUN=${NO_RUN:-0}
+NORMALIZE=${NORMALIZE:-1}
+T1_ONLY=${T1_ONLY:-0}
 read -r -a EXTRA_FLAGS <<< "${EXTRA:-}"
 PY=${PYTHON:-python3}
 cd "$ROOT"
@@ -57,6 +64,7 @@ mkdir -p "$OUT"
 
 TRAIN_FLAGS=(--epochs "$EPOCHS" --batch 128 --seed 0)
 ROBUST_FLAGS=(--threads "$THREADS" --seed 0 --grid 4 "${EXTRA_FLAGS[@]}")
+[ "$NORMALIZE" = 1 ] && ROBUST_FLAGS+=(--normalize)
 [ -n "${TRAIN_SUBSET:-}" ] && ROBUST_FLAGS+=(--train-subset "$TRAIN_SUBSET")
 if [ "$SMOKE" = 1 ]; then
   TRAIN_FLAGS=(--epochs 1 --batch 128 --seed 0 --subset 1000)
@@ -106,6 +114,7 @@ for d in $DATASETS; do
     # shellcheck disable=SC2046
     invoke "$d" "$OUT/$d/t1" fgsm dnn $(subset_flag "$T1_SUBSET")
   fi
+  [ -n "${T1_SUBSET:-}" ] && [ "$T1_ONLY" = 1 ] && continue
   if want 1 || want 2 || want 3; then
     # shellcheck disable=SC2046
     invoke "$d" "$OUT/$d" fgsm,bim,pgd:dnn,pgd:dknnb-cl,bim:sw dnn,dknnb,dknnb-cl $(subset_flag "${TEST_SUBSET:-0}")
@@ -160,6 +169,15 @@ if "1" in tables:
             d, " / ".join(n) or "-", pct(a.get("dnn")), paper(p[0]), pct(a.get("knn")),
             paper(p[1]), pct(a.get("dknn")), paper(p[2]), pct(get(b, "accuracy", "clean", "dknnb")),
             pct(get(c, "accuracy", "clean", "dknnb"))))
+    notes = []  # how the kNN / DkNN columns were made (the study: relu3, k 75, normalised)
+    for d in datasets:
+        st = get((load(d, "fgsm", "dnn", t1) if t1 else None) or load(d, "fgsm", "dknnb"), "settings")
+        if st and "k" in st:
+            notes.append("%s: net %s, kNN at %s, k %d, %s features" % (
+                d, st.get("model", "?"), st.get("knn_layer", "?"), st["k"],
+                "L2-normalised" if st.get("normalize") else "raw"))
+    if notes:
+        print("\n(" + "; ".join(notes) + ")")
 if "2" in tables:
     print("\nTable 2: accuracy under attack (%%), mlaudit [study]; mean L2 raw / AdvKNN-rescaled%s\n" % note)
     print("| dataset | evaluated | attack | through | kNN | DkNN | DNN | mean L2 | rescaled L2 | run s |")

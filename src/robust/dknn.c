@@ -243,21 +243,24 @@ mla_status mla_dknn_neighbors(const mla_dknn *d, const float *const *queries, in
     return s;
 }
 
-/* The first index of the largest count (ties to the smaller class). */
-static int argmax_int(const int *c, int n) {
-    int b = 0;
-    for (int j = 1; j < n; j++)
-        if (c[j] > c[b]) b = j;
-    return b;
-}
-
+/* Ties between classes go to the one whose nearest neighbour comes first: counting in
+ * neighbour order (nearest first), a class takes the lead only with a strictly larger
+ * count, so among equal counts the class seen first keeps it (Python's
+ * Counter.most_common, the AdvKNN study's vote). Needs nb_labels nearest first. */
 void mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *pred) {
     int *count = calloc((size_t)classes, sizeof(int));
-    for (int i = 0; count && i < m; i++) {
+    int *first = calloc((size_t)classes, sizeof(int));
+    for (int i = 0; count && first && i < m; i++) {
+        const int32_t *nb = nb_labels + (size_t)i * k;
         memset(count, 0, (size_t)classes * sizeof(int));
-        for (int j = 0; j < k; j++) count[nb_labels[(size_t)i * k + j]]++;
-        pred[i] = argmax_int(count, classes);
+        for (int j = 0; j < k; j++)
+            if (count[nb[j]]++ == 0) first[nb[j]] = j;
+        int b = nb[0];
+        for (int c = 0; c < classes; c++)
+            if (count[c] > count[b] || (count[c] == count[b] && count[c] && first[c] < first[b])) b = c;
+        pred[i] = b;
     }
+    free(first);
     free(count);
 }
 

@@ -125,16 +125,17 @@ static void check_options(mla_dknn_options o) {
     assert_memory_equal(nb, want, sizeof nb);
     mla_dknn_free(d2);
 
-    /* kNN at layer 1: majority of its neighbours, ties to the smaller class. */
+    /* kNN at layer 1: majority of its neighbours, ties to the class met first (nearest):
+     * the top count, then the first neighbour whose class has it. */
     int32_t l1[NQ * KN], vote[NQ];
     for (int a = 0; a < NQ; a++) memcpy(l1 + a * KN, want + ((size_t)a * L + 1) * KN, KN * sizeof(int32_t));
     mla_knn_vote(l1, NQ, KN, C, vote);
     for (int a = 0; a < NQ; a++) {
-        int cnt[C] = {0}, best = 0;
-        for (int j = 0; j < KN; j++) cnt[l1[a * KN + j]]++;
-        for (int c = 1; c < C; c++)
-            if (cnt[c] > cnt[best]) best = c;
-        assert_int_equal(vote[a], best);
+        int cnt[C] = {0}, top = 0, j = 0;
+        for (j = 0; j < KN; j++) cnt[l1[a * KN + j]]++;
+        for (int c = 0; c < C; c++) top = cnt[c] > top ? cnt[c] : top;
+        for (j = 0; cnt[l1[a * KN + j]] != top; j++) {}
+        assert_int_equal(vote[a], l1[a * KN + j]);
     }
 
     /* DkNN: calibration scores, p-values, prediction, credibility, confidence. */

@@ -79,15 +79,18 @@ static void test_loss(void **st) {
 
 static void test_targets(void **st) {
     (void)st;
-    int32_t nb[3 * 4] = {1, 1, 0, 2, 2, 0, 0, 2, 1, 2, 0, 1}; /* majorities 1, 0 (tie), 1 */
-    int32_t y[3];
-    float p[3 * 3];
-    mla_dknnb_targets(nb, 3, 4, 3, y, p);
+    /* Rows nearest first; majorities 1, 2 (tie with 0, 2 met first), 1, 0 (tie with 2, 0
+     * met first): the AdvKNN study's Counter.most_common. */
+    int32_t nb[4 * 4] = {1, 1, 0, 2, 2, 0, 0, 2, 1, 2, 0, 1, 0, 2, 2, 0};
+    int32_t y[4];
+    float p[4 * 3];
+    mla_dknnb_targets(nb, 4, 4, 3, y, p);
     assert_int_equal(y[0], 1);
-    assert_int_equal(y[1], 0); /* 0 and 2 tie at 2: the smaller class */
+    assert_int_equal(y[1], 2);
     assert_int_equal(y[2], 1);
-    const float want[9] = {0.25f, 0.5f, 0.25f, 0.5f, 0, 0.5f, 0.25f, 0.5f, 0.25f};
-    for (int j = 0; j < 9; j++) assert_true(fabs(p[j] - want[j]) < 1e-7);
+    assert_int_equal(y[3], 0);
+    const float want[12] = {0.25f, 0.5f, 0.25f, 0.5f, 0, 0.5f, 0.25f, 0.5f, 0.25f, 0.5f, 0, 0.5f};
+    for (int j = 0; j < 12; j++) assert_true(fabs(p[j] - want[j]) < 1e-7);
 }
 
 static void test_prefix(void **st) {
