@@ -166,8 +166,9 @@ mla_status mla_dknn_neighbors(const mla_dknn *d, const float *const *queries, in
                               int32_t *idx_out);
 
 /* kNN prediction at one layer from its neighbour labels (m x k, each row nearest first):
- * majority; among classes of equal count, the one met first in the row. */
-void mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *pred);
+ * majority; among classes of equal count, the one met first in the row. MLA_ERR_NOMEM
+ * (pred untouched) when its two class-sized counters cannot be allocated. */
+mla_status mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *pred);
 
 /* Sets the calibration scores from m calibration samples (queries per layer, labels). */
 mla_status mla_dknn_calibrate(mla_dknn *d, const float *const *queries, const int32_t *labels, int m);
@@ -219,8 +220,9 @@ float mla_dknnb_loss(const float *logits, int n, int classes, const int32_t *y, 
                      bool consistency, float *dlogits);
 
 /* From neighbour labels (n x k): p (n x classes) = label counts / k, y (n) = the
- * majority (mla_knn_vote: ties to the class met first, nb_labels nearest first). */
-void mla_dknnb_targets(const int32_t *nb_labels, int n, int k, int classes, int32_t *y, float *p);
+ * majority (mla_knn_vote: ties to the class met first, nb_labels nearest first).
+ * MLA_ERR_NOMEM as mla_knn_vote. */
+mla_status mla_dknnb_targets(const int32_t *nb_labels, int n, int k, int classes, int32_t *y, float *p);
 
 typedef struct mla_dknnb mla_dknnb;
 /* Trains a DkNNB of net (borrowed only for the call; the DkNNB keeps its own prefix) on

@@ -234,7 +234,7 @@ static mla_status predict(audit *a, mla_dknnb *dknnb, const float *x, preds *p, 
     if (!s) s = mla_dknn_predict_from_neighbors(a->dknn, nb, n, p->dknn, p->cred, NULL, NULL);
     for (int i = 0; !s && i < n; i++)
         memcpy(one + (size_t)i * k, nb + ((size_t)i * L + a->cfg->knn_layer) * k, (size_t)k * sizeof(int32_t));
-    if (!s) mla_knn_vote(one, n, k, a->classes, p->knn);
+    if (!s) s = mla_knn_vote(one, n, k, a->classes, p->knn);
     if (!s && grid) record_grid(a, idx, n_grid, grid);
     free_feats(a, feats);
     free(nb);

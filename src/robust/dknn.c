@@ -247,10 +247,11 @@ mla_status mla_dknn_neighbors(const mla_dknn *d, const float *const *queries, in
  * neighbour order (nearest first), a class takes the lead only with a strictly larger
  * count, so among equal counts the class seen first keeps it (Python's
  * Counter.most_common, the AdvKNN study's vote). Needs nb_labels nearest first. */
-void mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *pred) {
+mla_status mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *pred) {
     int *count = calloc((size_t)classes, sizeof(int));
     int *first = calloc((size_t)classes, sizeof(int));
-    for (int i = 0; count && first && i < m; i++) {
+    mla_status s = count && first ? MLA_OK : MLA_ERR_NOMEM;
+    for (int i = 0; !s && i < m; i++) {
         const int32_t *nb = nb_labels + (size_t)i * k;
         memset(count, 0, (size_t)classes * sizeof(int));
         for (int j = 0; j < k; j++)
@@ -262,6 +263,7 @@ void mla_knn_vote(const int32_t *nb_labels, int m, int k, int classes, int32_t *
     }
     free(first);
     free(count);
+    return s;
 }
 
 /* count[c] = neighbours of query i, over all layers, labelled c; alpha_c = L k - count[c]. */

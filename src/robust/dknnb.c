@@ -37,14 +37,16 @@ float mla_dknnb_loss(const float *logits, int n, int classes, const int32_t *y, 
     return lambda * ce + kl;
 }
 
-void mla_dknnb_targets(const int32_t *nb_labels, int n, int k, int classes, int32_t *y, float *p) {
-    mla_knn_vote(nb_labels, n, k, classes, y);
+mla_status mla_dknnb_targets(const int32_t *nb_labels, int n, int k, int classes, int32_t *y, float *p) {
+    mla_status s = mla_knn_vote(nb_labels, n, k, classes, y);
+    if (s) return s;
     for (int i = 0; i < n; i++) {
         float *row = p + (size_t)i * classes;
         memset(row, 0, (size_t)classes * sizeof *row);
         for (int j = 0; j < k; j++) row[nb_labels[(size_t)i * k + j]] += 1.0f;
         for (int c = 0; c < classes; c++) row[c] /= (float)k;
     }
+    return MLA_OK;
 }
 
 /* ---- the consistency-learning hook ---- */
@@ -97,7 +99,7 @@ static mla_status knn_targets(const float *feats, int dim, const int32_t *labels
     if (s) return s;
     int32_t *nb = mla_alloc((size_t)n * opt->k, sizeof(int32_t));
     s = nb ? mla_dknn_neighbors(d, &feats, n, nb, NULL) : MLA_ERR_NOMEM;
-    if (!s) mla_dknnb_targets(nb, n, opt->k, classes, y, p);
+    if (!s) s = mla_dknnb_targets(nb, n, opt->k, classes, y, p);
     free(nb);
     mla_dknn_free(d);
     return s;

@@ -53,7 +53,7 @@ static void direct(mla_net *net, mla_dknn *dk, const char *const *layers, const 
     int32_t *nb = malloc((size_t)n * 2 * K * sizeof(int32_t)), *one = malloc((size_t)n * K * sizeof(int32_t));
     assert_int_equal(mla_dknn_neighbors(dk, (const float *const *)f, n, nb, NULL), MLA_OK);
     for (int i = 0; i < n; i++) memcpy(one + i * K, nb + (i * 2 + 1) * K, K * sizeof(int32_t));
-    mla_knn_vote(one, n, K, C, knn);
+    assert_int_equal(mla_knn_vote(one, n, K, C, knn), MLA_OK);
     free(nb), free(one), free(f[0]), free(f[1]);
 }
 

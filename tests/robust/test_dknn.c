@@ -129,7 +129,7 @@ static void check_options(mla_dknn_options o) {
      * the top count, then the first neighbour whose class has it. */
     int32_t l1[NQ * KN], vote[NQ];
     for (int a = 0; a < NQ; a++) memcpy(l1 + a * KN, want + ((size_t)a * L + 1) * KN, KN * sizeof(int32_t));
-    mla_knn_vote(l1, NQ, KN, C, vote);
+    assert_int_equal(mla_knn_vote(l1, NQ, KN, C, vote), MLA_OK);
     for (int a = 0; a < NQ; a++) {
         int cnt[C] = {0}, top = 0, j = 0;
         for (j = 0; j < KN; j++) cnt[l1[a * KN + j]]++;

@@ -84,7 +84,7 @@ static void test_targets(void **st) {
     int32_t nb[4 * 4] = {1, 1, 0, 2, 2, 0, 0, 2, 1, 2, 0, 1, 0, 2, 2, 0};
     int32_t y[4];
     float p[4 * 3];
-    mla_dknnb_targets(nb, 4, 4, 3, y, p);
+    assert_int_equal(mla_dknnb_targets(nb, 4, 4, 3, y, p), MLA_OK);
     assert_int_equal(y[0], 1);
     assert_int_equal(y[1], 2);
     assert_int_equal(y[2], 1);
@@ -211,7 +211,7 @@ static void test_training_step(void **st) {
     int32_t nb[N * K], y[N];
     float p[N * C];
     brute_knn(f, N, D, K, labels, nb);
-    mla_dknnb_targets(nb, N, K, C, y, p);
+    assert_int_equal(mla_dknnb_targets(nb, N, K, C, y, p), MLA_OK);
     for (int cl = 0; cl < 2; cl++) {
         float wa[C * D + C], w2a[C * D + C], w0[C * D + C];
         one_step(net, x, labels, N, cl, 0.5f, wa);
