@@ -15,19 +15,9 @@
 #include "mlaudit/data.h"
 #include "mlaudit/nn.h"
 #include "mlaudit/train.h"
+#include "bench_util.h"
 
 enum { BATCH = 128, WARM = 20, PARTS = 6 };
-
-static double cpu_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int fail(const char *what) {
     fprintf(stderr, "mla_nn_split_bench: %s\n", what);
@@ -64,7 +54,7 @@ int main(int argc, char **argv) {
     mla_net_zero_grads(net);
     double cpu0 = 0;
     for (int s = -WARM; s < steps; s++) {
-        if (s == 0) cpu0 = cpu_seconds();
+        if (s == 0) cpu0 = bench_cpu_seconds();
         int first = (int)((long)(s + WARM) * BATCH % (n - BATCH + 1));
         double t0 = mla_seconds();
         float *x;
@@ -84,12 +74,12 @@ int main(int argc, char **argv) {
         double at[PARTS] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0};
         for (int p = 0; p < PARTS; p++) t[p][s] = at[p];
     }
-    double cpu = (cpu_seconds() - cpu0) / steps;
+    double cpu = (bench_cpu_seconds() - cpu0) / steps;
     static const char *const names[PARTS] = {"gather", "forward", "loss", "backward", "adam", "step"};
     printf("{\"model\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%d", argv[1],
            mla_nn_kernels_name(), threads, BATCH, steps);
     for (int p = 0; p < PARTS; p++) {
-        qsort(t[p], (size_t)steps, sizeof(double), cmp_double);
+        qsort(t[p], (size_t)steps, sizeof(double), bench_cmp_double);
         printf(",\"%s_us_median\":%.0f,\"%s_us_p10\":%.0f", names[p], 1e6 * t[p][steps / 2], names[p],
                1e6 * t[p][steps / 10]);
     }

@@ -11,17 +11,7 @@
 
 #include "mlaudit/core.h"
 #include "mlaudit/nn.h"
-
-static double cpu_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -51,7 +41,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < batch * 10; i++) dout[i] = (float)(0.01 * mla_rng_normal(&rng));
     double cpu0 = 0;
     for (int s = -1; s < steps; s++) { /* step -1 warms up (first-touch of the buffers) */
-        if (s == 0) cpu0 = cpu_seconds();
+        if (s == 0) cpu0 = bench_cpu_seconds();
         double t0 = mla_seconds();
         const float *y;
         mla_net_zero_grads(net);
@@ -61,8 +51,8 @@ int main(int argc, char **argv) {
         }
         if (s >= 0) wall[s] = mla_seconds() - t0;
     }
-    double cpu = (cpu_seconds() - cpu0) / steps;
-    qsort(wall, (size_t)steps, sizeof *wall, cmp_double);
+    double cpu = (bench_cpu_seconds() - cpu0) / steps;
+    qsort(wall, (size_t)steps, sizeof *wall, bench_cmp_double);
     printf("{\"model\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%d,\"wall_ms_median\":%.2f,"
            "\"wall_ms_best\":%.2f,\"cpu_ms\":%.2f}\n",
            argv[1], mla_nn_kernels_name(), threads, batch, steps, 1e3 * wall[steps / 2], 1e3 * wall[0], 1e3 * cpu);

@@ -6,11 +6,7 @@
 #include <stdlib.h>
 
 #include "mlaudit/core.h"
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 0, n = argc > 2 ? atoi(argv[2]) : 2048;
@@ -40,7 +36,7 @@ int main(int argc, char **argv) {
         double t = mla_seconds() - t0;
         if (k >= 0) gflops[k] = 2.0 * n * (double)n * n / t / 1e9; /* k = -1 warms up */
     }
-    qsort(gflops, RUNS, sizeof *gflops, cmp_double);
+    qsort(gflops, RUNS, sizeof *gflops, bench_cmp_double);
     printf("{\"sgemm_n\": %d, \"threads\": %d, \"openblas_kernels\": \"%s\", \"gflops_median\": %.1f}\n", n,
            mla_get_threads(), openblas_get_corename(), gflops[RUNS / 2]);
     free(a);
