@@ -5,9 +5,12 @@
 # Published figures go in extra rows: --row "NAME=v_0,...,v_{C-1},mean" (AUROC in [0, 1];
 # "-" for a missing value), printed first.
 # Usage: scripts/anomaly_table.sh anomaly.json... [--row "GPND (paper)=0.99,...,0.798"]...
-# Several files (runs of the same settings split by class, e.g. two processes) are
-# merged by class: the same methods and seeds in each, a class twice is an error; the
-# means are then recomputed over the merged classes (as the runner computes them).
+# Several files (runs of the same settings split by class or by seed, e.g. two processes,
+# or `--seed S --seeds 1` runs one seed at a time) are merged: the same methods and
+# settings in each; a class in several files pools their seeds (the same class and seed
+# twice is an error) and its mean and sample sd are recomputed from the pooled per-seed
+# figures; the means over classes are then recomputed (as the runner computes them).
+# Classes left with different seeds (a run not yet complete) are named in the head line.
 # Table 2 mode (the study's n_c sweep): --nc FILE... [--method M] [--row ...]: one row
 # per pattern count n_c (settings.adegan.patterns) over any number of anomaly.json files
 # (single-class runs are merged by class; a class twice for one n_c is an error), the
@@ -70,36 +73,86 @@ nf = int(sys.argv[1])
 files, sys.argv = sys.argv[2:2 + nf], sys.argv[:1] + sys.argv[1:2] + sys.argv[2 + nf:]  # rows: argv[2:]
 def mean(v):
     return sum(v) / len(v)
-def merge_into(dst, src, f):
-    """src's per-class entries added to dst's (a result or a term); means recomputed."""
-    have = {p["class"] for p in dst["per_class"]}
+def mean_sd(v):
+    """The runner's figures: the mean and the sample sd (n - 1; 0 for one value)."""
+    m = mean(v)
+    return m, (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+def seed_list(p, settings, f, what):
+    """A class entry's per-seed figures; an older single-seed run's term entries had none."""
+    if "seeds" in p:
+        return p["seeds"]
+    if settings["seeds"] == 1:
+        return [{"seed": settings["seed"], "auroc": p["auroc"], "aupr": p["aupr"], "f1": p["f1"]}]
+    sys.exit("anomaly_table: %s: %s has no per-seed figures (a run before they were written): "
+             "cannot merge its seeds" % (f, what))
+def merge_into(dst, src, settings, f, what):
+    """src's per-class entries added to dst's (a result or a term). A class in both: their
+    seeds are pooled (the same seed twice is an error) and the class's means and sample
+    sds recomputed from the pooled seeds; then the means over classes, as the runner does."""
+    have = {p["class"]: p for p in dst["per_class"]}
     for p in src["per_class"]:
-        if p["class"] in have:
-            sys.exit("anomaly_table: class %d appears twice (%s)" % (p["class"], f))
-        dst["per_class"].append(p)
+        q = have.get(p["class"])
+        if q is None:
+            p["seeds"] = seed_list(p, settings, f, what)
+            dst["per_class"].append(p)
+            continue
+        old = {x["seed"] for x in q["seeds"]}
+        new = seed_list(p, settings, f, what)
+        if old & {x["seed"] for x in new}:
+            sys.exit("anomaly_table: class %d appears twice with seed %s (%s)"
+                     % (p["class"], sorted(old & {x["seed"] for x in new})[0], f))
+        q["seeds"] = sorted(q["seeds"] + new, key=lambda x: x["seed"])
+        for key in ("auroc", "aupr", "f1"):
+            q[key], q[key + "_sd"] = mean_sd([x[key] for x in q["seeds"]])
+        if "fit_seconds" in q:
+            q["fit_seconds"] += p["fit_seconds"]
     dst["per_class"].sort(key=lambda p: p["class"])
     dst["mean_auroc"] = mean([p["auroc"] for p in dst["per_class"]])
     dst["mean_aupr"] = mean([p["aupr"] for p in dst["per_class"]])
+def with_seed_lists(d, f):
+    """Every class entry (results and terms) given its seed list, so merges can pool seeds."""
+    for name in d["methods"]:
+        r = d["results"][name]
+        for what, t in [(name, r)] + [("%s's term %s" % (name, k), v) for k, v in r.get("terms", {}).items()]:
+            for p in t["per_class"]:
+                p["seeds"] = seed_list(p, d["settings"], f, what)
+SAME = ("method_list", "val_fraction", "f1_quantile", "subset", "test_subset", "epochs", "batch", "lr",
+        "latent", "k", "adegan")
 d = json.load(open(files[0]))
+if nf > 1:
+    with_seed_lists(d, files[0])
 for f in files[1:]:
     e = json.load(open(f))
     for key in ("methods", "protocol", "dataset"):
         if e[key] != d[key]:
             sys.exit("anomaly_table: %s differs in %s (%s, not %s)" % (f, key, e[key], d[key]))
-    if e["settings"]["seeds"] != d["settings"]["seeds"] or e["settings"]["seed"] != d["settings"]["seed"]:
-        sys.exit("anomaly_table: %s has other seeds" % f)
+    for key in SAME:
+        if e["settings"].get(key) != d["settings"].get(key):
+            sys.exit("anomaly_table: %s has other settings (%s: %s, not %s)"
+                     % (f, key, e["settings"].get(key), d["settings"].get(key)))
     for name in d["methods"]:
-        merge_into(d["results"][name], e["results"][name], f)
+        merge_into(d["results"][name], e["results"][name], e["settings"], f, name)
         for term, t in d["results"][name].get("terms", {}).items():
-            merge_into(t, e["results"][name]["terms"][term], f)
+            merge_into(t, e["results"][name]["terms"][term], e["settings"], f, "%s's term %s" % (name, term))
     d["classes"] = sorted(set(d["classes"]) | set(e["classes"]))
 if nf > 1:
     d["protocol_description"] = re.sub(r"^(one-\w+: )class \d+ ", r"\1each class c in turn ",
                                        d["protocol_description"]) + " (%d runs merged)" % nf
 classes = d["classes"]
-seeds = d["settings"]["seeds"]
-print("%s, %s, %d seed(s) from %d: %s" % (d["dataset"], d["protocol"], seeds, d["settings"]["seed"],
-                                         d["protocol_description"]))
+first = d["results"][d["methods"][0]]["per_class"]
+seed_sets = {tuple(x["seed"] for x in p["seeds"]) for p in first} if nf > 1 else {()}
+if nf == 1:
+    seeds = d["settings"]["seeds"]
+    head = "%d seed(s) from %d" % (seeds, d["settings"]["seed"])
+elif len(seed_sets) == 1 and list(next(iter(seed_sets))) == list(range(min(next(iter(seed_sets))), max(next(iter(seed_sets))) + 1)):
+    s0 = next(iter(seed_sets))
+    seeds = len(s0)
+    head = "%d seed(s) from %d" % (seeds, s0[0])
+else:  # classes with different seeds (a run not yet complete): say which
+    seeds = max(len(x) for x in seed_sets)
+    head = "seeds by class: " + "; ".join("%d: %s" % (p["class"], ",".join(str(x["seed"]) for x in p["seeds"]))
+                                          for p in first)
+print("%s, %s, %s: %s" % (d["dataset"], d["protocol"], head, d["protocol_description"]))
 print()
 print("| AUROC | " + " | ".join(str(c) for c in classes) + " | mean | mean AUPR |")
 print("|---|" + "---|" * (len(classes) + 2))
@@ -109,13 +162,15 @@ for row in sys.argv[2:]:
     if len(v) != len(classes) + 1:
         sys.exit("anomaly_table: --row %s has %d values, want %d (classes, then the mean)" % (name, len(v), len(classes) + 1))
     print("| %s | %s | - |" % (name, " | ".join(v)))
-def cell(m, sd):
-    return "%.3f ± %.3f" % (m, sd) if seeds > 1 else "%.3f" % m
+def cell(m, sd, n):
+    return "%.3f ± %.3f" % (m, sd) if n > 1 else "%.3f" % m
+def n_seeds(p):
+    return len(p["seeds"]) if nf > 1 else seeds
 for name in d["methods"]:
     r = d["results"][name]
-    cells = [cell(p["auroc"], p["auroc_sd"]) for p in r["per_class"]]
+    cells = [cell(p["auroc"], p["auroc_sd"], n_seeds(p)) for p in r["per_class"]]
     print("| %s | %s | **%.3f** | %.3f |" % (name, " | ".join(cells), r["mean_auroc"], r["mean_aupr"]))
     for term, t in r.get("terms", {}).items():
-        cells = [cell(p["auroc"], p["auroc_sd"]) for p in t["per_class"]]
+        cells = [cell(p["auroc"], p["auroc_sd"], n_seeds(p)) for p in t["per_class"]]
         print("| %s: %s alone | %s | %.3f | %.3f |" % (name, term, " | ".join(cells), t["mean_auroc"], t["mean_aupr"]))
 PY

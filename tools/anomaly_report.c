@@ -48,8 +48,10 @@ static cJSON *class_json(const mla_anomaly_class_result *c, int seeds, uint64_t 
     return o;
 }
 
-/* {term: {mean_auroc, mean_aupr, per_class: [{class, auroc, auroc_sd, aupr, ..}]}}: the ablation. */
-static cJSON *terms_json(const mla_anomaly_method_result *mr) {
+/* {term: {mean_auroc, mean_aupr, per_class: [{class, auroc, auroc_sd, aupr, .., seeds: [..]}]}}:
+ * the ablation; each term's per-seed figures too, so that runs of other seeds can be
+ * merged (scripts/anomaly_table.sh). */
+static cJSON *terms_json(const mla_anomaly_method_result *mr, int seeds, uint64_t base_seed) {
     cJSON *o = cJSON_CreateObject();
     const mla_anomaly_method *m = mr->method;
     for (int t = 0; t < m->term_count; t++) {
@@ -64,6 +66,10 @@ static cJSON *terms_json(const mla_anomaly_method_result *mr) {
             add_mean_sd(x, "auroc", cr->term_auroc[t]);
             add_mean_sd(x, "aupr", cr->term_aupr[t]);
             add_mean_sd(x, "f1", cr->term_f1[t]);
+            cJSON *arr = cJSON_AddArrayToObject(x, "seeds");
+            for (int s = 0; s < seeds; s++)
+                cJSON_AddItemToArray(arr, seed_json(&cr->term_metrics[(size_t)s * m->term_count + t],
+                                                    base_seed + (uint64_t)s));
             cJSON_AddItemToArray(pc, x);
         }
     }
@@ -83,7 +89,7 @@ static cJSON *method_json(const mla_anomaly_method_result *mr, int seeds, uint64
     cli_json_num(o, "mean_aupr", mr->mean_aupr);
     cli_json_num(o, "mean_f1", mr->mean_f1);
     cli_json_num(o, "fit_seconds", fit);
-    if (mr->method->term_count > 0) cJSON_AddItemToObject(o, "terms", terms_json(mr));
+    if (mr->method->term_count > 0) cJSON_AddItemToObject(o, "terms", terms_json(mr, seeds, base_seed));
     return o;
 }
 

@@ -143,6 +143,52 @@ bash "$SRC/scripts/anomaly_table.sh" "$T/nc2c0/anomaly.json" "$T/nc2c0/anomaly.j
   && bad "a class twice was merged" \
   || { grep -q "class 0 appears twice" "$T/err" && ok || bad "merge, class twice: $(cat "$T/err")"; }
 
+# anomaly_table.sh merging runs of one seed each (`--seed S --seeds 1`, S = 7 and 8) gives
+# the table of the 2-seed run: the classes' seeds pooled, means and sample sds recomputed.
+for s in 7 8; do
+  "$BIN" "${RUN[@]}" --seed $s --seeds 1 --out "$T/s$s" >/dev/null 2>&1 || bad "--seed $s --seeds 1 failed"
+done
+bash "$SRC/scripts/anomaly_table.sh" "$T/o1/anomaly.json" >"$T/t2.md" 2>"$T/err" || bad "table: $(cat "$T/err")"
+bash "$SRC/scripts/anomaly_table.sh" "$T/s8/anomaly.json" "$T/s7/anomaly.json" >"$T/t78.md" 2>"$T/err" \
+  || bad "seed merge failed: $(cat "$T/err")"
+python3 - "$T/t2.md" "$T/t78.md" <<'PY' && ok || bad "seed merge: $(cat "$T/t78.md")"
+import sys
+a, b = (open(f).read().splitlines() for f in sys.argv[1:])
+assert b[0].startswith("data, one-out, 2 seed(s) from 7: ") and b[0].endswith("(2 runs merged)"), b[0]
+assert a[1:] == b[1:], (a, b)
+PY
+bash "$SRC/scripts/anomaly_table.sh" "$T/o1/anomaly.json" "$T/s8/anomaly.json" >/dev/null 2>"$T/err" \
+  && bad "a seed twice was merged" || { grep -q "class 0 appears twice with seed 8" "$T/err" && ok || bad "seed twice: $(cat "$T/err")"; }
+"$BIN" "${RUN[@]}" --seed 9 --seeds 1 --k 2 --out "$T/k2" >/dev/null 2>&1 || bad "--k 2 failed"
+bash "$SRC/scripts/anomaly_table.sh" "$T/o1/anomaly.json" "$T/k2/anomaly.json" >/dev/null 2>"$T/err" \
+  && bad "runs of other settings were merged" || { grep -q "other settings (k: 2, not 1)" "$T/err" && ok || bad "settings: $(cat "$T/err")"; }
+
+# ADe-GAN's score terms carry per-seed figures too (their means and sds recomputed from
+# them), and merge the same way; a class left with fewer seeds is named in the head line.
+AD=(anomaly --data "$D" --method adegan --epochs 1 --batch 16 --threads 1)
+"$BIN" "${AD[@]}" --class 0 --seed 3 --seeds 2 --out "$T/a34" >/dev/null 2>&1 || bad "adegan 2 seeds failed"
+for s in 3 4; do "$BIN" "${AD[@]}" --class 0 --seed $s --seeds 1 --out "$T/a$s" >/dev/null 2>&1 || bad "adegan $s"; done
+"$BIN" "${AD[@]}" --class 1 --seed 3 --seeds 1 --out "$T/a3c1" >/dev/null 2>&1 || bad "adegan class 1"
+python3 - "$T/a34/anomaly.json" <<'PY' && ok || bad "term seeds in anomaly.json"
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+for term, t in d["results"]["adegan"]["terms"].items():
+    p = t["per_class"][0]
+    assert [x["seed"] for x in p["seeds"]] == [3, 4], (term, p)
+    for k in ("auroc", "aupr", "f1"):
+        v = [x[k] for x in p["seeds"]]
+        m = sum(v) / 2
+        assert abs(p[k] - m) < 1e-12 and abs(p[k + "_sd"] - math.sqrt(sum((x - m) ** 2 for x in v))) < 1e-12, (term, k)
+PY
+bash "$SRC/scripts/anomaly_table.sh" "$T/a34/anomaly.json" >"$T/ta.md" 2>"$T/err" || bad "adegan table: $(cat "$T/err")"
+bash "$SRC/scripts/anomaly_table.sh" "$T/a4/anomaly.json" "$T/a3/anomaly.json" >"$T/tb.md" 2>"$T/err" \
+  || bad "adegan seed merge: $(cat "$T/err")"
+cmp -s <(tail -n +2 "$T/ta.md") <(tail -n +2 "$T/tb.md") && grep -q "recon alone" "$T/tb.md" && ok \
+  || bad "adegan merged table differs: $(diff "$T/ta.md" "$T/tb.md")"
+bash "$SRC/scripts/anomaly_table.sh" "$T/a34/anomaly.json" "$T/a3c1/anomaly.json" >"$T/tc.md" 2>"$T/err" \
+  || bad "partial merge: $(cat "$T/err")"
+head -1 "$T/tc.md" | grep -q "seeds by class: 0: 3,4; 1: 3: " && ok || bad "partial head: $(head -1 "$T/tc.md")"
+
 # The same seed and threads: the same scores; the table states the protocol.
 "$BIN" "${RUN[@]}" --out "$T/o2" >"$T/o2.txt" 2>/dev/null || bad "second run failed"
 cmp -s "$T/o1/scores.csv" "$T/o2/scores.csv" && ok || bad "scores.csv differs between identical runs"
