@@ -5,12 +5,14 @@
 # Published figures go in extra rows: --row "NAME=v_0,...,v_{C-1},mean" (AUROC in [0, 1];
 # "-" for a missing value), printed first.
 # Usage: scripts/anomaly_table.sh anomaly.json... [--row "GPND (paper)=0.99,...,0.798"]...
-# Several files (runs of the same settings split by class or by seed, e.g. two processes,
-# or `--seed S --seeds 1` runs one seed at a time) are merged: the same methods and
-# settings in each; a class in several files pools their seeds (the same class and seed
-# twice is an error) and its mean and sample sd are recomputed from the pooled per-seed
-# figures; the means over classes are then recomputed (as the runner computes them).
-# Classes left with different seeds (a run not yet complete) are named in the head line.
+# Several files (runs of the same settings split by class, by seed or by method, e.g. two
+# processes, or `--seed S --seeds 1` runs one seed at a time) are merged: the same
+# protocol, dataset and settings in each; a method's class in several files pools their
+# seeds (the same class and seed twice is an error) and its mean and sample sd are
+# recomputed from the pooled per-seed figures; the means over classes are then recomputed
+# (as the runner computes them). The head line gives the seeds most cells have; a cell
+# with other seeds (a run not yet complete) names its own, and a row short of classes
+# says how many its mean covers.
 # Table 2 mode (the study's n_c sweep): --nc FILE... [--method M] [--row ...]: one row
 # per pattern count n_c (settings.adegan.patterns) over any number of anomaly.json files
 # (single-class runs are merged by class; a class twice for one n_c is an error), the
@@ -116,21 +118,25 @@ def with_seed_lists(d, f):
         for what, t in [(name, r)] + [("%s's term %s" % (name, k), v) for k, v in r.get("terms", {}).items()]:
             for p in t["per_class"]:
                 p["seeds"] = seed_list(p, d["settings"], f, what)
-SAME = ("method_list", "val_fraction", "f1_quantile", "subset", "test_subset", "epochs", "batch", "lr",
-        "latent", "k", "adegan")
+SAME = ("val_fraction", "f1_quantile", "subset", "test_subset", "epochs", "batch", "lr", "latent", "k", "adegan")
 d = json.load(open(files[0]))
 if nf > 1:
     with_seed_lists(d, files[0])
 for f in files[1:]:
     e = json.load(open(f))
-    for key in ("methods", "protocol", "dataset"):
+    for key in ("protocol", "dataset"):
         if e[key] != d[key]:
             sys.exit("anomaly_table: %s differs in %s (%s, not %s)" % (f, key, e[key], d[key]))
     for key in SAME:
         if e["settings"].get(key) != d["settings"].get(key):
             sys.exit("anomaly_table: %s has other settings (%s: %s, not %s)"
                      % (f, key, e["settings"].get(key), d["settings"].get(key)))
-    for name in d["methods"]:
+    with_seed_lists(e, f)
+    for name in e["methods"]:
+        if name not in d["results"]:  # a method run apart (e.g. a baseline in other processes)
+            d["methods"].append(name)
+            d["results"][name] = e["results"][name]
+            continue
         merge_into(d["results"][name], e["results"][name], e["settings"], f, name)
         for term, t in d["results"][name].get("terms", {}).items():
             merge_into(t, e["results"][name]["terms"][term], e["settings"], f, "%s's term %s" % (name, term))
@@ -139,38 +145,52 @@ if nf > 1:
     d["protocol_description"] = re.sub(r"^(one-\w+: )class \d+ ", r"\1each class c in turn ",
                                        d["protocol_description"]) + " (%d runs merged)" % nf
 classes = d["classes"]
-first = d["results"][d["methods"][0]]["per_class"]
-seed_sets = {tuple(x["seed"] for x in p["seeds"]) for p in first} if nf > 1 else {()}
+def entries(r):
+    yield from r["per_class"]
+    for t in r.get("terms", {}).values():
+        yield from t["per_class"]
 if nf == 1:
     seeds = d["settings"]["seeds"]
+    common = None
     head = "%d seed(s) from %d" % (seeds, d["settings"]["seed"])
-elif len(seed_sets) == 1 and list(next(iter(seed_sets))) == list(range(min(next(iter(seed_sets))), max(next(iter(seed_sets))) + 1)):
-    s0 = next(iter(seed_sets))
-    seeds = len(s0)
-    head = "%d seed(s) from %d" % (seeds, s0[0])
-else:  # classes with different seeds (a run not yet complete): say which
-    seeds = max(len(x) for x in seed_sets)
-    head = "seeds by class: " + "; ".join("%d: %s" % (p["class"], ",".join(str(x["seed"]) for x in p["seeds"]))
-                                          for p in first)
+else:  # the seed set most entries have (ties: the longer); other entries' cells name theirs
+    tally = {}
+    for name in d["methods"]:
+        for p in entries(d["results"][name]):
+            k = tuple(x["seed"] for x in p["seeds"])
+            tally[k] = tally.get(k, 0) + 1
+    common = max(tally, key=lambda k: (tally[k], len(k)))
+    seeds = len(common)
+    contiguous = list(common) == list(range(common[0], common[0] + seeds))
+    head = ("%d seed(s) from %d" % (seeds, common[0]) if contiguous else "seeds " + ",".join(map(str, common)))
+    if len(tally) > 1:
+        head += " (cells with other seeds name them)"
 print("%s, %s, %s: %s" % (d["dataset"], d["protocol"], head, d["protocol_description"]))
 print()
 print("| AUROC | " + " | ".join(str(c) for c in classes) + " | mean | mean AUPR |")
 print("|---|" + "---|" * (len(classes) + 2))
-for row in sys.argv[2:]:
-    name, _, vals = row.partition("=")
+for extra in sys.argv[2:]:
+    name, _, vals = extra.partition("=")
     v = vals.split(",")
     if len(v) != len(classes) + 1:
         sys.exit("anomaly_table: --row %s has %d values, want %d (classes, then the mean)" % (name, len(v), len(classes) + 1))
     print("| %s | %s | - |" % (name, " | ".join(v)))
-def cell(m, sd, n):
-    return "%.3f ± %.3f" % (m, sd) if n > 1 else "%.3f" % m
-def n_seeds(p):
-    return len(p["seeds"]) if nf > 1 else seeds
+def cell(p):
+    n = len(p["seeds"]) if nf > 1 else seeds
+    v = "%.3f ± %.3f" % (p["auroc"], p["auroc_sd"]) if n > 1 else "%.3f" % p["auroc"]
+    k = tuple(x["seed"] for x in p["seeds"]) if nf > 1 else None
+    return v + (" (seeds %s)" % ",".join(map(str, k)) if common is not None and k != common else "")
+def row(label, t, bold):
+    """One method's or term's cells by class ("-" where it has none), the mean over the
+    classes it has (named when not all) and its mean AUPR."""
+    by = {p["class"]: p for p in t["per_class"]}
+    cells = [cell(by[c]) if c in by else "-" for c in classes]
+    m = "%.3f" % t["mean_auroc"]
+    m = ("**%s**" % m if bold else m) + ("" if len(by) == len(classes) else " (%d of %d classes)" % (len(by), len(classes)))
+    print("| %s | %s | %s | %.3f |" % (label, " | ".join(cells), m, t["mean_aupr"]))
 for name in d["methods"]:
     r = d["results"][name]
-    cells = [cell(p["auroc"], p["auroc_sd"], n_seeds(p)) for p in r["per_class"]]
-    print("| %s | %s | **%.3f** | %.3f |" % (name, " | ".join(cells), r["mean_auroc"], r["mean_aupr"]))
+    row(name, r, True)
     for term, t in r.get("terms", {}).items():
-        cells = [cell(p["auroc"], p["auroc_sd"], n_seeds(p)) for p in t["per_class"]]
-        print("| %s: %s alone | %s | %.3f | %.3f |" % (name, term, " | ".join(cells), t["mean_auroc"], t["mean_aupr"]))
+        row("%s: %s alone" % (name, term), t, False)
 PY
