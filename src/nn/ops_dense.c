@@ -8,6 +8,7 @@
  * one OpenMP region (the relu's pass, then the weight, bias and input gradients with no
  * barrier between them), and on the kernels any number of units or samples: a 10-unit
  * output layer's gradients no longer go to OpenBLAS. */
+#include <omp.h>
 #include <string.h>
 
 #include "nn/blas.h"
@@ -66,8 +67,11 @@ static bool dense_forward_on_kernels(const mla_layer *l, int n) {
 static bool dense_weight_grad_on_kernels(const mla_layer *l, int n) {
     return mla_dense_own_kernels() && n >= 16 && (l->units % 8 == 0 || n <= PARTIAL_K_MAX);
 }
+/* W's rows are read 32 wide in place (all but the last, masked): with at least 32 inputs
+ * a row's overrun stays within the next row, where the flat parameter vector may end. */
 static bool dense_input_grad_on_kernels(const mla_layer *l, int n) {
-    return mla_dense_own_kernels() && n >= 8 && (n % 8 == 0 || l->units <= PARTIAL_K_MAX);
+    return mla_dense_own_kernels() && n >= 8 && (n % 8 == 0 || l->units <= PARTIAL_K_MAX) &&
+           mla_shape_size(l->in) >= 32;
 }
 
 static int tiles_of_32(int n) { return (n + 31) / 32; }
@@ -122,23 +126,41 @@ static void tile_partial(mla_isa kernels, int rows, int k, const float *a, size_
  * gradient in one parallel region (one fork and two barriers a layer instead of a fork
  * and a join per pass). Each tile is one thread's, so the bits depend on no split. */
 
+/* dW's tile (row tile r: units [8 r, 8 r + 8), column tile j), added to dw. */
+static void weight_grad_tile(mla_isa kernels, int tw, const float *x, const float *dy, int n, int in, int out,
+                             float *dw, int r, int j) {
+    int o = 8 * r, rows = out - o < 8 ? out - o : 8;
+    float *c = dw + (size_t)o * in + tw * j;
+    if (rows == 8)
+        mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, (size_t)in,
+                      width_of(in, j, tw), false, NULL, false, true);
+    else
+        tile_partial(kernels, rows, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, (size_t)in,
+                     width_of(in, j, tw), true);
+}
+
 /* dW (out x in) += dy^T x: 8 units by tw inputs a tile, summed over the samples; x's
- * rows are read in place (the last one masked: x may have no slack). */
+ * rows are read in place (the last one masked: x may have no slack). Split by units:
+ * thread t of T takes the row tiles [R t / T, R (t + 1) / T), the same rows of W as the
+ * forward's split by units gives it and, to the row, the same as the optimizer's split of
+ * each tensor (optim.c): the gradient's lines are then written and read again by one
+ * core. (Split by input columns, as before, half of the 784 x 256 gradient was written on
+ * the core the optimizer's pass did not run those rows on.) Within a thread the column
+ * tiles are the outer loop: x's 24-column strip stays in L1 across its row tiles. With
+ * fewer row tiles than threads, the tiles are shared out as a whole. */
 static void weight_grad_team(const float *x, const float *dy, int n, int in, int out, float *dw) {
     mla_isa kernels = mla_nn_kernels();
     int tw = grad_tile(kernels), col_tiles = tiles_of(in, tw), row_tiles = (out + 7) / 8;
+    int t = omp_get_thread_num(), team = omp_get_num_threads();
+    if (row_tiles >= team) {
+        int r0 = (int)((long)row_tiles * t / team), r1 = (int)((long)row_tiles * (t + 1) / team);
+        for (int j = 0; j < col_tiles; j++)
+            for (int r = r0; r < r1; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, dw, r, j);
+        return;
+    }
 #pragma omp for collapse(2) schedule(static) nowait
     for (int j = 0; j < col_tiles; j++)
-        for (int r = 0; r < row_tiles; r++) {
-            int o = 8 * r, rows = out - o < 8 ? out - o : 8;
-            float *c = dw + (size_t)o * in + tw * j;
-            if (rows == 8)
-                mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, (size_t)in,
-                              width_of(in, j, tw), false, NULL, false, true);
-            else
-                tile_partial(kernels, rows, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, (size_t)in,
-                             width_of(in, j, tw), true);
-        }
+        for (int r = 0; r < row_tiles; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, dw, r, j);
 }
 
 /* dx (n x in) = dy W: 8 samples by tw inputs a tile, summed over the units; W's rows are

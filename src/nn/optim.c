@@ -3,6 +3,7 @@
  *   Adam: g += wd p (or p -= lr wd p when decoupled); m, v moments; bias-corrected step
  *         p -= lr mhat / (sqrt(vhat) + eps). */
 #include <math.h>
+#include <omp.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
@@ -16,7 +17,30 @@ struct mla_optimizer {
     size_t n;
     float *state;     /* SGD: momentum [n]; Adam: m [n], v [n] */
     long steps;
+    int parts;        /* the trainable tensors, which the updates split one by one */
+    size_t *part_end; /* [parts]: where each ends in the flat vector; the last is n */
 };
+
+/* The trainable tensors' ends in the flat vector (one part, [0, n), if they do not tile
+ * it: the split only places work, it changes no value). */
+static mla_status parts_init(mla_optimizer *o, const mla_net *net) {
+    int count = mla_net_tensor_count(net), parts = 0;
+    o->part_end = mla_alloc((size_t)(count > 0 ? count : 1), sizeof(size_t));
+    if (!o->part_end) return MLA_ERR_NOMEM;
+    size_t at = 0;
+    for (int i = 0; i < count; i++) {
+        mla_tensor_info t;
+        if (mla_net_tensor_info(net, i, &t) || !t.trainable || t.offset != at || t.count == 0) break;
+        at += t.count;
+        o->part_end[parts++] = at;
+    }
+    if (at != o->n || parts == 0) {
+        parts = 1;
+        o->part_end[0] = o->n;
+    }
+    o->parts = parts;
+    return MLA_OK;
+}
 
 mla_opt_config mla_opt_defaults(mla_opt_kind kind) {
     mla_opt_config c = {0};
@@ -48,7 +72,9 @@ mla_status mla_optimizer_create(const mla_opt_config *cfg, const mla_net *net, m
     o->cfg = *cfg;
     o->n = mla_net_trainable_count(net);
     o->state = mla_alloc(mla_optimizer_state_size(o) + 1, sizeof(float));
-    if (!o->state) {
+    if (!o->state || parts_init(o, net)) {
+        free(o->state);
+        free(o->part_end);
         free(o);
         return MLA_ERR_NOMEM;
     }
@@ -59,6 +85,7 @@ mla_status mla_optimizer_create(const mla_opt_config *cfg, const mla_net *net, m
 void mla_optimizer_free(mla_optimizer *opt) {
     if (!opt) return;
     free(opt->state);
+    free(opt->part_end);
     free(opt);
 }
 
@@ -73,8 +100,36 @@ void mla_optimizer_set_lr(mla_optimizer *opt, float lr) { opt->cfg.lr = lr; }
 /* Both rules run over blocks of BLOCK floats: each block is updated by a plain loop
  * the compiler vectorises, then, when asked, its gradients are cleared while they are
  * still in L1 (a training step then needs no separate sweep to clear the buffer). Every
- * element's update is independent, so the split between threads cannot change a bit. */
+ * element's update is independent, so the split between threads cannot change a bit.
+ * Each trainable tensor is split across the team on its own (next_block), so that a
+ * thread updates the same rows of a weight matrix as the dense layer's forward and weight
+ * gradient give it (ops_dense.c): the mlp's 784 x 256 weights, 98 blocks, split at row
+ * 128 exactly, where one split of the whole vector put the boundary at row 150. */
 enum { BLOCK = 2048 };
+
+/* This thread's blocks of each part in turn (of each part's blocks, the team's static
+ * split: contiguous, even), as lo and len in the flat vector; false after the last.
+ * Start from a zeroed iterator. */
+typedef struct {
+    int part;
+    size_t b, b1, base, end;
+} block_iter;
+
+static bool next_block(const mla_optimizer *o, block_iter *it, size_t *lo, size_t *len) {
+    int t = omp_get_thread_num(), team = omp_get_num_threads();
+    while (it->b >= it->b1) {
+        if (it->part >= o->parts) return false;
+        it->base = it->part ? o->part_end[it->part - 1] : 0;
+        it->end = o->part_end[it->part++];
+        size_t blocks = (it->end - it->base + BLOCK - 1) / BLOCK;
+        it->b = blocks * (size_t)t / (size_t)team;
+        it->b1 = blocks * (size_t)(t + 1) / (size_t)team;
+    }
+    *lo = it->base + it->b * BLOCK;
+    *len = it->end - *lo < BLOCK ? it->end - *lo : BLOCK;
+    it->b++;
+    return true;
+}
 
 typedef struct {
     float lr, mu, wd;
@@ -123,13 +178,13 @@ static void flush_subnormals_end(flush_state f) {
 
 static void sgd_update(mla_optimizer *o, float *p, float *g, bool zero) {
     const sgd_consts k = {o->cfg.lr, o->cfg.momentum, o->cfg.weight_decay, o->steps == 0, o->cfg.nesterov};
-    size_t n = o->n, blocks = (n + BLOCK - 1) / BLOCK;
+    size_t n = o->n;
 #pragma omp parallel if (n > 65536)
     {
         flush_state f = flush_subnormals_begin();
-#pragma omp for schedule(static)
-        for (size_t b = 0; b < blocks; b++) {
-            size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
+        block_iter it = {0};
+        size_t lo, len;
+        while (next_block(o, &it, &lo, &len)) {
             sgd_block(&k, p + lo, g + lo, o->state + lo, len);
             if (zero) memset(g + lo, 0, len * sizeof(float));
         }
@@ -167,14 +222,14 @@ static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
     const float bc1 = (float)(1.0 - pow(c->beta1, t)), bc2 = (float)sqrt(1.0 - pow(c->beta2, t));
     const adam_consts k = {c->lr / bc1, c->beta1, c->beta2, 1.0f / bc2, c->eps, c->decoupled ? 0.0f : c->weight_decay,
                            c->decoupled ? c->lr * c->weight_decay : 0.0f};
-    size_t n = o->n, blocks = (n + BLOCK - 1) / BLOCK;
+    size_t n = o->n;
     float *m = o->state, *v = o->state + n;
 #pragma omp parallel if (n > 65536)
     {
         flush_state f = flush_subnormals_begin();
-#pragma omp for schedule(static)
-        for (size_t b = 0; b < blocks; b++) {
-            size_t lo = b * BLOCK, len = n - lo < BLOCK ? n - lo : BLOCK;
+        block_iter it = {0};
+        size_t lo, len;
+        while (next_block(o, &it, &lo, &len)) {
             adam_block(&k, p + lo, g + lo, m + lo, v + lo, len);
             if (zero) memset(g + lo, 0, len * sizeof(float));
         }
