@@ -126,17 +126,54 @@ static void tile_partial(mla_isa kernels, int rows, int k, const float *a, size_
  * gradient in one parallel region (one fork and two barriers a layer instead of a fork
  * and a join per pass). Each tile is one thread's, so the bits depend on no split. */
 
-/* dW's tile (row tile r: units [8 r, 8 r + 8), column tile j), added to dw. */
+/* Where the weight gradient goes: added to dw, or with fused (optim_fused.h) the
+ * parameters at flat offset w_off updated from it, dw never written. */
+typedef struct {
+    float *dw;
+    const mla_opt_fused *fused;
+    size_t w_off;
+} grad_dest;
+
+/* dW's tile (row tile r: units [8 r, 8 r + 8), column tile j), added to dw or, fused,
+ * formed in scratch and handed to the update. */
 static void weight_grad_tile(mla_isa kernels, int tw, const float *x, const float *dy, int n, int in, int out,
-                             float *dw, int r, int j) {
-    int o = 8 * r, rows = out - o < 8 ? out - o : 8;
-    float *c = dw + (size_t)o * in + tw * j;
+                             const grad_dest *to, int r, int j) {
+    int o = 8 * r, rows = out - o < 8 ? out - o : 8, width = width_of(in, j, tw);
+    float scratch[8 * 32];
+    float *c = to->fused ? scratch : to->dw + (size_t)o * in + tw * j;
+    size_t ldc = to->fused ? 32 : (size_t)in;
+    bool acc = !to->fused;
     if (rows == 8)
-        mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, (size_t)in,
-                      width_of(in, j, tw), false, NULL, false, true);
+        mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, ldc, width, false, NULL, false,
+                      acc);
     else
-        tile_partial(kernels, rows, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, (size_t)in,
-                     width_of(in, j, tw), true);
+        tile_partial(kernels, rows, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, ldc, width, acc);
+    if (to->fused) mla_opt_fused_rows(to->fused, to->w_off + (size_t)o * in + tw * j, (size_t)in, c, 32, rows, width);
+}
+
+/* Fused: row tile r's tiles formed BAND_COLS columns at a time into a band of scratch
+ * (BAND_COLS a multiple of both tile widths), each band then handed to the update in one
+ * call: 8 rows of up to BAND_COLS parameters instead of 8 rows of one tile's width (the
+ * update's per-row overhead and its switch of the subnormal mode, per tile, cost more
+ * than the update itself on one core). */
+enum { BAND_COLS = 960 };
+static void weight_grad_band(mla_isa kernels, int tw, const float *x, const float *dy, int n, int in, int out,
+                             const grad_dest *to, int r) {
+    float band[8 * BAND_COLS];
+    int o = 8 * r, rows = out - o < 8 ? out - o : 8;
+    for (int c0 = 0; c0 < in; c0 += BAND_COLS) {
+        int cols = in - c0 < BAND_COLS ? in - c0 : BAND_COLS;
+        for (int j = c0 / tw; j < tiles_of(in, tw) && tw * j < c0 + cols; j++) {
+            float *c = band + (tw * j - c0);
+            if (rows == 8)
+                mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, BAND_COLS,
+                              width_of(in, j, tw), false, NULL, false, false);
+            else
+                tile_partial(kernels, rows, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, BAND_COLS,
+                             width_of(in, j, tw), false);
+        }
+        mla_opt_fused_rows(to->fused, to->w_off + (size_t)o * in + c0, (size_t)in, band, BAND_COLS, rows, cols);
+    }
 }
 
 /* dW (out x in) += dy^T x: 8 units by tw inputs a tile, summed over the samples; x's
@@ -148,19 +185,23 @@ static void weight_grad_tile(mla_isa kernels, int tw, const float *x, const floa
  * the core the optimizer's pass did not run those rows on.) Within a thread the column
  * tiles are the outer loop: x's 24-column strip stays in L1 across its row tiles. With
  * fewer row tiles than threads, the tiles are shared out as a whole. */
-static void weight_grad_team(const float *x, const float *dy, int n, int in, int out, float *dw) {
+static void weight_grad_team(const float *x, const float *dy, int n, int in, int out, const grad_dest *to) {
     mla_isa kernels = mla_nn_kernels();
     int tw = grad_tile(kernels), col_tiles = tiles_of(in, tw), row_tiles = (out + 7) / 8;
     int t = omp_get_thread_num(), team = omp_get_num_threads();
     if (row_tiles >= team) {
         int r0 = (int)((long)row_tiles * t / team), r1 = (int)((long)row_tiles * (t + 1) / team);
+        if (to->fused) {
+            for (int r = r0; r < r1; r++) weight_grad_band(kernels, tw, x, dy, n, in, out, to, r);
+            return;
+        }
         for (int j = 0; j < col_tiles; j++)
-            for (int r = r0; r < r1; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, dw, r, j);
+            for (int r = r0; r < r1; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, to, r, j);
         return;
     }
 #pragma omp for collapse(2) schedule(static) nowait
     for (int j = 0; j < col_tiles; j++)
-        for (int r = 0; r < row_tiles; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, dw, r, j);
+        for (int r = 0; r < row_tiles; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, to, r, j);
 }
 
 /* dx (n x in) = dy W: 8 samples by tw inputs a tile, summed over the units; W's rows are
@@ -286,6 +327,8 @@ typedef struct {
     float *own, *dw, *db, *dx;
     bool db_in_relu, dw_kernels, dx_kernels;
     int n0, n, in, out;
+    const mla_opt_fused *fused; /* the weight's update fused into its gradient (dw_kernels) */
+    size_t w_off;               /* the weight's place in the flat vector */
 } dense_back;
 
 /* The parts a team shares: the relu's pass, then (no barrier between them) the weight
@@ -293,12 +336,17 @@ typedef struct {
  * OpenBLAS run after the region (dense_back_blas). */
 static void dense_back_team(const dense_back *d) {
     if (d->rdy) relu_grad_team(d->y, d->rdy, d->own, d->db_in_relu ? d->db : NULL, d->n0, d->n, d->out);
-#if MLA_DENSE_KERNELS
-    if (d->dw && d->dw_kernels) weight_grad_team(d->x, d->dy, d->n, d->in, d->out, d->dw);
-#endif
     if (d->db && !d->db_in_relu) bias_grad_team(d->dy, d->n, d->out, d->db);
 #if MLA_DENSE_KERNELS
     if (d->dx && d->dx_kernels) input_grad_team(d->dy, d->w, d->n, d->in, d->out, d->dx);
+    if (d->dw && d->dw_kernels) {
+        /* A fused update changes W, which the input gradient reads: all of it first. */
+        if (d->fused && d->dx) {
+#pragma omp barrier
+        }
+        grad_dest to = {d->dw, d->fused, d->w_off};
+        weight_grad_team(d->x, d->dy, d->n, d->in, d->out, &to);
+    }
 #endif
 }
 
@@ -334,6 +382,13 @@ static void dense_backward(mla_layer *l, const float *x, const float *y, const f
 #if MLA_DENSE_KERNELS
     d.dw_kernels = dense_weight_grad_on_kernels(l, n);
     d.dx_kernels = dense_input_grad_on_kernels(l, n);
+#endif
+#if MLA_DENSE_KERNELS
+    /* Fused only where the input gradient, which reads W, runs in the region, before. */
+    if (ctx->fused && d.dw && d.dw_kernels && (!d.dx || d.dx_kernels) && l->op == &mla_op_dense) {
+        size_t off = (size_t)(d.dw - ctx->grads);
+        if (mla_opt_fused_claim(ctx->fused, off, (size_t)out * in)) d.fused = ctx->fused, d.w_off = off;
+    }
 #endif
     if (ctx->sample_weights || ctx->sq_norms) { /* the relu's pass first, alone */
         if (relu) {

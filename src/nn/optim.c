@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mlaudit/nn.h"
+#include "nn/optim_fused.h"
 
 struct mla_optimizer {
     mla_opt_config cfg;
@@ -19,6 +20,8 @@ struct mla_optimizer {
     long steps;
     int parts;        /* the trainable tensors, which the updates split one by one */
     size_t *part_end; /* [parts]: where each ends in the flat vector; the last is n */
+    bool *claimed;    /* [parts]: updated by the backward this step (optim_fused.h) */
+    mla_opt_fused *fused;
 };
 
 /* The trainable tensors' ends in the flat vector (one part, [0, n), if they do not tile
@@ -26,7 +29,8 @@ struct mla_optimizer {
 static mla_status parts_init(mla_optimizer *o, const mla_net *net) {
     int count = mla_net_tensor_count(net), parts = 0;
     o->part_end = mla_alloc((size_t)(count > 0 ? count : 1), sizeof(size_t));
-    if (!o->part_end) return MLA_ERR_NOMEM;
+    o->claimed = mla_alloc((size_t)(count > 0 ? count : 1), sizeof(bool));
+    if (!o->part_end || !o->claimed) return MLA_ERR_NOMEM;
     size_t at = 0;
     for (int i = 0; i < count; i++) {
         mla_tensor_info t;
@@ -75,6 +79,7 @@ mla_status mla_optimizer_create(const mla_opt_config *cfg, const mla_net *net, m
     if (!o->state || parts_init(o, net)) {
         free(o->state);
         free(o->part_end);
+        free(o->claimed);
         free(o);
         return MLA_ERR_NOMEM;
     }
@@ -86,6 +91,8 @@ void mla_optimizer_free(mla_optimizer *opt) {
     if (!opt) return;
     free(opt->state);
     free(opt->part_end);
+    free(opt->claimed);
+    free(opt->fused);
     free(opt);
 }
 
@@ -121,6 +128,10 @@ static bool next_block(const mla_optimizer *o, block_iter *it, size_t *lo, size_
         if (it->part >= o->parts) return false;
         it->base = it->part ? o->part_end[it->part - 1] : 0;
         it->end = o->part_end[it->part++];
+        if (o->claimed[it->part - 1]) { /* done in the backward */
+            it->b = it->b1 = 0;
+            continue;
+        }
         size_t blocks = (it->end - it->base + BLOCK - 1) / BLOCK;
         it->b = blocks * (size_t)t / (size_t)team;
         it->b1 = blocks * (size_t)(t + 1) / (size_t)team;
@@ -216,15 +227,29 @@ static void adam_block(const adam_consts *k, float *restrict p, const float *res
     }
 }
 
-static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
+/* The constants of the next step's update. */
+static adam_consts adam_consts_next(const mla_optimizer *o) {
     const mla_opt_config *c = &o->cfg;
     double t = (double)(o->steps + 1);
     const float bc1 = (float)(1.0 - pow(c->beta1, t)), bc2 = (float)sqrt(1.0 - pow(c->beta2, t));
     const adam_consts k = {c->lr / bc1, c->beta1, c->beta2, 1.0f / bc2, c->eps, c->decoupled ? 0.0f : c->weight_decay,
                            c->decoupled ? c->lr * c->weight_decay : 0.0f};
+    return k;
+}
+
+/* The floats of the parts the pass updates (all but those claimed). */
+static size_t unclaimed(const mla_optimizer *o) {
+    size_t count = 0;
+    for (int i = 0; i < o->parts; i++)
+        if (!o->claimed[i]) count += o->part_end[i] - (i ? o->part_end[i - 1] : 0);
+    return count;
+}
+
+static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
+    const adam_consts k = adam_consts_next(o);
     size_t n = o->n;
     float *m = o->state, *v = o->state + n;
-#pragma omp parallel if (n > 65536)
+#pragma omp parallel if (unclaimed(o) > 65536)
     {
         flush_state f = flush_subnormals_begin();
         block_iter it = {0};
@@ -237,8 +262,55 @@ static void adam_update(mla_optimizer *o, float *p, float *g, bool zero) {
     }
 }
 
+/* ---- the update fused into the backward (nn/optim_fused.h) ---- */
+
+struct mla_opt_fused {
+    mla_optimizer *o;
+    adam_consts k;
+    float *p, *m, *v; /* the flat vector's, the moments' */
+};
+
+mla_opt_fused *mla_optimizer_fuse_begin(mla_optimizer *opt, mla_net *net) {
+    memset(opt->claimed, 0, (size_t)opt->parts * sizeof(bool));
+    if (opt->cfg.kind != MLA_OPT_ADAM || mla_net_frozen(net) || mla_net_trainable_count(net) != opt->n)
+        return NULL;
+    if (!opt->fused && !(opt->fused = mla_alloc(1, sizeof *opt->fused))) return NULL; /* then unfused */
+    mla_opt_fused *f = opt->fused;
+    f->o = opt;
+    f->k = adam_consts_next(opt);
+    f->p = mla_net_params(net);
+    f->m = opt->state;
+    f->v = opt->state + opt->n;
+    return f;
+}
+
+bool mla_opt_fused_claim(mla_opt_fused *f, size_t off, size_t count) {
+    const mla_optimizer *o = f->o;
+    for (int i = 0; i < o->parts; i++)
+        if ((i ? o->part_end[i - 1] : 0) == off && o->part_end[i] == off + count) return o->claimed[i] = true;
+    return false;
+}
+
+void mla_opt_fused_rows(const mla_opt_fused *f, size_t off, size_t ld, float *g, size_t ldg, int rows, int cols) {
+    flush_state fs = flush_subnormals_begin();
+    for (int i = 0; i < rows; i++) {
+        float *gi = g + (size_t)i * ldg;
+        size_t at = off + (size_t)i * ld;
+        for (int j = 0; j < cols; j++) gi[j] = 0.0f + gi[j];
+        adam_block(&f->k, f->p + at, gi, f->m + at, f->v + at, (size_t)cols);
+    }
+    flush_subnormals_end(fs);
+}
+
+void mla_optimizer_fuse_end(mla_optimizer *opt, mla_net *net) {
+    adam_update(opt, mla_net_params(net), mla_net_grads(net), true);
+    opt->steps++;
+    memset(opt->claimed, 0, (size_t)opt->parts * sizeof(bool));
+}
+
 /* One update; with zero, the gradient buffer is left cleared (a frozen net's too). */
 static void optimizer_update(mla_optimizer *opt, mla_net *net, bool zero) {
+    memset(opt->claimed, 0, (size_t)opt->parts * sizeof(bool)); /* a fused step cut short */
     if (mla_net_frozen(net)) {
         if (zero) mla_net_zero_grads(net);
         return;
