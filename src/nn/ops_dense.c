@@ -5,9 +5,10 @@
  * family the forward runs as dot products instead (mla_dense_forward_avx2). A relu that
  * follows is fused in (mla_seq_setup): the forward writes its output too, the backward
  * takes its gradient (with the bias gradient) before the products. A layer's backward is
- * one OpenMP region (the relu's pass, then the weight, bias and input gradients with no
- * barrier between them), and on the kernels any number of units or samples: a 10-unit
- * output layer's gradients no longer go to OpenBLAS. */
+ * one OpenMP region (the relu's pass, then the bias, input and weight gradients), on the
+ * kernels for any number of units or samples (a 10-unit output layer's too), and in
+ * training's plain step the optimizer's update of the weights runs inside it
+ * (nn/optim_fused.h). */
 #include <omp.h>
 #include <string.h>
 
@@ -331,9 +332,10 @@ typedef struct {
     size_t w_off;               /* the weight's place in the flat vector */
 } dense_back;
 
-/* The parts a team shares: the relu's pass, then (no barrier between them) the weight
- * gradient, the bias gradient and the input gradient on the kernels; the products on
- * OpenBLAS run after the region (dense_back_blas). */
+/* The parts a team shares: the relu's pass, then the bias gradient, the input gradient
+ * and the weight gradient on the kernels, with no barrier between them but where the
+ * weight's update is fused (the input gradient reads W); the products on OpenBLAS run
+ * after the region (dense_back_blas), and no update is fused where one of them reads W. */
 static void dense_back_team(const dense_back *d) {
     if (d->rdy) relu_grad_team(d->y, d->rdy, d->own, d->db_in_relu ? d->db : NULL, d->n0, d->n, d->out);
     if (d->db && !d->db_in_relu) bias_grad_team(d->dy, d->n, d->out, d->db);
