@@ -1,6 +1,8 @@
 /* Benchmark helper: a training step of a preset on real batches, timed part by part (the
  * batch gather from the dataset, forward, loss, backward, the optimizer's Adam update),
  * as mla_train runs them, so that the whole epoch's split is seen, not only the kernels'.
+ * Like mla_train, the Adam update runs inside the backward where layers fuse it
+ * (nn/optim_fused.h): "backward" then includes their update and "adam" is the rest.
  * Batches follow one shuffled order of the training split; the first 20 steps warm up.
  * On a shared machine the tenth percentiles are the steadier figures.
  * Usage: mla_nn_split_bench MODEL [THREADS [STEPS [DATA]]]   (defaults 2, 300, fashion-mnist)
@@ -16,6 +18,7 @@
 #include "mlaudit/nn.h"
 #include "mlaudit/train.h"
 #include "bench_util.h"
+#include "nn/optim_fused.h"
 
 enum { BATCH = 128, WARM = 20, PARTS = 6 };
 
@@ -66,9 +69,14 @@ int main(int argc, char **argv) {
         double t2 = mla_seconds();
         mla_loss_softmax_ce(logits, BATCH, k, labels, NULL, dlogits, NULL);
         double t3 = mla_seconds();
-        if (mla_net_backward(net, dlogits, NULL)) return fail(mla_last_error());
+        mla_opt_fused *fused = mla_optimizer_fuse_begin(opt, net); /* as mla_train's plain step */
+        if (fused ? mla_net_backward_fused(net, dlogits, fused) : mla_net_backward(net, dlogits, NULL))
+            return fail(mla_last_error());
         double t4 = mla_seconds();
-        mla_optimizer_step_and_zero_grads(opt, net);
+        if (fused)
+            mla_optimizer_fuse_end(opt, net);
+        else
+            mla_optimizer_step_and_zero_grads(opt, net);
         double t5 = mla_seconds();
         if (s < 0) continue;
         double at[PARTS] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0};

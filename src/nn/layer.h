@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "mlaudit/nn.h"
+#include "nn/optim_fused.h"
 
 typedef struct mla_layer mla_layer;
 typedef struct mla_seq mla_seq;
@@ -38,6 +39,10 @@ typedef struct {
      * output gradient, which left every layer's dy buffer as it wrote it, and, where
      * the layer's `kept` was set, what the op keeps there. */
     const float *sample_weights;
+    /* The training step's optimizer update (nn/optim_fused.h), when not NULL: a layer may
+     * claim a weight tensor and update it from its gradient instead of accumulating
+     * that gradient. Set only for a whole-batch backward with neither of the above. */
+    mla_opt_fused *fused;
 } mla_ctx;
 
 /* A named parameter tensor of a layer, located in the flat vector. */

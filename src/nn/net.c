@@ -494,7 +494,7 @@ static mla_status net_reserve(mla_net *net, int n) {
 
 static mla_ctx net_ctx(mla_net *net, bool train) {
     mla_ctx ctx = {net->params, net->grads, net->work, train,
-                   !net->frozen, net->keep_activations, &net->rng, NULL, NULL};
+                   !net->frozen, net->keep_activations, &net->rng, NULL, NULL, NULL};
     return ctx;
 }
 
@@ -529,6 +529,14 @@ mla_status mla_net_backward(mla_net *net, const float *dout, float *dx) {
     if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "backward pass without a forward pass");
     mla_ctx ctx = net_ctx(net, true);
     mla_seq_backward(&net->seq, net->input, dout, dx, 0, net->n, &ctx);
+    return MLA_OK;
+}
+
+mla_status mla_net_backward_fused(mla_net *net, const float *dout, mla_opt_fused *f) {
+    if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "backward pass without a forward pass");
+    mla_ctx ctx = net_ctx(net, true);
+    ctx.fused = f;
+    mla_seq_backward(&net->seq, net->input, dout, NULL, 0, net->n, &ctx);
     return MLA_OK;
 }
 

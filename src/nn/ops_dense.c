@@ -4,7 +4,12 @@
  * output tile by one thread, so the bits do not depend on the thread count; on the AVX2
  * family the forward runs as dot products instead (mla_dense_forward_avx2). A relu that
  * follows is fused in (mla_seq_setup): the forward writes its output too, the backward
- * takes its gradient (with the bias gradient) before the products. */
+ * takes its gradient (with the bias gradient) before the products. A layer's backward is
+ * one OpenMP region (the relu's pass, then the bias, input and weight gradients), on the
+ * kernels for any number of units or samples (a 10-unit output layer's too), and in
+ * training's plain step the optimizer's update of the weights runs inside it
+ * (nn/optim_fused.h). */
+#include <omp.h>
 #include <string.h>
 
 #include "nn/blas.h"
@@ -51,16 +56,23 @@ static mla_status dense_reserve(mla_layer *l, int n) {
 #if MLA_HAVE_AVX2_CODE || defined(__AVX512F__)
 #define MLA_DENSE_KERNELS 1
 /* The kernel's rows are 8 units (forward, weight gradient) or 8 samples (input
- * gradient); below 16 of the summed dimension (inputs, samples, units) OpenBLAS does as
- * well, and a forward of fewer than 8 samples is not worth its two transposes. */
+ * gradient); below 16 of the summed dimension (inputs, samples) OpenBLAS does as well,
+ * and a forward of fewer than 8 samples is not worth its two transposes. The gradients'
+ * last rows, where fewer than 8 remain (a 10-unit layer's weight gradient, a batch of 13's
+ * input gradient), run through a zero-padded copy (tile_partial) when the summed dimension
+ * fits its scratch. */
+enum { PARTIAL_K_MAX = 1024 };
 static bool dense_forward_on_kernels(const mla_layer *l, int n) {
     return mla_dense_own_kernels() && l->units % 8 == 0 && mla_shape_size(l->in) >= 16 && n >= 8;
 }
 static bool dense_weight_grad_on_kernels(const mla_layer *l, int n) {
-    return mla_dense_own_kernels() && l->units % 8 == 0 && n >= 16;
+    return mla_dense_own_kernels() && n >= 16 && (l->units % 8 == 0 || n <= PARTIAL_K_MAX);
 }
+/* W's rows are read 32 wide in place (all but the last, masked): with at least 32 inputs
+ * a row's overrun stays within the next row, where the flat parameter vector may end. */
 static bool dense_input_grad_on_kernels(const mla_layer *l, int n) {
-    return mla_dense_own_kernels() && n % 8 == 0 && l->units >= 16;
+    return mla_dense_own_kernels() && n >= 8 && (n % 8 == 0 || l->units <= PARTIAL_K_MAX) &&
+           mla_shape_size(l->in) >= 32;
 }
 
 static int tiles_of_32(int n) { return (n + 31) / 32; }
@@ -93,28 +105,123 @@ static void dense_forward_kernels(const mla_layer *l, const float *x, float *y, 
     mla_transpose_parallel(kernels, yt, out, n, y);
 }
 
-/* dW (out x in) += dy^T x: 8 units by 32 inputs a tile, summed over the samples; x's
- * rows are read in place (the last one masked: x may have no slack). */
-static void dense_weight_grad_kernels(const float *x, const float *dy, int n, int in, int out, float *dw) {
-    mla_isa kernels = mla_nn_kernels();
-    int tw = grad_tile(kernels), col_tiles = tiles_of(in, tw);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int j = 0; j < col_tiles; j++)
-        for (int o = 0; o < out; o += 8)
-            mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, dw + (size_t)o * in + tw * j,
-                          (size_t)in, width_of(in, j, tw), false, NULL, false, true);
+/* A gradient tile of rows < 8 rows (mla_gemm_tile's operands otherwise): a's rows are
+ * copied, zero-padded to 8, so that the kernel reads nothing past the caller's buffers,
+ * and the tile is formed in scratch; its first rows then go to c, added to it when
+ * accumulate, which is the tile's own c + product: the same bits as a full tile's rows. */
+static void tile_partial(mla_isa kernels, int rows, int k, const float *a, size_t ars, size_t acs, const float *b,
+                         size_t ldb, float *c, size_t ldc, int ncols, bool accumulate) {
+    float pa[8 * PARTIAL_K_MAX], pc[8 * 32];
+    for (int i = 0; i < 8; i++)
+        for (int t = 0; t < k; t++) pa[(size_t)i * k + t] = i < rows ? a[i * ars + t * acs] : 0.0f;
+    mla_gemm_tile(kernels, k, pa, (size_t)k, 1, b, ldb, pc, 32, ncols, false, NULL, false, false);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < ncols; j++) {
+            float *ci = c + i * ldc + j;
+            *ci = accumulate ? *ci + pc[32 * i + j] : pc[32 * i + j];
+        }
 }
 
-/* dx (n x in) = dy W: 8 samples by 32 inputs a tile, summed over the units; W's rows are
- * read in place (the last one masked). */
-static void dense_input_grad_kernels(const float *dy, const float *w, int n, int in, int out, float *dx) {
+/* The gradients' products as work-shared loops (orphaned omp for, nowait) for a team
+ * the caller has started: dense_backward runs a layer's relu pass, products and bias
+ * gradient in one parallel region (one fork and two barriers a layer instead of a fork
+ * and a join per pass). Each tile is one thread's, so the bits depend on no split. */
+
+/* Where the weight gradient goes: added to dw, or with fused (optim_fused.h) the
+ * parameters at flat offset w_off updated from it, dw never written. */
+typedef struct {
+    float *dw;
+    const mla_opt_fused *fused;
+    size_t w_off;
+} grad_dest;
+
+/* dW's tile (row tile r: units [8 r, 8 r + 8), column tile j), added to dw or, fused,
+ * formed in scratch and handed to the update. */
+static void weight_grad_tile(mla_isa kernels, int tw, const float *x, const float *dy, int n, int in, int out,
+                             const grad_dest *to, int r, int j) {
+    int o = 8 * r, rows = out - o < 8 ? out - o : 8, width = width_of(in, j, tw);
+    float scratch[8 * 32];
+    float *c = to->fused ? scratch : to->dw + (size_t)o * in + tw * j;
+    size_t ldc = to->fused ? 32 : (size_t)in;
+    bool acc = !to->fused;
+    if (rows == 8)
+        mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, ldc, width, false, NULL, false,
+                      acc);
+    else
+        tile_partial(kernels, rows, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, ldc, width, acc);
+    if (to->fused) mla_opt_fused_rows(to->fused, to->w_off + (size_t)o * in + tw * j, (size_t)in, c, 32, rows, width);
+}
+
+/* Fused: row tile r's tiles formed BAND_COLS columns at a time into a band of scratch
+ * (BAND_COLS a multiple of both tile widths), each band then handed to the update in one
+ * call: 8 rows of up to BAND_COLS parameters instead of 8 rows of one tile's width (the
+ * update's per-row overhead and its switch of the subnormal mode, per tile, cost more
+ * than the update itself on one core). */
+enum { BAND_COLS = 960 };
+static void weight_grad_band(mla_isa kernels, int tw, const float *x, const float *dy, int n, int in, int out,
+                             const grad_dest *to, int r) {
+    float band[8 * BAND_COLS];
+    int o = 8 * r, rows = out - o < 8 ? out - o : 8;
+    for (int c0 = 0; c0 < in; c0 += BAND_COLS) {
+        int cols = in - c0 < BAND_COLS ? in - c0 : BAND_COLS;
+        for (int j = c0 / tw; j < tiles_of(in, tw) && tw * j < c0 + cols; j++) {
+            float *c = band + (tw * j - c0);
+            if (rows == 8)
+                mla_gemm_tile(kernels, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, BAND_COLS,
+                              width_of(in, j, tw), false, NULL, false, false);
+            else
+                tile_partial(kernels, rows, n, dy + o, 1, (size_t)out, x + tw * j, (size_t)in, c, BAND_COLS,
+                             width_of(in, j, tw), false);
+        }
+        mla_opt_fused_rows(to->fused, to->w_off + (size_t)o * in + c0, (size_t)in, band, BAND_COLS, rows, cols);
+    }
+}
+
+/* dW (out x in) += dy^T x: 8 units by tw inputs a tile, summed over the samples; x's
+ * rows are read in place (the last one masked: x may have no slack). Split by units:
+ * thread t of T takes the row tiles [R t / T, R (t + 1) / T), the same rows of W as the
+ * forward's split by units gives it and, to the row, the same as the optimizer's split of
+ * each tensor (optim.c): the gradient's lines are then written and read again by one
+ * core. (Split by input columns, as before, half of the 784 x 256 gradient was written on
+ * the core the optimizer's pass did not run those rows on.) Within a thread the column
+ * tiles are the outer loop: x's 24-column strip stays in L1 across its row tiles. With
+ * fewer row tiles than threads, the tiles are shared out as a whole. */
+static void weight_grad_team(const float *x, const float *dy, int n, int in, int out, const grad_dest *to) {
     mla_isa kernels = mla_nn_kernels();
-    int tw = grad_tile(kernels), col_tiles = tiles_of(in, tw);
-#pragma omp parallel for collapse(2) schedule(static)
+    int tw = grad_tile(kernels), col_tiles = tiles_of(in, tw), row_tiles = (out + 7) / 8;
+    int t = omp_get_thread_num(), team = omp_get_num_threads();
+    if (row_tiles >= team) {
+        int r0 = (int)((long)row_tiles * t / team), r1 = (int)((long)row_tiles * (t + 1) / team);
+        if (to->fused) {
+            for (int r = r0; r < r1; r++) weight_grad_band(kernels, tw, x, dy, n, in, out, to, r);
+            return;
+        }
+        for (int j = 0; j < col_tiles; j++)
+            for (int r = r0; r < r1; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, to, r, j);
+        return;
+    }
+#pragma omp for collapse(2) schedule(static) nowait
     for (int j = 0; j < col_tiles; j++)
-        for (int i = 0; i < n; i += 8)
-            mla_gemm_tile(kernels, out, dy + (size_t)i * out, (size_t)out, 1, w + tw * j, (size_t)in,
-                          dx + (size_t)i * in + tw * j, (size_t)in, width_of(in, j, tw), false, NULL, false, false);
+        for (int r = 0; r < row_tiles; r++) weight_grad_tile(kernels, tw, x, dy, n, in, out, to, r, j);
+}
+
+/* dx (n x in) = dy W: 8 samples by tw inputs a tile, summed over the units; W's rows are
+ * read in place (the last one masked). */
+static void input_grad_team(const float *dy, const float *w, int n, int in, int out, float *dx) {
+    mla_isa kernels = mla_nn_kernels();
+    int tw = grad_tile(kernels), col_tiles = tiles_of(in, tw), row_tiles = (n + 7) / 8;
+#pragma omp for collapse(2) schedule(static) nowait
+    for (int j = 0; j < col_tiles; j++)
+        for (int r = 0; r < row_tiles; r++) {
+            int i = 8 * r, rows = n - i < 8 ? n - i : 8;
+            float *c = dx + (size_t)i * in + tw * j;
+            if (rows == 8)
+                mla_gemm_tile(kernels, out, dy + (size_t)i * out, (size_t)out, 1, w + tw * j, (size_t)in, c,
+                              (size_t)in, width_of(in, j, tw), false, NULL, false, false);
+            else
+                tile_partial(kernels, rows, out, dy + (size_t)i * out, (size_t)out, 1, w + tw * j, (size_t)in, c,
+                             (size_t)in, width_of(in, j, tw), false);
+        }
 }
 #else
 #define MLA_DENSE_KERNELS 0
@@ -186,12 +293,13 @@ static const float *dense_weighted_dy(const float *dy, const float *weights, int
 
 /* Rows [n0, n0 + n) of the layer's own output gradient from its fused relu's (own = dy
  * where y > 0, else 0: the relu's backward), and with db the bias gradient summed in the
- * same pass, row after row as in the unfused order. Split over the team by blocks of 64
- * columns (each db[j] still summed over the rows in order, by one thread). */
+ * same pass, row after row as in the unfused order. Work-shared over the caller's team
+ * by blocks of 64 columns (each db[j] still summed over the rows in order, by one
+ * thread); the loop's closing barrier lets the products read own. */
 enum { RELU_COLS = 64 };
-static void relu_grad_rows(const float *y, const float *rdy, float *own, float *db, int n0, int n, int out) {
+static void relu_grad_team(const float *y, const float *rdy, float *own, float *db, int n0, int n, int out) {
     int blocks = (out + RELU_COLS - 1) / RELU_COLS;
-#pragma omp parallel for schedule(static) if (blocks > 1 && (long)n * out > MLA_PAR_MIN / 4)
+#pragma omp for schedule(static)
     for (int b = 0; b < blocks; b++) {
         int j0 = b * RELU_COLS, j1 = out - j0 < RELU_COLS ? out : j0 + RELU_COLS;
         for (int i = n0; i < n0 + n; i++) {
@@ -204,45 +312,97 @@ static void relu_grad_rows(const float *y, const float *rdy, float *own, float *
     }
 }
 
+/* db += the sum of dy's n rows, row after row (by one thread of the team, nowait). */
+static void bias_grad_team(const float *dy, int n, int out, float *db) {
+#pragma omp single nowait
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
+}
+
+/* What one layer's backward does (dense_backward), each pointer NULL where that part is
+ * not wanted. x, dy and dx start at the pass's first row (n0); y, rdy and own are whole
+ * buffers. rdy: the fused relu's gradient, from which own (the layer's dy buffer, which
+ * dy then points into) is formed first, with db when db_in_relu. */
+typedef struct {
+    const float *x, *y, *rdy, *dy, *w;
+    float *own, *dw, *db, *dx;
+    bool db_in_relu, dw_kernels, dx_kernels;
+    int n0, n, in, out;
+    const mla_opt_fused *fused; /* the weight's update fused into its gradient (dw_kernels) */
+    size_t w_off;               /* the weight's place in the flat vector */
+} dense_back;
+
+/* The parts a team shares: the relu's pass, then the bias gradient, the input gradient
+ * and the weight gradient on the kernels, with no barrier between them but where the
+ * weight's update is fused (the input gradient reads W); the products on OpenBLAS run
+ * after the region (dense_back_blas), and no update is fused where one of them reads W. */
+static void dense_back_team(const dense_back *d) {
+    if (d->rdy) relu_grad_team(d->y, d->rdy, d->own, d->db_in_relu ? d->db : NULL, d->n0, d->n, d->out);
+    if (d->db && !d->db_in_relu) bias_grad_team(d->dy, d->n, d->out, d->db);
+#if MLA_DENSE_KERNELS
+    if (d->dx && d->dx_kernels) input_grad_team(d->dy, d->w, d->n, d->in, d->out, d->dx);
+    if (d->dw && d->dw_kernels) {
+        /* A fused update changes W, which the input gradient reads: all of it first. */
+        if (d->fused && d->dx) {
+#pragma omp barrier
+        }
+        grad_dest to = {d->dw, d->fused, d->w_off};
+        weight_grad_team(d->x, d->dy, d->n, d->in, d->out, &to);
+    }
+#endif
+}
+
+/* The team's region, on one thread where the work is small (a per-sample pass). */
+static void dense_back_region(const dense_back *d) {
+    bool products = (d->dw && d->dw_kernels) || (d->dx && d->dx_kernels);
+    long work = products ? (long)d->n * d->in * d->out : 4L * d->n * d->out;
+#pragma omp parallel if (work > 65536)
+    dense_back_team(d);
+}
+
+static void dense_back_blas(const dense_back *d) {
+    if (d->dw && !d->dw_kernels)
+        mla_sgemm(true, false, d->out, d->in, d->n, 1.0f, d->dy, d->out, d->x, d->in, 1.0f, d->dw, d->in);
+    if (d->dx && !d->dx_kernels)
+        mla_sgemm(false, false, d->n, d->in, d->out, 1.0f, d->dy, d->out, d->w, d->in, 0.0f, d->dx, d->in);
+}
+
 static void dense_backward(mla_layer *l, const float *x, const float *y, const float *dy, float *dx, int n0, int n,
                            mla_ctx *ctx) {
     int in = mla_shape_size(l->in), out = l->units;
     const mla_layer *relu = dense_fused_relu(l);
+    bool grads = ctx->param_grads && !ctx->sq_norms;
+    dense_back d = {.x = x + (size_t)n0 * in, .y = y, .dy = (relu ? l->dy : dy) + (size_t)n0 * out,
+                    .rdy = relu ? relu->dy : NULL, .own = l->dy, .w = mla_layer_tensor(l, ctx->params, 0),
+                    .dx = dx ? dx + (size_t)n0 * in : NULL, .n0 = n0, .n = n, .in = in, .out = out};
+    if (grads) {
+        d.dw = mla_layer_tensor(l, ctx->grads, 0);
+        if (l->bias) d.db = mla_layer_tensor(l, ctx->grads, 1);
+    }
     /* The plain backward takes the bias gradient with the relu's pass. */
-    bool db_done = relu && !ctx->sample_weights && !ctx->sq_norms && ctx->param_grads && l->bias;
-    if (relu) { /* dy is this layer's own buffer: filled here from the relu's */
-        relu_grad_rows(y, relu->dy, l->dy, db_done ? mla_layer_tensor(l, ctx->grads, 1) : NULL, n0, n, out);
-        dy = l->dy;
-    }
-    x += (size_t)n0 * in;
-    dy += (size_t)n0 * out;
-    if (ctx->sample_weights) dy = dense_weighted_dy(dy, ctx->sample_weights, n0, n, out, ctx->work);
-    if (ctx->sq_norms)
-        dense_sq_norms(l, x, dy, n0, n, ctx->sq_norms);
-    else if (ctx->param_grads) {
-        float *dw = mla_layer_tensor(l, ctx->grads, 0);
+    d.db_in_relu = relu && !ctx->sample_weights && d.db;
 #if MLA_DENSE_KERNELS
-        if (dense_weight_grad_on_kernels(l, n))
-            dense_weight_grad_kernels(x, dy, n, in, out, dw);
-        else
+    d.dw_kernels = dense_weight_grad_on_kernels(l, n);
+    d.dx_kernels = dense_input_grad_on_kernels(l, n);
 #endif
-            mla_sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
-        if (l->bias && !db_done) {
-            float *db = mla_layer_tensor(l, ctx->grads, 1);
-            for (int i = 0; i < n; i++)
-                for (int o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
-        }
-    }
-    if (dx) {
-        const float *w = mla_layer_tensor(l, ctx->params, 0);
 #if MLA_DENSE_KERNELS
-        if (dense_input_grad_on_kernels(l, n)) {
-            dense_input_grad_kernels(dy, w, n, in, out, dx + (size_t)n0 * in);
-            return;
-        }
-#endif
-        mla_sgemm(false, false, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx + (size_t)n0 * in, in);
+    /* Fused only where the input gradient, which reads W, runs in the region, before. */
+    if (ctx->fused && d.dw && d.dw_kernels && (!d.dx || d.dx_kernels) && l->op == &mla_op_dense) {
+        size_t off = (size_t)(d.dw - ctx->grads);
+        if (mla_opt_fused_claim(ctx->fused, off, (size_t)out * in)) d.fused = ctx->fused, d.w_off = off;
     }
+#endif
+    if (ctx->sample_weights || ctx->sq_norms) { /* the relu's pass first, alone */
+        if (relu) {
+            dense_back r = {.y = y, .rdy = d.rdy, .own = d.own, .n0 = n0, .n = n, .out = out};
+            dense_back_region(&r);
+            d.rdy = NULL;
+        }
+        if (ctx->sample_weights) d.dy = dense_weighted_dy(d.dy, ctx->sample_weights, n0, n, out, ctx->work);
+        if (ctx->sq_norms) dense_sq_norms(l, d.x, d.dy, n0, n, ctx->sq_norms);
+    }
+    dense_back_region(&d);
+    dense_back_blas(&d);
 }
 
 const mla_op mla_op_dense = {"dense", dense_parse, dense_setup,   dense_init, dense_forward, dense_backward,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/optim_fused.h"
 #include "nn/train_impl.h"
 
 mla_train_config mla_train_defaults(void) {
@@ -149,12 +150,18 @@ static mla_status train_batch(mla_net *net, mla_optimizer *opt, const mla_datase
     /* The gradient buffer is zero here: mla_train clears it before the first batch and
      * every step leaves it cleared. */
     if (h && h->output_grads) s = h->output_grads(h->user, net, bb->dlogits, b, k);
+    /* With no hook between the backward and the update, the update runs inside the
+     * backward where layers can (nn/optim_fused.h: same bits). */
+    mla_opt_fused *fused = !s && !(h && (h->backward || h->gradients)) ? mla_optimizer_fuse_begin(opt, net) : NULL;
     if (!s && h && h->backward)
         s = h->backward(h->user, net, bb->dlogits, b, k);
     else if (!s)
-        s = mla_net_backward(net, bb->dlogits, NULL);
+        s = fused ? mla_net_backward_fused(net, bb->dlogits, fused) : mla_net_backward(net, bb->dlogits, NULL);
     if (!s && h && h->gradients) s = h->gradients(h->user, net, b);
-    if (!s) mla_optimizer_step_and_zero_grads(opt, net);
+    if (!s && fused)
+        mla_optimizer_fuse_end(opt, net);
+    else if (!s)
+        mla_optimizer_step_and_zero_grads(opt, net);
     return s;
 }
 

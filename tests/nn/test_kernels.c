@@ -324,13 +324,60 @@ static void test_dense_relu_fused(void **state) {
     free(x), free(dout), free(ref), free(got), free(got1);
 }
 
+/* A one-dense-layer net's pass (dense_pass's layout: y, dW, db, dx) against the direct
+ * formulas in double: y = x W^T + b, dW = dout^T x, db = the column sums of dout,
+ * dx = dout W; each value within the float32 sum's bound. */
+static void check_dense_direct(mla_net *net, const float *x, const float *dout, int n, int in, int units,
+                               const float *got) {
+    const float *w = mla_net_params(net), *b = w + (size_t)units * in;
+    const float *gy = got, *gw = gy + (size_t)n * units, *gb = gw + (size_t)units * in, *gx = gb + units;
+    for (int s = 0; s < n; s++)
+        for (int u = 0; u < units; u++) {
+            double sum = b[u], abs = fabs(b[u]);
+            for (int i = 0; i < in; i++) {
+                double p = (double)x[s * in + i] * w[u * in + i];
+                sum += p, abs += fabs(p);
+            }
+            if (fabs(gy[s * units + u] - sum) > 1e-6 * (in + 2) * abs + 1e-30)
+                fail_msg("y[%d][%d] = %g, exact %g", s, u, gy[s * units + u], sum);
+        }
+    for (int u = 0; u < units; u++) {
+        double bs = 0, babs = 0;
+        for (int s = 0; s < n; s++) bs += dout[s * units + u], babs += fabs(dout[s * units + u]);
+        if (fabs(gb[u] - bs) > 1e-6 * (n + 2) * babs + 1e-30) fail_msg("db[%d] = %g, exact %g", u, gb[u], bs);
+        for (int i = 0; i < in; i++) {
+            double sum = 0, abs = 0;
+            for (int s = 0; s < n; s++) {
+                double p = (double)dout[s * units + u] * x[s * in + i];
+                sum += p, abs += fabs(p);
+            }
+            if (fabs(gw[u * in + i] - sum) > 1e-6 * (n + 2) * abs + 1e-30)
+                fail_msg("dW[%d][%d] = %g, exact %g", u, i, gw[u * in + i], sum);
+        }
+    }
+    for (int s = 0; s < n; s++)
+        for (int i = 0; i < in; i++) {
+            double sum = 0, abs = 0;
+            for (int u = 0; u < units; u++) {
+                double p = (double)dout[s * units + u] * w[u * in + i];
+                sum += p, abs += fabs(p);
+            }
+            if (fabs(gx[s * in + i] - sum) > 1e-6 * (units + 2) * abs + 1e-30)
+                fail_msg("dx[%d][%d] = %g, exact %g", s, i, gx[s * in + i], sum);
+        }
+}
+
 /* Shapes that fill the kernel's 8 x 32 tiles, leave partial ones (37 and 100 inputs, 24
- * samples), and fall back to OpenBLAS for some products (13 samples: the input and
- * weight gradients); every result within float rounding of OpenBLAS's, on each family,
- * and the two families' results the same bits. */
+ * samples), leave fewer than 8 rows of a gradient's tiles (10 and 13 units: the weight
+ * gradient's last rows; 13 and 21 samples: the input gradient's, through tile_partial's
+ * padded copy), and fall back to OpenBLAS for some products (13 samples: the weight
+ * gradient); every result within float rounding of OpenBLAS's, on each family, and the
+ * two families' gradients the same bits (the same tiles); the kernels' results also
+ * against the direct formulas in double. Buffers are exactly sized. */
 static void test_dense_kernels_match_blas(void **state) {
     (void)state;
-    static const int shapes[][3] = {{128, 784, 256}, {24, 37, 16}, {13, 20, 8}, {40, 100, 24}, {16, 16, 8}};
+    static const int shapes[][3] = {{128, 784, 256}, {24, 37, 16}, {13, 20, 8}, {40, 100, 24}, {16, 16, 8},
+                                    {128, 128, 10}, {21, 45, 13}, {13, 30, 10}, {96, 50, 3}};
     static const int caps[][2] = {{-1, MLA_ISA_AVX512}, {MLA_ISA_AVX2, MLA_ISA_AVX2}};
     int families = 0;
     for (int f = 0; f < 2; f++) {
@@ -354,12 +401,13 @@ static void test_dense_kernels_match_blas(void **state) {
             for (int i = 0; i < n * units; i++) dout[i] = (float)mla_rng_normal(&rng);
             dense_pass(net, x, dout, n, units, 0, blas);
             dense_pass(net, x, dout, n, units, 1, own);
+            check_dense_direct(net, x, dout, n, in, units, own);
             for (size_t i = 0; i < total; i++)
                 if (fabsf(own[i] - blas[i]) > 1e-5f * (1.0f + fabsf(blas[i])))
                     fail_msg("%s, %d x %d -> %d: value %zu is %g, OpenBLAS gives %g", mla_isa_name(mla_nn_kernels()), n,
                              in, units, i, own[i], blas[i]);
-            if (s == 0 && f == 0) { /* the AVX2 family: the same gradients, bit for bit (the same
-                                      * tiles); its forward sums as dot products, so y only within rounding */
+            if (f == 0) { /* the AVX2 family: the same gradients, bit for bit (the same tiles);
+                           * its forward sums as dot products, so y only within rounding */
                 float *own2 = malloc(total * sizeof(float));
                 if (use_family(MLA_ISA_AVX2, MLA_ISA_AVX2)) {
                     dense_pass(net, x, dout, n, units, 1, own2);

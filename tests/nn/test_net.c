@@ -819,6 +819,66 @@ static void test_optimizer_rules(void **state) {
     mla_net_free(net);
 }
 
+/* The optimizers' split of the flat vector (each trainable tensor across the team on
+ * its own): on 1, 2 and 3 threads the same bits for parameters and state, every
+ * gradient cleared (an element the split skipped would keep its gradient), and Adam's
+ * parameters within float rounding of its rule computed directly in double. */
+static void test_optimizer_split_same_bits(void **state) {
+    (void)state;
+    const char *spec = "{\"layers\": [{\"type\": \"dense\", \"units\": 300}, {\"type\": \"relu\"},"
+                       " {\"type\": \"dense\", \"units\": 10}]}";
+    mla_net *net;
+    if (mla_net_create(spec, (mla_shape){300, 1, 1}, 10, 5, &net)) fail_msg("%s", mla_last_error());
+    size_t n = mla_net_trainable_count(net);
+    assert_true(n > 65536); /* the updates' parallel size */
+    float *p0 = malloc(n * sizeof(float)), *g0 = malloc(n * sizeof(float)), *ref = NULL, *ref_state = NULL;
+    random_fill(p0, n, 31);
+    random_fill(g0, n, 32);
+    int threads = mla_get_threads();
+    for (int kind = 0; kind < 2; kind++) {
+        mla_opt_config c = mla_opt_defaults(kind ? MLA_OPT_ADAM : MLA_OPT_SGD);
+        for (int t = 1; t <= 3; t++) {
+            mla_set_threads(t);
+            mla_optimizer *o;
+            assert_int_equal(mla_optimizer_create(&c, net, &o), MLA_OK);
+            float *p = mla_net_params(net), *g = mla_net_grads(net);
+            size_t ns = mla_optimizer_state_size(o);
+            memcpy(p, p0, n * sizeof(float));
+            for (int step = 0; step < 2; step++) {
+                for (size_t i = 0; i < n; i++) g[i] = g0[i] * (step ? -0.5f : 1.0f);
+                mla_optimizer_step_and_zero_grads(o, net);
+                for (size_t i = 0; i < n; i++)
+                    if (g[i] != 0) fail_msg("kind %d, %d threads: gradient %zu not cleared", kind, t, i);
+            }
+            if (t == 1) {
+                ref = malloc(n * sizeof(float)), ref_state = malloc(ns * sizeof(float));
+                memcpy(ref, p, n * sizeof(float));
+                memcpy(ref_state, mla_optimizer_state(o), ns * sizeof(float));
+            } else {
+                assert_memory_equal(p, ref, n * sizeof(float));
+                assert_memory_equal(mla_optimizer_state(o), ref_state, ns * sizeof(float));
+            }
+            mla_optimizer_free(o);
+        }
+        if (kind) /* Adam, two steps, from m = v = 0 */
+            for (size_t i = 0; i < n; i++) {
+                double q = p0[i], m = 0, v = 0;
+                for (int step = 1; step <= 2; step++) {
+                    double d = g0[i] * (step == 2 ? -0.5 : 1.0);
+                    m = c.beta1 * m + (1 - c.beta1) * d;
+                    v = c.beta2 * v + (1 - c.beta2) * d * d;
+                    double mh = m / (1 - pow(c.beta1, step)), vh = v / (1 - pow(c.beta2, step));
+                    q -= c.lr * mh / (sqrt(vh) + c.eps);
+                }
+                if (fabs(ref[i] - q) > 1e-6 * (1 + fabs(q))) fail_msg("Adam: p[%zu] = %.9g, direct %.9g", i, ref[i], q);
+            }
+        free(ref), free(ref_state);
+    }
+    mla_set_threads(threads);
+    free(p0), free(g0);
+    mla_net_free(net);
+}
+
 /* A conv2d followed by a batchnorm hands it per-sample statistics, merged instead of
  * the batchnorm's own passes: the same normalisation and running statistics as with a
  * reshape between them (no hand-over), up to rounding; and evaluation, which uses the
@@ -955,6 +1015,7 @@ int main(void) {
         cmocka_unit_test(test_groupnorm_forward_matches_direct),
         cmocka_unit_test(test_presets_build_for_both_input_shapes),
         cmocka_unit_test(test_optimizer_rules),
+        cmocka_unit_test(test_optimizer_split_same_bits),
         cmocka_unit_test(test_step_and_zero_matches_step),
         cmocka_unit_test(test_optimizer_flushes_subnormals),
         cmocka_unit_test(test_input_buffer_forward),

@@ -13,6 +13,8 @@
 
 #include "mlaudit/train.h"
 #include "common/toy_data.h"
+#include "nn/gemm.h"
+#include "nn/optim_fused.h"
 #include "nn/train_impl.h"
 
 enum { N = 240, C = 1, H = 8, W = 8, K = 3 };
@@ -356,6 +358,71 @@ static void test_hook_batch(void **state) {
     mla_dataset_free(ds);
 }
 
+/* Adam fused into the backward (nn/optim_fused.h) against the backward and then the
+ * optimizer's pass: after three steps the same parameter and moment bits, every gradient
+ * cleared; the fused weights' gradients never written (so the fusion ran: a 10-, a 13-
+ * and a 40-unit layer, rows short of a tile among them). Each kernel family, 1 and 2
+ * threads, with weight decay. */
+static void test_fused_adam_same_bits(void **state) {
+    (void)state;
+    const char *spec = "{\"layers\": [{\"type\": \"dense\", \"units\": 40}, {\"type\": \"relu\"},"
+                       " {\"type\": \"dense\", \"units\": 13}, {\"type\": \"relu\"},"
+                       " {\"type\": \"dense\", \"units\": 10}]}";
+    enum { N = 32, IN = 70, K = 10 };
+    float x[N * IN], dl[N * K];
+    int32_t labels[N];
+    mla_rng rng;
+    mla_rng_seed(&rng, 41);
+    for (int i = 0; i < N * IN; i++) x[i] = (float)mla_rng_normal(&rng);
+    for (int i = 0; i < N; i++) labels[i] = (int32_t)(i % K);
+    static const int caps[] = {-1, MLA_ISA_AVX2};
+    int threads = mla_get_threads(), fused_runs = 0;
+    for (int f = 0; f < 2; f++)
+        for (int t = 1; t <= 2; t++) {
+            mla_isa_force(caps[f]);
+            mla_set_threads(t);
+            mla_net *net[2];
+            mla_optimizer *opt[2];
+            mla_opt_config c = mla_opt_defaults(MLA_OPT_ADAM);
+            c.weight_decay = 0.01f;
+            for (int v = 0; v < 2; v++) {
+                assert_int_equal(mla_net_create(spec, (mla_shape){IN, 1, 1}, K, 3, &net[v]), MLA_OK);
+                assert_int_equal(mla_optimizer_create(&c, net[v], &opt[v]), MLA_OK);
+                mla_net_zero_grads(net[v]);
+            }
+            size_t np = mla_net_trainable_count(net[0]);
+            bool fused_any = false;
+            for (int step = 0; step < 3; step++)
+                for (int v = 0; v < 2; v++) {
+                    const float *logits;
+                    assert_int_equal(mla_net_forward(net[v], x, N, true, &logits), MLA_OK);
+                    mla_loss_softmax_ce(logits, N, K, labels, NULL, dl, NULL);
+                    mla_opt_fused *fu = v ? mla_optimizer_fuse_begin(opt[v], net[v]) : NULL;
+                    if (!fu) {
+                        assert_int_equal(mla_net_backward(net[v], dl, NULL), MLA_OK);
+                        mla_optimizer_step_and_zero_grads(opt[v], net[v]);
+                        continue;
+                    }
+                    assert_int_equal(mla_net_backward_fused(net[v], dl, fu), MLA_OK);
+                    const float *g = mla_net_grads(net[v]);
+                    bool untouched = true; /* the first weight, 40 x 70, comes first */
+                    for (size_t i = 0; i < 40 * IN; i++) untouched &= g[i] == 0;
+                    fused_any |= untouched && mla_dense_own_kernels();
+                    mla_optimizer_fuse_end(opt[v], net[v]);
+                }
+            if (mla_dense_own_kernels()) assert_true(fused_any), fused_runs++;
+            assert_memory_equal(mla_net_params(net[0]), mla_net_params(net[1]), np * sizeof(float));
+            assert_memory_equal(mla_optimizer_state(opt[0]), mla_optimizer_state(opt[1]),
+                                mla_optimizer_state_size(opt[0]) * sizeof(float));
+            assert_int_equal(mla_optimizer_steps(opt[0]), mla_optimizer_steps(opt[1]));
+            for (size_t i = 0; i < np; i++) assert_true(mla_net_grads(net[1])[i] == 0);
+            for (int v = 0; v < 2; v++) mla_optimizer_free(opt[v]), mla_net_free(net[v]);
+        }
+    mla_isa_force(-1);
+    mla_set_threads(threads);
+    if (!fused_runs) skip(); /* no own kernels here: nothing was fused */
+}
+
 int main(void) {
     mla_set_threads(2);
     const struct CMUnitTest tests[] = {
@@ -366,6 +433,7 @@ int main(void) {
         cmocka_unit_test(test_dropout_override_and_bad_configs),
         cmocka_unit_test(test_hook_output_grads_and_gradients),
         cmocka_unit_test(test_hook_batch),
+        cmocka_unit_test(test_fused_adam_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
