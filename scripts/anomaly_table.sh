@@ -70,7 +70,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#FILES[@]} -ge 1 ] || { echo "usage: $0 anomaly.json... [--row 'NAME=v0,...,mean']..." >&2; exit 2; }
 python3 - "${#FILES[@]}" "${FILES[@]}" "${ROWS[@]+"${ROWS[@]}"}" <<'PY'
-import json, re, sys
+import json, math, re, sys
 nf = int(sys.argv[1])
 files, sys.argv = sys.argv[2:2 + nf], sys.argv[:1] + sys.argv[1:2] + sys.argv[2 + nf:]  # rows: argv[2:]
 def mean(v):
@@ -78,7 +78,7 @@ def mean(v):
 def mean_sd(v):
     """The runner's figures: the mean and the sample sd (n - 1; 0 for one value)."""
     m = mean(v)
-    return m, (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+    return m, math.sqrt(sum((x - m) * (x - m) for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
 def seed_list(p, settings, f, what):
     """A class entry's per-seed figures; an older single-seed run's term entries had none."""
     if "seeds" in p:
