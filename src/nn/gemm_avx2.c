@@ -229,7 +229,7 @@ AVX2_TARGET void mla_dense_forward_avx2(const float *x, const float *w, const fl
                                         float *y, float *relu_y) {
     int groups = (out + 2) / 3;
     /* A thread's units stay in L1 while every sample's row streams past from L2. */
-#pragma omp parallel for schedule(static) if ((long)n * in * out > 65536)
+#pragma omp parallel for schedule(static) if ((long)n * in * out > 262144)
     for (int g = 0; g < groups; g++)
         for (int s = 0; s < n; s += 4) dense_block(x, w, bias, n, in, out, s, 3 * g, y, relu_y);
 }

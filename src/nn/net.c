@@ -23,6 +23,7 @@ struct mla_net {
     bool frozen, have_forward;
     bool keep_activations;  /* mla_net_set_keep_activations; on by default */
     bool kept_all;          /* the last forward ran with keep_activations on */
+    bool dy_mapped;         /* a backward has mapped the layers' dy buffers (seq_prefault_dy) */
     double macs;
     mla_rng rng;
     /* Book-keeping (mla_net_backward_weighted): what layers keep from the norms pass,
@@ -222,6 +223,9 @@ void mla_seq_init(mla_seq *seq, float *params, mla_rng *rng) {
     }
 }
 
+/* flatten and reshape: y is x's numbers (the net's first one leaves them in x). */
+static bool copy_op(const mla_layer *l) { return l->op == &mla_op_flatten || l->op == &mla_op_reshape; }
+
 /* floats, then MLA_SLACK_FLOATS zeros (NULL when out of memory). */
 static float *alloc_with_slack(size_t floats) {
     float *p = mla_alloc_aligned(floats + MLA_SLACK_FLOATS, sizeof(float));
@@ -239,6 +243,9 @@ mla_status mla_seq_reserve(mla_seq *seq, int n) {
         l->y = alloc_with_slack((size_t)n * size);
         l->dy = alloc_with_slack((size_t)n * size);
         if (!l->y || !l->dy) return MLA_ERR_NOMEM;
+        /* Every forward writes y (but a net's first flatten or reshape: mla_net_forward);
+         * dy is mapped by the first backward (seq_prefault_dy): evaluation never writes it. */
+        if (!(i == 0 && copy_op(l))) mla_prefault(l->y, (size_t)n * size * sizeof(float));
         if (l->cache_bytes_per_sample) {
             free(l->cache);
             l->cache = mla_alloc((size_t)n, l->cache_bytes_per_sample);
@@ -253,18 +260,34 @@ mla_status mla_seq_reserve(mla_seq *seq, int n) {
     return MLA_OK;
 }
 
-const float *mla_seq_output(const mla_seq *seq, const float *x) {
-    return seq->n ? seq->layers[seq->n - 1].y : x;
+/* Maps the dy buffers of layers [first, n) and of their blocks' sequences (mla_prefault). */
+static void seq_prefault_dy(mla_seq *seq, int first) {
+    for (int i = first; i < seq->n; i++) {
+        mla_layer *l = &seq->layers[i];
+        mla_prefault(l->dy, (size_t)l->cap * (size_t)mla_shape_size(l->out) * sizeof(float));
+        if (l->body) seq_prefault_dy(l->body, 0);
+        if (l->shortcut) seq_prefault_dy(l->shortcut, 0);
+    }
 }
 
+const float *mla_seq_input(const mla_seq *seq, int i, const float *x) {
+    while (i > 0 && seq->layers[i - 1].y_is_input) i--;
+    return i > 0 ? seq->layers[i - 1].y : x;
+}
 
-void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx) {
-    for (int i = 0; i < seq->n; i++) {
+const float *mla_seq_output(const mla_seq *seq, const float *x) { return mla_seq_input(seq, seq->n, x); }
+
+
+/* Layers [first, seq->n) on x, the input of layer first. */
+static void seq_forward_from(mla_seq *seq, int first, const float *x, int n, mla_ctx *ctx) {
+    for (int i = first; i < seq->n; i++) {
         mla_layer *l = &seq->layers[i];
         if (!l->fused_into_prev) l->op->forward(l, x, l->y, n, ctx);
         x = l->y;
     }
 }
+
+void mla_seq_forward(mla_seq *seq, const float *x, int n, mla_ctx *ctx) { seq_forward_from(seq, 0, x, n, ctx); }
 
 /* The per-sample norms pass for a layer whose op has no formula (mla_op.ghost_norms
  * false): one single-sample backward per sample into the layer's part of ctx->grads
@@ -301,7 +324,7 @@ void mla_seq_backward(mla_seq *seq, const float *x, const float *dy, float *dx, 
     for (int i = seq->n - 1; i >= stop; i--) {
         mla_layer *l = &seq->layers[i];
         if (l->fused_into_prev) continue;
-        const float *lx = i > 0 ? seq->layers[i - 1].y : x;
+        const float *lx = mla_seq_input(seq, i, x);
         float *ldx = i > stop ? seq->layers[i - 1].dy : dx;
         const float *ldy = i == seq->n - 1 ? dy : l->dy;
         if (ctx->sq_norms && l->n_trainable && !l->op->ghost_norms)
@@ -467,6 +490,7 @@ static mla_status net_reserve_input(mla_net *net, int n) {
     net->input_cap = 0;
     net->input = alloc_with_slack((size_t)n * (size_t)mla_shape_size(net->in));
     if (!net->input) return MLA_ERR_NOMEM;
+    mla_prefault(net->input, (size_t)n * (size_t)mla_shape_size(net->in) * sizeof(float));
     net->input_cap = n;
     return MLA_OK;
 }
@@ -486,9 +510,11 @@ static mla_status net_reserve(mla_net *net, int n) {
     free(net->work);
     net->work = mla_alloc_aligned(work ? work : 1, sizeof(float));
     if (!net->work) return MLA_ERR_NOMEM;
+    mla_prefault(net->work, (work ? work : 1) * sizeof(float));
     memset(net->work, 0, (work ? work : 1) * sizeof(float)); /* layers' slack regions start as zeros */
     net->cap = n;
     net->threads = mla_get_threads();
+    net->dy_mapped = false;
     return MLA_OK;
 }
 
@@ -517,7 +543,14 @@ mla_status mla_net_forward(mla_net *net, const float *x, int n, bool train, cons
     if (s) return s;
     if (x != net->input) memcpy(net->input, x, (size_t)n * (size_t)mla_shape_size(net->in) * sizeof(float));
     mla_ctx ctx = net_ctx(net, train);
-    mla_seq_forward(&net->seq, net->input, n, &ctx);
+    /* A first flatten or reshape would copy the input buffer to its own: the net's input
+     * stays in place of its output instead (mla_seq_input). For the mlp preset the copy
+     * was a serial 400 KB pass a step, which also left the whole batch in one core's
+     * cache for the first dense layer's two threads. */
+    mla_layer *first = net->seq.n > 1 ? &net->seq.layers[0] : NULL;
+    bool through = first && copy_op(first);
+    if (first) first->y_is_input = through;
+    seq_forward_from(&net->seq, through ? 1 : 0, net->input, n, &ctx);
     net->kept_all = net->keep_activations;
     net->n = n;
     net->have_forward = true;
@@ -525,8 +558,16 @@ mla_status mla_net_forward(mla_net *net, const float *x, int n, bool train, cons
     return MLA_OK;
 }
 
+/* Before the first backward on buffers of this size: their dy mapped in one call each. */
+static void net_prefault_dy(mla_net *net) {
+    if (net->dy_mapped) return;
+    seq_prefault_dy(&net->seq, 0);
+    net->dy_mapped = true;
+}
+
 mla_status mla_net_backward(mla_net *net, const float *dout, float *dx) {
     if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "backward pass without a forward pass");
+    net_prefault_dy(net);
     mla_ctx ctx = net_ctx(net, true);
     mla_seq_backward(&net->seq, net->input, dout, dx, 0, net->n, &ctx);
     return MLA_OK;
@@ -534,6 +575,7 @@ mla_status mla_net_backward(mla_net *net, const float *dout, float *dx) {
 
 mla_status mla_net_backward_fused(mla_net *net, const float *dout, mla_opt_fused *f) {
     if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "backward pass without a forward pass");
+    net_prefault_dy(net);
     mla_ctx ctx = net_ctx(net, true);
     ctx.fused = f;
     mla_seq_backward(&net->seq, net->input, dout, NULL, 0, net->n, &ctx);
@@ -646,7 +688,7 @@ void mla_seq_weighted(mla_seq *seq, const float *x, const float *dy, int n0, int
     for (int i = 0; i < seq->n; i++) {
         mla_layer *l = &seq->layers[i];
         if (l->fused_into_prev || !layer_trainable(l)) continue;
-        const float *lx = i > 0 ? seq->layers[i - 1].y : x;
+        const float *lx = mla_seq_input(seq, i, x);
         const float *ldy = i == seq->n - 1 ? dy : l->dy;
         l->op->backward(l, lx, l->y, ldy, NULL, n0, n, ctx);
     }
@@ -718,7 +760,7 @@ mla_status mla_net_activation(const mla_net *net, const char *layer, const float
             return mla_error(MLA_ERR_INVALID,
                              "layer '%s' (%s): activations not kept by the last forward (keep-activations was off)",
                              layer, l->op->type);
-        *data = l->y;
+        *data = l->y_is_input ? net->input : l->y; /* only the net's first layer is */
         *shape = l->out;
     }
     *n = net->n;

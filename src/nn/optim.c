@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mlaudit/nn.h"
+#include "nn/layer.h"
 #include "nn/optim_fused.h"
 
 struct mla_optimizer {
@@ -76,6 +77,8 @@ mla_status mla_optimizer_create(const mla_opt_config *cfg, const mla_net *net, m
     o->cfg = *cfg;
     o->n = mla_net_trainable_count(net);
     o->state = mla_alloc(mla_optimizer_state_size(o) + 1, sizeof(float));
+    /* calloc'd zeros the first update writes: mapped now, one call (nn/layer.h). */
+    if (o->state) mla_prefault(o->state, (mla_optimizer_state_size(o) + 1) * sizeof(float));
     if (!o->state || parts_init(o, net)) {
         free(o->state);
         free(o->part_end);

@@ -936,6 +936,71 @@ static void test_input_buffer_forward(void **state) {
     mla_net_free(net);
 }
 
+/* A first flatten (or reshape) leaves the net's input in place of its output instead of
+ * copying it (mla_seq_input): outputs, parameter and input gradients are the bits of the
+ * same net without it (dense reads any input shape flat), the layer's activation is the
+ * input, through the caller's buffer and the net's input buffer, on 1 and 2 threads. */
+static void assert_first_copy_same_bits(const char *with, const char *without, const char *first) {
+    enum { N = 20 };
+    float x[N * 64], dout[N * 3], dx_a[N * 64], dx_b[N * 64], *buf;
+    random_fill(x, N * 64, 5);
+    random_fill(dout, N * 3, 6);
+    for (int threads = 1; threads <= 2; threads++) {
+        mla_set_threads(threads);
+        mla_net *a = make(with, 4), *b = make(without, 4);
+        size_t count = mla_net_trainable_count(a);
+        assert_true(count == mla_net_trainable_count(b));
+        memcpy(mla_net_params(b), mla_net_params(a), count * sizeof(float));
+        const float *oa, *ob, *act;
+        assert_int_equal(mla_net_input_buffer(a, N, &buf), MLA_OK); /* as mla_train */
+        memcpy(buf, x, sizeof x);
+        assert_int_equal(mla_net_forward(a, buf, N, true, &oa), MLA_OK);
+        assert_int_equal(mla_net_forward(b, x, N, true, &ob), MLA_OK);
+        assert_memory_equal(oa, ob, N * 3 * sizeof(float));
+        mla_shape sh;
+        int n;
+        assert_int_equal(mla_net_activation(a, first, &act, &sh, &n), MLA_OK);
+        assert_int_equal(n, N);
+        assert_int_equal(mla_shape_size(sh), 64);
+        assert_memory_equal(act, x, sizeof x);
+        mla_net_zero_grads(a), mla_net_zero_grads(b);
+        assert_int_equal(mla_net_backward(a, dout, dx_a), MLA_OK);
+        assert_int_equal(mla_net_backward(b, dout, dx_b), MLA_OK);
+        assert_memory_equal(mla_net_grads(a), mla_net_grads(b), count * sizeof(float));
+        assert_memory_equal(dx_a, dx_b, sizeof dx_a);
+        /* Without dx (the training pass) and from the caller's buffer (a copy in). */
+        assert_int_equal(mla_net_forward(a, x, N, true, &oa), MLA_OK);
+        mla_net_zero_grads(a), mla_net_zero_grads(b);
+        assert_int_equal(mla_net_backward(a, dout, NULL), MLA_OK);
+        assert_int_equal(mla_net_backward(b, dout, NULL), MLA_OK);
+        assert_memory_equal(mla_net_grads(a), mla_net_grads(b), count * sizeof(float));
+        mla_net_free(a), mla_net_free(b);
+    }
+    mla_set_threads(2);
+}
+
+static void test_first_flatten_not_copied(void **state) {
+    (void)state;
+    assert_first_copy_same_bits("{\"layers\": [{\"type\": \"flatten\", \"name\": \"flat\"},"
+                                " {\"type\": \"dense\", \"units\": 40}, {\"type\": \"relu\"},"
+                                " {\"type\": \"dense\", \"units\": \"classes\"}]}",
+                                "{\"layers\": [{\"type\": \"dense\", \"units\": 40}, {\"type\": \"relu\"},"
+                                " {\"type\": \"dense\", \"units\": \"classes\"}]}",
+                                "flat");
+    assert_first_copy_same_bits("{\"layers\": [{\"type\": \"reshape\", \"name\": \"r\", \"shape\": [64]},"
+                                " {\"type\": \"tanh\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}",
+                                "{\"layers\": [{\"type\": \"tanh\"}, {\"type\": \"dense\", \"units\": \"classes\"}]}",
+                                "r");
+    /* A flatten alone is the net's output: still copied. */
+    mla_net *net = make("{\"layers\": [{\"type\": \"flatten\"}]}", 1);
+    float x[2 * 64];
+    random_fill(x, 2 * 64, 7);
+    const float *out;
+    assert_int_equal(mla_net_forward(net, x, 2, false, &out), MLA_OK);
+    assert_memory_equal(out, x, sizeof x);
+    mla_net_free(net);
+}
+
 /* Subnormal moments (a parameter whose gradient stays zero) are flushed to zero by the
  * update, and the caller's floating-point mode is left as it was. */
 static void test_optimizer_flushes_subnormals(void **state) {
@@ -1019,6 +1084,7 @@ int main(void) {
         cmocka_unit_test(test_step_and_zero_matches_step),
         cmocka_unit_test(test_optimizer_flushes_subnormals),
         cmocka_unit_test(test_input_buffer_forward),
+        cmocka_unit_test(test_first_flatten_not_copied),
         cmocka_unit_test(test_conv_batchnorm_statistics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
