@@ -7,10 +7,10 @@
 # Usage: scripts/anomaly_table.sh anomaly.json... [--row "GPND (paper)=0.99,...,0.798"]...
 # Several files (runs of the same settings split by class, by seed or by method, e.g. two
 # processes, or `--seed S --seeds 1` runs one seed at a time) are merged: the same
-# protocol, dataset and settings in each (all but seed, seeds, threads and the methods); a method's class in several files pools their
-# seeds (the same class and seed twice is an error) and its mean and sample sd are
-# recomputed from the pooled per-seed figures; the means over classes are then recomputed
-# (as the runner computes them). The head line gives the seeds most cells have; a cell
+# protocol, dataset and settings in each (all but seed, seeds, threads and the methods);
+# a method's class in several files pools their seeds (the same class and seed twice is
+# an error) and its mean and sample sd are recomputed from the pooled per-seed figures;
+# the means over classes are then recomputed (as the runner computes them). The head line gives the seeds most cells have; a cell
 # with other seeds (a run not yet complete) names its own, and a row short of classes
 # says how many its mean covers.
 # Table 2 mode (the study's n_c sweep): --nc FILE... [--method M] [--row ...]: one row
