@@ -565,21 +565,20 @@ static void net_prefault_dy(mla_net *net) {
     net->dy_mapped = true;
 }
 
-mla_status mla_net_backward(mla_net *net, const float *dout, float *dx) {
+/* The backward of the last forward; fused (optim_fused.h) or NULL. */
+static mla_status net_backward(mla_net *net, const float *dout, float *dx, mla_opt_fused *fused) {
     if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "backward pass without a forward pass");
     net_prefault_dy(net);
     mla_ctx ctx = net_ctx(net, true);
+    ctx.fused = fused;
     mla_seq_backward(&net->seq, net->input, dout, dx, 0, net->n, &ctx);
     return MLA_OK;
 }
 
+mla_status mla_net_backward(mla_net *net, const float *dout, float *dx) { return net_backward(net, dout, dx, NULL); }
+
 mla_status mla_net_backward_fused(mla_net *net, const float *dout, mla_opt_fused *f) {
-    if (!net->have_forward) return mla_error(MLA_ERR_INVALID, "backward pass without a forward pass");
-    net_prefault_dy(net);
-    mla_ctx ctx = net_ctx(net, true);
-    ctx.fused = f;
-    mla_seq_backward(&net->seq, net->input, dout, NULL, 0, net->n, &ctx);
-    return MLA_OK;
+    return net_backward(net, dout, NULL, f);
 }
 
 static bool seq_used_batch_stats(const mla_seq *seq) {

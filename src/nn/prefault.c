@@ -8,8 +8,7 @@
 
 void mla_prefault(void *p, size_t bytes) {
 #ifdef MADV_POPULATE_WRITE
-    static long page;
-    if (!page) page = sysconf(_SC_PAGESIZE);
+    long page = sysconf(_SC_PAGESIZE); /* per call: no shared state (callers are rare) */
     if (!p || page <= 0 || bytes < (size_t)page) return;
     uintptr_t a = (uintptr_t)p, first = (a + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page,
               end = (a + bytes) / (uintptr_t)page * (uintptr_t)page;
